@@ -1,0 +1,165 @@
+/**
+ * gitops-ci entry point: parses argv, dispatches to a command, maps errors to exit codes, prints the
+ * summary line and writes the dotenv outputs. The only place that calls process.exit.
+ */
+import { parseArgs } from 'node:util';
+import { commands } from './commands/index.js';
+import type { CommandEntry, CommandSpec, OptionSpec } from './core/command.js';
+import { ExitCode, GitopsError, isGitopsError } from './core/errors.js';
+import { Logger } from './core/log.js';
+import { registerEnvSecrets } from './core/secrets.js';
+import { mask } from './core/mask.js';
+
+declare const __VERSION__: string;
+const VERSION = typeof __VERSION__ === 'string' ? __VERSION__ : 'dev';
+
+const GLOBAL_HELP = `gitops-ci ${VERSION}: GitOps delivery for GitLab CI
+
+Usage: gitops-ci <command> [flags]
+       gitops-ci <command> --help
+
+Commands:
+${commands
+  .map((c) => `  ${c.name.padEnd(16)}${c.summary}${c.unavailable ? ` (not yet available: ${c.unavailable})` : ''}`)
+  .join('\n')}
+
+Global flags:
+  -h, --help       show help (for a command: gitops-ci <command> --help)
+  --version        print the version
+  -v, --verbose    print debug output
+
+Exit codes: 0 done (also a no-op or a skip), 1 operation failed, 2 usage or configuration error,
+3 authentication or permission, 4 timeout, 75 transient (network, 5xx): safe to retry.
+`;
+
+function optionHelp(name: string, o: OptionSpec): string {
+  const flag = `--${name}${o.type === 'string' ? ` ${o.value ?? 'VALUE'}` : ''}${o.multiple ? '...' : ''}`;
+  const short = o.short ? `-${o.short}, ` : '    ';
+  const extra = [o.default !== undefined ? `default: ${o.default}` : '', o.env?.length ? `env: ${o.env.join(', ')}` : ''].filter(Boolean).join('; ');
+  return `  ${short}${flag.padEnd(30)} ${o.description}${extra ? ` (${extra})` : ''}`;
+}
+
+export function commandHelp(spec: CommandSpec): string {
+  const lines = [`Usage: ${spec.usage}`, '', spec.description.trim(), ''];
+  if (spec.positionals?.length) {
+    lines.push('Arguments:');
+    for (const [n, d] of spec.positionals) lines.push(`  ${n.padEnd(34)} ${d}`);
+    lines.push('');
+  }
+  lines.push('Flags:');
+  for (const [n, o] of Object.entries(spec.options)) lines.push(optionHelp(n, o));
+  lines.push(optionHelp('help', { type: 'boolean', short: 'h', description: 'show this help' }));
+  if (spec.examples?.length) lines.push('', 'Examples:', ...spec.examples.map((e) => `  ${e}`));
+  return lines.join('\n') + '\n';
+}
+
+function findCommand(argv: string[]): { entry?: CommandEntry; rest: string[] } {
+  const two = argv.slice(0, 2).join(' ');
+  const e2 = commands.find((c) => c.name === two);
+  if (e2) return { entry: e2, rest: argv.slice(2) };
+  const e1 = commands.find((c) => c.name === argv[0]);
+  if (e1) return { entry: e1, rest: argv.slice(1) };
+  return { rest: argv };
+}
+
+function printError(log: Logger, e: GitopsError): void {
+  log.error(e.message);
+  if (e.where) log.info(`  where: ${e.where}`);
+  for (const d of e.details ?? []) log.info(`  | ${d}`);
+  if (e.hint) log.info(`  what to do: ${e.hint}`);
+  log.info(`  code: ${e.code} (exit ${e.exitCode})`);
+}
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  registerEnvSecrets(env);
+  const verbose = argv.includes('--verbose') || argv.includes('-v');
+  argv = argv.filter((a) => a !== '--verbose' && a !== '-v');
+  const log = new Logger({ verbose, gitlab: env.GITLAB_CI === 'true' });
+
+  if (argv[0] === '--version' || argv[0] === 'version') {
+    process.stdout.write(`${VERSION}\n`);
+    return ExitCode.ok;
+  }
+  if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
+    if (argv[0] === 'help' && argv[1]) return main([...argv.slice(1), '--help'], env);
+    process.stdout.write(GLOBAL_HELP);
+    return argv.length === 0 ? ExitCode.usage : ExitCode.ok;
+  }
+
+  const { entry, rest } = findCommand(argv);
+  if (!entry) {
+    const group = commands.filter((c) => c.name.startsWith(`${argv[0]} `));
+    if (group.length) {
+      log.error(`${argv[0]}: ${argv[1] ? `unknown subcommand ${JSON.stringify(argv[1])}` : 'a subcommand is needed'}; one of: ${group.map((c) => c.name.split(' ')[1]).join(', ')}`);
+    } else {
+      log.error(`unknown command ${JSON.stringify(argv[0])}; run \`gitops-ci --help\` for the list`);
+    }
+    return ExitCode.usage;
+  }
+  if (entry.unavailable || !entry.load) {
+    if (rest.includes('--help') || rest.includes('-h')) {
+      process.stdout.write(`gitops-ci ${entry.name}: ${entry.summary}\n\nNot yet available (${entry.unavailable}).\n`);
+      return ExitCode.ok;
+    }
+    log.error(`\`gitops-ci ${entry.name}\` is not yet available in gitops-ci ${VERSION} (planned in ${entry.unavailable})`);
+    log.summary(false, `${entry.name}: not available`);
+    return ExitCode.usage;
+  }
+
+  const mod = await entry.load();
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(commandHelp(mod.spec));
+    return ExitCode.ok;
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: rest,
+      options: Object.fromEntries(Object.entries(mod.spec.options).map(([k, o]) => [k, { type: o.type, ...(o.multiple ? { multiple: true } : {}), ...(o.short ? { short: o.short } : {}) }])),
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (e) {
+    log.error(`${entry.name}: ${(e as Error).message.replace(/^TypeError \[\w+\]: /, '')}`);
+    log.info(`  run \`gitops-ci ${entry.name} --help\` for usage`);
+    log.summary(false, `${entry.name}: usage error`);
+    return ExitCode.usage;
+  }
+
+  const started = Date.now();
+  try {
+    const res = await mod.run({ log, env, cwd: process.cwd() }, { values: parsed.values as never, positionals: parsed.positionals });
+    const dotenvFile = typeof parsed.values.dotenv === 'string' ? parsed.values.dotenv : undefined;
+    if (dotenvFile && res.outputs) {
+      const { writeDotenv } = await import('./core/dotenv.js');
+      await writeDotenv(dotenvFile, res.outputs);
+    }
+    const code = res.exitCode ?? ExitCode.ok;
+    log.summary(code === 0, `${entry.name}: ${res.summary} (${((Date.now() - started) / 1000).toFixed(1)}s)`);
+    return code;
+  } catch (e) {
+    if (isGitopsError(e)) {
+      printError(log, e);
+      log.summary(false, `${entry.name} failed: ${e.message.split('\n')[0]}`);
+      return e.exitCode;
+    }
+    log.error(`internal error in ${entry.name}: ${(e as Error)?.message ?? String(e)}`);
+    if (verbose && (e as Error)?.stack) log.info(mask((e as Error).stack!));
+    log.info('  this is a bug in gitops-ci; please report it with the output above (rerun with --verbose for a stack trace)');
+    log.summary(false, `${entry.name} failed: internal error`);
+    return ExitCode.failed;
+  }
+}
+
+const isEntry = process.argv[1] && /gitops-ci(\.mjs|\.ts|\.js)?$|cli\.(ts|js|mjs)$/.test(process.argv[1]);
+if (isEntry) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e) => {
+      process.stderr.write(mask(`fatal: ${(e as Error)?.stack ?? String(e)}\n`));
+      process.exitCode = ExitCode.failed;
+    },
+  );
+}

@@ -1,0 +1,17 @@
+/**
+ * The command registry: names, one-line summaries and lazy loaders. Nothing heavy is imported here,
+ * so that `gitops-ci --version` and `--help` start fast.
+ */
+import type { CommandEntry } from '../core/command.js';
+
+export const commands: CommandEntry[] = [
+  { name: 'set-image', summary: 'Set images in Kustomize overlays, as `kustomize edit set image` does, keeping the file as written', load: () => import('./set-image.js') },
+  { name: 'bump', summary: 'Clone the config repo, set images in overlays, commit with [skip ci] and push, safely under concurrency', unavailable: 'issue #3' },
+  { name: 'image build', summary: 'Build an image through the Docker Engine API (BuildKit), with registry cache, and push it', unavailable: 'issue #4' },
+  { name: 'image resolve', summary: 'Print the digest behind an image tag, from the registry API', unavailable: 'issue #4' },
+  { name: 'image copy', summary: 'Copy an image to another tag, repository or registry without rebuilding', unavailable: 'issue #4' },
+  { name: 'argocd wait', summary: 'Wait until Argo CD has deployed a commit: synced to it, reconciled and healthy', unavailable: 'issue #5' },
+  { name: 'argocd sync', summary: 'Trigger an Argo CD sync, optionally to a revision, and optionally wait', unavailable: 'issue #5' },
+  { name: 'argocd refresh', summary: 'Ask Argo CD to refresh an application now', unavailable: 'issue #5' },
+  { name: 'argocd notify', summary: "Post a GitLab push event to Argo CD's webhook so it refreshes at once", unavailable: 'issue #5' },
+];

@@ -1,0 +1,61 @@
+/**
+ * Secret masking. Every line the CLI prints passes through mask(). Secrets are registered where they
+ * are read (environment, flags, files); each is masked raw, URL-encoded and base64-encoded (alone and
+ * as `user:secret`, at every base64 alignment), and any `scheme://user:pass@` in a URL is masked too.
+ */
+const secrets = new Set<string>();
+const MASK = '[MASKED]';
+
+function b64Variants(s: string): string[] {
+  // A secret inside a longer base64 string can start at any of three byte offsets. For each, keep only
+  // the base64 characters whose 6 bits come entirely from the secret: those are stable whatever
+  // surrounds it.
+  const out: string[] = [];
+  const len = Buffer.byteLength(s);
+  for (let pad = 0; pad < 3; pad++) {
+    const enc = Buffer.from('\0'.repeat(pad) + s).toString('base64');
+    const inner = enc.slice(Math.ceil((pad * 8) / 6), Math.floor(((pad + len) * 8) / 6));
+    if (inner.length >= 6) out.push(inner);
+  }
+  return out;
+}
+
+export function addSecret(value: string | undefined | null, opts: { users?: string[] } = {}): void {
+  if (!value || value.length < 4) return; // too short to mask without destroying output
+  const forms = new Set<string>([value, encodeURIComponent(value), Buffer.from(value).toString('base64'), ...b64Variants(value)]);
+  for (const u of opts.users ?? []) {
+    forms.add(Buffer.from(`${u}:${value}`).toString('base64'));
+    forms.add(encodeURIComponent(`${u}:${value}`));
+  }
+  for (const f of forms) if (f.length >= 4) secrets.add(f);
+}
+
+export function clearSecrets(): void {
+  secrets.clear();
+}
+
+const CRED_URL = /([a-z][a-z0-9+.-]*:\/\/)([^\s/@:'"]*)(:[^\s/@'"]*)?@/gi;
+
+export function mask(text: string): string {
+  let out = text;
+  // longest first, so that an encoded form is not half-replaced by a shorter one
+  for (const s of [...secrets].sort((a, b) => b.length - a.length)) {
+    if (out.includes(s)) out = out.split(s).join(MASK);
+  }
+  out = out.replace(CRED_URL, (_m, scheme: string, user: string, pass: string | undefined) => (pass ? `${scheme}${user}:${MASK}@` : `${scheme}${user}@`));
+  return out;
+}
+
+/** Remove credentials from a URL for display: https://user:pw@host/x -> https://host/x */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.username || u.password) {
+      u.username = '';
+      u.password = '';
+    }
+    return u.toString();
+  } catch {
+    return mask(url);
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * Builds a config repo from an object literal: `{ 'path/in/repo': 'file content', ... }`, commits it and
+ * pushes it to a remote (a bare repo path, or a URL with credentials).
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { tmp } from './services.js';
+
+export type Tree = Record<string, string>;
+
+export const GIT_TEST_ENV: NodeJS.ProcessEnv = {
+  GIT_AUTHOR_NAME: 'Test Author',
+  GIT_AUTHOR_EMAIL: 'author@example.test',
+  GIT_COMMITTER_NAME: 'Test Author',
+  GIT_COMMITTER_EMAIL: 'author@example.test',
+  GIT_TERMINAL_PROMPT: '0',
+  GIT_CONFIG_NOSYSTEM: '1',
+};
+
+export function git(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): string {
+  return execFileSync('git', args, { cwd, env: { ...process.env, ...GIT_TEST_ENV, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }).toString().trim();
+}
+
+export function writeTree(dir: string, tree: Tree): void {
+  for (const [p, content] of Object.entries(tree)) {
+    const f = join(dir, p);
+    mkdirSync(dirname(f), { recursive: true });
+    writeFileSync(f, content);
+  }
+}
+
+/**
+ * Commits `tree` to `branch` of `remote` (created as a new history when the remote is empty, else on top of
+ * it). Returns the new commit SHA.
+ */
+export function pushTree(remote: string, tree: Tree, opts: { branch?: string; message?: string; remove?: string[] } = {}): string {
+  const branch = opts.branch ?? 'main';
+  const work = tmp('gci-cfg-');
+  try {
+    git(work, ['init', '-q', '-b', branch]);
+    git(work, ['remote', 'add', 'origin', remote]);
+    let exists = false;
+    try {
+      git(work, ['fetch', '-q', '--depth=1', 'origin', branch]);
+      exists = true;
+    } catch {
+      exists = false;
+    }
+    if (exists) git(work, ['checkout', '-q', '-B', branch, `origin/${branch}`]);
+    for (const r of opts.remove ?? []) rmSync(join(work, r), { recursive: true, force: true });
+    writeTree(work, tree);
+    git(work, ['add', '-A']);
+    git(work, ['commit', '-q', '--allow-empty', '-m', opts.message ?? 'config']);
+    git(work, ['push', '-q', 'origin', `HEAD:refs/heads/${branch}`]);
+    return git(work, ['rev-parse', 'HEAD']);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** A bare repo on disk (no server), filled with `tree`. Returns its path. */
+export function bareRepo(tree?: Tree, opts: { branch?: string } = {}): string {
+  const p = join(tmp('gci-bare-'), 'config.git');
+  mkdirSync(p, { recursive: true });
+  git(p, ['init', '-q', '--bare', '-b', opts.branch ?? 'main']);
+  if (tree) pushTree(p, tree, opts);
+  return p;
+}
+
+/**
+ * The layout of the seed's `.kubernetes` folder: a base plus staging and production overlays with
+ * configMapGenerator and patches, images pinned by tag. `image` is the image name the base uses.
+ */
+export function seedLayout(image = 'registry.example.com/shovel/shovel-gitops', opts: { tag?: string } = {}): Tree {
+  const tag = opts.tag ?? '3f2a9c1';
+  const overlay = (env: string, prefix: string, replicas: number): Tree => ({
+    [`.kubernetes/overlays/${env}/kustomization.yaml`]: `# ${env} overlay: CI bumps the image below; keep the comments
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+
+namePrefix: ${prefix}-
+namespace: shovel-${env}
+
+resources:
+  - ../../base
+
+configMapGenerator:
+  - name: shovel-config
+    envs:
+      - .env
+
+patches:
+  - path: deployment_patch.yaml
+
+images:
+  - name: ${image}
+    newTag: "${tag}" # set by gitops-ci
+`,
+    [`.kubernetes/overlays/${env}/deployment_patch.yaml`]: `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: shovel
+spec:
+  replicas: ${replicas}
+`,
+    [`.kubernetes/overlays/${env}/.env`]: `SPRING_PROFILES_ACTIVE=${env}\nLOG_LEVEL=${env === 'production' ? 'warn' : 'debug'}\n`,
+  });
+  return {
+    '.kubernetes/base/kustomization.yaml': `apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - deployment.yaml
+  - service.yaml
+`,
+    '.kubernetes/base/deployment.yaml': `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: shovel
+  labels:
+    app: shovel
+spec:
+  replicas: 1
+  selector:
+    matchLabels:
+      app: shovel
+  template:
+    metadata:
+      labels:
+        app: shovel
+    spec:
+      containers:
+        - name: shovel
+          image: ${image}:latest
+          ports:
+            - containerPort: 8080
+          envFrom:
+            - configMapRef:
+                name: shovel-config
+`,
+    '.kubernetes/base/service.yaml': `apiVersion: v1
+kind: Service
+metadata:
+  name: shovel
+spec:
+  selector:
+    app: shovel
+  ports:
+    - port: 80
+      targetPort: 8080
+`,
+    ...overlay('staging', 'staging', 1),
+    ...overlay('production', 'prod', 3),
+  };
+}
