@@ -1,0 +1,176 @@
+/**
+ * `make demo`: the main job, end to end, on an embedded default, against real local services:
+ *   1. a throwaway config repo laid out like the seed's `.kubernetes` (base + staging/production overlays),
+ *      served by a git smart-HTTP server with basic auth;
+ *   2. the sample app's image built through the Docker Engine API and pushed to a local registry (htpasswd);
+ *   3. `set-image` on staging (diff, then both overlays rendered with kustomize);
+ *   4. `bump`: staging pinned to the pushed digest, committed with [skip ci] and pushed;
+ *   5. `argocd wait`: an Argo CD stand-in deploys that commit; the job passes only once it is synced and healthy.
+ * Every service is started here and stopped at the end, whatever happens.
+ */
+import { spawn, execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { commands } from '../src/commands/index.js';
+import { startGitServer, startRegistry, stopSharedServices, tmp, useDocker, type GitServer, type Registry } from '../test/helpers/services.js';
+import { git, pushTree, seedLayout } from '../test/helpers/config-repo.js';
+
+const CLI = fileURLToPath(new URL('../dist/gitops-ci.mjs', import.meta.url));
+const ARGO_DOUBLE = '../test/doubles/argocd/server.js'; // built with issue #5; loaded only when present
+const available = (name: string) => commands.some((c) => c.name === name && !c.unavailable);
+const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
+const step = (n: number, title: string) => console.log(`\n${bold(`━━ ${n}. ${title}`)}`);
+
+function cli(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Promise<{ code: number; stdout: string }> {
+  console.log(`$ gitops-ci ${args.join(' ')}`);
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [CLI, ...args], { cwd, env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+    let stdout = '';
+    p.stdout.on('data', (d) => {
+      stdout += d;
+      process.stdout.write(d);
+    });
+    p.on('error', reject);
+    p.on('close', (code) => resolve({ code: code ?? 1, stdout }));
+  });
+}
+
+async function must(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Promise<string> {
+  const r = await cli(args, env, cwd);
+  if (r.code !== 0) throw new Error(`gitops-ci ${args[0]} exited with ${r.code}`);
+  return r.stdout;
+}
+
+const cleanups: Array<() => Promise<void> | void> = [];
+
+async function main(): Promise<void> {
+  const IMAGE_NAME = 'registry.example.com/shovel/shovel-gitops';
+  const work = tmp('gci-demo-');
+  cleanups.push(() => rmSync(work, { recursive: true, force: true }));
+
+  step(1, 'A throwaway config repo, laid out like the seed (.kubernetes/base + overlays/{staging,production})');
+  const srv: GitServer = await startGitServer({ user: 'gitlab-ci-token' });
+  cleanups.push(() => srv.stop());
+  srv.createRepo('shovel/shovel-config.git');
+  const first = pushTree(srv.authUrl('shovel/shovel-config.git'), seedLayout(IMAGE_NAME), { message: 'initial config' });
+  console.log(`config repo ${srv.url}/shovel/shovel-config.git at ${first.slice(0, 8)} (served by git http-backend with basic auth)`);
+  const ciEnv: NodeJS.ProcessEnv = {
+    CI: 'true',
+    CI_PROJECT_PATH: 'shovel/shovel-gitops',
+    CI_PROJECT_URL: 'https://gitlab.example.com/shovel/shovel-gitops',
+    CI_COMMIT_SHA: 'c0ffee0000000000000000000000000000000001',
+    CI_COMMIT_SHORT_SHA: 'c0ffee00',
+    CI_COMMIT_REF_SLUG: 'main',
+    CI_DEFAULT_BRANCH: 'main',
+    CI_PIPELINE_ID: '1001',
+    CI_PIPELINE_URL: 'https://gitlab.example.com/shovel/shovel-gitops/-/pipelines/1001',
+    CI_JOB_URL: 'https://gitlab.example.com/shovel/shovel-gitops/-/jobs/5001',
+    GITLAB_USER_NAME: 'Demo Developer',
+    GITLAB_USER_EMAIL: 'dev@example.com',
+  };
+
+  let newRef = `${IMAGE_NAME}:c0ffee00`;
+  let pinnedExpr = `${IMAGE_NAME}:c0ffee00`;
+
+  step(2, 'Build the sample app image through the Docker Engine API and push it to a local registry');
+  if (available('image build')) {
+    const docker = await useDocker();
+    cleanups.push(() => stopSharedServices(process.env.GITOPS_TEST_RUN_DIR!));
+    const reg: Registry = await startRegistry({ user: 'gitlab-ci-token' });
+    cleanups.push(() => reg.stop());
+    const app = join(work, 'app');
+    mkdirSync(app, { recursive: true });
+    copyFileSync('/bin/busybox', join(app, 'busybox'));
+    writeFileSync(join(app, 'index.html'), '<h1>shovel</h1>\n');
+    writeFileSync(join(app, '.dockerignore'), 'secrets.env\n');
+    writeFileSync(join(app, 'secrets.env'), 'TOKEN=never-in-the-image\n');
+    writeFileSync(
+      join(app, 'Dockerfile'),
+      `# a multi-stage build FROM locally made bases (no Docker Hub here)
+FROM scratch AS base
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+
+FROM base AS build
+RUN mkdir -p /out && echo "built at build time" > /out/build.txt
+
+FROM base
+COPY --from=build /out /srv
+COPY index.html /srv/index.html
+CMD ["/bin/httpd", "-f", "-p", "8080", "-h", "/srv"]
+`,
+    );
+    const dotenv = join(work, 'build.env');
+    const env = {
+      ...ciEnv,
+      DOCKER_HOST: docker.host,
+      CI_REGISTRY: reg.host,
+      CI_REGISTRY_IMAGE: `${reg.host}/shovel/shovel-gitops`,
+      CI_REGISTRY_USER: reg.user,
+      CI_REGISTRY_PASSWORD: reg.password,
+    };
+    await must(['image', 'build', '--context', app, '--push', '--dotenv', dotenv], env);
+    const out = Object.fromEntries(readFileSync(dotenv, 'utf8').trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+    console.log(`dotenv for the next job: ${readFileSync(dotenv, 'utf8').trim().split('\n').join('  ')}`);
+    newRef = out.IMAGE!;
+    pinnedExpr = `${IMAGE_NAME}=${out.IMAGE}`;
+  } else {
+    console.log('(image build arrives with issue #4; the demo uses a tag instead)');
+  }
+
+  step(3, 'set-image on staging: the diff, then both overlays rendered with kustomize');
+  const local = join(work, 'checkout');
+  git(work, ['clone', '-q', srv.authUrl('shovel/shovel-config.git'), local]);
+  const staging = join(local, '.kubernetes/overlays/staging');
+  await must(['set-image', '--dir', staging, '--dry-run', pinnedExpr]);
+  await must(['set-image', '--dir', staging, '--render', pinnedExpr]);
+  for (const env of ['staging', 'production']) {
+    const rendered = execFileSync('kubectl', ['kustomize', join(local, `.kubernetes/overlays/${env}`)]).toString();
+    const images = [...rendered.matchAll(/image: (\S+)/g)].map((m) => m[1]);
+    console.log(`rendered ${env}: ${images.join(', ')}`);
+  }
+  rmSync(local, { recursive: true, force: true });
+
+  let commit = first;
+  step(4, 'bump: pin staging in the config repo, commit with [skip ci], push');
+  if (available('bump')) {
+    const dotenv = join(work, 'bump.env');
+    await must(['bump', '--repo', `${srv.url}/shovel/shovel-config.git`, '--branch', 'main', '--dir', '.kubernetes/overlays/staging', '--image', pinnedExpr, '--dotenv', dotenv], {
+      ...ciEnv,
+      CI_JOB_TOKEN: srv.password,
+    });
+    const vars = readFileSync(dotenv, 'utf8');
+    commit = /GITOPS_COMMIT_SHA=(\w+)/.exec(vars)?.[1] ?? commit;
+    const show = join(work, 'show');
+    git(work, ['clone', '-q', srv.authUrl('shovel/shovel-config.git'), show]);
+    console.log(git(show, ['log', '-1', '--stat', '--format=commit %H%nAuthor: %an <%ae>%n%n%B']));
+    console.log(git(show, ['show', '--format=', 'HEAD', '--', '.kubernetes/overlays/staging/kustomization.yaml']));
+  } else {
+    console.log('(bump arrives with issue #3)');
+  }
+
+  step(5, 'argocd wait: an Argo CD stand-in deploys the commit; pass only when synced to it and healthy');
+  if (available('argocd wait') && existsSync(fileURLToPath(new URL('../test/doubles/argocd/server.ts', import.meta.url)))) {
+    const { startArgoCdDouble } = (await import(ARGO_DOUBLE)) as { startArgoCdDouble: (o: Record<string, unknown>) => Promise<{ url: string; token: string; stop(): Promise<void> }> };
+    const argo = await startArgoCdDouble({
+      repoURL: srv.authUrl('shovel/shovel-config.git'),
+      apps: [{ name: 'shovel-staging', path: '.kubernetes/overlays/staging', targetRevision: 'main' }],
+    });
+    cleanups.push(() => argo.stop());
+    await must(['argocd', 'wait', '--app', 'shovel-staging', '--revision', commit, '--timeout', '60s', '--plaintext'], { ...ciEnv, ARGOCD_SERVER: argo.url, ARGOCD_AUTH_TOKEN: argo.token });
+  } else {
+    console.log('(argocd wait arrives with issue #5)');
+  }
+
+  console.log(`\n${bold('demo done')}: ${newRef} is in staging${commit !== first ? ` at config commit ${commit.slice(0, 8)}` : ''}`);
+}
+
+main()
+  .catch((e) => {
+    console.error(`demo failed: ${(e as Error).message}`);
+    process.exitCode = 1;
+  })
+  .finally(async () => {
+    for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => undefined);
+  });
