@@ -8,7 +8,7 @@ import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
-import Ajv from 'ajv';
+import { Ajv } from 'ajv';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const schemaPath = resolve(root, '../shared/contracts/gitlab-ci-schema.json');
