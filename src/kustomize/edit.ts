@@ -1,0 +1,593 @@
+/**
+ * Edits the `images:` list of a kustomization, with the semantics of `kustomize edit set image` (v5.5) but
+ * without re-serialising the file: the source text is spliced at the ranges of the YAML nodes, so every line
+ * that does not have to change stays byte-identical (comments, blank lines, key order, indentation, quoting,
+ * flow style, CRLF).
+ *
+ * kustomize semantics kept:
+ * - an existing entry with the same name is replaced wholesale: fields the expression does not give (and does
+ *   not keep with '*') are dropped, including tagSuffix;
+ * - '*' keeps the field from the file, and is omitted when the image is new;
+ * - a new entry goes where kustomize's sort by name puts it, with its keys in kustomize's order
+ *   (digest, name, newName, newTag);
+ * - values that would not read back as strings (numeric-looking tags, `true`, `null`...) are double-quoted.
+ */
+import { isAlias, isMap, isPair, isScalar, isSeq, parseAllDocuments, parseDocument, type Document, type Node, type Pair, type Scalar, type YAMLMap, type YAMLSeq } from 'yaml';
+import { fail } from '../core/errors.js';
+import { KustomizeErrors } from './errors.js';
+import type { ImageExpr } from './image-expr.js';
+
+export interface ImageEntry {
+  name: string;
+  newName?: string;
+  newTag?: string;
+  digest?: string;
+  /** kept when read; `set image` drops it from an entry it replaces, as kustomize does */
+  tagSuffix?: string;
+}
+
+export interface ImageChange {
+  name: string;
+  /** the entry in the file before, if there was one */
+  before?: ImageEntry;
+  after: ImageEntry;
+  changed: boolean;
+}
+
+const FIELDS = ['digest', 'name', 'newName', 'newTag', 'tagSuffix'] as const;
+type Field = (typeof FIELDS)[number];
+const VALUE_FIELDS = ['digest', 'newName', 'newTag', 'tagSuffix'] as const;
+type ValueField = (typeof VALUE_FIELDS)[number];
+const RANK: Record<string, number> = Object.fromEntries(FIELDS.map((f, i) => [f, i]));
+
+// ---------------------------------------------------------------------------------------------------------
+// text helpers
+
+interface Text {
+  src: string;
+  eol: string;
+}
+
+function lineStart(t: Text, pos: number): number {
+  return t.src.lastIndexOf('\n', pos - 1) + 1;
+}
+/** position just after the line's EOL (or the end of the text when the line has none) */
+function nextLineStart(t: Text, pos: number): number {
+  const nl = t.src.indexOf('\n', pos);
+  return nl < 0 ? t.src.length : nl + 1;
+}
+function lineCol(t: Text, pos: number): { line: number; col: number } {
+  let line = 1;
+  for (let i = t.src.indexOf('\n'); i >= 0 && i < pos; i = t.src.indexOf('\n', i + 1)) line++;
+  return { line, col: pos - lineStart(t, pos) + 1 };
+}
+function at(t: Text, where: string, pos: number): string {
+  const { line, col } = lineCol(t, pos);
+  return `${where}:${line}:${col}`;
+}
+function isBlankLine(s: string): boolean {
+  return s.trim() === '';
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// scalars
+
+const plainCache = new Map<string, boolean>();
+/** whether `s` can be written as a plain scalar and read back as the same string, in YAML 1.1 and 1.2 */
+export function plainIsSafe(s: string, inFlow = false): boolean {
+  if (s === '' || s !== s.trim() || /[\r\n\t]/.test(s)) return false;
+  if (inFlow && /[,[\]{}]/.test(s)) return false;
+  const key = `${inFlow ? 'f' : 'b'}${s}`;
+  const hit = plainCache.get(key);
+  if (hit !== undefined) return hit;
+  let ok = true;
+  for (const version of ['1.1', '1.2'] as const) {
+    const d = parseDocument(inFlow ? `k: [${s}]\n` : `k: ${s}\n`, { version });
+    const n = inFlow ? (d.getIn(['k', 0], true) as unknown) : (d.get('k', true) as unknown);
+    if (d.errors.length || !isScalar(n) || n.value !== s || n.type !== 'PLAIN') ok = false;
+  }
+  plainCache.set(key, ok);
+  return ok;
+}
+
+type Style = 'PLAIN' | 'QUOTE_SINGLE' | 'QUOTE_DOUBLE';
+
+/** Formats a string as a YAML scalar: in `style` when it allows, double-quoted when it must be quoted. */
+export function formatScalar(s: string, style: Style = 'PLAIN', inFlow = false): string {
+  if (style === 'QUOTE_SINGLE' && !/[\r\n]/.test(s)) return `'${s.replace(/'/g, "''")}'`;
+  if (style === 'QUOTE_DOUBLE') return JSON.stringify(s);
+  return plainIsSafe(s, inFlow) ? s : JSON.stringify(s);
+}
+
+function scalarString(t: Text, n: Scalar): string | undefined {
+  if (n.value === null || n.value === undefined) return undefined;
+  if (typeof n.value === 'string') return n.value === '' ? undefined : n.value;
+  // a plain number/bool: what the user wrote (kustomize itself cannot read it into a string field)
+  const [a, b] = n.range ?? [0, 0];
+  return t.src.slice(a, b).trim();
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// parsing
+
+interface ParsedEntry {
+  node: YAMLMap;
+  entry: ImageEntry;
+  /** pairs by field name */
+  pairs: Map<Field, Pair<Scalar, Scalar | null>>;
+}
+
+interface Parsed {
+  t: Text;
+  doc: Document.Parsed;
+  root: YAMLMap | null;
+  imagesPair?: Pair<Scalar, unknown>;
+  seq?: YAMLSeq;
+  entries: ParsedEntry[];
+}
+
+function yamlError(where: string, e: { message: string; linePos?: [{ line: number; col: number }, ...unknown[]] }) {
+  const [first, ...rest] = e.message.split('\n');
+  const pos = e.linePos?.[0];
+  return fail.usage(KustomizeErrors.YAML, `invalid YAML in ${where}: ${first.replace(/ at line \d+, column \d+:?$/, '')}`, {
+    where: pos ? `${where}:${pos.line}:${pos.col}` : where,
+    details: rest.filter((l) => l.trim() !== ''),
+    hint: 'fix the YAML syntax; nothing was written',
+  });
+}
+
+function parse(src: string, where: string): Parsed {
+  const t: Text = { src, eol: src.includes('\r\n') ? '\r\n' : '\n' };
+  const all = parseAllDocuments(src, { prettyErrors: true });
+  const docs = Array.isArray(all) ? all : [];
+  for (const d of docs) if (d.errors.length) throw yamlError(where, d.errors[0] as never);
+  const doc = docs[0] ?? (parseDocument(src) as Document.Parsed);
+  const extra = docs.slice(1).find((d) => d.contents !== null && !(isScalar(d.contents) && d.contents.value === null));
+  if (extra) {
+    throw fail.usage(KustomizeErrors.NOT_A_MAPPING, `${where} holds more than one YAML document; a kustomization is one mapping`, {
+      where: at(t, where, extra.range[0]),
+      hint: 'remove the extra document',
+    });
+  }
+  const c = doc.contents;
+  let root: YAMLMap | null = null;
+  if (c === null || (isScalar(c) && c.value === null)) root = null;
+  else if (isMap(c)) root = c;
+  else {
+    throw fail.usage(KustomizeErrors.NOT_A_MAPPING, `${where} is not a kustomization: its top level is not a mapping`, {
+      where: at(t, where, c.range?.[0] ?? 0),
+    });
+  }
+  const p: Parsed = { t, doc, root, entries: [] };
+  if (!root) return p;
+  const imagesPair = root.items.find((it) => isScalar(it.key) && it.key.value === 'images') as Pair<Scalar, unknown> | undefined;
+  if (!imagesPair) return p;
+  p.imagesPair = imagesPair;
+  const v = imagesPair.value as Node | null;
+  if (v === null || v === undefined || (isScalar(v) && v.value === null)) return p;
+  if (!isSeq(v)) {
+    throw fail.usage(KustomizeErrors.IMAGES_NOT_LIST, `\`images\` in ${where} is not a list`, {
+      where: at(t, where, (v as Node).range?.[0] ?? imagesPair.key.range?.[0] ?? 0),
+      hint: 'images is a list of {name, newName, newTag, digest} entries, e.g.\n  images:\n  - name: app\n    newTag: "1.2"',
+    });
+  }
+  p.seq = v;
+  for (const item of v.items as unknown[]) {
+    const pos = (item as Node | null)?.range?.[0] ?? v.range?.[0] ?? 0;
+    const bad = (why: string) =>
+      fail.usage(KustomizeErrors.BAD_IMAGE_ENTRY, `an \`images\` entry in ${where} ${why}`, {
+        where: at(t, where, pos),
+        hint: 'each entry is a mapping with name and any of newName, newTag, digest, tagSuffix (strings)',
+      });
+    if (!isMap(item)) throw bad(isAlias(item) ? 'is an alias, which set-image does not follow' : 'is not a mapping');
+    const pairs = new Map<Field, Pair<Scalar, Scalar | null>>();
+    const entry: Partial<ImageEntry> = {};
+    for (const pair of item.items) {
+      const k = isScalar(pair.key) ? String(pair.key.value) : undefined;
+      if (k === undefined || !(k in RANK)) throw bad(`has an unknown field ${JSON.stringify(k ?? String(pair.key))} (kustomize rejects it too)`);
+      if (pairs.has(k as Field)) throw bad(`repeats the field ${k}`);
+      const val = pair.value as Node | null;
+      if (val !== null && !isScalar(val)) throw bad(`has a ${k} that is not a string`);
+      pairs.set(k as Field, pair as Pair<Scalar, Scalar | null>);
+      const s = val === null ? undefined : scalarString(t, val);
+      if (s !== undefined) (entry as Record<string, string>)[k] = s;
+    }
+    p.entries.push({ node: item, entry: { name: entry.name ?? '', ...entry } as ImageEntry, pairs });
+  }
+  return p;
+}
+
+/** The `images:` entries of a kustomization. Throws usage errors naming `where` (with line:col). */
+export function readImages(text: string, where: string): ImageEntry[] {
+  return parse(text, where).entries.map((e) => ({ ...e.entry }));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// semantics
+
+function cleanEntry(e: ImageEntry): ImageEntry {
+  const out: ImageEntry = { name: e.name };
+  for (const f of VALUE_FIELDS) if (e[f] !== undefined && e[f] !== '') out[f] = e[f];
+  return out;
+}
+
+function sameEntry(a: ImageEntry, b: ImageEntry): boolean {
+  return FIELDS.every((f) => (a[f] ?? '') === (b[f] ?? ''));
+}
+
+/** The entry kustomize writes for `expr`, given the entry already in the file. */
+export function applyExpr(expr: ImageExpr, existing?: ImageEntry): ImageEntry {
+  const pick = (keep: boolean, v: string | undefined, old: string | undefined) => (keep ? old : v);
+  return cleanEntry({
+    name: expr.name,
+    newName: pick(expr.keepNewName || expr.newName === '*', expr.newName, existing?.newName),
+    newTag: pick(expr.keepNewTag || expr.newTag === '*', expr.newTag, existing?.newTag),
+    digest: pick(expr.keepDigest || expr.digest === '*', expr.digest, existing?.digest),
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// edits
+
+interface Edit {
+  start: number;
+  end: number;
+  text: string;
+  seq: number;
+}
+
+class Edits {
+  list: Edit[] = [];
+  private n = 0;
+  add(start: number, end: number, text: string): void {
+    this.list.push({ start, end, text, seq: this.n++ });
+  }
+  apply(src: string): string {
+    const l = [...this.list].sort((a, b) => a.start - b.start || (a.end - a.start) - (b.end - b.start) || a.seq - b.seq);
+    let out = '';
+    let pos = 0;
+    for (const e of l) {
+      if (e.start < pos) throw new Error(`internal: overlapping edits at ${e.start}`);
+      out += src.slice(pos, e.start) + e.text;
+      pos = e.end;
+    }
+    return out + src.slice(pos);
+  }
+}
+
+/** end of the last value written in a node (before trailing comments and line breaks) */
+function contentEnd(n: unknown, fallback: number): number {
+  if (n === null || n === undefined) return fallback;
+  if (isScalar(n) || isAlias(n)) return (n as Node).range?.[1] ?? fallback;
+  if (isMap(n) || isSeq(n)) {
+    if ((n as YAMLMap).flow) return (n as Node).range?.[1] ?? fallback;
+    const items = (n as YAMLMap | YAMLSeq).items as unknown[];
+    if (!items.length) return (n as Node).range?.[1] ?? fallback;
+    const last = items[items.length - 1];
+    if (isPair(last)) {
+      const kEnd = (last.key as Node | null)?.range?.[1] ?? fallback;
+      const v = last.value as Node | null;
+      if (v === null || (isScalar(v) && v.value === null && v.range && v.range[0] === v.range[1])) return kEnd;
+      return contentEnd(v, kEnd);
+    }
+    return contentEnd(last, fallback);
+  }
+  return fallback;
+}
+
+/** the position after the line holding `pos - 1`'s content (i.e. where a new line can be inserted) */
+function afterLine(t: Text, end: number): { pos: number; needsEol: boolean } {
+  if (end > 0 && t.src[end - 1] === '\n') return { pos: end, needsEol: false };
+  const pos = nextLineStart(t, end);
+  return { pos, needsEol: pos === t.src.length && !t.src.endsWith('\n') };
+}
+
+function fmtPair(k: string, v: string, style: Style = 'PLAIN', inFlow = false): string {
+  return `${k}: ${formatScalar(v, style, inFlow)}`;
+}
+
+function entryPairs(e: ImageEntry, inFlow: boolean): string[] {
+  return FIELDS.filter((f) => e[f] !== undefined).map((f) => fmtPair(f, e[f]!, 'PLAIN', inFlow));
+}
+
+interface SeqStyle {
+  /** indentation before '-' */
+  dashIndent: string;
+  /** spaces between '-' and the first key, plus one for the dash: key column - dash column */
+  keyOffset: number;
+  /** siblings are `- {name: a}` */
+  flowItems: boolean;
+  /** padding inside `{ }` */
+  pad: boolean;
+  /** items separated by a blank line */
+  blankSeparated: boolean;
+}
+
+function renderFlowMap(e: ImageEntry, pad: boolean): string {
+  const inner = entryPairs(e, true).join(', ');
+  return pad ? `{ ${inner} }` : `{${inner}}`;
+}
+
+function renderBlockItem(e: ImageEntry, st: SeqStyle, eol: string): string {
+  if (st.flowItems) return `${st.dashIndent}-${' '.repeat(Math.max(1, st.keyOffset - 1))}${renderFlowMap(e, st.pad)}${eol}`;
+  return entryPairs(e, false)
+    .map((p, i) => (i === 0 ? `${st.dashIndent}-${' '.repeat(Math.max(1, st.keyOffset - 1))}${p}` : `${st.dashIndent}${' '.repeat(Math.max(2, st.keyOffset))}${p}`) + eol)
+    .join('');
+}
+
+function seqStyle(t: Text, seq: YAMLSeq): SeqStyle {
+  const items = seq.items as Node[];
+  const st: SeqStyle = { dashIndent: '', keyOffset: 2, flowItems: false, pad: false, blankSeparated: false };
+  const seqStart = seq.range?.[0] ?? 0;
+  st.dashIndent = ' '.repeat(seqStart - lineStart(t, seqStart));
+  const first = items.find((i) => isMap(i));
+  if (first?.range) {
+    const s = first.range[0];
+    let j = s - 1;
+    while (j >= 0 && t.src[j] === ' ') j--;
+    if (j >= 0 && t.src[j] === '-') {
+      st.dashIndent = ' '.repeat(j - lineStart(t, j));
+      st.keyOffset = s - j;
+    }
+    if ((first as YAMLMap).flow) {
+      st.flowItems = true;
+      st.pad = /^\{[ ]/.test(t.src.slice(s, s + 2));
+    }
+  }
+  for (let i = 1; i < items.length; i++) {
+    const prevEnd = contentEnd(items[i - 1], items[i - 1].range?.[1] ?? 0);
+    const gap = t.src.slice(nextLineStart(t, prevEnd), lineStart(t, items[i].range?.[0] ?? 0));
+    if (gap.split('\n').some((l) => l.replace(/\r$/, '') === '')) st.blankSeparated = true;
+  }
+  return st;
+}
+
+/** start of the block of own-line comments right above the line at `pos` (they belong to that item) */
+function leadingCommentsStart(t: Text, pos: number, floor: number): number {
+  let ls = lineStart(t, pos);
+  while (ls > floor) {
+    const prev = lineStart(t, ls - 1);
+    if (prev < floor) break;
+    const line = t.src.slice(prev, ls).trim();
+    if (!line.startsWith('#')) break;
+    ls = prev;
+  }
+  return ls;
+}
+
+/** Change one existing entry in place. */
+function editEntry(t: Text, edits: Edits, pe: ParsedEntry, after: ImageEntry): void {
+  const m = pe.node;
+  const flow = !!m.flow;
+  const pairs = m.items as Pair<Scalar, Scalar | null>[];
+  const fieldOf = (p: Pair<Scalar, Scalar | null>) => String(p.key.value) as Field;
+  const removed = new Set<number>();
+  pairs.forEach((p, i) => {
+    const f = fieldOf(p);
+    if (f !== 'name' && after[f] === undefined) removed.add(i);
+  });
+  // replace values in place
+  pairs.forEach((p, i) => {
+    const f = fieldOf(p);
+    if (f === 'name' || removed.has(i)) return;
+    const want = after[f]!;
+    const v = p.value;
+    if (v && v.range && v.range[1] > v.range[0]) {
+      const style = (v.type === 'QUOTE_SINGLE' || v.type === 'QUOTE_DOUBLE' ? v.type : 'PLAIN') as Style;
+      const cur = typeof v.value === 'string' ? v.value : undefined;
+      const formatted = formatScalar(want, style, flow);
+      // rewrite when the value differs, or when a plain value does not read back as that string
+      if (cur !== want || (style === 'PLAIN' && formatted !== t.src.slice(v.range[0], v.range[1]))) edits.add(v.range[0], v.range[1], formatted);
+    } else {
+      // `newTag:` with no value
+      const pos = v?.range?.[0] ?? p.key.range?.[1] ?? 0;
+      const colon = t.src.lastIndexOf(':', pos);
+      edits.add(colon + 1, pos, ` ${formatScalar(want, 'PLAIN', flow)}`);
+    }
+  });
+  // remove fields the expression drops (runs of consecutive pairs)
+  for (let i = 0; i < pairs.length; i++) {
+    if (!removed.has(i)) continue;
+    let j = i;
+    while (removed.has(j + 1)) j++;
+    const lastEnd = contentEnd(pairs[j].value, pairs[j].key.range?.[1] ?? 0);
+    if (i === 0) {
+      const next = pairs[j + 1]; // a kept pair: name is never removed
+      edits.add(pairs[0].key.range![0], next.key.range![0], '');
+    } else if (flow) {
+      const prevEnd = contentEnd(pairs[i - 1].value, pairs[i - 1].key.range?.[1] ?? 0);
+      edits.add(prevEnd, lastEnd, '');
+    } else {
+      edits.add(lineStart(t, pairs[i].key.range![0]), afterLine(t, lastEnd).pos, '');
+    }
+    i = j;
+  }
+  // insert fields the entry lacks, at kustomize's key order relative to the keys already there
+  const present = new Set(pairs.map(fieldOf));
+  const keyCol = pairs.length ? pairs[0].key.range![0] - lineStart(t, pairs[0].key.range![0]) : 0;
+  for (const f of VALUE_FIELDS) {
+    if (after[f] === undefined || present.has(f)) continue;
+    const anchor = pairs.find((p, i) => !removed.has(i) && RANK[fieldOf(p)] > RANK[f]);
+    const text = fmtPair(f, after[f]!, 'PLAIN', flow);
+    if (anchor) {
+      edits.add(anchor.key.range![0], anchor.key.range![0], flow ? `${text}, ` : `${text}${t.eol}${' '.repeat(keyCol)}`);
+    } else {
+      const last = pairs.filter((_, i) => !removed.has(i)).pop()!;
+      const end = contentEnd(last.value, last.key.range![1]);
+      if (flow) edits.add(end, end, `, ${text}`);
+      else {
+        const { pos, needsEol } = afterLine(t, end);
+        edits.add(pos, pos, `${needsEol ? t.eol : ''}${' '.repeat(keyCol)}${text}${needsEol ? '' : t.eol}`);
+      }
+    }
+  }
+}
+
+/** Remove a whole sequence item (a later duplicate of an entry we set; kustomize keeps one entry per name). */
+function removeItem(t: Text, edits: Edits, seq: YAMLSeq, idx: number): void {
+  const items = seq.items as Node[];
+  const it = items[idx];
+  const end = contentEnd(it, it.range![1]);
+  if (seq.flow) {
+    if (idx > 0) edits.add(contentEnd(items[idx - 1], items[idx - 1].range![1]), end, '');
+    else if (items.length > 1) edits.add(it.range![0], items[1].range![0], '');
+    else edits.add(it.range![0], end, '');
+  } else {
+    edits.add(lineStart(t, it.range![0]), afterLine(t, end).pos, '');
+  }
+}
+
+/** Top-level sequence indentation of the new `images:` key: kustomize's (dash at the key's column). */
+function newImagesBlock(entries: ImageEntry[], keyIndent: string, eol: string): string {
+  const st: SeqStyle = { dashIndent: keyIndent, keyOffset: 2, flowItems: false, pad: false, blankSeparated: false };
+  return entries.map((e) => renderBlockItem(e, st, eol)).join('');
+}
+
+/**
+ * Applies image expressions to the text of a kustomization. Returns the new text (=== `text` when nothing
+ * changes) and one change record per expression. Throws usage errors (naming `where`, with line:col) for a
+ * file that is not valid YAML or not a kustomization with a list of images.
+ */
+export function editKustomizationText(text: string, exprs: ImageExpr[], where: string): { text: string; changes: ImageChange[] } {
+  if (exprs.length === 0) throw fail.usage(KustomizeErrors.NO_IMAGE, 'no image specified', { where: 'command line' });
+  const p = parse(text, where);
+  const { t } = p;
+  const edits = new Edits();
+  // kustomize keeps one expression per name, the last one
+  const byName = new Map<string, ImageExpr>();
+  for (const e of exprs) {
+    byName.delete(e.name);
+    byName.set(e.name, e);
+  }
+  const changes: ImageChange[] = [];
+  const added: ImageEntry[] = [];
+  for (const expr of byName.values()) {
+    const idxs = p.entries.map((e, i) => (e.entry.name === expr.name ? i : -1)).filter((i) => i >= 0);
+    const existing = idxs.length ? p.entries[idxs[0]] : undefined;
+    const after = applyExpr(expr, existing?.entry);
+    const before = existing ? { ...existing.entry } : undefined;
+    const changed = !before || !sameEntry(before, after) || idxs.length > 1 || needsRequote(t, existing!, after);
+    changes.push({ name: expr.name, ...(before ? { before } : {}), after, changed });
+    if (!changed) continue;
+    if (existing) {
+      editEntry(t, edits, existing, after);
+      for (const dup of idxs.slice(1)) removeItem(t, edits, p.seq!, dup);
+    } else {
+      added.push(after);
+    }
+  }
+  if (added.length) insertEntries(p, edits, added);
+  const out = edits.list.length ? edits.apply(text) : text;
+  return { text: out, changes };
+}
+
+/** an existing value equal to the wanted one, written plain although it would not read back as a string */
+function needsRequote(t: Text, pe: ParsedEntry, after: ImageEntry): boolean {
+  for (const f of VALUE_FIELDS) {
+    const v = pe.pairs.get(f)?.value;
+    if (!v || after[f] === undefined || !v.range) continue;
+    if (v.type === 'PLAIN' && typeof v.value !== 'string') return true;
+  }
+  return false;
+}
+
+function insertEntries(p: Parsed, edits: Edits, added: ImageEntry[]): void {
+  const { t } = p;
+  added.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  if (p.seq && p.seq.items.length > 0) {
+    const seq = p.seq;
+    const items = seq.items as Node[];
+    const names = p.entries.map((e) => e.entry.name);
+    // where kustomize's sort by name puts each new entry: before the first entry that sorts after it
+    // (in a list the user did not sort, that is the first such entry in file order)
+    const groups = new Map<number, ImageEntry[]>();
+    for (const e of added) {
+      let j = names.findIndex((n) => n > e.name);
+      if (j < 0) j = items.length;
+      groups.set(j, [...(groups.get(j) ?? []), e]);
+    }
+    if (seq.flow) {
+      const padded = items.some((i) => isMap(i) && (i as YAMLMap).flow && /^\{[ ]/.test(t.src.slice(i.range![0], i.range![0] + 2)));
+      for (const [j, es] of groups) {
+        const rendered = es.map((e) => renderFlowMap(e, padded));
+        if (j < items.length) edits.add(items[j].range![0], items[j].range![0], rendered.map((r) => `${r}, `).join(''));
+        else {
+          const end = contentEnd(items[items.length - 1], items[items.length - 1].range![1]);
+          edits.add(end, end, rendered.map((r) => `, ${r}`).join(''));
+        }
+      }
+      return;
+    }
+    const st = seqStyle(t, seq);
+    const floor = nextLineStart(t, p.imagesPair!.key.range![1]);
+    for (const [j, es] of groups) {
+      const body = es.map((e) => renderBlockItem(e, st, t.eol) + (st.blankSeparated ? t.eol : '')).join('');
+      if (j < items.length) {
+        const pos = leadingCommentsStart(t, items[j].range![0], j === 0 ? floor : nextLineStart(t, contentEnd(items[j - 1], items[j - 1].range![1])));
+        edits.add(pos, pos, body);
+      } else {
+        const { pos, needsEol } = afterLine(t, contentEnd(items[items.length - 1], items[items.length - 1].range![1]));
+        const text = (st.blankSeparated ? t.eol : '') + es.map((e) => renderBlockItem(e, st, t.eol)).join('');
+        edits.add(pos, pos, needsEol ? t.eol + text.slice(0, -t.eol.length) : text);
+      }
+    }
+    return;
+  }
+  if (p.seq && p.seq.flow) {
+    // `images: []`
+    const open = t.src.indexOf('[', p.seq.range![0]);
+    const padded = / \]/.test(t.src.slice(open, p.seq.range![1]));
+    edits.add(open + 1, open + 1, added.map((e) => renderFlowMap(e, padded)).join(', '));
+    return;
+  }
+  if (p.imagesPair) {
+    // `images:` with no value (or `~` / `null`): the list goes on the lines below the key
+    const key = p.imagesPair.key;
+    const v = p.imagesPair.value as Scalar | null;
+    const keyIndent = ' '.repeat(key.range![0] - lineStart(t, key.range![0]));
+    if (v && v.range && v.range[1] > v.range[0]) {
+      const colon = t.src.indexOf(':', key.range![1]);
+      edits.add(colon + 1, v.range[1], '');
+    }
+    const { pos, needsEol } = afterLine(t, Math.max(key.range![1], v?.range?.[1] ?? 0));
+    const block = newImagesBlock(added, keyIndent, t.eol);
+    edits.add(pos, pos, needsEol ? t.eol + block.slice(0, -t.eol.length) : block);
+    return;
+  }
+  // no `images:` key: append it at the end of the mapping
+  const root = p.root;
+  if (root && root.flow) {
+    const list = `images: [${added.map((e) => renderFlowMap(e, false)).join(', ')}]`;
+    if (root.items.length) {
+      const end = contentEnd(root, root.range![1]);
+      edits.add(end, end, `, ${list}`);
+    } else {
+      const open = t.src.indexOf('{', root.range![0]);
+      edits.add(open + 1, open + 1, list);
+    }
+    return;
+  }
+  let pos: number;
+  let needsEol: boolean;
+  let keyIndent = '';
+  let blank = false;
+  if (root && root.items.length) {
+    const firstKey = root.items[0].key as Node;
+    keyIndent = ' '.repeat(firstKey.range![0] - lineStart(t, firstKey.range![0]));
+    ({ pos, needsEol } = afterLine(t, contentEnd(root, root.range![1])));
+    // top-level keys separated by blank lines: keep doing so
+    if (root.items.length > 1) {
+      const prev = root.items[root.items.length - 2];
+      const lastKey = root.items[root.items.length - 1].key as Node;
+      const gap = t.src.slice(afterLine(t, contentEnd(prev.value, (prev.key as Node).range![1])).pos, lineStart(t, lastKey.range![0]));
+      blank = gap.split('\n').some((l) => isBlankLine(l));
+    }
+  } else {
+    // empty document (or comments only): append at the end of the text, before a trailing `---`/`...`
+    const m = /(^|\n)(---|\.\.\.)[ \t]*\r?\n?$/.exec(t.src);
+    pos = m ? m.index + m[1].length : t.src.length;
+    needsEol = pos > 0 && t.src[pos - 1] !== '\n';
+  }
+  const text = (blank ? t.eol : '') + `${keyIndent}images:${t.eol}` + newImagesBlock(added, keyIndent, t.eol);
+  edits.add(pos, pos, needsEol ? t.eol + text.slice(0, -t.eol.length) : text);
+}
