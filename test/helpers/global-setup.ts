@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export default async function setup(): Promise<() => Promise<void>> {
-  execFileSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' });
+  if (!process.env.GITOPS_SKIP_BUILD) execFileSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' });
   const runDir = mkdtempSync(join(tmpdir(), 'gci-run-'));
   process.env.GITOPS_TEST_RUN_DIR = runDir;
   return async () => {
