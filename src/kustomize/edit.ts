@@ -65,8 +65,9 @@ function at(t: Text, where: string, pos: number): string {
   const { line, col } = lineCol(t, pos);
   return `${where}:${line}:${col}`;
 }
-function isBlankLine(s: string): boolean {
-  return s.trim() === '';
+/** whether `gap` (whole lines: it starts at a line start) holds a blank line */
+function hasBlankLine(gap: string): boolean {
+  return gap.split('\n').slice(0, -1).some((l) => l.trim() === '');
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -337,7 +338,7 @@ function seqStyle(t: Text, seq: YAMLSeq): SeqStyle {
   for (let i = 1; i < items.length; i++) {
     const prevEnd = contentEnd(items[i - 1], items[i - 1].range?.[1] ?? 0);
     const gap = t.src.slice(nextLineStart(t, prevEnd), lineStart(t, items[i].range?.[0] ?? 0));
-    if (gap.split('\n').some((l) => l.replace(/\r$/, '') === '')) st.blankSeparated = true;
+    if (hasBlankLine(gap)) st.blankSeparated = true;
   }
   return st;
 }
@@ -580,7 +581,7 @@ function insertEntries(p: Parsed, edits: Edits, added: ImageEntry[]): void {
       const prev = root.items[root.items.length - 2];
       const lastKey = root.items[root.items.length - 1].key as Node;
       const gap = t.src.slice(afterLine(t, contentEnd(prev.value, (prev.key as Node).range![1])).pos, lineStart(t, lastKey.range![0]));
-      blank = gap.split('\n').some((l) => isBlankLine(l));
+      blank = hasBlankLine(gap);
     }
   } else {
     // empty document (or comments only): append at the end of the text, before a trailing `---`/`...`

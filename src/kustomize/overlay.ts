@@ -1,0 +1,331 @@
+/**
+ * Overlays on disk: find the kustomization file, edit several overlays all-or-nothing, render with kustomize.
+ *
+ * setImagesInOverlays verifies before it mutates: every overlay is found, read and parsed and every edit is
+ * computed before the first write. Writes are atomic (temp file + rename, mode kept). When a write or the
+ * render check fails, every file already written gets its old bytes back, so a failure leaves all files as
+ * they were.
+ */
+import { execFile } from 'node:child_process';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { delimiter, join, relative, resolve } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { fail, isGitopsError } from '../core/errors.js';
+import { writeFileAtomic } from '../core/fsutil.js';
+import type { Logger } from '../core/log.js';
+import { editKustomizationText, type ImageChange, type ImageEntry } from './edit.js';
+import { KustomizeErrors } from './errors.js';
+import { splitImage, type ImageExpr } from './image-expr.js';
+import { unifiedDiff } from './diff.js';
+
+export { unifiedDiff } from './diff.js';
+
+/** kustomize's recognised names, in its order (konfig.RecognizedKustomizationFileNames) */
+export const KUSTOMIZATION_FILE_NAMES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
+
+export interface OverlayResult {
+  /** the directory as given */
+  dir: string;
+  /** absolute path of the kustomization file */
+  file: string;
+  before: string;
+  after: string;
+  changes: ImageChange[];
+  changed: boolean;
+  /** images (names) that no resource of the overlay uses, as far as set-image could tell */
+  unused?: string[];
+}
+
+/** The kustomization file of `dir`; usage EKUSTOMIZE_NOT_FOUND / EKUSTOMIZE_MULTIPLE_FILES otherwise. */
+export async function findKustomization(dir: string): Promise<string> {
+  let st;
+  try {
+    st = await stat(dir);
+  } catch {
+    throw fail.usage(KustomizeErrors.NOT_FOUND, `overlay directory ${dir} does not exist`, { where: dir, hint: 'check --dir (relative paths are from the current directory)' });
+  }
+  if (!st.isDirectory()) throw fail.usage(KustomizeErrors.NOT_FOUND, `${dir} is not a directory`, { where: dir, hint: '--dir takes the overlay directory, not the kustomization file' });
+  const names = new Set(await readdir(dir));
+  const found = KUSTOMIZATION_FILE_NAMES.filter((n) => names.has(n));
+  if (found.length === 0) {
+    throw fail.usage(KustomizeErrors.NOT_FOUND, `no kustomization file in ${dir}`, {
+      where: dir,
+      hint: `expected one of ${KUSTOMIZATION_FILE_NAMES.join(', ')}; is --dir the overlay directory?`,
+    });
+  }
+  if (found.length > 1) {
+    throw fail.usage(KustomizeErrors.MULTIPLE, `found multiple kustomization files in ${dir}: ${found.join(', ')}`, { where: dir, hint: 'keep one of them (kustomize refuses this too)' });
+  }
+  const file = join(dir, found[0]);
+  if ((await stat(file)).isDirectory()) throw fail.usage(KustomizeErrors.NOT_FOUND, `${file} should be a file`, { where: file });
+  return file;
+}
+
+/** run `fn` over `xs` with at most `n` in flight, results in order */
+async function pool<T, R>(xs: T[], n: number, fn: (x: T, i: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(xs.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < xs.length) {
+      const i = next++;
+      out[i] = await fn(xs[i], i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(n, xs.length) }, worker));
+  return out;
+}
+
+function display(cwd: string, dir: string): string {
+  const r = relative(cwd, resolve(cwd, dir));
+  return r === '' ? '.' : r.startsWith('..') ? resolve(cwd, dir) : r;
+}
+
+export interface SetImagesOptions {
+  cwd: string;
+  dryRun?: boolean;
+  render?: boolean;
+  log?: Logger;
+  /** parallel reads/writes (default 32) */
+  concurrency?: number;
+}
+
+/**
+ * Applies the expressions to every overlay. All overlays are found, read and parsed first; nothing is written
+ * when one of them fails. With dryRun nothing is written at all. With render, each changed overlay is built
+ * after the writes, and every file is restored when a build fails or no rendered resource uses an image.
+ */
+export async function setImagesInOverlays(dirs: string[], exprs: ImageExpr[], opts: SetImagesOptions): Promise<OverlayResult[]> {
+  const log = opts.log;
+  const conc = opts.concurrency ?? 32;
+  if (exprs.length === 0) throw fail.usage(KustomizeErrors.NO_IMAGE, 'no image specified', { where: 'command line' });
+  if (dirs.length === 0) dirs = ['.'];
+
+  // 1. verify: find, read, parse, edit in memory. Collect every problem, report them all at once.
+  const problems: Error[] = [];
+  const seen = new Map<string, string>();
+  const planned = await pool(dirs, conc, async (dir): Promise<OverlayResult | undefined> => {
+    const abs = resolve(opts.cwd, dir);
+    const shown = display(opts.cwd, dir);
+    try {
+      const file = await findKustomization(abs).catch((e) => {
+        // name the directory as the user gave it
+        if (isGitopsError(e)) throw fail.usage(e.code, e.message.replace(abs, shown), { where: shown, hint: e.hint });
+        throw e;
+      });
+      let before: string;
+      try {
+        before = await readFile(file, 'utf8');
+      } catch (e) {
+        throw fail.failed(KustomizeErrors.READ, `cannot read ${join(shown, relative(abs, file))}: ${(e as Error).message}`, { where: file });
+      }
+      const where = join(shown, relative(abs, file));
+      const { text, changes } = editKustomizationText(before, exprs, where);
+      return { dir: shown, file, before, after: text, changes, changed: text !== before };
+    } catch (e) {
+      problems.push(e as Error);
+      return undefined;
+    }
+  });
+  if (problems.length) {
+    const first = problems[0];
+    if (problems.length === 1 || !isGitopsError(first)) throw first;
+    const others = problems.slice(1).map((p) => (isGitopsError(p) ? `${p.where ? `${p.where}: ` : ''}${p.message} [${p.code}]` : p.message));
+    throw fail[first.kind](first.code, `${first.message} (and ${problems.length - 1} more problem${problems.length > 2 ? 's' : ''}; nothing was written)`, {
+      where: first.where,
+      hint: first.hint,
+      details: [...(first.details ?? []), 'other problems:', ...others],
+    });
+  }
+  const results: OverlayResult[] = [];
+  for (const r of planned as OverlayResult[]) {
+    // the same overlay given twice is edited once
+    if (seen.has(r.file)) continue;
+    seen.set(r.file, r.dir);
+    results.push(r);
+  }
+
+  // 2. the images' users, as far as the overlay's own files tell (a warning only; --render checks for real)
+  if (!opts.render) {
+    await pool(results, conc, async (r) => {
+      const used = await imagesInOwnFiles(resolve(opts.cwd, r.dir), r.file);
+      if (used === undefined) return;
+      r.unused = r.changes.filter((c) => !used.some((ref) => imageMatches(ref, c.name))).map((c) => c.name);
+    });
+  }
+  if (opts.dryRun) return results;
+
+  // 3. act: write changed files atomically; on any failure put back what was written
+  const changed = results.filter((r) => r.changed);
+  const written: OverlayResult[] = [];
+  const restore = async () => {
+    const failedRestores: string[] = [];
+    for (const r of written) {
+      try {
+        await writeFileAtomic(r.file, r.before);
+      } catch (e) {
+        failedRestores.push(`${r.file}: ${(e as Error).message}`);
+      }
+    }
+    return failedRestores;
+  };
+  let writeError: { r: OverlayResult; e: Error } | undefined;
+  await pool(changed, conc, async (r) => {
+    if (writeError) return;
+    try {
+      await writeFileAtomic(r.file, r.after);
+      written.push(r);
+    } catch (e) {
+      writeError ??= { r, e: e as Error };
+    }
+  });
+  if (writeError) {
+    const bad = await restore();
+    throw fail.failed(KustomizeErrors.WRITE, `cannot write ${join(writeError.r.dir, relative(resolve(opts.cwd, writeError.r.dir), writeError.r.file))}: ${writeError.e.message}`, {
+      where: writeError.r.file,
+      cause: writeError.e,
+      details: bad.length ? ['could not restore:', ...bad] : [`${written.length} file(s) already written were restored; all files are as before`],
+      hint: 'check that the file and its directory are writable (a temp file is created beside it)',
+    });
+  }
+
+  // 4. render check
+  if (opts.render) {
+    for (const r of changed) {
+      try {
+        const out = log ? await log.section(`kustomize build ${r.dir}`, () => renderOverlay(resolve(opts.cwd, r.dir))) : await renderOverlay(resolve(opts.cwd, r.dir));
+        const refs = imagesInYaml(out);
+        const unused = r.changes.filter((c) => !refs.some((ref) => renderedMatches(ref, c.after)));
+        if (unused.length) {
+          throw fail.usage(KustomizeErrors.IMAGE_UNUSED, `no resource rendered from ${r.dir} uses ${unused.map((c) => describeExpected(c.after)).join(', ')}`, {
+            where: r.dir,
+            details: refs.length ? ['images in the rendered output:', ...[...new Set(refs)].map((x) => `  ${x}`)] : ['the rendered output has no image fields'],
+            hint: 'images[].name must equal the repository in the resources (without tag); check the name, or drop --render',
+          });
+        }
+      } catch (e) {
+        const bad = await restore();
+        if (isGitopsError(e)) {
+          throw fail[e.kind](e.code, e.message, {
+            where: e.where,
+            hint: e.hint,
+            cause: e.cause,
+            details: [...(e.details ?? []), bad.length ? `could not restore: ${bad.join('; ')}` : 'all files were restored; nothing changed'],
+          });
+        }
+        throw e;
+      }
+    }
+  }
+  return results;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// images in resources
+
+/** every string value of an `image` key in the YAML documents of `text` (parse errors: none) */
+export function imagesInYaml(text: string): string[] {
+  const out: string[] = [];
+  const walk = (x: unknown): void => {
+    if (Array.isArray(x)) x.forEach(walk);
+    else if (x && typeof x === 'object') {
+      for (const [k, v] of Object.entries(x)) {
+        if (k === 'image' && typeof v === 'string') out.push(v);
+        else walk(v);
+      }
+    }
+  };
+  try {
+    for (const d of parseAllDocuments(text) as unknown as Array<{ errors: unknown[]; toJS(): unknown }>) if (!d.errors?.length) walk(d.toJS());
+  } catch {
+    /* not YAML: no images */
+  }
+  return out;
+}
+
+/** kustomize's IsImageMatched: images[].name is interpolated into ^name(:tag)?(@digest)?$ */
+export function imageMatches(ref: string, name: string): boolean {
+  const tail = '(:[a-zA-Z0-9_.{}-]*)?(@[a-zA-Z0-9]+([.+_-][a-zA-Z0-9]+)*:[a-zA-Z0-9_.{}-]*)?$';
+  let re: RegExp;
+  try {
+    re = new RegExp(`^${name}${tail}`);
+  } catch {
+    re = new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}${tail}`);
+  }
+  return re.test(ref);
+}
+
+/** whether a rendered image reference is what the entry makes of a matched image */
+export function renderedMatches(ref: string, e: ImageEntry): boolean {
+  const { name, tag, digest } = splitImage(ref);
+  if (name !== (e.newName ?? e.name)) return false;
+  if (e.digest && digest !== e.digest) return false;
+  if (e.newTag && !e.digest && tag !== e.newTag) return false;
+  if (e.newTag && e.digest && tag !== e.newTag) return false;
+  return true;
+}
+
+function describeExpected(e: ImageEntry): string {
+  return `${e.newName ?? e.name}${e.newTag ? `:${e.newTag}` : ''}${e.digest ? `@${e.digest}` : ''}`;
+}
+
+/** image references in the overlay's own YAML files (other than the kustomization) */
+async function imagesInOwnFiles(dir: string, kustomization: string): Promise<string[] | undefined> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return undefined;
+  }
+  const refs: string[] = [];
+  for (const n of names) {
+    const f = join(dir, n);
+    if (f === kustomization || !/\.ya?ml$/i.test(n)) continue;
+    try {
+      refs.push(...imagesInYaml(await readFile(f, 'utf8')));
+    } catch {
+      /* unreadable or a directory: skip */
+    }
+  }
+  return refs;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// rendering
+
+async function onPath(cmd: string): Promise<string | undefined> {
+  for (const d of (process.env.PATH ?? '').split(delimiter)) {
+    if (!d) continue;
+    const f = join(d, cmd);
+    try {
+      const s = await stat(f);
+      if (s.isFile() && s.mode & 0o111) return f;
+    } catch {
+      /* next */
+    }
+  }
+  return undefined;
+}
+
+/** `kustomize build DIR` when kustomize is on PATH, else `kubectl kustomize DIR`; the rendered YAML. */
+export async function renderOverlay(dir: string): Promise<string> {
+  const kustomize = await onPath('kustomize');
+  const kubectl = kustomize ? undefined : await onPath('kubectl');
+  if (!kustomize && !kubectl) {
+    throw fail.failed(KustomizeErrors.NO_RENDERER, 'cannot render: neither kustomize nor kubectl is on PATH', { hint: 'install kustomize or kubectl, or drop --render' });
+  }
+  const [cmd, args] = kustomize ? [kustomize, ['build', dir]] : [kubectl!, ['kustomize', dir]];
+  return new Promise((res, rej) => {
+    execFile(cmd, args, { maxBuffer: 256 * 1024 * 1024, env: { ...process.env } }, (err, stdout, stderr) => {
+      if (err) {
+        const lines = String(stderr || err.message).trim().split('\n');
+        rej(
+          fail.failed(KustomizeErrors.RENDER, `${kustomize ? 'kustomize build' : 'kubectl kustomize'} failed for ${dir}`, {
+            where: dir,
+            details: lines.slice(-15),
+            hint: 'fix the overlay so that it builds (the output above says why)',
+          }),
+        );
+      } else res(stdout);
+    });
+  });
+}
