@@ -58,7 +58,14 @@ export async function run(ctx: CommandContext, a: ParsedArgs): Promise<CommandRe
   }
   if (dirs.some((d) => d.trim() === '')) throw fail.usage(KustomizeErrors.NOT_FOUND, '--dir is empty', { where: 'command line' });
 
-  const results = await setImagesInOverlays(dirs.length ? dirs : ['.'], exprs, { cwd: ctx.cwd, dryRun, render, log: ctx.log });
+  const conc = Number(ctx.env.GITOPS_SETIMAGE_CONCURRENCY);
+  const results = await setImagesInOverlays(dirs.length ? dirs : ['.'], exprs, {
+    cwd: ctx.cwd,
+    dryRun,
+    render,
+    log: ctx.log,
+    ...(Number.isInteger(conc) && conc > 0 ? { concurrency: conc } : {}),
+  });
 
   let changed = 0;
   for (const r of results) {
@@ -81,7 +88,7 @@ export async function run(ctx: CommandContext, a: ParsedArgs): Promise<CommandRe
   const summary = dryRun
     ? `dry run: ${noun(changed)} would change, ${unchanged} unchanged; nothing written`
     : changed === 0
-      ? `nothing to do: ${noun(results.length)} already set${render ? '' : ''}`
+      ? `nothing to do: ${noun(results.length)} already set`
       : `${noun(changed)} changed, ${unchanged} unchanged${render ? ', rendered and checked' : ''}`;
   const dotenv = str(a.values, 'dotenv');
   return {
