@@ -79,7 +79,7 @@ export async function run(ctx: CommandContext, a: ParsedArgs): Promise<CommandRe
     }
     if (r.unused?.length) {
       ctx.log.warn(
-        `${r.dir}: no resource in the overlay's own files uses ${r.unused.join(', ')}; if its resources come from a base that is fine, otherwise check the image name (--render checks the built output)`,
+        `${r.dir}: no resource of the overlay (its files and local bases) uses ${r.unused.join(', ')}; check the image name (images[].name is the repository as the resources write it, without tag); --render checks the built output`,
       );
     }
   }

@@ -8,7 +8,7 @@
  */
 import { execFile } from 'node:child_process';
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { delimiter, join, relative, resolve } from 'node:path';
+import { delimiter, dirname, join, relative, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { fail, isGitopsError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/fsutil.js';
@@ -144,12 +144,13 @@ export async function setImagesInOverlays(dirs: string[], exprs: ImageExpr[], op
     results.push(r);
   }
 
-  // 2. the images' users, as far as the overlay's own files tell (a warning only; --render checks for real)
+  // 2. the images' users, as far as the overlay's files and local bases tell (a warning; --render checks for real)
   if (!opts.render) {
+    const cache = new Map<string, Promise<{ refs: string[]; complete: boolean }>>();
     await pool(results, conc, async (r) => {
-      const used = await imagesInOwnFiles(resolve(opts.cwd, r.dir), r.file);
-      if (used === undefined) return;
-      r.unused = r.changes.filter((c) => !used.some((ref) => imageMatches(ref, c.name))).map((c) => c.name);
+      const { refs, complete } = await imagesReachable(resolve(opts.cwd, r.dir), cache);
+      const unused = r.changes.filter((c) => !refs.some((ref) => imageMatches(ref, c.name))).map((c) => c.name);
+      if (unused.length && complete) r.unused = unused;
     });
   }
   if (opts.dryRun) return results;
@@ -268,25 +269,71 @@ function describeExpected(e: ImageEntry): string {
   return `${e.newName ?? e.name}${e.newTag ? `:${e.newTag}` : ''}${e.digest ? `@${e.digest}` : ''}`;
 }
 
-/** image references in the overlay's own YAML files (other than the kustomization) */
-async function imagesInOwnFiles(dir: string, kustomization: string): Promise<string[] | undefined> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    return undefined;
-  }
-  const refs: string[] = [];
-  for (const n of names) {
-    const f = join(dir, n);
-    if (f === kustomization || !/\.ya?ml$/i.test(n)) continue;
+/**
+ * Image references in the overlay's YAML files (other than the kustomization) and, recursively, in the local
+ * directories and files its `resources`, `bases` and `components` name (one read per directory, cached).
+ * `complete` is false when a remote resource (URL, git) was skipped, so absence proves nothing.
+ */
+export async function imagesReachable(dir: string, cache = new Map<string, Promise<{ refs: string[]; complete: boolean }>>(), depth = 0): Promise<{ refs: string[]; complete: boolean }> {
+  const key = resolve(dir);
+  const hit = cache.get(key);
+  if (hit) return hit;
+  const p = (async () => {
+    const refs: string[] = [];
+    let complete = true;
+    let names: string[];
     try {
-      refs.push(...imagesInYaml(await readFile(f, 'utf8')));
+      names = await readdir(key);
     } catch {
-      /* unreadable or a directory: skip */
+      return { refs, complete: false };
     }
-  }
-  return refs;
+    const kname = KUSTOMIZATION_FILE_NAMES.find((n) => names.includes(n));
+    for (const n of names) {
+      if (n === kname || !/\.ya?ml$/i.test(n)) continue;
+      try {
+        refs.push(...imagesInYaml(await readFile(join(key, n), 'utf8')));
+      } catch {
+        /* a directory or unreadable: skip */
+      }
+    }
+    if (!kname || depth > 20) return { refs, complete: complete && !!kname };
+    let k: Record<string, unknown> = {};
+    try {
+      const d = parseAllDocuments(await readFile(join(key, kname), 'utf8')) as unknown as Array<{ toJS(): unknown }>;
+      k = ((Array.isArray(d) ? d[0]?.toJS() : undefined) ?? {}) as Record<string, unknown>;
+    } catch {
+      return { refs, complete: false };
+    }
+    const entries = ['resources', 'bases', 'components'].flatMap((f) => (Array.isArray(k[f]) ? (k[f] as unknown[]) : [])).filter((x): x is string => typeof x === 'string');
+    for (const e of entries) {
+      if (/^[a-z][a-z0-9+.-]*:\/\/|^git@|^github\.com\/|\?ref=/i.test(e)) {
+        complete = false;
+        continue;
+      }
+      const target = resolve(key, e);
+      let st;
+      try {
+        st = await stat(target);
+      } catch {
+        complete = false;
+        continue;
+      }
+      if (st.isDirectory()) {
+        const sub = await imagesReachable(target, cache, depth + 1);
+        refs.push(...sub.refs);
+        complete &&= sub.complete;
+      } else if (dirname(target) !== key) {
+        try {
+          refs.push(...imagesInYaml(await readFile(target, 'utf8')));
+        } catch {
+          complete = false;
+        }
+      }
+    }
+    return { refs, complete };
+  })();
+  cache.set(key, p);
+  return p;
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -95,6 +95,7 @@ describe('gitops-ci set-image', () => {
     expect(res.stderr).toMatch(/\.kubernetes\/overlays\/prod: unchanged/);
     expect(res.stderr).toMatch(/set-image: 2 overlays changed, 1 unchanged/);
     expect(res.stdout).toBe('');
+    expect(res.stderr).not.toContain('warning');
     expect(readFileSync(r.file('staging'), 'utf8')).toBe(STAGING.replace('newTag: "1.0"   # bumped by CI', 'newTag: "1.1"   # bumped by CI'));
     expect(readFileSync(r.file('dev'), 'utf8')).toBe(`${DEV}images:\n- name: registry.example.com/team/app\n  newTag: "1.1"\n`);
     expect(readFileSync(r.file('prod'), 'utf8')).toBe(PROD);
@@ -150,7 +151,11 @@ describe('gitops-ci set-image', () => {
   it('warns without --render when no file of the overlay uses the image', async () => {
     const res = await runCli(['set-image', '--dir', r.dir('staging'), 'other/image:1'], { cwd: r.root });
     expect(res.code, res.all).toBe(0);
-    expect(res.stderr).toMatch(/warning: \.kubernetes\/overlays\/staging: no resource in the overlay's own files uses other\/image/);
+    expect(res.stderr).toMatch(/warning: \.kubernetes\/overlays\/staging: no resource of the overlay \(its files and local bases\) uses other\/image/);
+    // the image the base uses: no warning
+    const ok = await runCli(['set-image', '--dir', r.dir('staging'), 'registry.example.com/team/app:3'], { cwd: r.root });
+    expect(ok.code, ok.all).toBe(0);
+    expect(ok.stderr).not.toContain('warning');
   });
 
   it('--render builds the overlay and checks the new image is used', async () => {
