@@ -164,6 +164,11 @@ async function cleanupClassic(docker: Docker, progress: BuildProgress, log: { de
       .catch(() => undefined);
   }
   for (const id of progress.createdClassicImages().reverse()) {
+    const img = await docker
+      .getImage(id)
+      .inspect()
+      .catch(() => undefined);
+    if (!img || (img.RepoTags ?? []).length) continue; // tagged since: not ours to remove
     await docker
       .getImage(id)
       .remove({ noprune: true })

@@ -129,7 +129,7 @@ export class BuildProgress {
   /** the step that failed, when one did */
   failed?: { name: string; error: string; lines: string[] };
   /** classic builder: the current step and its output */
-  private classic?: { name: string; lines: string[] };
+  private classic?: { name: string; lines: string[]; from: boolean; cached: boolean };
   /** ids of intermediate containers and images the classic builder reported (for cleanup on failure) */
   readonly classicContainers: string[] = [];
   readonly classicImages: string[] = [];
@@ -226,16 +226,18 @@ export class BuildProgress {
       const line = p.replace(/\r$/, '');
       const step = /^Step \d+\/\d+ : (.*)$/.exec(line);
       if (step) {
-        this.classic = { name: line, lines: [] };
+        this.classic = { name: line, lines: [], from: /^FROM\s/i.test(step[1]), cached: false };
         this.totalSteps++;
       } else if (this.classic && line.trim()) {
         const run = /^ ---> Running in ([0-9a-f]{12,})/.exec(line);
         const img = /^ ---> ([0-9a-f]{12,})$/.exec(line);
         if (run) this.classicContainers.push(run[1]);
-        else if (img) this.classicImages.push(img[1]);
-        else if (/^ ---> Using cache/.test(line)) {
+        else if (img) {
+          // a FROM step's id is the base image, a cached step's an existing image: only the others were made here
+          if (!this.classic.from && !this.classic.cached) this.classicImages.push(img[1]);
+        } else if (/^ ---> Using cache/.test(line)) {
           this.cachedSteps++;
-          this.classicImages.push('cache'); // the next id is a pre-existing image: marked so it is not removed
+          this.classic.cached = true;
         } else if (!/^Removing intermediate container|^Successfully (built|tagged)/.test(line)) {
           this.classic.lines.push(line);
           if (this.classic.lines.length > KEEP) this.classic.lines.shift();
@@ -249,15 +251,7 @@ export class BuildProgress {
 
   /** the images this classic build created (not those it took from the cache) */
   createdClassicImages(): string[] {
-    const out: string[] = [];
-    for (let i = 0; i < this.classicImages.length; i++) {
-      if (this.classicImages[i] === 'cache') {
-        i++;
-        continue;
-      }
-      out.push(this.classicImages[i]);
-    }
-    return out;
+    return [...this.classicImages];
   }
 
   /** the failing step, for an error message */
