@@ -343,6 +343,14 @@ function seqStyle(t: Text, seq: YAMLSeq): SeqStyle {
   return st;
 }
 
+/** the '-' of a block sequence item (it may sit on the line above the item's content) */
+function dashOf(t: Text, item: Node): number {
+  const s = item.range![0];
+  let j = s - 1;
+  while (j >= 0 && /[ \t\r\n]/.test(t.src[j])) j--;
+  return j >= 0 && t.src[j] === '-' ? j : s;
+}
+
 /** start of the block of own-line comments right above the line at `pos` (they belong to that item) */
 function leadingCommentsStart(t: Text, pos: number, floor: number): number {
   let ls = lineStart(t, pos);
@@ -434,7 +442,7 @@ function removeItem(t: Text, edits: Edits, seq: YAMLSeq, idx: number): void {
     else if (items.length > 1) edits.add(it.range![0], items[1].range![0], '');
     else edits.add(it.range![0], end, '');
   } else {
-    edits.add(lineStart(t, it.range![0]), afterLine(t, end).pos, '');
+    edits.add(lineStart(t, dashOf(t, it)), afterLine(t, end).pos, '');
   }
 }
 
@@ -524,7 +532,7 @@ function insertEntries(p: Parsed, edits: Edits, added: ImageEntry[]): void {
     for (const [j, es] of groups) {
       const body = es.map((e) => renderBlockItem(e, st, t.eol) + (st.blankSeparated ? t.eol : '')).join('');
       if (j < items.length) {
-        const pos = leadingCommentsStart(t, items[j].range![0], j === 0 ? floor : nextLineStart(t, contentEnd(items[j - 1], items[j - 1].range![1])));
+        const pos = leadingCommentsStart(t, dashOf(t, items[j]), j === 0 ? floor : nextLineStart(t, contentEnd(items[j - 1], items[j - 1].range![1])));
         edits.add(pos, pos, body);
       } else {
         const { pos, needsEol } = afterLine(t, contentEnd(items[items.length - 1], items[items.length - 1].range![1]));
@@ -560,7 +568,8 @@ function insertEntries(p: Parsed, edits: Edits, added: ImageEntry[]): void {
   if (root && root.flow) {
     const list = `images: [${added.map((e) => renderFlowMap(e, false)).join(', ')}]`;
     if (root.items.length) {
-      const end = contentEnd(root, root.range![1]);
+      const last = root.items[root.items.length - 1];
+      const end = contentEnd(last.value, (last.key as Node).range![1]);
       edits.add(end, end, `, ${list}`);
     } else {
       const open = t.src.indexOf('{', root.range![0]);
