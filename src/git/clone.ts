@@ -1,0 +1,124 @@
+/**
+ * A minimal working copy of one branch of the config repo: shallow (depth 1), blob-filtered
+ * (--filter=blob:none: commits and trees only, blobs on demand) and sparse (cone mode: only the overlays and
+ * the bases they reference are checked out, hence only their blobs fetched). Its cost follows the size of
+ * what we edit, not the repo's history or size.
+ */
+import { fail } from '../core/errors.js';
+import { classifyGitFailure, isPushRace, tailLines } from './errors.js';
+import type { GitSession } from './session.js';
+
+export interface Identity {
+  name: string;
+  email: string;
+}
+
+export type PushOutcome = { ok: true } | { ok: false; race: true; detail: string[] };
+
+export interface LogEntry {
+  sha: string;
+  trailers: string;
+}
+
+export class SparseClone {
+  readonly dir: string;
+  readonly branch: string;
+  private readonly git: GitSession;
+
+  private constructor(git: GitSession, dir: string, branch: string) {
+    this.git = git;
+    this.dir = dir;
+    this.branch = branch;
+  }
+
+  /** clone `branch` into `dir` (which must not exist or be empty) with `paths` checked out */
+  static async clone(git: GitSession, o: { dir: string; branch: string; paths: string[] }): Promise<SparseClone> {
+    await git.must('clone', ['clone', '--quiet', '--no-checkout', '--depth=1', '--filter=blob:none', '--sparse', '--single-branch', '--no-tags', `--branch=${o.branch}`, '--', git.remote.url, o.dir], { branch: o.branch });
+    const c = new SparseClone(git, o.dir, o.branch);
+    await c.local(['sparse-checkout', 'set', '--cone', '--', ...o.paths]);
+    // fetches the blobs of the sparse paths in one batch
+    await c.remoteOp('fetch', ['checkout', '--quiet', o.branch]);
+    return c;
+  }
+
+  /** git in the clone, for local operations (no network expected): failures are plain errors */
+  async local(args: string[], o: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<string> {
+    const r = await this.git.run(args, { cwd: this.dir, ...o });
+    if (r.code !== 0) throw fail.failed('EGIT_FAILED', `git ${args[0]} failed in the config repo clone`, { where: this.git.remote.display, details: tailLines(r.stderr) });
+    return r.stdout;
+  }
+
+  /** git in the clone for an operation that may reach the remote (lazy blob fetches, fetch) */
+  private async remoteOp(op: 'fetch', args: string[]): Promise<string> {
+    return this.git.must(op, args, { cwd: this.dir, branch: this.branch });
+  }
+
+  async addSparse(paths: string[]): Promise<void> {
+    if (!paths.length) return;
+    const r = await this.git.run(['sparse-checkout', 'add', '--', ...paths], { cwd: this.dir });
+    if (r.code !== 0) throw classifyGitFailure({ op: 'fetch', stderr: r.stderr, where: this.git.remote.display, branch: this.branch });
+  }
+
+  async head(): Promise<string> {
+    return (await this.local(['rev-parse', 'HEAD'])).trim();
+  }
+
+  /** 'tree' | 'blob' | undefined for a path in HEAD (trees are always present in a blob-filtered clone) */
+  async typeOf(path: string): Promise<'tree' | 'blob' | undefined> {
+    const r = await this.git.run(['cat-file', '-t', `HEAD:${path}`], { cwd: this.dir });
+    const t = r.stdout.trim();
+    return r.code === 0 && (t === 'tree' || t === 'blob') ? t : undefined;
+  }
+
+  /** move to the branch's current tip on the remote, dropping our local commit and edits */
+  async resetToRemoteTip(): Promise<string> {
+    await this.remoteOp('fetch', ['fetch', '--quiet', '--depth=1', '--filter=blob:none', '--no-tags', 'origin', `+refs/heads/${this.branch}:refs/remotes/origin/${this.branch}`]);
+    await this.remoteOp('fetch', ['reset', '--quiet', '--hard', `refs/remotes/origin/${this.branch}`]);
+    await this.local(['clean', '-fdq']);
+    return this.head();
+  }
+
+  async commit(files: string[], message: string, author: Identity): Promise<string> {
+    await this.local(['add', '--', ...files]);
+    const env = { GIT_AUTHOR_NAME: author.name, GIT_AUTHOR_EMAIL: author.email, GIT_COMMITTER_NAME: author.name, GIT_COMMITTER_EMAIL: author.email };
+    await this.local(['-c', 'commit.gpgsign=false', 'commit', '--quiet', '--no-verify', '--cleanup=verbatim', '-F', '-'], { input: message, env });
+    return this.head();
+  }
+
+  /** push HEAD to the branch, never forced; a rejection because the branch moved is returned, not thrown */
+  async push(o: { pushOptions?: string[] } = {}): Promise<PushOutcome> {
+    const args = ['push', '--porcelain', '--no-verify', ...(o.pushOptions ?? []).flatMap((p) => ['-o', p]), 'origin', `HEAD:refs/heads/${this.branch}`];
+    const r = await this.git.run(args, { cwd: this.dir });
+    if (r.code === 0) return { ok: true };
+    const text = `${r.stdout}\n${r.stderr}`;
+    // a hook or protected branch also reports `[remote rejected]`; only the branch-moved reasons are a race
+    if (isPushRace(text) && !/pre-receive hook declined|protected branch/i.test(text)) return { ok: false, race: true, detail: tailLines(text, 4) };
+    throw classifyGitFailure({ op: 'push', stderr: r.stderr, stdout: r.stdout, where: this.git.remote.display, branch: this.branch });
+  }
+
+  async isShallow(): Promise<boolean> {
+    return (await this.local(['rev-parse', '--is-shallow-repository'])).trim() === 'true';
+  }
+
+  /** fetch `n` more commits of history behind the shallow boundary (commits and trees only) */
+  async deepen(n: number): Promise<void> {
+    await this.remoteOp('fetch', ['fetch', '--quiet', `--deepen=${n}`, '--filter=blob:none', '--no-tags', 'origin', `refs/heads/${this.branch}`]);
+  }
+
+  /** commits that touched `path`, newest first, with their trailers; within the history fetched so far */
+  async logTrailers(path: string, max: number): Promise<LogEntry[]> {
+    const out = await this.local(['log', `-n${max}`, '--format=%H%x1f%(trailers:only,unfold)%x1e', 'HEAD', '--', path]);
+    return out
+      .split('\x1e')
+      .map((s) => s.trim())
+      .filter(Boolean)
+      .map((s) => {
+        const [sha, trailers] = s.split('\x1f');
+        return { sha: sha!.trim(), trailers: trailers ?? '' };
+      });
+  }
+
+  async commitCount(): Promise<number> {
+    return Number((await this.local(['rev-list', '--count', 'HEAD'])).trim());
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * Remote URLs of a config repo: https (token), ssh (deploy key), or a local path. Credentials found in a
+ * URL are taken out of it here, registered with the masker and fed to git through the environment
+ * (src/git/auth.ts); the URL git sees, stores in .git/config and prints never carries them.
+ */
+import { isAbsolute, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { fail } from '../core/errors.js';
+import { addSecret, redactUrl } from '../core/mask.js';
+
+export type RemoteKind = 'http' | 'ssh' | 'local';
+
+export interface Remote {
+  kind: RemoteKind;
+  /** what git is given: no credentials in it */
+  url: string;
+  /** for messages: no credentials */
+  display: string;
+  /** host (http/ssh), for deciding which token may be sent where */
+  host?: string;
+  /** credentials that were in the URL, taken out */
+  user?: string;
+  password?: string;
+}
+
+const SCP_LIKE = /^([A-Za-z0-9._~-]+@)?([A-Za-z0-9.-]+|\[[0-9a-fA-F:.]+\]):(?!\/\/)(.+)$/;
+
+export function parseRemote(raw: string, cwd: string): Remote {
+  const text = raw.trim();
+  if (!text) throw fail.usage('EGIT_URL', 'the config repo URL is empty', { hint: 'pass --repo URL|PATH or set GITOPS_CONFIG_REPO' });
+  if (/^https?:\/\//i.test(text)) {
+    let u: URL;
+    try {
+      u = new URL(text);
+    } catch {
+      throw fail.usage('EGIT_URL', 'the config repo URL is not a valid URL', { where: redactUrl(text) });
+    }
+    const user = u.username ? decodeURIComponent(u.username) : undefined;
+    const password = u.password ? decodeURIComponent(u.password) : undefined;
+    if (password) addSecret(password, { users: user ? [user] : [] });
+    u.username = '';
+    u.password = '';
+    const url = u.toString();
+    return { kind: 'http', url, display: url, host: u.host, user, password };
+  }
+  if (/^ssh:\/\//i.test(text) || /^git\+ssh:\/\//i.test(text)) {
+    let u: URL;
+    try {
+      u = new URL(text.replace(/^git\+ssh:/i, 'ssh:'));
+    } catch {
+      throw fail.usage('EGIT_URL', 'the config repo URL is not a valid ssh URL', { where: redactUrl(text) });
+    }
+    if (u.password) {
+      addSecret(decodeURIComponent(u.password));
+      throw fail.usage('EGIT_URL', 'an ssh URL cannot carry a password; use a deploy key (SSH_PRIVATE_KEY)', { where: redactUrl(text) });
+    }
+    return { kind: 'ssh', url: u.toString(), display: u.toString(), host: u.hostname };
+  }
+  if (/^file:\/\//i.test(text)) return { kind: 'local', url: text, display: text };
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
+    throw fail.usage('EGIT_URL', `unsupported URL scheme in ${redactUrl(text)}`, { hint: 'use https://, ssh://, git@host:path or a local path' });
+  }
+  const scp = SCP_LIKE.exec(text);
+  if (scp && !text.startsWith('/') && !text.startsWith('.')) {
+    const host = scp[2]!.replace(/^\[|\]$/g, '');
+    return { kind: 'ssh', url: text, display: text, host };
+  }
+  // a local path (a bare repo, or the current repo): file:// so that --depth and --filter apply
+  const abs = isAbsolute(text) ? text : resolve(cwd, text);
+  return { kind: 'local', url: pathToFileURL(abs).toString(), display: abs };
+}
