@@ -1,0 +1,223 @@
+/**
+ * Write-back: clone the config repo (shallow, blob-filtered, sparse), set images in overlays, commit once,
+ * push; when the push is refused because the branch moved, fetch the new tip, re-apply the edit from
+ * scratch (re-reading the images and re-running the stale guard) and push again, with jittered exponential
+ * backoff, bounded attempts and time. Never a force push; no edit is lost: an edit is either in a pushed
+ * commit, or reported as skipped (stale) or failed.
+ */
+import { mkdtemp, readFile, rm, writeFile, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, posix } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fail, isGitopsError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import { SparseClone, type Identity } from '../git/clone.js';
+import { GitSession } from '../git/session.js';
+import type { Remote } from '../git/url.js';
+import type { ImageExpr } from '../kustomize/image-expr.js';
+import { editKustomizationText, readImages, type ImageEntry } from '../kustomize/edit.js';
+import { checkoutReferences, KUSTOMIZATION_FILES } from './closure.js';
+import { findProvenance, judge } from './guard.js';
+import { buildMessage, envOf, refOf, type Change, type Origin, type SkipCi } from './message.js';
+import { diffText, renderOverlays } from './kustomize.js';
+
+export interface BumpConfig {
+  remote: Remote;
+  branch: string;
+  overlays: string[];
+  exprs: ImageExpr[];
+  template?: string;
+  skipCi: SkipCi;
+  render: boolean;
+  allowDowngrade: boolean;
+  dryRun: boolean;
+  author: Identity;
+  origin: Origin;
+  shortSha?: string;
+  sourceRepo?: string;
+  maxAttempts: number;
+  /** Date.now() ms */
+  deadline: number;
+  historyDepth: number;
+  /** clone here and keep it (debugging, tests); else a temp dir that is removed */
+  workdir?: string;
+  sshAcceptNew: boolean;
+  env: NodeJS.ProcessEnv;
+  log: Logger;
+}
+
+export interface Skip {
+  overlay: string;
+  image: string;
+  current: string;
+  wanted: string;
+  why: string;
+}
+
+export interface BumpOutcome {
+  changed: boolean;
+  dryRun: boolean;
+  commit?: string;
+  head: string;
+  attempts: number;
+  changes: Change[];
+  skipped: Skip[];
+  diff?: string;
+}
+
+interface Plan {
+  changes: Change[];
+  skipped: Skip[];
+  files: string[];
+  diff: string;
+  /** per changed overlay, the entries as written (for the render check) */
+  written: Array<{ overlay: string; entries: ImageEntry[] }>;
+}
+
+async function findFile(root: string, overlay: string): Promise<string | undefined> {
+  const found: string[] = [];
+  for (const f of KUSTOMIZATION_FILES) {
+    const s = await stat(join(root, overlay, f)).catch(() => undefined);
+    if (s?.isFile()) found.push(f);
+  }
+  if (found.length > 1) {
+    throw fail.usage('EBUMP_OVERLAY', `${overlay} holds more than one kustomization file (${found.join(', ')})`, { where: overlay, hint: 'keep one of them' });
+  }
+  return found[0] ? posix.join(overlay, found[0]) : undefined;
+}
+
+/** Read, guard and edit every overlay in the clone's work tree. Pure with respect to the remote. */
+async function plan(clone: SparseClone, cfg: BumpConfig, attempt: number): Promise<Plan> {
+  const { log } = cfg;
+  const out: Plan = { changes: [], skipped: [], files: [], diff: '', written: [] };
+  const guardOn = !cfg.allowDowngrade && !!(cfg.origin.commit || cfg.origin.pipelineId);
+  for (const overlay of cfg.overlays) {
+    const file = await findFile(clone.dir, overlay);
+    if (!file) {
+      throw fail.failed('EBUMP_CONFLICT', `${overlay} no longer holds a kustomization at the branch's new tip`, {
+        where: `${overlay} on ${cfg.branch}`,
+        hint: 'another change removed or moved the overlay while this bump ran; check the branch and re-run with the right --dir',
+      });
+    }
+    const abs = join(clone.dir, file);
+    const text = await readFile(abs, 'utf8');
+    let current;
+    try {
+      current = readImages(text, file);
+    } catch (e) {
+      if (attempt > 1 && isGitopsError(e)) {
+        throw fail.failed('EBUMP_CONFLICT', `${file} cannot be read any more at the branch's new tip: ${e.message}`, { where: e.where ?? file, details: e.details, hint: 'another change broke the overlay while this bump ran; fix it on the branch, then re-run', cause: e });
+      }
+      throw e;
+    }
+    const apply: ImageExpr[] = [];
+    for (const expr of cfg.exprs) {
+      const preview = editKustomizationText(text, [expr], file).changes.find((c) => c.name === expr.name);
+      if (!preview || !preview.changed) continue;
+      const cur = current.find((c) => c.name === expr.name);
+      const wanted = refOf(preview.after);
+      if (cur && guardOn && refOf(cur) !== wanted) {
+        const prov = await findProvenance(clone, file, expr.name, refOf(cur), cfg.historyDepth);
+        if (prov) {
+          const v = await judge(cfg.origin, prov, cfg.sourceRepo);
+          log.debug(`stale guard ${overlay} ${expr.name}: ${v.by}: ${v.why} (set by ${prov.commit?.slice(0, 12)})`);
+          if (v.stale) {
+            out.skipped.push({ overlay, image: expr.name, current: refOf(cur), wanted, why: v.why });
+            continue;
+          }
+        } else {
+          log.debug(`stale guard ${overlay} ${expr.name}: no bump commit records ${refOf(cur)} within ${cfg.historyDepth} commits; not guarded`);
+        }
+      }
+      apply.push(expr);
+    }
+    if (!apply.length) continue;
+    const res = editKustomizationText(text, apply, file);
+    if (res.text === text) continue;
+    await writeFile(abs, res.text);
+    out.files.push(file);
+    out.diff += diffText(text, res.text, file);
+    out.written.push({ overlay, entries: res.changes.filter((c) => c.changed).map((c) => c.after) });
+    for (const c of res.changes) {
+      if (!c.changed) continue;
+      out.changes.push({ overlay, env: envOf(overlay), image: c.name, before: c.before ? refOf(c.before) : undefined, after: refOf(c.after) });
+    }
+  }
+  return out;
+}
+
+async function sparseClosure(c: SparseClone, cfg: BumpConfig): Promise<void> {
+  const dirs = await checkoutReferences(cfg.overlays, { root: c.dir, typeOf: (p) => c.typeOf(p), add: (d) => c.addSparse(d) });
+  cfg.log.debug(`sparse checkout: ${dirs.join(' ')}`);
+}
+
+function backoffMs(attempt: number): number {
+  const base = 200 * 2 ** Math.min(attempt - 1, 8);
+  const d = Math.min(5000, base);
+  return Math.round(d / 2 + Math.random() * (d / 2));
+}
+
+export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
+  const { log } = cfg;
+  const session = await GitSession.open(cfg.remote, { env: cfg.env, log, sshAcceptNew: cfg.sshAcceptNew, deadline: cfg.deadline });
+  const parent = cfg.workdir ? undefined : await mkdtemp(join(tmpdir(), 'gitops-ci-bump-'));
+  const dir = cfg.workdir ?? join(parent!, 'config');
+  try {
+    const clone = await log.section(`clone ${cfg.remote.display} ${cfg.branch} (shallow, sparse: ${cfg.overlays.join(' ')})`, async () => {
+      const c = await SparseClone.clone(session, { dir, branch: cfg.branch, paths: cfg.overlays });
+      // verify before mutating: every overlay is there, as a directory with a kustomization
+      const missing: string[] = [];
+      for (const o of cfg.overlays) {
+        if ((await c.typeOf(o)) !== 'tree' || !(await findFile(c.dir, o))) missing.push(o);
+      }
+      if (missing.length) {
+        throw fail.usage('EBUMP_OVERLAY_NOT_FOUND', `overlay${missing.length > 1 ? 's' : ''} not found on branch ${cfg.branch}: ${missing.join(', ')}`, {
+          where: `${cfg.remote.display} (${cfg.branch})`,
+          hint: '--dir is relative to the config repo root and must hold a kustomization.yaml, e.g. .kubernetes/overlays/production',
+        });
+      }
+      await sparseClosure(c, cfg);
+      return c;
+    });
+    let head = await clone.head();
+    log.info(`config repo ${cfg.remote.display} ${cfg.branch} at ${head.slice(0, 12)}`);
+    for (let attempt = 1; ; attempt++) {
+      const p = await plan(clone, cfg, attempt);
+      for (const s of p.skipped) log.warn(`skipped ${s.image} in ${s.overlay}: it holds ${s.current}, and ${s.why}; --allow-downgrade to roll back on purpose`);
+      if (!p.changes.length) {
+        return { changed: false, dryRun: cfg.dryRun, head, attempts: attempt, changes: [], skipped: p.skipped };
+      }
+      if (cfg.render) await renderOverlays(clone.dir, p.written, log);
+      if (cfg.dryRun) return { changed: false, dryRun: true, head, attempts: attempt, changes: p.changes, skipped: p.skipped, diff: p.diff };
+      const message = buildMessage({ changes: p.changes, origin: cfg.origin, skipCi: cfg.skipCi, template: cfg.template, shortSha: cfg.shortSha });
+      const commit = await clone.commit(p.files, message, cfg.author);
+      const pushed = await clone.push({ pushOptions: cfg.skipCi === 'push-option' ? ['ci.skip'] : [] });
+      if (pushed.ok) {
+        return { changed: true, dryRun: false, commit, head: commit, attempts: attempt, changes: p.changes, skipped: p.skipped };
+      }
+      if (attempt >= cfg.maxAttempts) {
+        throw fail.failed('EBUMP_RACE_EXHAUSTED', `the push was still refused after ${attempt} attempts: ${cfg.branch} kept moving`, {
+          where: `${cfg.remote.display} (${cfg.branch})`,
+          details: pushed.detail,
+          hint: 'other jobs push to this branch heavily: raise --max-attempts, or serialise the jobs with a GitLab resource_group; nothing was pushed',
+        });
+      }
+      const wait = backoffMs(attempt);
+      if (Date.now() + wait > cfg.deadline) {
+        throw fail.timeout('EBUMP_TIMEOUT', `out of time after ${attempt} push attempts: ${cfg.branch} kept moving`, {
+          where: `${cfg.remote.display} (${cfg.branch})`,
+          hint: 'raise --timeout, or serialise the jobs with a GitLab resource_group; nothing was pushed',
+        });
+      }
+      log.info(`push rejected, ${cfg.branch} moved (attempt ${attempt}/${cfg.maxAttempts}); re-applying on the new tip in ${wait} ms`);
+      await sleep(wait);
+      head = await clone.resetToRemoteTip();
+      log.debug(`${cfg.branch} is now at ${head}`);
+      // the new tip may reference other bases
+      if (cfg.render) await sparseClosure(clone, cfg);
+    }
+  } finally {
+    await session.close();
+    if (parent) await rm(parent, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * What bump uses of the kustomize area (src/kustomize/**, owned by set-image): the diff, and the render check
+ * of the overlays it changed. The edit itself is editKustomizationText, called per overlay by bump.ts because
+ * the stale guard can drop an image in one overlay and keep it in another.
+ */
+import { join } from 'node:path';
+import { fail, isGitopsError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import type { ImageEntry } from '../kustomize/edit.js';
+import { imagesInYaml, renderOverlay, renderedMatches, unifiedDiff } from '../kustomize/overlay.js';
+import { refOf } from './message.js';
+
+export function diffText(before: string, after: string, path: string): string {
+  return unifiedDiff(before, after, path);
+}
+
+/** `kustomize build` each changed overlay in the clone and check that the new images are used. */
+export async function renderOverlays(root: string, overlays: Array<{ overlay: string; entries: ImageEntry[] }>, log: Logger): Promise<void> {
+  for (const { overlay, entries } of overlays) {
+    let out: string;
+    try {
+      out = await log.section(`kustomize build ${overlay}`, () => renderOverlay(join(root, overlay)));
+    } catch (e) {
+      if (isGitopsError(e)) throw fail[e.kind](e.code, e.message.split(root + '/').join(''), { where: overlay, details: e.details?.map((d) => d.split(root + '/').join('')), hint: `${e.hint ?? ''}; nothing was pushed`, cause: e });
+      throw e;
+    }
+    const refs = imagesInYaml(out);
+    const unused = entries.filter((en) => !refs.some((r) => renderedMatches(r, en)));
+    if (unused.length) {
+      throw fail.usage('EKUSTOMIZE_IMAGE_UNUSED', `no resource rendered from ${overlay} uses ${unused.map(refOf).join(', ')}`, {
+        where: overlay,
+        details: refs.length ? ['images in the rendered output:', ...[...new Set(refs)].map((x) => `  ${x}`)] : ['the rendered output has no image fields'],
+        hint: 'images[].name must equal the repository in the resources (without tag); check the name, or drop --render; nothing was pushed',
+      });
+    }
+  }
+}

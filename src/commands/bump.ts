@@ -1,0 +1,214 @@
+/**
+ * gitops-ci bump: write-back of image changes to a config repo, safely under concurrency.
+ * Resolves and validates the whole configuration first (flags over GitLab variables), then hands it to
+ * src/bump/bump.ts. See docs/commands/bump.md.
+ */
+import { posix, resolve } from 'node:path';
+import { bool, str, strs, type CommandContext, type CommandResult, type CommandSpec, type ParsedArgs } from '../core/command.js';
+import { fail, isGitopsError, type GitopsError } from '../core/errors.js';
+import { bump, type BumpOutcome } from '../bump/bump.js';
+import { PLACEHOLDERS, shortImageOf, tersely, validateTemplate, type Origin, type SkipCi } from '../bump/message.js';
+import { isGitRepo, setAncestryEnv } from '../git/ancestry.js';
+import { parseRemote } from '../git/url.js';
+import { parseImageExpr, type ImageExpr } from '../kustomize/image-expr.js';
+
+export const spec: CommandSpec = {
+  name: 'bump',
+  usage: 'gitops-ci bump --dir OVERLAY... --image EXPR... [--repo URL|PATH] [--branch BRANCH] [flags]',
+  description: `
+Clone the config repo (shallow, blob-filtered, sparse: only the overlays and the bases they use), set images
+in each overlay as \`kustomize edit set image\` does (keeping the file as written), commit once and push.
+When another pipeline pushed first, fetch the new tip, re-apply and push again (bounded, with backoff; never
+a force push). An image built from an older source commit than the one already deployed in an overlay is
+skipped (exit 0) unless --allow-downgrade. Already set: no commit, no push, exit 0.
+Placeholders for --message: ${Object.keys(PLACEHOLDERS).map((k) => `{${k}}`).join(' ')}.`,
+  options: {
+    repo: { type: 'string', value: 'URL|PATH', description: 'config repo: https URL (token from the environment), ssh URL (deploy key) or local path', env: ['GITOPS_CONFIG_REPO', 'CI_REPOSITORY_URL'] },
+    branch: { type: 'string', value: 'BRANCH', description: 'branch to commit to (must exist)', env: ['GITOPS_CONFIG_BRANCH', 'CI_DEFAULT_BRANCH'] },
+    dir: { type: 'string', multiple: true, value: 'OVERLAY', description: 'overlay directory, relative to the config repo root (repeatable)' },
+    image: { type: 'string', multiple: true, value: 'EXPR', description: 'image expression, as kustomize edit set image takes it (repeatable; positionals too)' },
+    message: { type: 'string', value: 'TEMPLATE', description: 'commit subject (and body) template with {placeholders}; the change list and trailers are always appended' },
+    'skip-ci': { type: 'string', value: 'MODE', description: 'how the bump commit avoids a pipeline: message ([skip ci] in the subject), push-option (git push -o ci.skip) or none', default: 'message', env: ['GITOPS_SKIP_CI'] },
+    render: { type: 'boolean', description: 'kustomize build each changed overlay before pushing, and check the new images are used' },
+    'allow-downgrade': { type: 'boolean', description: 'allow replacing an image with one from an older source commit/pipeline (a deliberate rollback)' },
+    'source-repo': { type: 'string', value: 'PATH', description: 'local clone of the source repo, for the stale guard’s ancestry check', env: ['CI_PROJECT_DIR'] },
+    'author-name': { type: 'string', value: 'NAME', description: 'commit author name', default: 'gitops-ci', env: ['GITLAB_USER_NAME'] },
+    'author-email': { type: 'string', value: 'EMAIL', description: 'commit author email', default: 'gitops-ci@noreply.invalid', env: ['GITLAB_USER_EMAIL'] },
+    'max-attempts': { type: 'string', value: 'N', description: 'push attempts when the branch keeps moving', default: '10' },
+    timeout: { type: 'string', value: 'SECONDS', description: 'time limit for the whole bump', default: '300' },
+    'history-depth': { type: 'string', value: 'N', description: 'how many commits back the stale guard looks for the last bump of an image', default: '200' },
+    'ssh-accept-new': { type: 'boolean', description: 'trust an unknown ssh host key on first use (StrictHostKeyChecking=accept-new); prefer SSH_KNOWN_HOSTS' },
+    workdir: { type: 'string', value: 'DIR', description: 'clone into DIR and keep it (default: a temp dir, removed)' },
+    dotenv: { type: 'string', value: 'FILE', description: 'write GITOPS_CHANGED, GITOPS_COMMIT_SHA, GITOPS_CONFIG_HEAD, GITOPS_SKIPPED_REASON to FILE (artifacts:reports:dotenv)' },
+    'dry-run': { type: 'boolean', description: 'clone and edit, print the diff; commit and push nothing' },
+  },
+  positionals: [['EXPR...', 'more image expressions']],
+  examples: [
+    'gitops-ci bump --dir .kubernetes/overlays/staging --image registry.example.com/shovel/app:$CI_COMMIT_SHORT_SHA',
+    'gitops-ci bump --repo https://gitlab.example.com/team/config.git --branch main --dir envs/production --image app=registry.example.com/team/app@sha256:… --skip-ci push-option --dotenv bump.env',
+    'gitops-ci bump --dir .kubernetes/overlays/production --image app:1.4.2 --allow-downgrade --message "rollback {image} to {tag} in {envs}"',
+  ],
+};
+
+function intOpt(v: string | undefined, name: string, def: number, min: number, max: number, problems: string[]): number {
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    problems.push(`--${name} must be an integer from ${min} to ${max} (got ${JSON.stringify(v)})`);
+    return def;
+  }
+  return n;
+}
+
+function normaliseDir(d: string, problems: string[]): string | undefined {
+  const p = posix.normalize(d.replace(/\\/g, '/')).replace(/^(\.\/)+/, '').replace(/\/+$/, '');
+  if (posix.isAbsolute(p) || p === '..' || p.startsWith('../')) {
+    problems.push(`--dir ${JSON.stringify(d)} must be relative to the config repo root and stay inside it`);
+    return undefined;
+  }
+  if (p === '' || p === '.') {
+    problems.push('--dir . (the repo root) is not supported: name the overlay directory');
+    return undefined;
+  }
+  return p;
+}
+
+export async function run(ctx: CommandContext, { values, positionals }: ParsedArgs): Promise<CommandResult> {
+  const { env, log } = ctx;
+  const problems: string[] = [];
+  const errors: GitopsError[] = [];
+
+  // --- configuration: flags over GitLab variables; all problems at once
+  const repoRaw = str(values, 'repo') ?? env.GITOPS_CONFIG_REPO ?? env.CI_REPOSITORY_URL ?? (env.CI_SERVER_URL && env.CI_PROJECT_PATH ? `${env.CI_SERVER_URL}/${env.CI_PROJECT_PATH}.git` : undefined);
+  let remote;
+  if (!repoRaw) problems.push('no config repo: pass --repo URL|PATH, or set GITOPS_CONFIG_REPO (CI_REPOSITORY_URL is used in a GitLab job)');
+  else {
+    try {
+      remote = parseRemote(repoRaw, ctx.cwd);
+    } catch (e) {
+      if (isGitopsError(e)) errors.push(e);
+      else throw e;
+    }
+  }
+  const branch = str(values, 'branch') ?? env.GITOPS_CONFIG_BRANCH ?? env.CI_DEFAULT_BRANCH;
+  if (!branch) problems.push('no branch: pass --branch, or set GITOPS_CONFIG_BRANCH (CI_DEFAULT_BRANCH is used in a GitLab job)');
+  else if (!/^(?!-)(?!.*\.\.)[^\s~^:?*[\\]+$/.test(branch) || branch.startsWith('refs/')) problems.push(`--branch ${JSON.stringify(branch)} is not a valid branch name`);
+
+  const dirs = strs(values, 'dir');
+  if (!dirs.length) problems.push('no overlay: pass --dir OVERLAY (relative to the config repo root), e.g. --dir .kubernetes/overlays/staging');
+  const overlays = [...new Set(dirs.map((d) => normaliseDir(d, problems)).filter((d): d is string => !!d))];
+
+  const rawExprs = [...strs(values, 'image'), ...positionals];
+  if (!rawExprs.length) problems.push('no image: pass --image EXPR, e.g. --image registry.example.com/app:1.2.3');
+  const byName = new Map<string, ImageExpr>();
+  for (const a of rawExprs) {
+    try {
+      const e = parseImageExpr(a);
+      byName.delete(e.name);
+      byName.set(e.name, e);
+    } catch (e) {
+      if (isGitopsError(e)) errors.push(e);
+      else throw e;
+    }
+  }
+  const exprs = [...byName.values()];
+
+  const template = str(values, 'message');
+  if (template !== undefined) {
+    try {
+      validateTemplate(template);
+    } catch (e) {
+      if (isGitopsError(e)) errors.push(e);
+      else throw e;
+    }
+  }
+  const skipCi = (str(values, 'skip-ci') ?? env.GITOPS_SKIP_CI ?? 'message') as SkipCi;
+  if (!['message', 'push-option', 'none'].includes(skipCi)) problems.push(`--skip-ci must be message, push-option or none (got ${JSON.stringify(skipCi)})`);
+  const maxAttempts = intOpt(str(values, 'max-attempts'), 'max-attempts', 10, 1, 100, problems);
+  const timeoutS = intOpt(str(values, 'timeout'), 'timeout', 300, 1, 86_400, problems);
+  const historyDepth = intOpt(str(values, 'history-depth'), 'history-depth', 200, 1, 100_000, problems);
+
+  setAncestryEnv(env);
+  let sourceRepo: string | undefined;
+  const sr = str(values, 'source-repo');
+  if (sr) {
+    sourceRepo = resolve(ctx.cwd, sr);
+    if (!(await isGitRepo(sourceRepo))) problems.push(`--source-repo ${sr} is not a git repository`);
+  } else if (env.CI_PROJECT_DIR && (await isGitRepo(env.CI_PROJECT_DIR))) sourceRepo = env.CI_PROJECT_DIR;
+
+  const author = {
+    name: str(values, 'author-name') || env.GITLAB_USER_NAME || 'gitops-ci',
+    email: str(values, 'author-email') || env.GITLAB_USER_EMAIL || 'gitops-ci@noreply.invalid',
+  };
+  if (/[<>\n]/.test(author.name) || /[<>\s]/.test(author.email)) problems.push('--author-name/--author-email must not contain <, > or line breaks');
+  const workdir = str(values, 'workdir');
+
+  if (problems.length || errors.length) {
+    const all = [...problems, ...errors.map((e) => `${e.message}${e.where && e.where !== 'command line' ? ` (${e.where})` : ''}`)];
+    const first = errors[0];
+    if (!problems.length && errors.length === 1) throw first;
+    throw fail.usage(first && !problems.length ? first.code : 'EBUMP_CONFIG', all.length === 1 ? all[0]! : `${all.length} problems with the bump configuration`, {
+      where: 'command line',
+      details: all.length > 1 ? all.map((p) => `- ${p}`) : undefined,
+      hint: 'run `gitops-ci bump --help` for the flags and the GitLab variables they default to',
+    });
+  }
+
+  const origin: Origin = {
+    project: env.CI_PROJECT_PATH || undefined,
+    commit: env.CI_COMMIT_SHA || undefined,
+    ref: env.CI_COMMIT_REF_NAME || undefined,
+    pipelineId: env.CI_PIPELINE_ID || undefined,
+    pipelineUrl: env.CI_PIPELINE_URL || undefined,
+    jobUrl: env.CI_JOB_URL || undefined,
+  };
+  if (!origin.commit && !origin.pipelineId) log.debug('neither CI_COMMIT_SHA nor CI_PIPELINE_ID is set: the stale guard has nothing to compare and stands aside');
+
+  const out: BumpOutcome = await bump({
+    remote: remote!,
+    branch: branch!,
+    overlays,
+    exprs,
+    template,
+    skipCi,
+    render: bool(values, 'render'),
+    allowDowngrade: bool(values, 'allow-downgrade'),
+    dryRun: bool(values, 'dry-run'),
+    author,
+    origin,
+    shortSha: env.CI_COMMIT_SHORT_SHA || undefined,
+    sourceRepo,
+    maxAttempts,
+    deadline: Date.now() + timeoutS * 1000,
+    historyDepth,
+    workdir: workdir ? resolve(ctx.cwd, workdir) : undefined,
+    sshAcceptNew: bool(values, 'ssh-accept-new'),
+    env,
+    log,
+  });
+
+  const skippedReason = out.skipped.length ? out.skipped.map((s) => `stale: ${s.image} in ${s.overlay} keeps ${s.current} (${s.why})`).join('; ') : undefined;
+  const outputs: Record<string, string | undefined> = {
+    GITOPS_CHANGED: out.changed ? 'true' : 'false',
+    GITOPS_COMMIT_SHA: out.commit,
+    GITOPS_CONFIG_HEAD: out.head,
+    GITOPS_CONFIG_BRANCH: branch,
+    GITOPS_SKIPPED_REASON: skippedReason,
+  };
+  const listing = out.changes.map((c) => `${c.env}: ${shortImageOf(c.image)} ${c.before ? tersely(c.image, c.before) : '(new)'} → ${tersely(c.image, c.after)}`);
+  if (out.dryRun) {
+    if (out.diff) log.stdout(out.diff.endsWith('\n') ? out.diff : `${out.diff}\n`);
+    for (const l of listing) log.info(`would set ${l}`);
+    return { summary: out.changes.length ? `dry run: would change ${out.changes.length} image${out.changes.length > 1 ? 's' : ''} in ${[...new Set(out.changes.map((c) => c.env))].join(', ')}; nothing pushed` : 'dry run: nothing to change', outputs: { ...outputs, GITOPS_CHANGED: 'false', GITOPS_COMMIT_SHA: undefined } };
+  }
+  if (out.changed) {
+    for (const l of listing) log.info(`set ${l}`);
+    log.info(`pushed ${out.commit} to ${branch} of ${remote!.display}${out.attempts > 1 ? ` (attempt ${out.attempts})` : ''}`);
+    return { summary: `pushed ${out.commit!.slice(0, 12)} to ${branch}: ${listing.join('; ')}${out.skipped.length ? `; skipped ${out.skipped.length} stale` : ''}`, outputs };
+  }
+  if (out.skipped.length) {
+    return { summary: `skipped, stale pipeline: ${out.skipped.map((s) => `${s.image} in ${s.overlay} stays ${s.current}`).join('; ')} (config HEAD ${out.head.slice(0, 12)})`, outputs };
+  }
+  log.info(`no change: ${overlays.join(', ')} already ${exprs.length > 1 ? 'have these images' : 'has this image'}; nothing committed or pushed (config HEAD ${out.head})`);
+  return { summary: `no change: images already set (config HEAD ${out.head.slice(0, 12)})`, outputs };
+}
