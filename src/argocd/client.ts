@@ -1,0 +1,295 @@
+/**
+ * A small Argo CD REST client (grpc-gateway under /api/). It uses node:http/https rather than the global
+ * fetch because a custom CA or --insecure must apply per request, which Node 20's fetch cannot do without
+ * an extra dependency. Every request has a client timeout; the watch stream has an idle timeout instead.
+ *
+ * Errors become GitopsError: 401 → auth (3), 403 → auth (3), 404 → usage (2), 5xx/429/network/client
+ * timeout → transient (75), TLS → usage (2), other 4xx → failed (1). `ArgoHttpError` (a GitopsError) keeps
+ * the HTTP status and the gRPC code so that callers can recognise "another operation is already in
+ * progress" or a sync window.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import { fail, GitopsError, isTransientErrno, type ErrorInit } from '../core/errors.js';
+import { addSecret, redactUrl } from '../core/mask.js';
+import type { Logger } from '../core/log.js';
+import type { Connection } from './config.js';
+import { ArgoErrors } from './errors.js';
+import { appLabel, type AppRef, type Application, type ApplicationTree } from './types.js';
+
+export class ArgoHttpError extends GitopsError {
+  readonly status: number;
+  readonly grpcCode?: number;
+  readonly serverMessage: string;
+  constructor(init: ErrorInit, status: number, grpcCode: number | undefined, serverMessage: string) {
+    super(init);
+    this.status = status;
+    this.grpcCode = grpcCode;
+    this.serverMessage = serverMessage;
+  }
+}
+
+export interface RawResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  text: string;
+}
+
+interface CallOpts {
+  query?: Record<string, string | undefined>;
+  body?: unknown;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /** send no Authorization header (webhook, session) */
+  anonymous?: boolean;
+  headers?: Record<string, string>;
+  /** absolute URL instead of baseUrl + path */
+  url?: string;
+}
+
+const TLS_CODES = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|HOSTNAME|DEPTH_ZERO|UNABLE_TO_GET_ISSUER/;
+
+/** grpc-gateway error bodies: {"error","code","message"} or, on streams, {"error":{"grpc_code","http_code","message"}} */
+export function parseErrorBody(text: string): { message: string; grpcCode?: number } {
+  try {
+    const j = JSON.parse(text) as { error?: unknown; message?: string; code?: number };
+    if (j && typeof j.error === 'object' && j.error) {
+      const e = j.error as { message?: string; grpc_code?: number };
+      return { message: e.message ?? text.trim(), grpcCode: e.grpc_code };
+    }
+    return { message: j.message ?? (typeof j.error === 'string' ? j.error : text.trim()), grpcCode: j.code };
+  } catch {
+    return { message: text.trim().slice(0, 300) };
+  }
+}
+
+export class ArgoClient {
+  private token?: string;
+  private readonly agent: http.Agent;
+
+  constructor(
+    readonly conn: Connection,
+    private readonly log: Logger,
+  ) {
+    this.token = conn.token;
+    const isHttps = conn.baseUrl.startsWith('https:');
+    this.agent = isHttps ? new https.Agent({ keepAlive: true, ca: conn.ca, rejectUnauthorized: !conn.insecure }) : new http.Agent({ keepAlive: true });
+    if (conn.insecure) log.warn('TLS certificate verification is off (--insecure)');
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+
+  private url(path: string, query?: Record<string, string | undefined>): URL {
+    const u = new URL(this.conn.baseUrl + path);
+    for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined && v !== '') u.searchParams.set(k, v);
+    return u;
+  }
+
+  private headers(opts: CallOpts): Record<string, string> {
+    const h: Record<string, string> = { Accept: 'application/json', 'User-Agent': 'gitops-ci', ...opts.headers };
+    if (!opts.anonymous && this.token) h.Authorization = `Bearer ${this.token}`;
+    return h;
+  }
+
+  /** Starts a request; resolves with the response object (body unread). */
+  private open(method: string, u: URL, opts: CallOpts, body?: string): Promise<http.IncomingMessage> {
+    const where = redactUrl(`${u.origin}${u.pathname}`);
+    return new Promise((resolve, reject) => {
+      const lib = u.protocol === 'https:' ? https : http;
+      const headers = this.headers(opts);
+      if (method !== 'GET') headers['Content-Type'] = 'application/json'; // exact: Argo CD compares the string
+      if (body !== undefined) headers['Content-Length'] = String(Buffer.byteLength(body));
+      const req = lib.request(u, { method, headers, agent: this.agent, signal: opts.signal }, resolve);
+      if (opts.timeoutMs) {
+        req.setTimeout(opts.timeoutMs, () => req.destroy(Object.assign(new Error(`no answer within ${opts.timeoutMs} ms`), { code: 'ETIMEDOUT' })));
+      }
+      req.on('error', (e) => reject(this.networkError(e, method, where)));
+      req.end(body);
+    });
+  }
+
+  networkError(e: unknown, method: string, where: string): GitopsError {
+    if (e instanceof GitopsError) return e;
+    const err = e as NodeJS.ErrnoException;
+    if (err.name === 'AbortError') return fail.transient(ArgoErrors.UNAVAILABLE, `${method} ${where}: aborted`, { where, cause: e });
+    const code = err.code ?? '';
+    if (TLS_CODES.test(code) || /certificate/i.test(err.message)) {
+      return fail.usage(ArgoErrors.TLS, `TLS verification of the Argo CD server failed: ${err.message}`, {
+        where,
+        hint: "pass the CA that signed the server's certificate with --ca-file (or ARGOCD_CA_FILE); --insecure skips verification",
+        cause: e,
+      });
+    }
+    if (code === 'ETIMEDOUT') return fail.transient(ArgoErrors.UNAVAILABLE, `Argo CD did not answer ${method} in time (${err.message})`, { where, hint: 'retry; raise --request-timeout if the server is slow', cause: e });
+    if (isTransientErrno(e) || code === 'ENOTFOUND' || code === 'ECONNREFUSED') {
+      return fail.transient(ArgoErrors.UNAVAILABLE, `cannot reach Argo CD: ${code || err.message}`, { where, hint: 'check ARGOCD_SERVER and that the server is up; this is retryable', cause: e });
+    }
+    return fail.transient(ArgoErrors.UNAVAILABLE, `request to Argo CD failed: ${err.message}`, { where, cause: e });
+  }
+
+  /** One request; returns status and body text, throws only on network errors. */
+  async raw(method: string, path: string, opts: CallOpts = {}): Promise<RawResponse> {
+    const u = opts.url ? new URL(opts.url) : this.url(path, opts.query);
+    const body = opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
+    const timeoutMs = opts.timeoutMs ?? this.conn.requestTimeoutMs;
+    this.log.debug(`argocd: ${method} ${redactUrl(u.toString())}`);
+    const res = await this.open(method, u, { ...opts, timeoutMs }, body);
+    const chunks: Buffer[] = [];
+    const where = redactUrl(`${u.origin}${u.pathname}`);
+    await new Promise<void>((resolve, reject) => {
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', resolve);
+      res.on('error', (e) => reject(this.networkError(e, method, where)));
+      res.on('aborted', () => reject(fail.transient(ArgoErrors.UNAVAILABLE, `connection to Argo CD closed mid-answer`, { where })));
+    });
+    return { status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') };
+  }
+
+  /** Maps a non-2xx answer to a GitopsError. `what` names the object, e.g. `application "web"`. */
+  httpError(method: string, path: string, r: { status: number; text: string }, what: string): ArgoHttpError {
+    const { message, grpcCode } = parseErrorBody(r.text);
+    const where = redactUrl(this.conn.baseUrl + path);
+    const mk = (kind: ErrorInit['kind'], code: string, msg: string, hint?: string) => new ArgoHttpError({ kind, code, message: msg, where, hint }, r.status, grpcCode, message);
+    if (r.status === 401) {
+      return mk('auth', ArgoErrors.UNAUTHENTICATED, `Argo CD refused the credentials (401 ${message})`, this.token
+        ? 'the token is missing, malformed, expired or revoked: create a new one (argocd proj role create-token / argocd account generate-token) and set ARGOCD_AUTH_TOKEN'
+        : 'check ARGOCD_USERNAME / ARGOCD_PASSWORD, or use a token in ARGOCD_AUTH_TOKEN');
+    }
+    if (r.status === 403) {
+      return mk('auth', ArgoErrors.PERMISSION_DENIED, `Argo CD denied ${method} on ${what} (403 ${message})`, message.includes('sync window')
+        ? 'a sync window blocks syncing now'
+        : 'the token needs the RBAC rights `applications, get` (and `applications, sync` to sync or terminate) on <project>/<app>; without --project Argo CD also answers 403 for an app that does not exist, so check the name and --app-namespace');
+    }
+    if (r.status === 404) return mk('usage', ArgoErrors.APP_NOT_FOUND, `${what} not found (404 ${message})`, 'check the app name, --app-namespace and --project');
+    if (r.status >= 500 || r.status === 429 || r.status === 408) return mk('transient', ArgoErrors.UNAVAILABLE, `Argo CD answered ${r.status} to ${method} (${message || 'no message'})`, 'a server-side or proxy problem; retry later');
+    return mk('failed', ArgoErrors.REJECTED, `Argo CD rejected ${method} on ${what} (${r.status} ${message})`);
+  }
+
+  async json<T>(method: string, path: string, what: string, opts: CallOpts = {}): Promise<T> {
+    const r = await this.raw(method, path, opts);
+    if (r.status < 200 || r.status >= 300) throw this.httpError(method, path, r, what);
+    try {
+      return (r.text ? JSON.parse(r.text) : {}) as T;
+    } catch {
+      throw fail.transient(ArgoErrors.UNAVAILABLE, `Argo CD answered ${method} with a body that is not JSON (a proxy page?)`, { where: redactUrl(this.conn.baseUrl + path), details: [r.text.slice(0, 200)] });
+    }
+  }
+
+  /** Exchanges username/password for a JWT when no token was given. */
+  async login(): Promise<void> {
+    if (this.token || !this.conn.username) return;
+    const r = await this.json<{ token?: string }>('POST', '/api/v1/session', 'the session', { anonymous: true, body: { username: this.conn.username, password: this.conn.password } });
+    if (!r.token) throw fail.auth(ArgoErrors.UNAUTHENTICATED, 'Argo CD returned no token for the login', { where: redactUrl(this.conn.baseUrl + '/api/v1/session') });
+    addSecret(r.token);
+    this.token = r.token;
+  }
+
+  static appPath(ref: AppRef, suffix = ''): string {
+    return `/api/v1/applications/${encodeURIComponent(ref.name)}${suffix}`;
+  }
+
+  static appQuery(ref: AppRef, extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
+    return { appNamespace: ref.namespace, project: ref.project, ...extra };
+  }
+
+  getApp(ref: AppRef, opts: { refresh?: 'normal' | 'hard'; timeoutMs?: number; signal?: AbortSignal } = {}): Promise<Application> {
+    return this.json<Application>('GET', ArgoClient.appPath(ref), `application "${appLabel(ref)}"`, {
+      query: ArgoClient.appQuery(ref, { refresh: opts.refresh }),
+      timeoutMs: opts.timeoutMs,
+      signal: opts.signal,
+    });
+  }
+
+  resourceTree(ref: AppRef, opts: { signal?: AbortSignal } = {}): Promise<ApplicationTree> {
+    return this.json<ApplicationTree>('GET', ArgoClient.appPath(ref, '/resource-tree'), `the resource tree of "${appLabel(ref)}"`, { query: ArgoClient.appQuery(ref), signal: opts.signal });
+  }
+
+  sync(ref: AppRef, body: { revision?: string; prune?: boolean; infos?: Array<{ name: string; value: string }> }): Promise<Application> {
+    return this.json<Application>('POST', ArgoClient.appPath(ref, '/sync'), `application "${appLabel(ref)}"`, {
+      body: { name: ref.name, appNamespace: ref.namespace, project: ref.project, ...body },
+    });
+  }
+
+  terminate(ref: AppRef): Promise<unknown> {
+    return this.json('DELETE', ArgoClient.appPath(ref, '/operation'), `the operation of "${appLabel(ref)}"`, { query: ArgoClient.appQuery(ref) });
+  }
+
+  /**
+   * Follows GET /api/v1/stream/applications?name=… (newline-delimited JSON). Calls onEvent per event;
+   * resolves when the server ends the stream, the idle timeout passes or the signal aborts; throws a
+   * GitopsError when the stream cannot be opened or carries an error object.
+   */
+  async watch(
+    ref: AppRef,
+    opts: { resourceVersion?: string; signal: AbortSignal; idleTimeoutMs: number; onEvent: (type: string, app: Application) => void },
+  ): Promise<{ events: number; ended: 'server' | 'idle' | 'aborted' }> {
+    const path = '/api/v1/stream/applications';
+    const u = this.url(path, { name: ref.name, appNamespace: ref.namespace, projects: ref.project, resourceVersion: opts.resourceVersion });
+    const where = redactUrl(`${u.origin}${u.pathname}`);
+    this.log.debug(`argocd: GET ${redactUrl(u.toString())} (watch)`);
+    const res = await this.open('GET', u, { signal: opts.signal, timeoutMs: this.conn.requestTimeoutMs });
+    const status = res.statusCode ?? 0;
+    const ctype = String(res.headers['content-type'] ?? '');
+    if (status < 200 || status >= 300 || !ctype.includes('json')) {
+      const chunks: Buffer[] = [];
+      for await (const c of res) chunks.push(c as Buffer);
+      if (status >= 200 && status < 300) throw fail.failed(ArgoErrors.REJECTED, `the watch stream answered ${ctype || 'no content type'}, not JSON`, { where });
+      throw this.httpError('GET', path, { status, text: Buffer.concat(chunks).toString('utf8') }, `the watch of "${appLabel(ref)}"`);
+    }
+    return await new Promise((resolve, reject) => {
+      let buf = '';
+      let events = 0;
+      let done = false;
+      const finish = (how: 'server' | 'idle' | 'aborted', err?: GitopsError) => {
+        if (done) return;
+        done = true;
+        clearTimeout(idle);
+        res.destroy();
+        if (err) reject(err);
+        else resolve({ events, ended: how });
+      };
+      let idle = setTimeout(() => finish('idle'), opts.idleTimeoutMs);
+      const onLine = (line: string) => {
+        if (!line.trim()) return;
+        let j: { result?: { type?: string; application?: Application }; error?: { message?: string; http_code?: number; grpc_code?: number } };
+        try {
+          j = JSON.parse(line);
+        } catch {
+          return finish('server', fail.transient(ArgoErrors.UNAVAILABLE, 'the watch stream sent a line that is not JSON', { where }));
+        }
+        if (j.error) {
+          return finish('server', this.httpError('GET', path, { status: j.error.http_code ?? 500, text: JSON.stringify(j) }, `the watch of "${appLabel(ref)}"`));
+        }
+        if (j.result?.application) {
+          events++;
+          try {
+            opts.onEvent(j.result.type ?? 'MODIFIED', j.result.application);
+          } catch (e) {
+            return finish('server', e instanceof GitopsError ? e : fail.failed(ArgoErrors.REJECTED, String(e)));
+          }
+        }
+      };
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        clearTimeout(idle);
+        idle = setTimeout(() => finish('idle'), opts.idleTimeoutMs);
+        buf += chunk;
+        let i: number;
+        while (!done && (i = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, i);
+          buf = buf.slice(i + 1);
+          onLine(line);
+        }
+      });
+      res.on('end', () => {
+        if (buf) onLine(buf);
+        finish('server');
+      });
+      res.on('aborted', () => finish('server'));
+      res.on('error', (e) => (opts.signal.aborted ? finish('aborted') : finish('server', this.networkError(e, 'GET', where))));
+      opts.signal.addEventListener('abort', () => finish('aborted'), { once: true });
+    });
+  }
+}

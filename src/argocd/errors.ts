@@ -1,0 +1,34 @@
+/**
+ * Error codes of the argocd area (`gitops-ci argocd wait|sync|refresh|notify`). Each is listed in
+ * docs/commands/argocd.md with its exit code and what to do.
+ */
+export const ArgoErrors = {
+  /** flags/env: no server, bad duration, bad app name, no revision */
+  CONFIG: 'EARGOCD_CONFIG',
+  /** 401 from Argo CD: no/invalid/expired token, bad username or password */
+  UNAUTHENTICATED: 'EARGOCD_UNAUTHENTICATED',
+  /** 403 from Argo CD: RBAC denied (or the app does not exist and no --project was given) */
+  PERMISSION_DENIED: 'EARGOCD_PERMISSION_DENIED',
+  /** 404 with --project: the app is not in that project, or does not exist */
+  APP_NOT_FOUND: 'EARGOCD_APP_NOT_FOUND',
+  /** 5xx, 429, connection refused/reset, client timeout on a request */
+  UNAVAILABLE: 'EARGOCD_UNAVAILABLE',
+  /** TLS verification failed (unknown CA, wrong host name) */
+  TLS: 'EARGOCD_TLS',
+  /** a 4xx answer we do not otherwise handle (415, bad revision, ...) */
+  REJECTED: 'EARGOCD_REJECTED',
+  /** the sync operation for the revision failed (phase Failed/Error) */
+  SYNC_FAILED: 'EARGOCD_SYNC_FAILED',
+  /** the app became Degraded at the revision */
+  DEGRADED: 'EARGOCD_DEGRADED',
+  /** ComparisonError condition: Argo CD could not render/compare the revision */
+  COMPARISON_ERROR: 'EARGOCD_COMPARISON_ERROR',
+  /** InvalidSpecError condition: the Application spec is invalid */
+  INVALID_SPEC: 'EARGOCD_INVALID_SPEC',
+  /** the deadline passed before the app reached the state */
+  TIMEOUT: 'EARGOCD_TIMEOUT',
+  /** the webhook was refused (400 Webhook processing failed: usually the secret) */
+  WEBHOOK_REJECTED: 'EARGOCD_WEBHOOK_REJECTED',
+  /** ancestry of revisions could not be decided with git */
+  ANCESTRY: 'EARGOCD_ANCESTRY',
+} as const;

@@ -1,0 +1,308 @@
+/**
+ * Waiting for one or more apps to reach the deploy predicate (predicate.ts): one GET first (an app
+ * already deployed returns at once), a refresh request when Argo CD is not at the commit yet, then the
+ * watch stream, resumed from the last resourceVersion when it drops, falling back to polling GET when
+ * the stream is not available. Transient errors (5xx, network) are retried for --retry-for; 401/403 stop
+ * at once. Each state change prints one line.
+ */
+import { fail, GitopsError, isGitopsError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import { ArgoClient, ArgoHttpError } from './client.js';
+import { formatMs } from './duration.js';
+import { ArgoErrors } from './errors.js';
+import { degradedResources, evaluate, operationInProgress, syncRevisions, type RevisionAnswer, type Verdict } from './predicate.js';
+import { appLabel, shortSha, type AppRef, type Application } from './types.js';
+
+export interface WaitOptions {
+  revision: string;
+  timeoutMs: number;
+  /** accept a descendant of the revision: answers from git (Ancestry) */
+  isDescendant?: (ancestor: string, rev: string, app: Application) => Promise<boolean>;
+  /** ask Argo CD to refresh when it is not at the revision yet (default true) */
+  refresh: boolean;
+  /** poll interval when the stream is unavailable */
+  pollIntervalMs: number;
+  /** how long transient errors are retried before exit 75 */
+  retryForMs: number;
+  /** reconnect the stream after this long without data */
+  streamIdleMs: number;
+  /** force polling (no stream) */
+  poll?: boolean;
+}
+
+export interface AppOutcome {
+  ref: AppRef;
+  app: Application;
+  revision: string;
+  superseded: boolean;
+  durationMs: number;
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (signal?.aborted) return resolve();
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+  });
+
+export function stateLine(app: Application): string {
+  const st = app.status ?? {};
+  const os = st.operationState;
+  const opRev = os?.syncResult?.revision ?? os?.operation?.sync?.revision;
+  const phase = os?.phase ? `${os.phase}${opRev ? ` (${shortSha(opRev)})` : ''}` : undefined;
+  // while an operation runs, `operation` stays set: show the phase once the controller has picked it up
+  const op = app.operation ? (os && !os.finishedAt && phase ? phase : 'requested') : (phase ?? '-');
+  return `revision ${syncRevisions(app).map(shortSha).join(',') || '-'} · sync ${st.sync?.status ?? 'Unknown'} · health ${st.health?.status ?? 'Unknown'} · operation ${op}${operationInProgress(app) === 'waiting for the reconcile after the operation' ? ' · reconcile pending' : ''}`;
+}
+
+class AppWaiter {
+  last?: Application;
+  private lastLine = '';
+  private lastRv?: string;
+  private readonly answers = new Map<string, RevisionAnswer>();
+  private firstTransientAt?: number;
+  private settle!: { resolve: (o: AppOutcome) => void; reject: (e: unknown) => void };
+  readonly result: Promise<AppOutcome>;
+  private settled = false;
+  private readonly ctl = new AbortController();
+  private readonly started = Date.now();
+  private notedSuperseded = false;
+
+  constructor(
+    private readonly client: ArgoClient,
+    private readonly log: Logger,
+    readonly ref: AppRef,
+    private readonly opts: WaitOptions,
+    private readonly multi: boolean,
+  ) {
+    this.result = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
+    this.result.catch(() => undefined);
+  }
+
+  get signal(): AbortSignal {
+    return this.ctl.signal;
+  }
+
+  stop(): void {
+    this.ctl.abort();
+  }
+
+  private prefix(): string {
+    return this.multi ? `[${appLabel(this.ref)}] ` : '';
+  }
+
+  private finish(err: unknown, outcome?: AppOutcome): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.ctl.abort();
+    if (err) this.settle.reject(err);
+    else this.settle.resolve(outcome!);
+  }
+
+  private accepts = (rev: string): RevisionAnswer => {
+    if (!this.opts.isDescendant) return 'no';
+    const a = this.answers.get(rev);
+    if (a) return a;
+    this.answers.set(rev, 'unknown');
+    const app = this.last!;
+    this.opts.isDescendant(this.opts.revision, rev, app).then(
+      (yes) => {
+        this.answers.set(rev, yes ? 'yes' : 'no');
+        if (this.last) this.handle(this.last);
+      },
+      (e) => this.finish(e),
+    );
+    return 'unknown';
+  };
+
+  /** evaluates one observed state; prints a line when it changed */
+  handle(app: Application): Verdict {
+    if (this.settled || this.failing) return { kind: 'waiting', reason: 'settled' };
+    this.last = app;
+    if (app.metadata?.resourceVersion) this.lastRv = app.metadata.resourceVersion;
+    this.firstTransientAt = undefined;
+    const line = stateLine(app);
+    if (line !== this.lastLine) {
+      this.lastLine = line;
+      this.log.info(`${this.prefix()}${line}`);
+    }
+    const v = evaluate(app, { revision: this.opts.revision, accepts: this.opts.isDescendant ? this.accepts : undefined, startedAt: this.started });
+    if (v.kind === 'done') {
+      this.finish(undefined, { ref: this.ref, app, revision: v.revision, superseded: v.superseded, durationMs: Date.now() - this.started });
+    } else if (v.kind === 'failed') {
+      this.fail(v, app);
+    } else if (!this.notedSuperseded && !this.opts.isDescendant && !operationInProgress(app) && app.status?.sync?.status === 'Synced' && syncRevisions(app).length && !syncRevisions(app).includes(this.opts.revision) && Date.parse(app.status?.reconciledAt ?? '') >= (Math.floor(this.started / 1000) + 1) * 1000) {
+      this.notedSuperseded = true;
+      this.log.info(`${this.prefix()}note: Argo CD reconciled after the wait began and tracks ${shortSha(syncRevisions(app)[0])}, not ${shortSha(this.opts.revision)}: if the branch moved on, --allow-descendant accepts a later commit`);
+    }
+    return v;
+  }
+
+  private failing = false;
+
+  private fail(v: Extract<Verdict, { kind: 'failed' }>, app: Application): void {
+    if (this.failing) return;
+    this.failing = true;
+    const details = [...v.details];
+    if (v.code === ArgoErrors.DEGRADED) {
+      // the resource tree has per-pod health messages the app status may lack
+      this.client.resourceTree(this.ref).then(
+        (tree) => {
+          for (const n of tree.nodes ?? []) {
+            if (n.health?.status === 'Degraded' || n.health?.status === 'Missing') {
+              const l = `${n.kind}/${n.namespace ? `${n.namespace}/` : ''}${n.name}: ${n.health.status}${n.health.message ? `: ${n.health.message}` : ''}`;
+              if (!details.includes(l)) details.push(l);
+            }
+          }
+          this.finish(this.failure(v, details, app));
+        },
+        () => this.finish(this.failure(v, details.length ? details : degradedResources(app), app)),
+      );
+      return;
+    }
+    this.finish(this.failure(v, details, app));
+  }
+
+  private failure(v: Extract<Verdict, { kind: 'failed' }>, details: string[], app: Application): GitopsError {
+    return fail.failed(v.code, `${appLabel(this.ref)}: ${v.message}`, {
+      where: `application ${appLabel(this.ref)}`,
+      details: [...details, `last state: ${stateLine(app)}`],
+      hint:
+        v.code === ArgoErrors.SYNC_FAILED
+          ? 'fix the manifests and push a new commit (Argo CD does not retry a failed revision); `argocd app get` shows the full result'
+          : v.code === ArgoErrors.DEGRADED
+            ? 'the new version does not become healthy: check the resources above (events, pod logs), fix and push again'
+            : 'fix the config repo or the Application spec; Argo CD shows the same message in the app\'s conditions',
+    });
+  }
+
+  /** handles an error of one attempt: rethrow (stop) or return to retry */
+  private onError(e: unknown): void {
+    if (isGitopsError(e) && e.kind !== 'transient') throw e;
+    const now = Date.now();
+    this.firstTransientAt ??= now;
+    this.log.debug(`${this.prefix()}transient: ${(e as Error).message}`);
+    if (now - this.firstTransientAt >= this.opts.retryForMs) {
+      throw isGitopsError(e) ? e : fail.transient(ArgoErrors.UNAVAILABLE, String(e));
+    }
+  }
+
+  async run(): Promise<void> {
+    const signal = this.ctl.signal;
+    try {
+      // 1. the current state: an app already deployed returns at once
+      let backoff = 200;
+      while (!signal.aborted && !this.last) {
+        try {
+          this.handle(await this.client.getApp(this.ref, { signal }));
+        } catch (e) {
+          if (signal.aborted) return;
+          this.onError(e);
+          this.log.info(`${this.prefix()}Argo CD unavailable (${(e as Error).message}); retrying`);
+          await sleep(backoff, signal);
+          backoff = Math.min(backoff * 2, 5000);
+        }
+      }
+      if (signal.aborted) return;
+      // 2. not there yet: ask for a refresh now rather than at the next poll (up to 3 min away)
+      if (this.opts.refresh && !syncRevisions(this.last!).includes(this.opts.revision)) this.kickRefresh();
+      // 3. follow the stream; fall back to polling
+      let mode: 'stream' | 'poll' = this.opts.poll ? 'poll' : 'stream';
+      let streamFailures = 0;
+      backoff = 200;
+      while (!signal.aborted) {
+        if (mode === 'stream') {
+          try {
+            const r = await this.client.watch(this.ref, { resourceVersion: this.lastRv, signal, idleTimeoutMs: this.opts.streamIdleMs, onEvent: (_t, app) => void this.handle(app) });
+            if (signal.aborted) return;
+            if (r.events > 0) streamFailures = 0;
+            else streamFailures++;
+            this.log.debug(`${this.prefix()}watch ended (${r.ended}, ${r.events} events); reconnecting from resourceVersion ${this.lastRv}`);
+            if (r.ended !== 'idle') await sleep(r.events > 0 ? 100 : backoff, signal);
+          } catch (e) {
+            if (signal.aborted) return;
+            const status = e instanceof ArgoHttpError ? e.status : 0;
+            if (status === 404 || status === 405 || status === 501 || (isGitopsError(e) && e.code === ArgoErrors.REJECTED && !status)) {
+              this.log.info(`${this.prefix()}the watch stream is not available (${(e as Error).message}); polling every ${formatMs(this.opts.pollIntervalMs)}`);
+              mode = 'poll';
+              continue;
+            }
+            this.onError(e);
+            streamFailures++;
+            if (streamFailures >= 3) {
+              this.log.info(`${this.prefix()}the watch stream keeps failing (${(e as Error).message}); polling every ${formatMs(this.opts.pollIntervalMs)}`);
+              mode = 'poll';
+              continue;
+            }
+            await sleep(backoff, signal);
+            backoff = Math.min(backoff * 2, 5000);
+          }
+        } else {
+          try {
+            this.handle(await this.client.getApp(this.ref, { signal }));
+          } catch (e) {
+            if (signal.aborted) return;
+            this.onError(e);
+          }
+          await sleep(this.opts.pollIntervalMs, signal);
+        }
+      }
+    } catch (e) {
+      this.finish(e);
+    }
+  }
+
+  private kickRefresh(): void {
+    // GET ?refresh=normal blocks on the server until the controller has reconciled; its answer is a fresh state
+    this.client.getApp(this.ref, { refresh: 'normal', signal: this.ctl.signal, timeoutMs: Math.min(this.opts.timeoutMs, 120_000) }).then(
+      (app) => {
+        // a refresh answer may be older than a stream event already seen: only use it when it is newer
+        if (!this.last || Number(app.metadata?.resourceVersion ?? 0) >= Number(this.last.metadata?.resourceVersion ?? 0)) this.handle(app);
+      },
+      (e) => {
+        if (isGitopsError(e) && e.kind === 'auth') this.finish(e);
+        else this.log.debug(`${this.prefix()}refresh request: ${(e as Error).message}`);
+      },
+    );
+  }
+}
+
+/** Waits for every app; the first failure stops the others. Throws GitopsError (exit 1, 3, 4 or 75). */
+export async function waitForApps(client: ArgoClient, log: Logger, refs: AppRef[], opts: WaitOptions): Promise<AppOutcome[]> {
+  const waiters = refs.map((r) => new AppWaiter(client, log, r, opts, refs.length > 1));
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const pending = waiters.filter((w) => !w.signal.aborted);
+      reject(
+        fail.timeout(ArgoErrors.TIMEOUT, `timed out after ${formatMs(opts.timeoutMs)} waiting for ${pending.map((w) => appLabel(w.ref)).join(', ')} to deploy ${shortSha(opts.revision)}`, {
+          details: pending.map((w) => {
+            if (!w.last) return `${appLabel(w.ref)}: no state received from Argo CD`;
+            const v = evaluate(w.last, { revision: opts.revision, startedAt: 0 });
+            return `${appLabel(w.ref)}: last state: ${stateLine(w.last)}${v.kind === 'waiting' ? ` (${v.reason})` : ''}`;
+          }),
+          hint: 'raise --timeout if the rollout is slow; if Argo CD never picks the commit up, check the app\'s targetRevision and that the webhook or polling works (gitops-ci argocd notify)',
+        }),
+      );
+    }, opts.timeoutMs);
+  });
+  for (const w of waiters) void w.run();
+  try {
+    return await Promise.race([Promise.all(waiters.map((w) => w.result)), timeout]);
+  } finally {
+    clearTimeout(timer);
+    for (const w of waiters) w.stop();
+  }
+}
+
+export function outcomeLines(o: AppOutcome): string[] {
+  const st = o.app.status ?? {};
+  return [
+    `app:      ${appLabel(o.ref)}`,
+    `revision: ${o.revision}${o.superseded ? ' (a descendant of the requested commit)' : ''}`,
+    `sync:     ${st.sync?.status ?? '-'}`,
+    `health:   ${st.health?.status ?? '-'}`,
+    `duration: ${formatMs(o.durationMs)}`,
+    `images:   ${(st.summary?.images ?? []).join(', ') || '-'}`,
+  ];
+}
