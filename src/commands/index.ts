@@ -10,8 +10,8 @@ export const commands: CommandEntry[] = [
   { name: 'image build', summary: 'Build an image through the Docker Engine API (BuildKit), with registry cache, and push it', load: () => import('./image-build.js') },
   { name: 'image resolve', summary: 'Print the digest behind an image tag, from the registry API', load: () => import('./image-resolve.js') },
   { name: 'image copy', summary: 'Copy an image to another tag, repository or registry without rebuilding', load: () => import('./image-copy.js') },
-  { name: 'argocd wait', summary: 'Wait until Argo CD has deployed a commit: synced to it, reconciled and healthy', unavailable: 'issue #5' },
-  { name: 'argocd sync', summary: 'Trigger an Argo CD sync, optionally to a revision, and optionally wait', unavailable: 'issue #5' },
-  { name: 'argocd refresh', summary: 'Ask Argo CD to refresh an application now', unavailable: 'issue #5' },
-  { name: 'argocd notify', summary: "Post a GitLab push event to Argo CD's webhook so it refreshes at once", unavailable: 'issue #5' },
+  { name: 'argocd wait', summary: 'Wait until Argo CD has deployed a commit: synced to it, reconciled and healthy', load: () => import('./argocd-wait.js') },
+  { name: 'argocd sync', summary: 'Trigger an Argo CD sync, optionally to a revision, and optionally wait', load: () => import('./argocd-sync.js') },
+  { name: 'argocd refresh', summary: 'Ask Argo CD to refresh an application now', load: () => import('./argocd-refresh.js') },
+  { name: 'argocd notify', summary: "Post a GitLab push event to Argo CD's webhook so it refreshes at once", load: () => import('./argocd-notify.js') },
 ];
