@@ -217,8 +217,17 @@ export class RegistryClient {
   }
 
   /** GET /v2/: choose the scheme and learn the auth challenge */
-  async ping(): Promise<void> {
-    if (this.scheme && this.challenge) return;
+  private pinging?: Promise<void>;
+  ping(): Promise<void> {
+    if (this.scheme && this.challenge) return Promise.resolve();
+    // concurrent callers share one ping (and one scheme decision)
+    this.pinging ??= this.doPing().finally(() => {
+      this.pinging = undefined;
+    });
+    return this.pinging;
+  }
+
+  private async doPing(): Promise<void> {
     await this.retry('GET /v2/', async () => {
       let r: { res: IncomingMessage; body?: Buffer };
       try {

@@ -155,3 +155,10 @@ export function expectNoSecret(text: string, secret: string, user?: string): voi
 export function registryEnv(reg: { host: string; user: string; password: string }, extra: Record<string, string> = {}): Record<string, string> {
   return { CI_REGISTRY: reg.host, CI_REGISTRY_USER: reg.user, CI_REGISTRY_PASSWORD: reg.password, ...extra };
 }
+
+/** push a local image with dockerode; returns the digest the engine reports */
+export async function pushImage(d: Docker, ref: string, reg: { host: string; user: string; password: string }): Promise<string> {
+  const s = (await d.getImage(ref).push({ authconfig: { username: reg.user, password: reg.password, serveraddress: reg.host } } as never)) as unknown as NodeJS.ReadableStream;
+  const out = await follow(d, s);
+  return out.map((o) => (o.aux as { Digest?: string } | undefined)?.Digest).find(Boolean)!;
+}
