@@ -7,6 +7,7 @@
  * they were.
  */
 import { execFile } from 'node:child_process';
+import type { Dirent } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { delimiter, dirname, join, relative, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -38,15 +39,16 @@ export interface OverlayResult {
 
 /** The kustomization file of `dir`; usage EKUSTOMIZE_NOT_FOUND / EKUSTOMIZE_MULTIPLE_FILES otherwise. */
 export async function findKustomization(dir: string): Promise<string> {
-  let st;
+  let entries: Dirent[];
   try {
-    st = await stat(dir);
-  } catch {
-    throw fail.usage(KustomizeErrors.NOT_FOUND, `overlay directory ${dir} does not exist`, { where: dir, hint: 'check --dir (relative paths are from the current directory)' });
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOTDIR') throw fail.usage(KustomizeErrors.NOT_FOUND, `${dir} is not a directory`, { where: dir, hint: '--dir takes the overlay directory, not the kustomization file' });
+    if (code === 'ENOENT') throw fail.usage(KustomizeErrors.NOT_FOUND, `overlay directory ${dir} does not exist`, { where: dir, hint: 'check --dir (relative paths are from the current directory)' });
+    throw fail.failed(KustomizeErrors.READ, `cannot list ${dir}: ${(e as Error).message}`, { where: dir });
   }
-  if (!st.isDirectory()) throw fail.usage(KustomizeErrors.NOT_FOUND, `${dir} is not a directory`, { where: dir, hint: '--dir takes the overlay directory, not the kustomization file' });
-  const names = new Set(await readdir(dir));
-  const found = KUSTOMIZATION_FILE_NAMES.filter((n) => names.has(n));
+  const found = KUSTOMIZATION_FILE_NAMES.map((n) => entries.find((d) => d.name === n)).filter((d): d is Dirent => !!d);
   if (found.length === 0) {
     throw fail.usage(KustomizeErrors.NOT_FOUND, `no kustomization file in ${dir}`, {
       where: dir,
@@ -54,10 +56,11 @@ export async function findKustomization(dir: string): Promise<string> {
     });
   }
   if (found.length > 1) {
-    throw fail.usage(KustomizeErrors.MULTIPLE, `found multiple kustomization files in ${dir}: ${found.join(', ')}`, { where: dir, hint: 'keep one of them (kustomize refuses this too)' });
+    throw fail.usage(KustomizeErrors.MULTIPLE, `found multiple kustomization files in ${dir}: ${found.map((d) => d.name).join(', ')}`, { where: dir, hint: 'keep one of them (kustomize refuses this too)' });
   }
-  const file = join(dir, found[0]);
-  if ((await stat(file)).isDirectory()) throw fail.usage(KustomizeErrors.NOT_FOUND, `${file} should be a file`, { where: file });
+  const file = join(dir, found[0].name);
+  const isDir = found[0].isDirectory() || (found[0].isSymbolicLink() && (await stat(file).then((s) => s.isDirectory(), () => false)));
+  if (isDir) throw fail.usage(KustomizeErrors.NOT_FOUND, `${file} should be a file`, { where: file });
   return file;
 }
 
@@ -311,14 +314,16 @@ export async function imagesReachable(dir: string, cache = new Map<string, Promi
         continue;
       }
       const target = resolve(key, e);
-      let st;
-      try {
-        st = await stat(target);
-      } catch {
-        complete = false;
-        continue;
+      let isDir = cache.has(target); // a directory already visited (a shared base): no stat
+      if (!isDir) {
+        try {
+          isDir = (await stat(target)).isDirectory();
+        } catch {
+          complete = false;
+          continue;
+        }
       }
-      if (st.isDirectory()) {
+      if (isDir) {
         const sub = await imagesReachable(target, cache, depth + 1);
         refs.push(...sub.refs);
         complete &&= sub.complete;
