@@ -56,6 +56,11 @@ function nextLineStart(t: Text, pos: number): number {
   const nl = t.src.indexOf('\n', pos);
   return nl < 0 ? t.src.length : nl + 1;
 }
+/** the column of `pos` on its line, not counting a byte-order mark at the start of the file */
+function colOf(t: Text, pos: number): number {
+  const ls = lineStart(t, pos);
+  return pos - ls - (ls === 0 && t.src.charCodeAt(0) === 0xfeff ? 1 : 0);
+}
 function lineCol(t: Text, pos: number): { line: number; col: number } {
   let line = 1;
   for (let i = t.src.indexOf('\n'); i >= 0 && i < pos; i = t.src.indexOf('\n', i + 1)) line++;
@@ -320,14 +325,14 @@ function seqStyle(t: Text, seq: YAMLSeq): SeqStyle {
   const items = seq.items as Node[];
   const st: SeqStyle = { dashIndent: '', keyOffset: 2, flowItems: false, pad: false, blankSeparated: false };
   const seqStart = seq.range?.[0] ?? 0;
-  st.dashIndent = ' '.repeat(seqStart - lineStart(t, seqStart));
+  st.dashIndent = ' '.repeat(colOf(t, seqStart));
   const first = items.find((i) => isMap(i));
   if (first?.range) {
     const s = first.range[0];
     let j = s - 1;
     while (j >= 0 && t.src[j] === ' ') j--;
     if (j >= 0 && t.src[j] === '-') {
-      st.dashIndent = ' '.repeat(j - lineStart(t, j));
+      st.dashIndent = ' '.repeat(colOf(t, j));
       st.keyOffset = s - j;
     }
     if ((first as YAMLMap).flow) {
@@ -383,10 +388,14 @@ function editEntry(t: Text, edits: Edits, pe: ParsedEntry, after: ImageEntry): v
     const v = p.value;
     if (v && v.range && v.range[1] > v.range[0]) {
       const style = (v.type === 'QUOTE_SINGLE' || v.type === 'QUOTE_DOUBLE' ? v.type : 'PLAIN') as Style;
+      const block = v.type === 'BLOCK_LITERAL' || v.type === 'BLOCK_FOLDED';
       const cur = typeof v.value === 'string' ? v.value : undefined;
       const formatted = formatScalar(want, style, flow);
+      // a block scalar's range ends after its line break, which stays
+      let end = v.range[1];
+      if (block) while (end > v.range[0] && (t.src[end - 1] === '\n' || t.src[end - 1] === '\r')) end--;
       // rewrite when the value differs, or when a plain value does not read back as that string
-      if (cur !== want || (style === 'PLAIN' && formatted !== t.src.slice(v.range[0], v.range[1]))) edits.add(v.range[0], v.range[1], formatted);
+      if (cur !== want || (style === 'PLAIN' && formatted !== t.src.slice(v.range[0], end))) edits.add(v.range[0], end, formatted);
     } else {
       // `newTag:` with no value
       const pos = v?.range?.[0] ?? p.key.range?.[1] ?? 0;
@@ -413,7 +422,7 @@ function editEntry(t: Text, edits: Edits, pe: ParsedEntry, after: ImageEntry): v
   }
   // insert fields the entry lacks, at kustomize's key order relative to the keys already there
   const present = new Set(pairs.map(fieldOf));
-  const keyCol = pairs.length ? pairs[0].key.range![0] - lineStart(t, pairs[0].key.range![0]) : 0;
+  const keyCol = pairs.length ? colOf(t, pairs[0].key.range![0]) : 0;
   for (const f of VALUE_FIELDS) {
     if (after[f] === undefined || present.has(f)) continue;
     const anchor = pairs.find((p, i) => !removed.has(i) && RANK[fieldOf(p)] > RANK[f]);
@@ -553,7 +562,7 @@ function insertEntries(p: Parsed, edits: Edits, added: ImageEntry[]): void {
     // `images:` with no value (or `~` / `null`): the list goes on the lines below the key
     const key = p.imagesPair.key;
     const v = p.imagesPair.value as Scalar | null;
-    const keyIndent = ' '.repeat(key.range![0] - lineStart(t, key.range![0]));
+    const keyIndent = ' '.repeat(colOf(t, key.range![0]));
     if (v && v.range && v.range[1] > v.range[0]) {
       const colon = t.src.indexOf(':', key.range![1]);
       edits.add(colon + 1, v.range[1], '');
@@ -583,7 +592,7 @@ function insertEntries(p: Parsed, edits: Edits, added: ImageEntry[]): void {
   let blank = false;
   if (root && root.items.length) {
     const firstKey = root.items[0].key as Node;
-    keyIndent = ' '.repeat(firstKey.range![0] - lineStart(t, firstKey.range![0]));
+    keyIndent = ' '.repeat(colOf(t, firstKey.range![0]));
     ({ pos, needsEol } = afterLine(t, contentEnd(root, root.range![1])));
     // top-level keys separated by blank lines: keep doing so
     if (root.items.length > 1) {

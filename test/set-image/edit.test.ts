@@ -105,6 +105,14 @@ describe('editKustomizationText: shapes of images:', () => {
     expect(out).toContain('{name: a, newTag: "1e3"}');
   });
 
+  it('a byte-order mark, a document end marker, a block scalar value, quoted keys, an anchor', () => {
+    expect(edit('\uFEFFresources:\n- a\n', ['a:1'])).toBe('\uFEFFresources:\n- a\nimages:\n- name: a\n  newTag: "1"\n');
+    expect(edit('resources:\n- a\n...\n', ['a:1'])).toBe('resources:\n- a\nimages:\n- name: a\n  newTag: "1"\n...\n');
+    expect(edit('images:\n- name: a\n  newTag: |-\n    v1\n- name: b\n', ['a:v2'])).toBe('images:\n- name: a\n  newTag: v2\n- name: b\n');
+    expect(edit(`images:\n- "name": "a"\n  'newTag': 'v1'\n`, ['a=x:v2'])).toBe(`images:\n- "name": "a"\n  newName: x\n  'newTag': 'v2'\n`);
+    expect(edit('images:\n- &e\n  name: a\n  newTag: v1\n', ['a:v2'])).toBe('images:\n- &e\n  name: a\n  newTag: v2\n');
+  });
+
   it('keeps CRLF in what it inserts', () => {
     const out = edit('images:\r\n- name: a\r\n  newTag: v1\r\n', ['a:v2', 'b:1', 'a=x:v2']);
     expect(out).toBe('images:\r\n- name: a\r\n  newName: x\r\n  newTag: v2\r\n- name: b\r\n  newTag: "1"\r\n');
