@@ -9,7 +9,6 @@ import type { ImageEntry } from '../kustomize/edit.js';
 import { KustomizeErrors } from '../kustomize/errors.js';
 import { parseImageExprs } from '../kustomize/image-expr.js';
 import { setImagesInOverlays, unifiedDiff } from '../kustomize/overlay.js';
-import { relative } from 'node:path';
 
 export const spec: CommandSpec = {
   name: 'set-image',
@@ -73,7 +72,7 @@ export async function run(ctx: CommandContext, a: ParsedArgs): Promise<CommandRe
     if (r.changed) {
       changed++;
       ctx.log.info(`${r.dir}: ${diffs.join(', ')}${dryRun ? ' (dry run)' : ''}`);
-      if (dryRun) ctx.log.stdout(unifiedDiff(r.before, r.after, relative(ctx.cwd, r.file) || r.file));
+      if (dryRun) ctx.log.stdout(unifiedDiff(r.before, r.after, r.where));
     } else {
       ctx.log.info(`${r.dir}: unchanged (${r.changes.map((c) => `${c.name} ${describeEntry(c.after)}`).join(', ')} already set)`);
     }

@@ -8,7 +8,7 @@
  */
 import { execFile } from 'node:child_process';
 import type { Dirent } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { delimiter, dirname, join, relative, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { fail, isGitopsError } from '../core/errors.js';
@@ -27,8 +27,10 @@ export const KUSTOMIZATION_FILE_NAMES = ['kustomization.yaml', 'kustomization.ym
 export interface OverlayResult {
   /** the directory as given */
   dir: string;
-  /** absolute path of the kustomization file */
+  /** absolute path of the kustomization file (a symlink resolved: the file that is written) */
   file: string;
+  /** the kustomization file as messages name it: the directory as given + the file name */
+  where: string;
   before: string;
   after: string;
   changes: ImageChange[];
@@ -110,20 +112,22 @@ export async function setImagesInOverlays(dirs: string[], exprs: ImageExpr[], op
     const abs = resolve(opts.cwd, dir);
     const shown = display(opts.cwd, dir);
     try {
-      const file = await findKustomization(abs).catch((e) => {
+      const found = await findKustomization(abs).catch((e) => {
         // name the directory as the user gave it
-        if (isGitopsError(e)) throw fail.usage(e.code, e.message.replace(abs, shown), { where: shown, hint: e.hint });
+        if (isGitopsError(e)) throw fail[e.kind](e.code, e.message.replace(abs, shown), { where: shown, hint: e.hint });
         throw e;
       });
+      // write through a symlinked kustomization to its target (a rename over the link would replace the link)
+      const file = await realpath(found).catch(() => found);
       let before: string;
       try {
         before = await readFile(file, 'utf8');
       } catch (e) {
-        throw fail.failed(KustomizeErrors.READ, `cannot read ${join(shown, relative(abs, file))}: ${(e as Error).message}`, { where: file });
+        throw fail.failed(KustomizeErrors.READ, `cannot read ${join(shown, relative(abs, found))}: ${(e as Error).message}`, { where: file });
       }
-      const where = join(shown, relative(abs, file));
+      const where = join(shown, relative(abs, found));
       const { text, changes } = editKustomizationText(before, exprs, where);
-      return { dir: shown, file, before, after: text, changes, changed: text !== before };
+      return { dir: shown, file, where, before, after: text, changes, changed: text !== before };
     } catch (e) {
       problems.push(e as Error);
       return undefined;
@@ -184,7 +188,7 @@ export async function setImagesInOverlays(dirs: string[], exprs: ImageExpr[], op
   });
   if (writeError) {
     const bad = await restore();
-    throw fail.failed(KustomizeErrors.WRITE, `cannot write ${join(writeError.r.dir, relative(resolve(opts.cwd, writeError.r.dir), writeError.r.file))}: ${writeError.e.message}`, {
+    throw fail.failed(KustomizeErrors.WRITE, `cannot write ${writeError.r.where}: ${writeError.e.message}`, {
       where: writeError.r.file,
       cause: writeError.e,
       details: bad.length ? ['could not restore:', ...bad] : [`${written.length} file(s) already written were restored; all files are as before`],

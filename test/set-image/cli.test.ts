@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
@@ -184,6 +184,17 @@ describe('gitops-ci set-image', () => {
     expect(res.stderr).toContain('EKUSTOMIZE_RENDER');
     expect(res.stderr).toMatch(/deployment\.yaml/);
     expect(r.snapshot()).toEqual(before);
+  });
+
+  it('writes through a symlinked kustomization file and keeps the link', async () => {
+    const shared = join(r.root, 'shared.yaml');
+    writeFileSync(shared, PROD);
+    rmSync(r.file('dev'));
+    symlinkSync('../../../shared.yaml', r.file('dev'));
+    const res = await runCli(['set-image', '--dir', r.dir('dev'), 'registry.example.com/team/app:5'], { cwd: r.root });
+    expect(res.code, res.all).toBe(0);
+    expect(lstatSync(r.file('dev')).isSymbolicLink()).toBe(true);
+    expect(readFileSync(shared, 'utf8')).toBe(PROD.replace('"1.1"', '"5"'));
   });
 
   it('refuses --render with --dry-run', async () => {
