@@ -112,6 +112,8 @@ export function decodeStatus(buf: Buffer): StatusResponse {
 // --------------------------------------------------------------------------------------------- printer
 
 const KEEP = 20;
+/** a Dockerfile step as BuildKit names it: `[stage 2/4] RUN …` (not `[internal] …`) */
+const STEP = /^\[[^\]]*\b\d+\/\d+\]/;
 
 interface StepState {
   n: number;
@@ -179,7 +181,7 @@ export class BuildProgress {
       if (!s.printed && (v.started || v.cached || v.completed)) {
         s.printed = true;
         this.write(`#${s.n} ${s.name}`);
-        if (/^\[.*\]/.test(s.name)) this.totalSteps++;
+        if (STEP.test(s.name)) this.totalSteps++;
       }
       if (v.error && !s.error) {
         s.error = v.error;
@@ -191,7 +193,7 @@ export class BuildProgress {
         this.flush(s);
         if (v.cached) {
           this.write(`#${s.n} CACHED`);
-          if (/^\[.*\]/.test(s.name)) this.cachedSteps++;
+          if (STEP.test(s.name)) this.cachedSteps++;
         } else this.write(`#${s.n} DONE${v.started && v.completed ? ` ${((v.completed - v.started) / 1000).toFixed(1)}s` : ''}`);
       }
     }
