@@ -64,6 +64,8 @@ describe('image build', () => {
     expect(r.stderr).toMatch(/section_start:\d+:gitops_docker_build[^\r]*\r\x1b\[0Kdocker build \(BuildKit\)/);
     expect(r.stderr).toMatch(/#\d+ \[build 4\/4\] RUN echo "files:"/);
     expect(r.stderr).toMatch(/#\d+ files:/);
+    // no cache image yet: skipped, not an error
+    expect(r.stderr).toContain(`cache: ${image}:feature-x does not exist yet; skipped`);
     // .dockerignore: ignored files are not in the context; the exception is
     const listing = r.stderr.split('\n').filter((l) => /^#\d+ \.\//.test(l)).map((l) => l.replace(/^#\d+ /, ''));
     expect(listing).toEqual(expect.arrayContaining(['./Dockerfile', './message.txt', './src/main.txt', './keep/important.txt']));
@@ -118,6 +120,20 @@ describe('image build', () => {
       const dangling = await d.listImages({ all: true, filters: { label: [`gci.test=${mark}`] } });
       expect(dangling).toEqual([]);
     }
+  });
+
+  it('takes --file relative to the working directory, also from outside the context, and --target/--build-arg/--label', async () => {
+    const dir = writeTree(tmp('gci-file-'), {
+      'ctx/payload.txt': 'payload\n',
+      'docker/Dockerfile.prod': `FROM ${base} AS one\nARG GREETING\nRUN echo "greeting=$GREETING"\nFROM one AS two\nRUN echo never-built\n`,
+    });
+    const tag = `${reg.host}/group/filetest:${randomBytes(3).toString('hex')}`;
+    const r = await runCli(['image', 'build', '--context', 'ctx', '--file', 'docker/Dockerfile.prod', '--target', 'one', '--build-arg', `GREETING=hi-${tag.slice(-6)}`, '--label', 'team=delivery', '--tag', tag], { env: { DOCKER_HOST: dockerHost }, cwd: dir });
+    expect(r.code, r.all).toBe(0);
+    expect(r.stderr).toContain(`greeting=hi-${tag.slice(-6)}`);
+    expect(r.stderr).not.toContain('never-built');
+    expect((await d.getImage(tag).inspect()).Config.Labels.team).toBe('delivery');
+    expect(r.stderr).toContain('not pushed');
   });
 
   it('a missing base image is a clear error (exit 1)', async () => {
