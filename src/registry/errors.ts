@@ -15,6 +15,7 @@
  * EREGISTRY_UNAVAILABLE   75  5xx or 429 after retries
  * EREGISTRY_NETWORK       75  connection refused/reset/timeout after retries
  * EIMAGE_NO_TAG            2  no --tag and no CI_REGISTRY_IMAGE/CI_COMMIT_SHA
+ * EIMAGE_BAD_FLAG          2  --build-arg or --label not K=V
  * EIMAGE_CONTEXT           2  context directory or Dockerfile missing
  * EIMAGE_DOCKER_HOST       2  DOCKER_HOST or its TLS files unusable
  * EIMAGE_ENGINE           75  the Docker engine cannot be reached
@@ -41,6 +42,7 @@ export const REGISTRY_ERROR_CODES = [
   'EREGISTRY_UNAVAILABLE',
   'EREGISTRY_NETWORK',
   'EIMAGE_NO_TAG',
+  'EIMAGE_BAD_FLAG',
   'EIMAGE_CONTEXT',
   'EIMAGE_DOCKER_HOST',
   'EIMAGE_ENGINE',
