@@ -151,10 +151,13 @@ async function sparseClosure(c: SparseClone, cfg: BumpConfig): Promise<void> {
   cfg.log.debug(`sparse checkout: ${dirs.join(' ')}`);
 }
 
+/**
+ * Exponential backoff with "full jitter" (a uniform draw below the exponential ceiling): of the usual
+ * schemes it spreads contending writers best, so the fewest attempts are wasted on a busy branch.
+ */
 function backoffMs(attempt: number): number {
-  const base = 200 * 2 ** Math.min(attempt - 1, 8);
-  const d = Math.min(5000, base);
-  return Math.round(d / 2 + Math.random() * (d / 2));
+  const ceiling = Math.min(8000, 400 * 2 ** Math.min(attempt - 1, 8));
+  return Math.round(100 + Math.random() * ceiling);
 }
 
 export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {

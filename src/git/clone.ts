@@ -73,8 +73,8 @@ export class SparseClone {
   /** move to the branch's current tip on the remote, dropping our local commit and edits */
   async resetToRemoteTip(): Promise<string> {
     await this.remoteOp('fetch', ['fetch', '--quiet', '--depth=1', '--filter=blob:none', '--no-tags', 'origin', `+refs/heads/${this.branch}:refs/remotes/origin/${this.branch}`]);
+    // only tracked files are ever edited: reset --hard is enough (no clean)
     await this.remoteOp('fetch', ['reset', '--quiet', '--hard', `refs/remotes/origin/${this.branch}`]);
-    await this.local(['clean', '-fdq']);
     return this.head();
   }
 
