@@ -143,3 +143,30 @@ describe('argocd transport', () => {
     expect(r.stderr).toContain('no credentials');
   });
 });
+
+describe('argocd TLS', () => {
+  it('verifies the server certificate: unknown CA is exit 2 with the hint; --ca-file and --insecure work; host:port means https', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { mkdtempSync, readFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'gci-argocd-tls-'));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem')], { stdio: 'ignore' });
+    fx = await setup({ tls: { key: readFileSync(join(dir, 'k.pem'), 'utf8'), cert: readFileSync(join(dir, 'c.pem'), 'utf8') } });
+    const hostPort = fx.argo.url.replace('https://', '');
+    const args = ['argocd', 'wait', '--app', 'shovel-staging', '--revision', fx.tip()];
+    const bad = await fx.cli(args, { ARGOCD_SERVER: hostPort });
+    expect(bad.code, bad.all).toBe(2);
+    expect(bad.stderr).toContain('EARGOCD_TLS');
+    expect(bad.stderr).toContain('--ca-file');
+    const ok = await fx.cli([...args, '--ca-file', join(dir, 'c.pem')], { ARGOCD_SERVER: hostPort });
+    expect(ok.code, ok.all).toBe(0);
+    const viaEnv = await fx.cli(args, { ARGOCD_SERVER: hostPort, ARGOCD_CA_FILE: join(dir, 'c.pem') });
+    expect(viaEnv.code, viaEnv.all).toBe(0);
+    const insecure = await fx.cli([...args, '--insecure'], { ARGOCD_SERVER: hostPort });
+    expect(insecure.code, insecure.all).toBe(0);
+    expect(insecure.stderr).toContain('TLS certificate verification is off');
+    const plain = await fx.cli([...args, '--plaintext', '--request-timeout', '1s', '--retry-for', '1s'], { ARGOCD_SERVER: hostPort });
+    expect(plain.code).not.toBe(0); // plain HTTP to a TLS port: no valid answer
+  });
+});

@@ -27,6 +27,7 @@
  *  - recording: `onResponse` sees every response with the swagger definition it claims to be.
  */
 import http from 'node:http';
+import https from 'node:https';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { RepoServer, type RenderedResource } from './render.js';
 
@@ -112,6 +113,8 @@ export interface ArgoCdDoubleOptions {
   deployed?: boolean;
   onResponse?: (r: RecordedResponse) => void;
   port?: number;
+  /** serve HTTPS with this key and certificate (PEM) */
+  tls?: { key: string; cert: string };
 }
 
 export interface ArgoCdDouble {
@@ -516,9 +519,11 @@ export async function startArgoCdDouble(opts: ArgoCdDoubleOptions): Promise<Argo
 
   // ------------------------------------------------------------------------------------------ HTTP
 
-  const server = http.createServer((req, res) => void handle(req, res));
+  const server = opts.tls
+    ? https.createServer({ key: opts.tls.key, cert: opts.tls.cert }, (req, res) => void handle(req, res))
+    : http.createServer((req, res) => void handle(req, res));
   const sockets = new Set<import('node:net').Socket>();
-  server.on('connection', (s) => (sockets.add(s), s.on('close', () => sockets.delete(s))));
+  server.on(opts.tls ? 'secureConnection' : 'connection', (s: import('node:net').Socket) => (sockets.add(s), s.on('close', () => sockets.delete(s))));
 
   function send(req: http.IncomingMessage, res: http.ServerResponse, status: number, body: unknown, schema?: string) {
     const path = (req.url ?? '').split('?')[0];
@@ -811,7 +816,7 @@ export async function startArgoCdDouble(opts: ArgoCdDoubleOptions): Promise<Argo
   const port = (server.address() as { port: number }).port;
 
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     port,
     token,
     app(name, namespace = CONTROL_NS) {
