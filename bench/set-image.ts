@@ -13,7 +13,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, machine, median, ms, report, run, table, timeIt } from './lib.js';
 
@@ -98,6 +98,7 @@ const methods: Method[] = [
   },
 ];
 
+const load0 = loadavg()[0];
 const samples = methods.map(() => [] as number[]);
 for (let round = 0; round < ROUNDS; round++) {
   methods.forEach((m, j) => {
@@ -120,6 +121,7 @@ report(
   [
     `bench/set-image: ${N} overlays, one image bumped in each (${machine()})`,
     `median of ${ROUNDS} rounds for the whole-set methods; per-process loops measured once on ${SAMPLE} overlays and scaled`,
+    `load average (1 min) at start ${load0.toFixed(2)}, at end ${loadavg()[0].toFixed(2)}: other work on the machine inflates every row alike`,
     '',
     table([['method', 'measured', `for ${N}`, 'per overlay', 'vs ours'], ...rows]),
     '',

@@ -32,7 +32,7 @@ Running it again with the same images writes nothing and exits 0.`,
   examples: [
     'gitops-ci set-image --dir .kubernetes/overlays/staging registry.example.com/team/app:1.4.3',
     'gitops-ci set-image --dir overlays/a --dir overlays/b app=registry.example.com/team/app:1.4.3@sha256:…',
-    'gitops-ci set-image --dry-run app=*:1.5.0          # keep newName, set the tag; print the diff',
+    "gitops-ci set-image --dry-run 'app=*:1.5.0'        # keep newName, set the tag; print the diff",
   ],
 };
 
