@@ -867,3 +867,34 @@ export async function startArgoCdDouble(opts: ArgoCdDoubleOptions): Promise<Argo
     },
   };
 }
+
+/**
+ * Standalone, for `make demo` and manual runs:
+ *   npx tsx test/doubles/argocd/server.ts --repo /path/config.git --app shovel-staging=.kubernetes/overlays/staging[@main] [--poll-ms 3000] [--port 8080]
+ * Prints `export ARGOCD_SERVER=… ARGOCD_AUTH_TOKEN=…` and runs until SIGINT/SIGTERM.
+ */
+async function main(argv: string[]): Promise<void> {
+  const { parseArgs } = await import('node:util');
+  const { values } = parseArgs({ args: argv, options: { repo: { type: 'string' }, app: { type: 'string', multiple: true }, 'poll-ms': { type: 'string' }, port: { type: 'string' }, 'webhook-secret': { type: 'string' } } });
+  if (!values.repo || !values.app?.length) {
+    process.stderr.write('usage: server.ts --repo PATH|URL --app NAME=PATH[@REVISION]... [--poll-ms N] [--port N] [--webhook-secret S]\n');
+    process.exit(2);
+  }
+  const apps = values.app.map((a) => {
+    const m = /^([^=]+)=([^@]+)(?:@(.+))?$/.exec(a);
+    if (!m) throw new Error(`--app ${a}: expected NAME=PATH[@REVISION]`);
+    return { name: m[1], path: m[2], targetRevision: m[3] ?? 'main' };
+  });
+  const argo = await startArgoCdDouble({ repoURL: values.repo, apps, pollIntervalMs: Number(values['poll-ms'] ?? 3000), port: values.port ? Number(values.port) : undefined, webhookSecret: values['webhook-secret'] });
+  process.stdout.write(`export ARGOCD_SERVER=${argo.url}\nexport ARGOCD_AUTH_TOKEN=${argo.token}\n`);
+  const stop = () => void argo.stop().then(() => process.exit(0));
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+if (process.argv[1] && import.meta.url === (await import('node:url')).pathToFileURL(process.argv[1]).href) {
+  main(process.argv.slice(2)).catch((e) => {
+    process.stderr.write(`${(e as Error).message}\n`);
+    process.exit(1);
+  });
+}
