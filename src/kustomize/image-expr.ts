@@ -106,10 +106,23 @@ export function parseImageExprs(args: string[]): ImageExpr[] {
     });
   }
   const byName = new Map<string, ImageExpr>();
+  const bad: Array<{ arg: string; e: Error }> = [];
   for (const a of args) {
-    const e = parseImageExpr(a);
-    byName.delete(e.name);
-    byName.set(e.name, e);
+    try {
+      const e = parseImageExpr(a);
+      byName.delete(e.name);
+      byName.set(e.name, e);
+    } catch (e) {
+      bad.push({ arg: a, e: e as Error });
+    }
+  }
+  if (bad.length === 1) throw bad[0].e;
+  if (bad.length > 1) {
+    throw fail.usage(KustomizeErrors.BAD_IMAGE_EXPR, `invalid image expressions: ${bad.map((b) => JSON.stringify(b.arg)).join(', ')}`, {
+      where: 'command line',
+      details: [...bad.map((b) => b.e.message), 'use one of the following forms:', ...EXPR_FORMS.map((f) => `- ${f}`)],
+      hint: 'for example: registry.example.com/app:1.2.3, or app=registry.example.com/team/app:1.2.3',
+    });
   }
   return [...byName.values()];
 }

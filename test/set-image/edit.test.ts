@@ -47,6 +47,10 @@ describe('image expressions', () => {
     expect(() => parseImageExprs([])).toThrow(expect.objectContaining({ code: 'EKUSTOMIZE_NO_IMAGE' }));
   });
 
+  it('reports every bad expression at once', () => {
+    expect(() => parseImageExprs(['bad', 'ok:1', 'args'])).toThrow(expect.objectContaining({ code: 'EKUSTOMIZE_BAD_IMAGE_EXPR', message: 'invalid image expressions: "bad", "args"' }));
+  });
+
   it('keeps the last expression for a name, as kustomize does', () => {
     expect(parseImageExprs(['a:1', 'b:1', 'a:2']).map((e) => e.raw)).toEqual(['b:1', 'a:2']);
   });
