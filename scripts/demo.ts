@@ -55,6 +55,19 @@ async function main(): Promise<void> {
   srv.createRepo('shovel/shovel-config.git');
   const first = pushTree(srv.authUrl('shovel/shovel-config.git'), seedLayout(IMAGE_NAME), { message: 'initial config' });
   console.log(`config repo ${srv.url}/shovel/shovel-config.git at ${first.slice(0, 8)} (served by git http-backend with basic auth)`);
+  // the Argo CD stand-in watches the config repo from the start: staging is Synced and Healthy on this first
+  // commit, which is exactly the state in which `argocd app wait` would wrongly report the next deploy as done
+  let argo: { url: string; token: string; stop(): Promise<void> } | undefined;
+  if (available('argocd wait') && existsSync(fileURLToPath(new URL('../test/doubles/argocd/server.ts', import.meta.url)))) {
+    const { startArgoCdDouble } = (await import(ARGO_DOUBLE)) as { startArgoCdDouble: (o: Record<string, unknown>) => Promise<{ url: string; token: string; stop(): Promise<void> }> };
+    argo = await startArgoCdDouble({
+      repoURL: srv.authUrl('shovel/shovel-config.git'),
+      apps: [{ name: 'shovel-staging', path: '.kubernetes/overlays/staging', targetRevision: 'main' }],
+      pollIntervalMs: 2000,
+    });
+    cleanups.push(() => argo!.stop());
+    console.log(`Argo CD stand-in at ${argo.url}: shovel-staging Synced and Healthy at ${first.slice(0, 8)}`);
+  }
   const ciEnv: NodeJS.ProcessEnv = {
     CI: 'true',
     CI_PROJECT_PATH: 'shovel/shovel-gitops',
@@ -151,13 +164,7 @@ CMD ["/bin/httpd", "-f", "-p", "8080", "-h", "/srv"]
   }
 
   step(5, 'argocd wait: an Argo CD stand-in deploys the commit; pass only when synced to it and healthy');
-  if (available('argocd wait') && existsSync(fileURLToPath(new URL('../test/doubles/argocd/server.ts', import.meta.url)))) {
-    const { startArgoCdDouble } = (await import(ARGO_DOUBLE)) as { startArgoCdDouble: (o: Record<string, unknown>) => Promise<{ url: string; token: string; stop(): Promise<void> }> };
-    const argo = await startArgoCdDouble({
-      repoURL: srv.authUrl('shovel/shovel-config.git'),
-      apps: [{ name: 'shovel-staging', path: '.kubernetes/overlays/staging', targetRevision: 'main' }],
-    });
-    cleanups.push(() => argo.stop());
+  if (argo) {
     await must(['argocd', 'wait', '--app', 'shovel-staging', '--revision', commit, '--timeout', '60s', '--plaintext'], { ...ciEnv, ARGOCD_SERVER: argo.url, ARGOCD_AUTH_TOKEN: argo.token });
   } else {
     console.log('(argocd wait arrives with issue #5)');

@@ -277,7 +277,7 @@ export async function startGitServer(opts: { user?: string; password?: string; u
   const logFile = join(meta, 'requests.log');
   writeFileSync(logFile, '');
   const script = fileURLToPath(new URL('./git-http-server.mjs', import.meta.url));
-  const p = spawn(process.execPath, [script, root, join(meta, 'users.json'), logFile], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const p = spawn(process.execPath, [script, root, join(meta, 'users.json'), logFile], { stdio: ['pipe', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     let buf = '';
     p.stdout!.on('data', (d) => {
