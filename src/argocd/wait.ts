@@ -16,8 +16,8 @@ import { appLabel, shortSha, type AppRef, type Application } from './types.js';
 export interface WaitOptions {
   revision: string;
   timeoutMs: number;
-  /** accept a descendant of the revision: answers from git (Ancestry) */
-  isDescendant?: (ancestor: string, rev: string, app: Application) => Promise<boolean>;
+  /** accept a descendant of the revision: answers from git (Ancestry); repoURL is the source the revision belongs to */
+  isDescendant?: (ancestor: string, rev: string, app: Application, repoURL: string | undefined) => Promise<boolean>;
   /** ask Argo CD to refresh when it is not at the revision yet (default true) */
   refresh: boolean;
   /** poll interval when the stream is unavailable */
@@ -101,11 +101,16 @@ class AppWaiter {
 
   private accepts = (rev: string): RevisionAnswer => {
     if (!this.opts.isDescendant) return 'no';
+    // only commits can descend: a Helm chart version of another source cannot
+    if (!/^([0-9a-f]{40}|[0-9a-f]{64})$/i.test(rev)) return 'no';
     const a = this.answers.get(rev);
     if (a) return a;
     this.answers.set(rev, 'unknown');
     const app = this.last!;
-    this.opts.isDescendant(this.opts.revision, rev, app).then(
+    // multi-source: status.sync.revisions[i] belongs to spec.sources[i]
+    const i = app.status?.sync?.revisions?.indexOf(rev) ?? -1;
+    const repoURL = i >= 0 && app.spec?.sources?.[i] ? app.spec.sources[i].repoURL : (app.spec?.source?.repoURL ?? app.spec?.sources?.[0]?.repoURL);
+    this.opts.isDescendant(this.opts.revision, rev, app, repoURL).then(
       (yes) => {
         this.answers.set(rev, yes ? 'yes' : 'no');
         if (this.last) this.handle(this.last);

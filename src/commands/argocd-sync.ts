@@ -93,9 +93,12 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
     if (!bool(values, 'wait')) {
       return { summary: `${label}: sync requested${sendRevision ? ` to ${shortSha(sendRevision)}` : ''}`, outputs: { ARGOCD_APP: label, ARGOCD_REVISION: sendRevision ?? '' } };
     }
-    // the revision to verify: the given SHA, else the one Argo CD resolved for our operation
+    // the revision to verify: the given SHA, else the one Argo CD resolved for our operation (the Sync API
+    // resolves branches and tags before it sets the operation), else the one its result reports
     if (!revision || !isSha(revision)) {
-      revision = undefined;
+      const resolved = synced.operation?.sync?.revision;
+      revision = resolved && isSha(resolved) ? resolved : undefined;
+      if (revision) ctx.log.info(`${label}: Argo CD resolved the sync to ${shortSha(revision)}`);
       while (!revision) {
         if (Date.now() > deadline) throw fail.timeout(ArgoErrors.TIMEOUT, `${label}: the sync did not resolve a revision within ${formatMs(timeoutMs)}`);
         const a = await client.getApp(ref);
@@ -114,9 +117,10 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
       retryForMs: Math.min(120_000, timeoutMs),
       streamIdleMs: 60_000,
       isDescendant: bool(values, 'allow-descendant')
-        ? async (ancestor, r, a) => {
+        ? async (ancestor, r, _a, repoURL) => {
             const { Ancestry } = await import('../argocd/ancestry.js');
-            const anc = new Ancestry(a.spec?.source?.repoURL ?? '', ctx.env);
+            if (!repoURL) return false;
+            const anc = new Ancestry(repoURL, ctx.env);
             try {
               return await anc.isAncestor(ancestor, r);
             } finally {

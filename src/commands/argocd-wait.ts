@@ -74,8 +74,8 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
     await client.login();
     ctx.log.info(`waiting for ${refs.map(appLabel).join(', ')} to deploy ${shortSha(revision)} (timeout ${formatMs(timeoutMs)})`);
     const isDescendant = bool(values, 'allow-descendant')
-      ? async (ancestor: string, rev: string, app: Application) => {
-          const repo = str(values, 'repo') ?? app.spec?.source?.repoURL ?? app.spec?.sources?.[0]?.repoURL;
+      ? async (ancestor: string, rev: string, _app: Application, repoURL: string | undefined) => {
+          const repo = str(values, 'repo') ?? repoURL;
           if (!repo) return false;
           let a = ancestries.get(repo);
           if (!a) ancestries.set(repo, (a = new Ancestry(repo, ctx.env)));

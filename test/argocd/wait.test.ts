@@ -81,7 +81,7 @@ describe('argocd wait', () => {
     fx = await setup();
     const c1 = fx.bump('3.0.0');
     const c2 = fx.bump('3.0.1');
-    const r = await fx.cli(['argocd', 'wait', '--app', 'shovel-staging', '--revision', c1, '--timeout', '4s']);
+    const r = await fx.cli(['argocd', 'wait', '--app', 'shovel-staging', '--revision', c1, '--timeout', '3s']);
     expect(r.code, r.all).toBe(4);
     expect(r.stderr).toContain('EARGOCD_TIMEOUT');
     expect(r.stderr).toContain(`last state: revision ${short(c2)} · sync Synced · health Healthy`);
@@ -97,7 +97,7 @@ describe('argocd wait', () => {
     fx = await setup();
     const old = fx.tip();
     const c1 = fx.bump('4.0.0'); // Argo CD stays at `old`: not a descendant of c1
-    const r = await fx.cli(['argocd', 'wait', '--app', 'shovel-staging', '--revision', c1, '--allow-descendant', '--skip-refresh', '--timeout', '3s']);
+    const r = await fx.cli(['argocd', 'wait', '--app', 'shovel-staging', '--revision', c1, '--allow-descendant', '--skip-refresh', '--timeout', '2s']);
     expect(r.code, r.all).toBe(4);
     expect(r.stderr).toContain(`${short(old)} does not descend from ${short(c1)} (git)`);
   });
