@@ -45,6 +45,8 @@ interface CallOpts {
   headers?: Record<string, string>;
   /** absolute URL instead of baseUrl + path */
   url?: string;
+  /** a stream: the timeout covers the answer's headers only (the caller watches idleness) */
+  streaming?: boolean;
 }
 
 const TLS_CODES = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|HOSTNAME|DEPTH_ZERO|UNABLE_TO_GET_ISSUER/;
@@ -101,7 +103,10 @@ export class ArgoClient {
       const headers = this.headers(opts);
       if (method !== 'GET') headers['Content-Type'] = 'application/json'; // exact: Argo CD compares the string
       if (body !== undefined) headers['Content-Length'] = String(Buffer.byteLength(body));
-      const req = lib.request(u, { method, headers, agent: this.agent, signal: opts.signal }, resolve);
+      const req = lib.request(u, { method, headers, agent: this.agent, signal: opts.signal }, (res) => {
+        if (opts.streaming) req.setTimeout(0);
+        resolve(res);
+      });
       if (opts.timeoutMs) {
         req.setTimeout(opts.timeoutMs, () => req.destroy(Object.assign(new Error(`no answer within ${opts.timeoutMs} ms`), { code: 'ETIMEDOUT' })));
       }
@@ -229,7 +234,7 @@ export class ArgoClient {
     const u = this.url(path, { name: ref.name, appNamespace: ref.namespace, projects: ref.project, resourceVersion: opts.resourceVersion });
     const where = redactUrl(`${u.origin}${u.pathname}`);
     this.log.debug(`argocd: GET ${redactUrl(u.toString())} (watch)`);
-    const res = await this.open('GET', u, { signal: opts.signal, timeoutMs: this.conn.requestTimeoutMs });
+    const res = await this.open('GET', u, { signal: opts.signal, timeoutMs: this.conn.requestTimeoutMs, streaming: true });
     const status = res.statusCode ?? 0;
     const ctype = String(res.headers['content-type'] ?? '');
     if (status < 200 || status >= 300 || !ctype.includes('json')) {

@@ -33,6 +33,7 @@ Exit codes: 0 deployed, 1 failed deploy, 2 usage, 3 auth (401/403), 4 timeout, 7
     poll: { type: 'boolean', description: 'poll instead of following the watch stream' },
     'poll-interval': { type: 'string', value: 'DURATION', description: 'poll interval when the watch stream is unavailable', default: '3s' },
     'retry-for': { type: 'string', value: 'DURATION', description: 'retry Argo CD 5xx/network errors this long before exit 75', default: '2m' },
+    'stream-idle-timeout': { type: 'string', value: 'DURATION', description: 'reopen the watch stream after this long without data (proxies cut or stall idle streams)', default: '60s' },
     dotenv: dotenvOption,
     ...connectionOptions,
   },
@@ -56,7 +57,7 @@ export function outputsOf(outcomes: AppOutcome[]): Record<string, string> {
 }
 
 export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<CommandResult> {
-  const [refs, revision, timeoutMs, pollIntervalMs, retryForMs, conn] = validateAll(
+  const [refs, revision, timeoutMs, pollIntervalMs, retryForMs, streamIdleMs, conn] = validateAll(
     () => appRefs(values, ctx.env),
     () => {
       const r = str(values, 'revision');
@@ -66,6 +67,7 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
     () => parseDuration(str(values, 'timeout') ?? '10m', 'timeout'),
     () => parseDuration(str(values, 'poll-interval') ?? '3s', 'poll-interval'),
     () => parseDuration(str(values, 'retry-for') ?? '2m', 'retry-for'),
+    () => parseDuration(str(values, 'stream-idle-timeout') ?? '60s', 'stream-idle-timeout'),
     () => resolveConnection(values, ctx.env),
   );
   const client = new ArgoClient(conn, ctx.log);
@@ -91,7 +93,7 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
       refresh: !bool(values, 'skip-refresh'),
       pollIntervalMs,
       retryForMs: Math.min(retryForMs, timeoutMs),
-      streamIdleMs: 60_000,
+      streamIdleMs,
       poll: bool(values, 'poll'),
     });
     for (const o of outcomes) for (const l of outcomeLines(o)) ctx.log.info(l);

@@ -94,6 +94,16 @@ describe('argocd transport', () => {
     expect(r.stderr).toMatch(/watch ended \(server, \d events\); reconnecting from resourceVersion \d+/);
   });
 
+  it('a stalled watch stream (accepted, silent) is reopened after --stream-idle-timeout', async () => {
+    fx = await setup();
+    fx.argo.faults.stallStream = 2;
+    const sha = fx.bump('11.5.0');
+    const r = await fx.cli(['argocd', 'wait', '--app', 'shovel-staging', '--revision', sha, '--stream-idle-timeout', '500ms', '--timeout', '30s', '--verbose']);
+    expect(r.code, r.all).toBe(0);
+    expect(r.stderr).toContain('watch ended (idle, 0 events)');
+    expect(fx.argo.faults.stallStream).toBe(0);
+  });
+
   it('503s are retried and the wait still succeeds', async () => {
     fx = await setup();
     const sha = fx.bump('12.0.0');

@@ -81,6 +81,8 @@ export interface ServerFaults {
   unavailable?: number;
   /** watch streams are cut after `afterEvents` events, `times` times */
   dropStream?: { afterEvents: number; times: number };
+  /** the next n watch streams are accepted but stay silent (a proxy that buffers or a half-open connection) */
+  stallStream?: number;
   /** the watch stream route is missing (a proxy that does not pass it): 404 text */
   streamUnavailable?: boolean;
   /** every authenticated request answers 401 (invalid session) or 403 (permission denied) */
@@ -609,6 +611,10 @@ export async function startArgoCdDouble(opts: ArgoCdDoubleOptions): Promise<Argo
       if (faults.auth === 'forbidden') return stream ? holdEmptyStream(req, res) : sendErr(req, res, 7, 'permission denied');
       if (u.pathname === '/api/v1/stream/applications' && method === 'GET') {
         if (faults.streamUnavailable) return send(req, res, 404, '404 page not found\n');
+        if (faults.stallStream && faults.stallStream > 0) {
+          faults.stallStream--;
+          return holdEmptyStream(req, res);
+        }
         return watch(req, res, u.searchParams);
       }
 
