@@ -34,7 +34,7 @@ Placeholders for --message: ${Object.keys(PLACEHOLDERS).map((k) => `{${k}}`).joi
     'source-repo': { type: 'string', value: 'PATH', description: 'local clone of the source repo, for the stale guard’s ancestry check', env: ['CI_PROJECT_DIR'] },
     'author-name': { type: 'string', value: 'NAME', description: 'commit author name', default: 'gitops-ci', env: ['GITLAB_USER_NAME'] },
     'author-email': { type: 'string', value: 'EMAIL', description: 'commit author email', default: 'gitops-ci@noreply.invalid', env: ['GITLAB_USER_EMAIL'] },
-    'max-attempts': { type: 'string', value: 'N', description: 'push attempts when the branch keeps moving', default: '10' },
+    'max-attempts': { type: 'string', value: 'N', description: 'push attempts when the branch keeps moving (N writers at once need up to N in the worst case)', default: '20' },
     timeout: { type: 'string', value: 'SECONDS', description: 'time limit for the whole bump', default: '300' },
     'history-depth': { type: 'string', value: 'N', description: 'how many commits back the stale guard looks for the last bump of an image', default: '200' },
     'ssh-accept-new': { type: 'boolean', description: 'trust an unknown ssh host key on first use (StrictHostKeyChecking=accept-new); prefer SSH_KNOWN_HOSTS' },
@@ -124,7 +124,7 @@ export async function run(ctx: CommandContext, { values, positionals }: ParsedAr
   }
   const skipCi = (str(values, 'skip-ci') ?? env.GITOPS_SKIP_CI ?? 'message') as SkipCi;
   if (!['message', 'push-option', 'none'].includes(skipCi)) problems.push(`--skip-ci must be message, push-option or none (got ${JSON.stringify(skipCi)})`);
-  const maxAttempts = intOpt(str(values, 'max-attempts'), 'max-attempts', 10, 1, 100, problems);
+  const maxAttempts = intOpt(str(values, 'max-attempts'), 'max-attempts', 20, 1, 100, problems);
   const timeoutS = intOpt(str(values, 'timeout'), 'timeout', 300, 1, 86_400, problems);
   const historyDepth = intOpt(str(values, 'history-depth'), 'history-depth', 200, 1, 100_000, problems);
 

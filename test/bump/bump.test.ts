@@ -204,7 +204,7 @@ describe('bump: races', () => {
     installHook(r.path, 'pre-receive', `if [ ! -e ${marker} ]; then touch ${marker}; env -u GIT_QUARANTINE_PATH git update-ref refs/heads/main ${other}; fi; exit 0`);
     const res = await runCli(['bump', '--repo', r.url, '--branch', 'main', '--dir', PROD, '--image', `${IMAGE}:raced`, '-v'], { env: jobEnv(srv) });
     expect(res.code, res.all).toBe(0);
-    expect(res.stderr).toMatch(/push rejected, main moved \(attempt 1\/10\)/);
+    expect(res.stderr).toMatch(/push rejected, main moved \(attempt 1\/20\)/);
     expect(logOf(r.path, 'main', '%P')[0]).toBe(other); // our commit sits on top of the other change
     expect(show(r.path, 'README.md')).toBe('someone else\n');
     expect(show(r.path, `${PROD}/kustomization.yaml`)).toContain('newTag: "raced"');
