@@ -286,7 +286,9 @@ export async function waitForApps(client: ArgoClient, log: Logger, refs: AppRef[
             const v = evaluate(w.last, { revision: opts.revision, startedAt: 0 });
             return `${appLabel(w.ref)}: last state: ${stateLine(w.last)}${v.kind === 'waiting' ? ` (${v.reason})` : ''}`;
           }),
-          hint: 'raise --timeout if the rollout is slow; if Argo CD never picks the commit up, check the app\'s targetRevision and that the webhook or polling works (gitops-ci argocd notify)',
+          hint: pending.some((w) => w.last && !opts.isDescendant && syncRevisions(w.last).length && !syncRevisions(w.last).includes(opts.revision) && w.last.status?.sync?.status === 'Synced')
+            ? 'Argo CD is at another commit: if the branch moved past yours, --allow-descendant accepts a later commit that contains it; else check the app\'s targetRevision and that the webhook or polling works (gitops-ci argocd notify)'
+            : 'raise --timeout if the rollout is slow; if Argo CD never picks the commit up, check the app\'s targetRevision and that the webhook or polling works (gitops-ci argocd notify)',
         }),
       );
     }, opts.timeoutMs);

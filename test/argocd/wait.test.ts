@@ -81,7 +81,10 @@ describe('argocd wait', () => {
     fx = await setup();
     const c1 = fx.bump('3.0.0');
     const c2 = fx.bump('3.0.1');
-    const r = await fx.cli(['argocd', 'wait', '--app', 'shovel-staging', '--revision', c1, '--timeout', '3s']);
+    // Argo CD picks up the branch after both pushes and deploys c2 (c1 never on its own)
+    fx.argo.pollNow();
+    await fx.argo.waitFor('shovel-staging', (a) => a.status.sync.revision === c2 && a.status.health.status === 'Healthy' && !a.operation && a.status.reconciledAt >= a.status.operationState?.finishedAt && a.status.sync.status === 'Synced');
+    const r = await fx.cli(['argocd', 'wait', '--app', 'shovel-staging', '--revision', c1, '--timeout', '2s']);
     expect(r.code, r.all).toBe(4);
     expect(r.stderr).toContain('EARGOCD_TIMEOUT');
     expect(r.stderr).toContain(`last state: revision ${short(c2)} · sync Synced · health Healthy`);
@@ -150,6 +153,8 @@ describe('argocd wait', () => {
     fx = await setup();
     fx.argo.setFault('shovel-staging', { syncWindow: true });
     const sha = fx.bump('9.0.0');
+    fx.argo.pollNow();
+    await fx.argo.waitFor('shovel-staging', (a) => a.status.sync.revision === sha);
     const r = await fx.cli(['argocd', 'wait', '--app', 'shovel-staging', '--revision', sha, '--timeout', '2s']);
     expect(r.code, r.all).toBe(4);
     expect(r.stderr).toContain('timed out after 2.0s waiting for shovel-staging');

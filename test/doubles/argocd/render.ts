@@ -135,7 +135,13 @@ export class RepoServer {
     }
   }
 
-  cleanup(): void {
-    rmSync(this.mirror, { recursive: true, force: true });
+  /** waits for a fetch in flight, then removes the mirror (best effort: never fails a test's teardown) */
+  async cleanup(): Promise<void> {
+    await this.fetching?.catch(() => undefined);
+    try {
+      rmSync(this.mirror, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
+    } catch {
+      /* a git process still writing: the OS tmp cleaner will get it */
+    }
   }
 }

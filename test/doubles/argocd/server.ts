@@ -869,7 +869,7 @@ export async function startArgoCdDouble(opts: ArgoCdDoubleOptions): Promise<Argo
       for (const r of streamClients) r.destroy();
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const r of repos.values()) r.cleanup();
+      await Promise.all([...repos.values()].map((r) => r.cleanup()));
     },
   };
 }
