@@ -209,8 +209,9 @@ export async function push(docker: Docker, ref: string, registry: string, creds:
       });
     }
     const transient = /5\d\d|unavailable|connection reset|connection refused|broken pipe|EOF|timeout|i\/o timeout|TLS handshake/i.test(error);
-    if (transient && attempt < 3) {
-      log.warn(`push of ${ref} failed (${error}); retrying (${attempt + 1}/3)`);
+    // the engine already retries each layer (5 attempts, with backoff): one more whole push is enough
+    if (transient && attempt < 2) {
+      log.warn(`push of ${ref} failed (${error}); pushing again (${attempt + 1}/2)`);
       await new Promise((r) => setTimeout(r, 1000 * attempt));
       continue;
     }

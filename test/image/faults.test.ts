@@ -6,17 +6,21 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type Docker from 'dockerode';
 import { runCli } from '../helpers/cli.js';
-import { startRegistry, type Registry } from '../helpers/services.js';
-import { docker as getDocker, expectNoSecret, faultProxy, makeBase, pushImage, registryEnv, type FaultProxy } from './helpers.js';
+import { startRegistry, tmp, type Registry } from '../helpers/services.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BASE, docker as getDocker, expectNoSecret, faultProxy, makeBase, pushImage, registryEnv, writeTree, type FaultProxy } from './helpers.js';
 
 let reg: Registry;
 let d: Docker;
 let proxy: FaultProxy;
 let digest: string;
+let dockerHost: string;
 
 beforeAll(async () => {
   const x = await getDocker();
   d = x.docker;
+  dockerHost = x.host;
   reg = await startRegistry();
   const base = await makeBase(d);
   await d.getImage(base).tag({ repo: `${reg.host}/src/app`, tag: '1' });
@@ -97,6 +101,21 @@ describe('registry faults', () => {
     const res = await runCli(['image', 'resolve', `${reg.host}/resume/app:1`], { env: registryEnv(reg) });
     expect(res.stdout.trim()).toBe(digest);
   });
+
+  it('a push through 503s and dropped connections completes (the engine retries), and the digest is read back', async () => {
+    const dir = writeTree(tmp('gci-pushfault-'), { Dockerfile: `FROM ${BASE}\nRUN echo ${Date.now()} > /stamp\n` });
+    let faults = 0;
+    proxy.log.length = 0;
+    proxy.decide = (req) => ((req.method === 'PATCH' || req.method === 'PUT') && req.url?.includes('/blobs/uploads/') && faults < 2 ? (faults++ === 0 ? 503 : 'drop') : 'pass');
+    const dotenv = join(tmp('gci-pf-'), 'out.env');
+    const r = await runCli(['image', 'build', '--push', '--tag', `${proxy.host}/pushfault/app:1`, '--dotenv', dotenv], { env: { ...env(), DOCKER_HOST: dockerHost }, cwd: dir, timeoutMs: 110_000 });
+    proxy.decide = () => 'pass';
+    expect(r.code, r.all).toBe(0);
+    expect(faults).toBe(2);
+    const d = /IMAGE_DIGEST=(sha256:[0-9a-f]{64})/.exec(readFileSync(dotenv, 'utf8'))?.[1];
+    const res = await runCli(['image', 'resolve', `${reg.host}/pushfault/app:1`], { env: registryEnv(reg) });
+    expect(res.stdout.trim()).toBe(d);
+  }, 120_000);
 
   it('does not retry 404 or 401', async () => {
     proxy.log.length = 0;
