@@ -326,7 +326,9 @@ export class RegistryClient {
     const what = `${method} ${this.url(path)}`;
     let forced = false;
     for (;;) {
-      const auth = await this.authHeaders(o.scopes, forced);
+      // credentials go to the registry only, never to another host a Location header points at
+      const sameHost = new URL(this.url(path)).host === new URL(this.url('/')).host;
+      const auth = sameHost ? await this.authHeaders(o.scopes, forced) : {};
       const r = await this.send(method, this.url(path), { ...auth, ...(o.headers ?? {}) }, o.body?.(), o.stream).catch((e) => {
         throw this.classify(e, what);
       });
@@ -474,7 +476,7 @@ export class RegistryClient {
       const target = u.toString();
       loc = undefined; // a retry opens a new upload
       try {
-        await this.request('PUT', target.startsWith(this.url('/')) ? target : target, {
+        await this.request('PUT', target, {
           scopes: [`repository:${repo}:pull,push`],
           headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(size) },
           body: () => body,
