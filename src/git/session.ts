@@ -191,8 +191,13 @@ export class GitSession {
           ? setTimeout(
               () => {
                 timedOut = true;
+                // git's helper (git-remote-http, ssh) may hold our pipes open after git is gone: stop
+                // waiting for them; the helper ends at its own low-speed/keep-alive limit
                 p.kill('SIGTERM');
                 setTimeout(() => p.kill('SIGKILL'), 2000).unref();
+                p.stdout.destroy();
+                p.stderr.destroy();
+                finish(null);
               },
               Math.max(left, 1),
             )
@@ -201,14 +206,18 @@ export class GitSession {
         if (t) clearTimeout(t);
         reject(fail.failed('EGIT_FAILED', `cannot run git: ${e.message}`, { hint: 'install git ≥ 2.25 in the job image' }));
       });
-      p.on('close', (code) => {
+      let done = false;
+      const finish = (code: number | null) => {
+        if (done) return;
+        done = true;
         if (t) clearTimeout(t);
         if (stderr.trim()) this.log?.debug(mask(stderr.trimEnd()));
         if (timedOut) {
           return reject(fail.timeout('EGIT_TIMEOUT', `git ${args[0]} did not finish in time`, { where: this.remote.display, hint: 'raise --timeout, or check the network to the git server' }));
         }
         resolve({ code: code ?? 1, stdout, stderr });
-      });
+      };
+      p.on('close', (code) => finish(code));
       p.stdin.on('error', () => undefined);
       p.stdin.end(o.input ?? '');
     });

@@ -5,6 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
+import http from 'node:http';
+import net from 'node:net';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
@@ -194,6 +196,29 @@ describe('bump: stale-pipeline guard', () => {
   });
 });
 
+describe('bump: stale guard history', () => {
+  it('finds the last bump of an image behind other commits to the same file (deepening the shallow clone), within --history-depth', async () => {
+    const r = configRepo(srv);
+    const env = (pipeline: string) => jobEnv(srv, { CI_PROJECT_PATH: 'shovel/app', CI_PIPELINE_ID: pipeline });
+    expect((await runCli(['bump', '--repo', r.url, '--branch', 'main', '--dir', PROD, '--image', `${IMAGE}:deep`], { env: env('500') })).code).toBe(0);
+    // 25 later commits touch the same kustomization (hand edits), and others elsewhere
+    const file = `${PROD}/kustomization.yaml`;
+    let text = show(r.path, file);
+    for (let i = 0; i < 25; i++) {
+      text += `# note ${i}\n`;
+      pushTree(r.authUrl, { [file]: text, [`docs/n${i}.md`]: `${i}\n` });
+    }
+    const stale = await runCli(['bump', '--repo', r.url, '--branch', 'main', '--dir', PROD, '--image', `${IMAGE}:older`], { env: env('400') });
+    expect(stale.code, stale.all).toBe(0);
+    expect(stale.stderr).toMatch(/skipped .*pipeline 400 is older than pipeline 500/);
+    // a shorter look-back does not reach it: the value's provenance is unknown and the guard stands aside
+    const blind = await runCli(['bump', '--repo', r.url, '--branch', 'main', '--dir', PROD, '--image', `${IMAGE}:older`, '--history-depth', '10', '-v'], { env: env('400') });
+    expect(blind.code, blind.all).toBe(0);
+    expect(blind.stderr).toMatch(/no bump commit records .* within 10 commits; not guarded/);
+    expect(show(r.path, file)).toContain('newTag: "older"');
+  });
+});
+
 describe('bump: races', () => {
   it('re-applies on the new tip when the branch moved between fetch and push (cannot lock ref), losing nothing', async () => {
     const r = configRepo(srv);
@@ -257,6 +282,37 @@ describe('bump: failures leave the remote untouched, each with its exit code', (
     const res = await runCli(['bump', '--repo', `http://127.0.0.1:${port}/group/config.git`, '--branch', 'main', '--dir', PROD, '--image', `${IMAGE}:x`], { env: jobEnv(srv) });
     expect(res.code, res.all).toBe(75);
     expect(res.stderr).toContain('EGIT_UNREACHABLE');
+  });
+
+  it('a server error (HTTP 502): exit 75', async () => {
+    const bad = http.createServer((_q, res) => {
+      res.writeHead(502, { 'Content-Type': 'text/plain' });
+      res.end('Bad Gateway');
+    });
+    await new Promise<void>((ok) => bad.listen(0, '127.0.0.1', ok));
+    try {
+      const port = (bad.address() as { port: number }).port;
+      const res = await runCli(['bump', '--repo', `http://127.0.0.1:${port}/group/config.git`, '--branch', 'main', '--dir', PROD, '--image', `${IMAGE}:x`], { env: jobEnv(srv) });
+      expect(res.code, res.all).toBe(75);
+      expect(res.stderr).toMatch(/502/);
+    } finally {
+      bad.close();
+    }
+  });
+
+  it('a server that never answers: stopped at --timeout, exit 4', async () => {
+    const socks: net.Socket[] = [];
+    const mute = net.createServer((s) => void socks.push(s));
+    await new Promise<void>((ok) => mute.listen(0, '127.0.0.1', ok));
+    try {
+      const port = (mute.address() as { port: number }).port;
+      const res = await runCli(['bump', '--repo', `http://127.0.0.1:${port}/group/config.git`, '--branch', 'main', '--dir', PROD, '--image', `${IMAGE}:x`, '--timeout', '2'], { env: jobEnv(srv) });
+      expect(res.code, res.all).toBe(4);
+      expect(res.stderr).toContain('EGIT_TIMEOUT');
+    } finally {
+      for (const x of socks) x.destroy();
+      mute.close();
+    }
   });
 
   it('bad credentials: exit 3', async () => {

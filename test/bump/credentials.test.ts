@@ -66,6 +66,17 @@ describe('https tokens', () => {
     expectNoLeak(other.all, job, ['gitlab-ci-token']);
   });
 
+  it('in a GitLab job: repo from CI_REPOSITORY_URL (job token inside), branch from CI_DEFAULT_BRANCH', async () => {
+    const r = configRepo(srv);
+    const job = `${TOKEN}-job`;
+    const repoUrl = r.url.replace('http://', `http://gitlab-ci-token:${encodeURIComponent(job)}@`);
+    const res = await runCli(['bump', '--dir', PROD, '--image', `${IMAGE}:ci-defaults`], { env: { CI_REPOSITORY_URL: repoUrl, CI_DEFAULT_BRANCH: 'main', CI_JOB_TOKEN: job, GITLAB_CI: 'true' } });
+    expect(res.code, res.all).toBe(0);
+    expect(show(r.path, `${PROD}/kustomization.yaml`)).toContain('newTag: "ci-defaults"');
+    expect(res.stderr).toContain('section_start:'); // git's output folded in a collapsible section
+    expectNoLeak(res.all, job, ['gitlab-ci-token']);
+  });
+
   it('the token never appears on a child process command line', async () => {
     // the credential helper's text names env vars only; check the argv git sees via a wrapper on PATH
     const bin = tmp();
