@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import type Docker from 'dockerode';
 import { runCli } from '../helpers/cli.js';
 import { startRegistry, tmp, type Registry } from '../helpers/services.js';
-import { docker as getDocker, expectNoSecret, makeBase, registryEnv, writeTree } from './helpers.js';
+import { docker as getDocker, expectNoSecret, makeBase, pushImage, registryEnv, writeTree } from './helpers.js';
 
 let reg: Registry;
 let d: Docker;
@@ -134,6 +134,22 @@ describe('image build', () => {
     expect(r.stderr).not.toContain('never-built');
     expect((await d.getImage(tag).inspect()).Config.Labels.team).toBe('delivery');
     expect(r.stderr).toContain('not pushed');
+  });
+
+  it('pulls a private base image with the registry credentials (BuildKit session, classic X-Registry-Config); without them exit 3', async () => {
+    const priv = `${reg.host}/base/private:${randomBytes(3).toString('hex')}`;
+    await d.getImage(base).tag({ repo: priv.slice(0, priv.lastIndexOf(':')), tag: priv.slice(priv.lastIndexOf(':') + 1) });
+    await pushImage(d, priv, reg);
+    const dir = writeTree(tmp('gci-priv-'), { Dockerfile: `FROM ${priv}\nRUN echo on-private-base\n` });
+    for (const builder of ['buildkit', 'classic']) {
+      await d.getImage(priv).remove().catch(() => undefined);
+      const anon = await runCli(['image', 'build', '--builder', builder, '--tag', `${reg.host}/group/priv:${builder}`], { env: { DOCKER_HOST: dockerHost }, cwd: dir });
+      expect(anon.code, anon.all).toBe(3);
+      expect(anon.stderr).toContain('EIMAGE_BASE_AUTH');
+      const ok = await runCli(['image', 'build', '--builder', builder, '--tag', `${reg.host}/group/priv:${builder}`], { env: { DOCKER_HOST: dockerHost, ...registryEnv(reg) }, cwd: dir });
+      expect(ok.code, ok.all).toBe(0);
+      expectNoSecret(ok.all, reg.password, reg.user);
+    }
   });
 
   it('a missing base image is a clear error (exit 1)', async () => {
