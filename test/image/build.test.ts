@@ -99,6 +99,8 @@ describe('image build', () => {
     const again = await runCli(['image', 'build', '--push'], { env: { ...env, CI_COMMIT_SHA: SHA.replace('c0', 'd1') }, cwd: dir });
     expect(again.code, again.all).toBe(0);
     expect(again.stderr).toContain(`cache: ${image}:feature-x`);
+    // BuildKit read the inline cache metadata from the registry, authenticated through the session
+    expect(again.stderr).toMatch(new RegExp(`#(\\d+) importing cache manifest from ${image.replace(/[.]/g, '\\.')}:feature-x\\n#\\1 DONE`));
     expect(again.stderr).toMatch(/#\d+ \[build 4\/4\] RUN echo "files:"[^\n]*\n#\d+ CACHED/);
   });
 
