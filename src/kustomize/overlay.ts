@@ -106,9 +106,9 @@ export async function setImagesInOverlays(dirs: string[], exprs: ImageExpr[], op
   if (dirs.length === 0) dirs = ['.'];
 
   // 1. verify: find, read, parse, edit in memory. Collect every problem, report them all at once.
-  const problems: Error[] = [];
+  const problems: Array<{ i: number; e: Error }> = [];
   const seen = new Map<string, string>();
-  const planned = await pool(dirs, conc, async (dir): Promise<OverlayResult | undefined> => {
+  const planned = await pool(dirs, conc, async (dir, i): Promise<OverlayResult | undefined> => {
     const abs = resolve(opts.cwd, dir);
     const shown = display(opts.cwd, dir);
     try {
@@ -129,15 +129,19 @@ export async function setImagesInOverlays(dirs: string[], exprs: ImageExpr[], op
       const { text, changes } = editKustomizationText(before, exprs, where);
       return { dir: shown, file, where, before, after: text, changes, changed: text !== before };
     } catch (e) {
-      problems.push(e as Error);
+      problems.push({ i, e: e as Error });
       return undefined;
     }
   });
   if (problems.length) {
-    const first = problems[0];
-    if (problems.length === 1 || !isGitopsError(first)) throw first;
-    const others = problems.slice(1).map((p) => (isGitopsError(p) ? `${p.where ? `${p.where}: ` : ''}${p.message} [${p.code}]` : p.message));
-    throw fail[first.kind](first.code, `${first.message} (and ${problems.length - 1} more problem${problems.length > 2 ? 's' : ''}; nothing was written)`, {
+    // in --dir order, whatever order the reads finished in
+    const sorted = problems.sort((a, b) => a.i - b.i).map((p) => p.e);
+    const first = sorted[0];
+    if (sorted.length === 1 || !isGitopsError(first)) throw first;
+    const MAX = 20;
+    const others = sorted.slice(1, MAX + 1).map((p) => (isGitopsError(p) ? `${p.where ? `${p.where}: ` : ''}${p.message} [${p.code}]` : p.message));
+    if (sorted.length > MAX + 1) others.push(`… and ${sorted.length - MAX - 1} more`);
+    throw fail[first.kind](first.code, `${first.message} (and ${sorted.length - 1} more problem${sorted.length > 2 ? 's' : ''}; nothing was written)`, {
       where: first.where,
       hint: first.hint,
       details: [...(first.details ?? []), 'other problems:', ...others],

@@ -230,6 +230,12 @@ describe('gitops-ci set-image: bad input leaves every file as it was', () => {
     await expectFailure(['--dir', r.dir('staging'), '--dir', '.kubernetes/overlays/nope', 'app:1'], 2, 'EKUSTOMIZE_NOT_FOUND', /overlay directory \.kubernetes\/overlays\/nope does not exist/);
   });
 
+  it('every problem at once, in --dir order', async () => {
+    writeFileSync(r.file('dev'), 'images: {}\n');
+    const res = await expectFailure(['--dir', 'nope1', '--dir', r.dir('staging'), '--dir', r.dir('dev'), '--dir', 'nope2', 'app:1'], 2, 'EKUSTOMIZE_NOT_FOUND', /overlay directory nope1 does not exist \(and 2 more problems; nothing was written\)/);
+    expect(res.stderr).toMatch(/other problems:\n.*kustomization\.yaml:1:9: `images` in .* is not a list \[EKUSTOMIZE_IMAGES_NOT_LIST\]\n.*nope2: overlay directory nope2 does not exist/);
+  });
+
   it('a directory without a kustomization file', async () => {
     await expectFailure(['--dir', r.dir('staging'), '--dir', '.kubernetes', 'app:1'], 2, 'EKUSTOMIZE_NOT_FOUND', /no kustomization file in \.kubernetes/);
   });
