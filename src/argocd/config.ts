@@ -50,16 +50,38 @@ export function normalizeServer(server: string, plaintext: boolean): string {
     if (plaintext && u.protocol === 'https:') throw fail.usage(ArgoErrors.CONFIG, '--plaintext conflicts with an https:// server URL', { hint: 'drop --plaintext or use http://' });
     return `${u.protocol}//${u.host}${u.pathname.replace(/\/+$/, '')}`;
   }
-  if (!/^[A-Za-z0-9.\-_[\]:]+$/.test(s)) throw fail.usage(ArgoErrors.CONFIG, `ARGOCD_SERVER/--server ${JSON.stringify(server)} is not host[:port] or a URL`);
+  if (!/^[A-Za-z0-9.\-_[\]:]+(\/[A-Za-z0-9._~\-/]*)?$/.test(s)) throw fail.usage(ArgoErrors.CONFIG, `ARGOCD_SERVER/--server ${JSON.stringify(server)} is not host[:port] or a URL`);
   return `${plaintext ? 'http' : 'https'}://${s}`;
 }
 
-/** Reads the connection settings; collects every problem and throws once. */
+/**
+ * The part of ARGOCD_OPTS (extra flags of the argocd CLI, e.g. `--grpc-web --insecure`) that means something
+ * over REST: --server, --plaintext, --insecure, --server-crt FILE (a CA file), --grpc-web-root-path PATH.
+ * --grpc-web is implied (REST goes through the same HTTP server); other flags are ignored.
+ */
+export function parseArgocdOpts(text: string | undefined): { server?: string; plaintext?: boolean; insecure?: boolean; caFile?: string; rootPath?: string } {
+  const out: ReturnType<typeof parseArgocdOpts> = {};
+  const words = (text ?? '').trim().split(/\s+/).filter(Boolean);
+  for (let i = 0; i < words.length; i++) {
+    const [flag, inline] = words[i].split(/=(.*)/s, 2);
+    const val = () => (inline !== undefined ? inline : words[++i]);
+    if (flag === '--plaintext') out.plaintext = inline === undefined || truthy(inline);
+    else if (flag === '--insecure') out.insecure = inline === undefined || truthy(inline);
+    else if (flag === '--server') out.server = val();
+    else if (flag === '--server-crt') out.caFile = val();
+    else if (flag === '--grpc-web-root-path') out.rootPath = val();
+  }
+  return out;
+}
+
+/** Reads the connection settings; collects every problem and throws once. Flags > ARGOCD_* env > ARGOCD_OPTS. */
 export function resolveConnection(values: Values, env: NodeJS.ProcessEnv, opts: { needAuth?: boolean } = {}): Connection {
   const problems: string[] = [];
-  const server = str(values, 'server') ?? env.ARGOCD_SERVER;
-  const plaintext = bool(values, 'plaintext') || truthy(env.ARGOCD_PLAINTEXT);
-  const insecure = bool(values, 'insecure') || truthy(env.ARGOCD_INSECURE);
+  const ao = parseArgocdOpts(env.ARGOCD_OPTS);
+  let server = str(values, 'server') ?? (env.ARGOCD_SERVER || ao.server);
+  if (server && ao.rootPath && !/^https?:\/\//i.test(server)) server = `${server}/${ao.rootPath.replace(/^\/+/, '')}`;
+  const plaintext = bool(values, 'plaintext') || truthy(env.ARGOCD_PLAINTEXT) || !!ao.plaintext;
+  const insecure = bool(values, 'insecure') || truthy(env.ARGOCD_INSECURE) || !!ao.insecure;
   const token = str(values, 'auth-token') ?? (env.ARGOCD_AUTH_TOKEN || undefined);
   const username = str(values, 'username') ?? (env.ARGOCD_USERNAME || undefined);
   const password = env.ARGOCD_PASSWORD || undefined;
@@ -80,7 +102,7 @@ export function resolveConnection(values: Values, env: NodeJS.ProcessEnv, opts: 
     problems.push(username ? 'ARGOCD_USERNAME is set but ARGOCD_PASSWORD is not' : 'no credentials: set ARGOCD_AUTH_TOKEN (a project-role or account token), or ARGOCD_USERNAME and ARGOCD_PASSWORD');
   }
   let ca: Buffer | undefined;
-  const caFile = str(values, 'ca-file') ?? (env.ARGOCD_CA_FILE || undefined);
+  const caFile = str(values, 'ca-file') ?? (env.ARGOCD_CA_FILE || ao.caFile || undefined);
   if (caFile) {
     try {
       ca = readFileSync(caFile);

@@ -52,7 +52,8 @@ export function stateLine(app: Application): string {
   const phase = os?.phase ? `${os.phase}${opRev ? ` (${shortSha(opRev)})` : ''}` : undefined;
   // while an operation runs, `operation` stays set: show the phase once the controller has picked it up
   const op = app.operation ? (os && !os.finishedAt && phase ? phase : 'requested') : (phase ?? '-');
-  return `revision ${syncRevisions(app).map(shortSha).join(',') || '-'} · sync ${st.sync?.status ?? 'Unknown'} · health ${st.health?.status ?? 'Unknown'} · operation ${op}${operationInProgress(app) === 'waiting for the reconcile after the operation' ? ' · reconcile pending' : ''}`;
+  const conds = (st.conditions ?? []).filter((c) => /Error$/.test(c.type ?? '')).map((c) => c.type);
+  return `revision ${syncRevisions(app).map(shortSha).join(',') || '-'} · sync ${st.sync?.status ?? 'Unknown'} · health ${st.health?.status ?? 'Unknown'} · operation ${op}${operationInProgress(app) === 'waiting for the reconcile after the operation' ? ' · reconcile pending' : ''}${conds.length ? ` · ${[...new Set(conds)].join(', ')}` : ''}`;
 }
 
 class AppWaiter {
@@ -284,7 +285,8 @@ export async function waitForApps(client: ArgoClient, log: Logger, refs: AppRef[
           details: pending.map((w) => {
             if (!w.last) return `${appLabel(w.ref)}: no state received from Argo CD`;
             const v = evaluate(w.last, { revision: opts.revision, startedAt: 0 });
-            return `${appLabel(w.ref)}: last state: ${stateLine(w.last)}${v.kind === 'waiting' ? ` (${v.reason})` : ''}`;
+            const conds = (w.last.status?.conditions ?? []).map((c) => `; ${c.type}: ${c.message ?? ''}`).join('');
+            return `${appLabel(w.ref)}: last state: ${stateLine(w.last)}${v.kind === 'waiting' ? ` (${v.reason})` : ''}${conds}`;
           }),
           hint: pending.some((w) => w.last && !opts.isDescendant && syncRevisions(w.last).length && !syncRevisions(w.last).includes(opts.revision) && w.last.status?.sync?.status === 'Synced')
             ? 'Argo CD is at another commit: if the branch moved past yours, --allow-descendant accepts a later commit that contains it; else check the app\'s targetRevision and that the webhook or polling works (gitops-ci argocd notify)'

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { evaluate } from '../../src/argocd/predicate.js';
 import { parseDuration } from '../../src/argocd/duration.js';
-import { normalizeServer, parseAppRef } from '../../src/argocd/config.js';
+import { normalizeServer, parseAppRef, parseArgocdOpts, resolveConnection } from '../../src/argocd/config.js';
 import type { Application } from '../../src/argocd/types.js';
 import { validateResponse } from './contract.js';
 
@@ -100,6 +100,14 @@ describe('configuration parsing', () => {
     expect(normalizeServer('https://example.com/argocd/', false)).toBe('https://example.com/argocd');
     expect(() => normalizeServer('https://u:p@example.com', false)).toThrow(/credentials/);
     expect(() => normalizeServer('https://example.com', true)).toThrow(/--plaintext/);
+  });
+  it('ARGOCD_OPTS as the argocd CLI reads it; flags and ARGOCD_* win', () => {
+    expect(parseArgocdOpts('--grpc-web --insecure --server-crt /ca.pem --grpc-web-root-path /argocd')).toEqual({ insecure: true, caFile: '/ca.pem', rootPath: '/argocd' });
+    expect(parseArgocdOpts('--plaintext --server=argocd:8080')).toEqual({ plaintext: true, server: 'argocd:8080' });
+    const c = resolveConnection({}, { ARGOCD_OPTS: '--plaintext --grpc-web-root-path argocd', ARGOCD_SERVER: 'argocd-server:80', ARGOCD_AUTH_TOKEN: 'a.b.c' });
+    expect(c.baseUrl).toBe('http://argocd-server:80/argocd');
+    expect(resolveConnection({ server: 'https://x.example' }, { ARGOCD_OPTS: '--server y:1', ARGOCD_AUTH_TOKEN: 'a.b.c' }).baseUrl).toBe('https://x.example');
+    expect(resolveConnection({}, { ARGOCD_OPTS: '--server y:1 --insecure', ARGOCD_AUTH_TOKEN: 'a.b.c' })).toMatchObject({ baseUrl: 'https://y:1', insecure: true });
   });
   it('app names', () => {
     expect(parseAppRef('web', undefined, undefined)).toEqual({ name: 'web', namespace: undefined, project: undefined });
