@@ -76,7 +76,7 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
     after,
     checkout_sha: after,
     user_name: 'gitops-ci',
-    project: { web_url: web, default_branch: defaultBranch, path_with_namespace: env.CI_PROJECT_PATH ?? new URL(web, 'file:///').pathname.replace(/^\//, ''), git_http_url: `${web}.git` },
+    project: { web_url: web, default_branch: defaultBranch, path_with_namespace: (!str(values, 'repo-url') && env.CI_PROJECT_PATH) || web.replace(/^[a-z+]+:\/\/[^/]+\//i, '').replace(/^[^@/]+@[^:]+:/, '').replace(/^\//, ''), git_http_url: `${web}.git` },
     repository: { url: `${web}.git`, homepage: web, git_http_url: `${web}.git` },
     commits: [{ id: after, message: 'gitops-ci notify', timestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), added: [], modified: strs(values, 'changed'), removed: [] }],
     total_commits_count: 1,
