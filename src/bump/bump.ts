@@ -20,6 +20,7 @@ import { checkoutReferences, KUSTOMIZATION_FILES } from './closure.js';
 import { findProvenance, judge } from './guard.js';
 import { buildMessage, envOf, refOf, type Change, type Origin, type SkipCi } from './message.js';
 import { diffText, renderOverlays } from './kustomize.js';
+import { BumpErrors } from './errors.js';
 
 export interface BumpConfig {
   remote: Remote;
@@ -81,7 +82,7 @@ async function findFile(root: string, overlay: string): Promise<string | undefin
     if (s?.isFile()) found.push(f);
   }
   if (found.length > 1) {
-    throw fail.usage('EBUMP_OVERLAY', `${overlay} holds more than one kustomization file (${found.join(', ')})`, { where: overlay, hint: 'keep one of them' });
+    throw fail.usage(BumpErrors.OVERLAY, `${overlay} holds more than one kustomization file (${found.join(', ')})`, { where: overlay, hint: 'keep one of them' });
   }
   return found[0] ? posix.join(overlay, found[0]) : undefined;
 }
@@ -94,7 +95,7 @@ async function plan(clone: SparseClone, cfg: BumpConfig, attempt: number): Promi
   for (const overlay of cfg.overlays) {
     const file = await findFile(clone.dir, overlay);
     if (!file) {
-      throw fail.failed('EBUMP_CONFLICT', `${overlay} no longer holds a kustomization at the branch's new tip`, {
+      throw fail.failed(BumpErrors.CONFLICT, `${overlay} no longer holds a kustomization at the branch's new tip`, {
         where: `${overlay} on ${cfg.branch}`,
         hint: 'another change removed or moved the overlay while this bump ran; check the branch and re-run with the right --dir',
       });
@@ -106,7 +107,7 @@ async function plan(clone: SparseClone, cfg: BumpConfig, attempt: number): Promi
       current = readImages(text, file);
     } catch (e) {
       if (attempt > 1 && isGitopsError(e)) {
-        throw fail.failed('EBUMP_CONFLICT', `${file} cannot be read any more at the branch's new tip: ${e.message}`, { where: e.where ?? file, details: e.details, hint: 'another change broke the overlay while this bump ran; fix it on the branch, then re-run', cause: e });
+        throw fail.failed(BumpErrors.CONFLICT, `${file} cannot be read any more at the branch's new tip: ${e.message}`, { where: e.where ?? file, details: e.details, hint: 'another change broke the overlay while this bump ran; fix it on the branch, then re-run', cause: e });
       }
       throw e;
     }
@@ -174,7 +175,7 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
         if ((await c.typeOf(o)) !== 'tree' || !(await findFile(c.dir, o))) missing.push(o);
       }
       if (missing.length) {
-        throw fail.usage('EBUMP_OVERLAY_NOT_FOUND', `overlay${missing.length > 1 ? 's' : ''} not found on branch ${cfg.branch}: ${missing.join(', ')}`, {
+        throw fail.usage(BumpErrors.OVERLAY_NOT_FOUND, `overlay${missing.length > 1 ? 's' : ''} not found on branch ${cfg.branch}: ${missing.join(', ')}`, {
           where: `${cfg.remote.display} (${cfg.branch})`,
           hint: '--dir is relative to the config repo root and must hold a kustomization.yaml, e.g. .kubernetes/overlays/production',
         });
@@ -199,7 +200,7 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
         return { changed: true, dryRun: false, commit, head: commit, attempts: attempt, changes: p.changes, skipped: p.skipped };
       }
       if (attempt >= cfg.maxAttempts) {
-        throw fail.failed('EBUMP_RACE_EXHAUSTED', `the push was still refused after ${attempt} attempts: ${cfg.branch} kept moving`, {
+        throw fail.failed(BumpErrors.RACE_EXHAUSTED, `the push was still refused after ${attempt} attempts: ${cfg.branch} kept moving`, {
           where: `${cfg.remote.display} (${cfg.branch})`,
           details: pushed.detail,
           hint: 'other jobs push to this branch heavily: raise --max-attempts, or serialise the jobs with a GitLab resource_group; nothing was pushed',
@@ -207,7 +208,7 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
       }
       const wait = backoffMs(attempt);
       if (Date.now() + wait > cfg.deadline) {
-        throw fail.timeout('EBUMP_TIMEOUT', `out of time after ${attempt} push attempts: ${cfg.branch} kept moving`, {
+        throw fail.timeout(BumpErrors.TIMEOUT, `out of time after ${attempt} push attempts: ${cfg.branch} kept moving`, {
           where: `${cfg.remote.display} (${cfg.branch})`,
           hint: 'raise --timeout, or serialise the jobs with a GitLab resource_group; nothing was pushed',
         });

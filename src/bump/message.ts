@@ -4,6 +4,7 @@
  * (GitLab's predefined variables). The trailers are also what the stale-pipeline guard reads back.
  */
 import { fail } from '../core/errors.js';
+import { BumpErrors } from './errors.js';
 
 export interface ImageRef {
   name: string;
@@ -126,12 +127,12 @@ function values(changes: Change[], origin: Origin, shortSha?: string): Record<st
 export function validateTemplate(template: string): void {
   const unknown = [...template.matchAll(/\{([a-z_]+)\}/g)].map((m) => m[1]!).filter((k) => !(k in PLACEHOLDERS));
   if (unknown.length) {
-    throw fail.usage('EBUMP_MESSAGE_TEMPLATE', `unknown placeholder${unknown.length > 1 ? 's' : ''} in --message: ${uniq(unknown).map((u) => `{${u}}`).join(', ')}`, {
+    throw fail.usage(BumpErrors.MESSAGE_TEMPLATE, `unknown placeholder${unknown.length > 1 ? 's' : ''} in --message: ${uniq(unknown).map((u) => `{${u}}`).join(', ')}`, {
       where: 'command line',
       hint: `known placeholders: ${Object.keys(PLACEHOLDERS).map((k) => `{${k}}`).join(' ')}`,
     });
   }
-  if (!template.trim()) throw fail.usage('EBUMP_MESSAGE_TEMPLATE', '--message is empty', { where: 'command line' });
+  if (!template.trim()) throw fail.usage(BumpErrors.MESSAGE_TEMPLATE, '--message is empty', { where: 'command line' });
 }
 
 export function renderTemplate(template: string, changes: Change[], origin: Origin, shortSha?: string): string {

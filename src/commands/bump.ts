@@ -11,6 +11,7 @@ import { PLACEHOLDERS, shortImageOf, tersely, validateTemplate, type Origin, typ
 import { isGitRepo, setAncestryEnv } from '../git/ancestry.js';
 import { parseRemote } from '../git/url.js';
 import { parseImageExpr, type ImageExpr } from '../kustomize/image-expr.js';
+import { BumpErrors } from '../bump/errors.js';
 
 export const spec: CommandSpec = {
   name: 'bump',
@@ -147,7 +148,7 @@ export async function run(ctx: CommandContext, { values, positionals }: ParsedAr
     const all = [...problems, ...errors.map((e) => `${e.message}${e.where && e.where !== 'command line' ? ` (${e.where})` : ''}`)];
     const first = errors[0];
     if (!problems.length && errors.length === 1) throw first;
-    throw fail.usage(first && !problems.length ? first.code : 'EBUMP_CONFIG', all.length === 1 ? all[0]! : `${all.length} problems with the bump configuration`, {
+    throw fail.usage(first && !problems.length ? first.code : BumpErrors.CONFIG, all.length === 1 ? all[0]! : `${all.length} problems with the bump configuration`, {
       where: 'command line',
       details: all.length > 1 ? all.map((p) => `- ${p}`) : undefined,
       hint: 'run `gitops-ci bump --help` for the flags and the GitLab variables they default to',

@@ -10,7 +10,7 @@ import net from 'node:net';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
-import { git, pushTree } from '../helpers/config-repo.js';
+import { bareRepo, git, pushTree, seedLayout } from '../helpers/config-repo.js';
 import { freePort, startGitServer, tmp, type GitServer } from '../helpers/services.js';
 import { configRepo, headOf, IMAGE, installHook, jobEnv, logOf, PROD, show, STAGING, sourceRepo } from './fixture.js';
 
@@ -108,6 +108,13 @@ describe('bump: the commit', () => {
     expect(res.stdout).toContain('+    newTag: "9.9.9" # set by gitops-ci');
     expect(headOf(r.path)).toBe(r.head);
     expect(pushes(r.name)).toBe(1); // the seed's push only
+  });
+
+  it('takes a local path as the config repo', async () => {
+    const bare = bareRepo(seedLayout(IMAGE));
+    const res = await runCli(['bump', '--repo', bare, '--branch', 'main', '--dir', PROD, '--image', `${IMAGE}:local`], { env: {} });
+    expect(res.code, res.all).toBe(0);
+    expect(show(bare, `${PROD}/kustomization.yaml`)).toContain('newTag: "local"');
   });
 
   it('clones only what it needs: depth 1, no blobs outside the overlays and their bases', async () => {
@@ -233,6 +240,19 @@ describe('bump: races', () => {
     expect(logOf(r.path, 'main', '%P')[0]).toBe(other); // our commit sits on top of the other change
     expect(show(r.path, 'README.md')).toBe('someone else\n');
     expect(show(r.path, `${PROD}/kustomization.yaml`)).toContain('newTag: "raced"');
+  });
+
+  it('gives up after --max-attempts with a clear error (exit 1), nothing pushed', async () => {
+    const r = configRepo(srv);
+    const other = pushTree(r.authUrl, { 'README.md': 'someone else\n' });
+    execFileSync('git', ['-C', r.path, 'update-ref', 'refs/heads/main', r.head]);
+    const marker = join(tmp(), 'moved');
+    installHook(r.path, 'pre-receive', `if [ ! -e ${marker} ]; then touch ${marker}; env -u GIT_QUARANTINE_PATH git update-ref refs/heads/main ${other}; fi; exit 0`);
+    const res = await runCli(['bump', '--repo', r.url, '--branch', 'main', '--dir', PROD, '--image', `${IMAGE}:once`, '--max-attempts', '1'], { env: jobEnv(srv) });
+    expect(res.code, res.all).toBe(1);
+    expect(res.stderr).toContain('EBUMP_RACE_EXHAUSTED');
+    expect(res.stderr).toMatch(/resource_group/);
+    expect(headOf(r.path)).toBe(other);
   });
 
   it('fails with a conflict (exit 1) when the overlay is gone at the new tip, and pushes nothing', async () => {
