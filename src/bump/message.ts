@@ -159,7 +159,7 @@ export function buildMessage(o: { changes: Change[]; origin: Origin; skipCi: Ski
   const body: string[] = [];
   for (const [overlay, cs] of byOverlay) {
     body.push(`${cs[0]!.env} (${overlay}):`);
-    for (const c of cs) body.push(`- ${c.image}: ${c.before ?? '(new)'} → ${c.after}`);
+    for (const c of cs) body.push(`- ${c.image}: ${c.before ? tersely(c.image, c.before) : '(new)'} → ${tersely(c.image, c.after)}`);
   }
   const trailers: Array<[string, string | undefined]> = [
     ...uniq(changes.map((c) => c.overlay)).map((ov): [string, string] => [TRAILER.overlay, ov]),

@@ -50,7 +50,7 @@ describe('bump: the commit', () => {
     expect(show(r.path, `${STAGING}/kustomization.yaml`)).toContain('newTag: "3f2a9c1"');
     const msg = execFileSync('git', ['-C', r.path, 'log', '-1', '--format=%B', 'main']).toString();
     expect(msg.split('\n')[0]).toBe('[skip ci] bump shovel-gitops to 1a2b3c4 in production');
-    expect(msg).toContain(`- ${IMAGE}: ${IMAGE}:3f2a9c1 → ${IMAGE}:1a2b3c4`);
+    expect(msg).toContain(`- ${IMAGE}: 3f2a9c1 → 1a2b3c4`);
     expect(msg).toContain(`Gitops-Image: ${IMAGE}=${IMAGE}:1a2b3c4`);
     expect(msg).toContain('Gitops-Source-Project: shovel/app');
     expect(msg).toContain(`Gitops-Source-Commit: ${CI.CI_COMMIT_SHA}`);

@@ -23,7 +23,9 @@ describe('commit message', () => {
   it('names all environments, lists changes, and ends with trailers git can read', () => {
     const msg = buildMessage({ changes, origin, skipCi: 'message' });
     expect(msg.split('\n')[0]).toBe('[skip ci] bump app to 1.1 in staging, production');
-    expect(msg).toContain(`staging (.kubernetes/overlays/staging):\n- ${IMG}: ${IMG}:1.0 → ${IMG}:1.1`);
+    expect(msg).toContain(`staging (.kubernetes/overlays/staging):\n- ${IMG}: 1.0 → 1.1`);
+    // a new repository (newName) is shown whole
+    expect(buildMessage({ changes: [{ ...changes[0]!, after: 'mirror.example.com/app:1.1' }], origin, skipCi: 'none' })).toContain(`- ${IMG}: 1.0 → mirror.example.com/app:1.1`);
     const dir = tmp();
     git(dir, ['init', '-q']);
     git(dir, ['commit', '-q', '--allow-empty', '--cleanup=verbatim', '-m', msg]);
