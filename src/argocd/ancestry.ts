@@ -2,84 +2,90 @@
  * "Is revision R a descendant of commit C?", answered by git, for `argocd wait --allow-descendant`.
  *
  * Argo CD's API has no ancestry (revision metadata lists author, date, message, tags: no parents), so
- * gitops-ci asks git: `git merge-base --is-ancestor C R` in a local clone (--repo DIR), or in a temporary
- * bare repo fetched from the app's repoURL (or --repo URL). HTTP credentials come from GITOPS_GIT_USER /
- * GITOPS_GIT_TOKEN through a credential helper that reads the environment: never on the command line.
+ * gitops-ci asks git, through the project's git layer (src/git: credentials never on a command line, in
+ * output or on disk; https tokens from GITOPS_GIT_TOKEN/GITOPS_GIT_USER or CI_JOB_TOKEN, ssh deploy keys
+ * from SSH_PRIVATE_KEY):
+ *   - `--repo DIR`, a local clone: asked as is (nothing is fetched into it); when it cannot tell (a shallow
+ *     CI clone, a commit it lacks), the app's repoURL is asked instead;
+ *   - otherwise the branches of the repo URL (the app's repoURL, or `--repo URL`) are fetched into a
+ *     temporary bare repo, once more if a commit is missing (the branch moved after the first fetch).
  */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fail } from '../core/errors.js';
-import { redactUrl } from '../core/mask.js';
+import type { Logger } from '../core/log.js';
+import { compareCommits, isGitRepo, setAncestryEnv } from '../git/ancestry.js';
+import { GitSession } from '../git/session.js';
+import { parseRemote } from '../git/url.js';
 import { ArgoErrors } from './errors.js';
-
-function git(args: string[], env: NodeJS.ProcessEnv, cwd?: string): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn('git', args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.stderr.on('data', (d) => (err += d));
-    p.on('error', reject);
-    p.on('close', (code) => resolve({ code: code ?? -1, out: out.trim(), err: err.trim() }));
-  });
-}
-
-const HELPER = '!f() { test "$1" = get || exit 0; echo "username=${GITOPS_GIT_USER:-oauth2}"; echo "password=${GITOPS_GIT_TOKEN}"; }; f';
 
 export class Ancestry {
   private dir?: string;
-  private temp = false;
-  private fetched?: Promise<void>;
+  private fetches = 0;
+  private fetching?: Promise<void>;
   private readonly cache = new Map<string, Promise<boolean>>();
-  private readonly env: NodeJS.ProcessEnv;
 
-  /** repo: a local git directory, or a URL / bare path to fetch from */
+  /**
+   * @param repo a local clone, or a URL / path to fetch from
+   * @param fallback the URL to fetch from when the local clone cannot tell (the app's repoURL)
+   */
   constructor(
     private readonly repo: string,
-    env: NodeJS.ProcessEnv,
+    private readonly env: NodeJS.ProcessEnv,
+    private readonly opts: { cwd: string; log?: Logger; fallback?: string; deadline?: number },
   ) {
-    this.env = { PATH: env.PATH, HOME: env.HOME, GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1', GITOPS_GIT_USER: env.GITOPS_GIT_USER, GITOPS_GIT_TOKEN: env.GITOPS_GIT_TOKEN };
+    setAncestryEnv(env);
   }
 
-  private async prepare(refetch: boolean): Promise<void> {
-    const local = existsSync(this.repo) && (existsSync(join(this.repo, '.git')) || existsSync(join(this.repo, 'HEAD'))) && !this.repo.endsWith('.git');
-    if (local && !this.temp) {
-      this.dir = this.repo;
-      if (refetch) await git(['fetch', '-q', '--no-tags', 'origin'], this.env, this.dir); // best effort
-      return;
-    }
-    if (!this.dir) {
-      this.dir = mkdtempSync(join(tmpdir(), 'gci-ancestry-'));
-      this.temp = true;
-      await git(['init', '-q', '--bare', this.dir], this.env);
-    }
-    const r = await git(['-c', `credential.helper=${HELPER}`, 'fetch', '-q', '--no-tags', this.repo, '+refs/heads/*:refs/remotes/origin/*'], this.env, this.dir);
-    if (r.code !== 0) {
-      throw fail.failed(ArgoErrors.ANCESTRY, `cannot fetch ${redactUrl(this.repo)} to check ancestry: ${r.err.split('\n').pop()}`, {
-        where: redactUrl(this.repo),
-        hint: 'give a local clone with --repo DIR, or set GITOPS_GIT_TOKEN (and GITOPS_GIT_USER) for an HTTP repo',
-      });
-    }
-  }
-
-  private async check(ancestor: string, rev: string): Promise<boolean> {
-    this.fetched ??= this.prepare(false);
-    await this.fetched;
-    for (let attempt = 0; attempt < 2; attempt++) {
-      const r = await git(['merge-base', '--is-ancestor', ancestor, rev], this.env, this.dir);
-      if (r.code === 0) return true;
-      if (r.code === 1) return false;
-      // a commit is missing locally: fetch once more (the branch moved after the first fetch)
-      if (attempt === 0) {
-        this.fetched = this.prepare(true);
-        await this.fetched;
-      } else {
-        throw fail.failed(ArgoErrors.ANCESTRY, `git cannot compare ${ancestor.slice(0, 8)} and ${rev.slice(0, 8)}: ${r.err.split('\n').pop()}`, { where: redactUrl(this.repo) });
+  private async fetch(url: string): Promise<void> {
+    const session = await GitSession.open(parseRemote(url, this.opts.cwd), { env: this.env, log: this.opts.log, deadline: this.opts.deadline });
+    try {
+      if (!this.dir) {
+        this.dir = await mkdtemp(join(tmpdir(), 'gitops-ci-ancestry-'));
+        await session.must('local', ['init', '-q', '--bare', this.dir]);
       }
+      await session.must('fetch', ['fetch', '-q', '--no-tags', '--force', session.remote.url, '+refs/heads/*:refs/remotes/origin/*'], { cwd: this.dir });
+      this.fetches++;
+    } finally {
+      await session.close();
     }
-    return false;
+  }
+
+  private async viaFetch(url: string, c: string, r: string): Promise<boolean> {
+    for (;;) {
+      if (this.fetches === 0 || this.fetching) {
+        this.fetching ??= this.fetch(url).finally(() => (this.fetching = undefined));
+        await this.fetching;
+      }
+      const order = await compareCommits(this.dir!, c, r);
+      if (order === 'same' || order === 'older') return true;
+      if (order === 'newer' || order === 'diverged') return false;
+      if (this.fetches >= 2) {
+        throw fail.failed(ArgoErrors.ANCESTRY, `git cannot relate ${c.slice(0, 8)} and ${r.slice(0, 8)}: a commit is not on any branch of the repo`, {
+          where: parseRemote(url, this.opts.cwd).display,
+          hint: 'check that --revision is a commit of the branch the app tracks',
+        });
+      }
+      this.fetching ??= this.fetch(url).finally(() => (this.fetching = undefined));
+      await this.fetching;
+    }
+  }
+
+  private async check(c: string, r: string): Promise<boolean> {
+    if (await isGitRepo(this.repo)) {
+      const order = await compareCommits(this.repo, c, r);
+      if (order === 'same' || order === 'older') return true;
+      if (order === 'newer' || order === 'diverged') return false;
+      if (!this.opts.fallback) {
+        throw fail.failed(ArgoErrors.ANCESTRY, `the clone in ${this.repo} cannot tell whether ${r.slice(0, 8)} descends from ${c.slice(0, 8)} (shallow, or a commit is missing)`, {
+          where: this.repo,
+          hint: 'deepen the clone (GIT_DEPTH: 0) or give the repo URL with --repo',
+        });
+      }
+      return this.viaFetch(this.opts.fallback, c, r);
+    }
+    return this.viaFetch(this.repo, c, r);
   }
 
   /** true when `rev` is `ancestor` or descends from it */
@@ -94,7 +100,28 @@ export class Ancestry {
     return p;
   }
 
-  cleanup(): void {
-    if (this.temp && this.dir) rmSync(this.dir, { recursive: true, force: true });
+  async cleanup(): Promise<void> {
+    await this.fetching?.catch(() => undefined);
+    if (this.dir) await rm(this.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The `isDescendant` answer of `argocd wait` / `argocd sync --wait`: one Ancestry per repo (its fetch is
+ * reused), the repo being `--repo` when given, else the app's source; log a line per answer.
+ */
+export function descendantChecker(o: { env: NodeJS.ProcessEnv; cwd: string; log: Logger; repo?: string; deadline?: number }) {
+  const byRepo = new Map<string, Ancestry>();
+  return {
+    isDescendant: async (ancestor: string, rev: string, _app: unknown, repoURL: string | undefined): Promise<boolean> => {
+      const repo = o.repo ?? repoURL;
+      if (!repo) return false;
+      let a = byRepo.get(repo);
+      if (!a) byRepo.set(repo, (a = new Ancestry(repo, o.env, { cwd: o.cwd, log: o.log, fallback: repoURL, deadline: o.deadline })));
+      const yes = await a.isAncestor(ancestor, rev);
+      o.log.info(`${rev.slice(0, 8)} ${yes ? 'descends from' : 'does not descend from'} ${ancestor.slice(0, 8)} (git)`);
+      return yes;
+    },
+    cleanup: () => Promise.all([...byRepo.values()].map((a) => a.cleanup())),
+  };
 }

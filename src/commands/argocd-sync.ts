@@ -6,6 +6,7 @@
  */
 import { bool, str, type CommandContext, type CommandResult, type CommandSpec, type ParsedArgs } from '../core/command.js';
 import { fail } from '../core/errors.js';
+import { descendantChecker } from '../argocd/ancestry.js';
 import { ArgoClient, ArgoHttpError } from '../argocd/client.js';
 import { connectionOptions, resolveConnection } from '../argocd/config.js';
 import { formatMs, parseDuration } from '../argocd/duration.js';
@@ -54,6 +55,7 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
   const deadline = Date.now() + timeoutMs;
   let revision = str(values, 'revision')?.trim();
   const client = new ArgoClient(conn, ctx.log);
+  let descendants: ReturnType<typeof descendantChecker> | undefined;
   try {
     await client.login();
     // verify before mutating: the app exists and we may read it
@@ -109,6 +111,7 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
       }
     }
     const rev = revision.toLowerCase();
+    descendants = bool(values, 'allow-descendant') ? descendantChecker({ env: ctx.env, cwd: ctx.cwd, log: ctx.log, deadline }) : undefined;
     const outcomes = await waitForApps(client, ctx.log, [ref], {
       revision: rev,
       timeoutMs: Math.max(1000, deadline - Date.now()),
@@ -116,22 +119,12 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
       pollIntervalMs: 3000,
       retryForMs: Math.min(120_000, timeoutMs),
       streamIdleMs: 60_000,
-      isDescendant: bool(values, 'allow-descendant')
-        ? async (ancestor, r, _a, repoURL) => {
-            const { Ancestry } = await import('../argocd/ancestry.js');
-            if (!repoURL) return false;
-            const anc = new Ancestry(repoURL, ctx.env);
-            try {
-              return await anc.isAncestor(ancestor, r);
-            } finally {
-              anc.cleanup();
-            }
-          }
-        : undefined,
+      isDescendant: descendants?.isDescendant,
     });
     for (const l of outcomeLines(outcomes[0])) ctx.log.info(l);
     return { summary: `${label}: synced and deployed ${shortSha(outcomes[0].revision)}: Synced, Healthy`, outputs: outputsOf(outcomes) };
   } finally {
     client.close();
+    await descendants?.cleanup();
   }
 }

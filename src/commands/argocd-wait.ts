@@ -3,12 +3,12 @@
  * (synced to it, no operation pending, reconciled after the sync, Healthy). See src/argocd/predicate.ts.
  */
 import { bool, str, type CommandContext, type CommandResult, type CommandSpec, type ParsedArgs } from '../core/command.js';
-import { Ancestry } from '../argocd/ancestry.js';
+import { descendantChecker } from '../argocd/ancestry.js';
 import { connectionOptions, resolveConnection } from '../argocd/config.js';
 import { ArgoClient } from '../argocd/client.js';
 import { formatMs, parseDuration } from '../argocd/duration.js';
 import { appOption, appRefs, checkSha, dotenvOption, validateAll } from '../argocd/support.js';
-import { appLabel, shortSha, type Application } from '../argocd/types.js';
+import { appLabel, shortSha } from '../argocd/types.js';
 import { outcomeLines, waitForApps, type AppOutcome } from '../argocd/wait.js';
 
 export const spec: CommandSpec = {
@@ -28,7 +28,7 @@ Exit codes: 0 deployed, 1 failed deploy, 2 usage, 3 auth (401/403), 4 timeout, 7
     revision: { type: 'string', value: 'SHA', description: 'full SHA of the config-repo commit that must be deployed' },
     timeout: { type: 'string', value: 'DURATION', description: 'give up after this long: 30s, 10m, or seconds', default: '10m' },
     'allow-descendant': { type: 'boolean', description: 'also accept a later commit on the branch that contains SHA (decided with git)' },
-    repo: { type: 'string', value: 'DIR|URL', description: "git repo for --allow-descendant: a local clone, or a URL (default: the app's repoURL; HTTP credentials from GITOPS_GIT_USER/GITOPS_GIT_TOKEN)" },
+    repo: { type: 'string', value: 'DIR|URL', description: "git repo for --allow-descendant: a local clone, or a URL (default: the app's repoURL; credentials as for bump: GITOPS_GIT_TOKEN, CI_JOB_TOKEN, SSH_PRIVATE_KEY)" },
     'skip-refresh': { type: 'boolean', description: 'do not ask Argo CD to refresh when it has not seen SHA yet' },
     poll: { type: 'boolean', description: 'poll instead of following the watch stream' },
     'poll-interval': { type: 'string', value: 'DURATION', description: 'poll interval when the watch stream is unavailable', default: '3s' },
@@ -71,25 +71,14 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
     () => resolveConnection(values, ctx.env),
   );
   const client = new ArgoClient(conn, ctx.log);
-  const ancestries = new Map<string, Ancestry>();
+  const descendants = bool(values, 'allow-descendant') ? descendantChecker({ env: ctx.env, cwd: ctx.cwd, log: ctx.log, repo: str(values, 'repo'), deadline: Date.now() + timeoutMs }) : undefined;
   try {
     await client.login();
     ctx.log.info(`waiting for ${refs.map(appLabel).join(', ')} to deploy ${shortSha(revision)} (timeout ${formatMs(timeoutMs)})`);
-    const isDescendant = bool(values, 'allow-descendant')
-      ? async (ancestor: string, rev: string, _app: Application, repoURL: string | undefined) => {
-          const repo = str(values, 'repo') ?? repoURL;
-          if (!repo) return false;
-          let a = ancestries.get(repo);
-          if (!a) ancestries.set(repo, (a = new Ancestry(repo, ctx.env)));
-          const yes = await a.isAncestor(ancestor, rev);
-          ctx.log.info(`${shortSha(rev)} ${yes ? 'descends from' : 'does not descend from'} ${shortSha(ancestor)} (git)`);
-          return yes;
-        }
-      : undefined;
     const outcomes = await waitForApps(client, ctx.log, refs, {
       revision,
       timeoutMs,
-      isDescendant,
+      isDescendant: descendants?.isDescendant,
       refresh: !bool(values, 'skip-refresh'),
       pollIntervalMs,
       retryForMs: Math.min(retryForMs, timeoutMs),
@@ -104,6 +93,6 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
     };
   } finally {
     client.close();
-    for (const a of ancestries.values()) a.cleanup();
+    await descendants?.cleanup();
   }
 }

@@ -137,11 +137,10 @@ describe('Argo CD double over git smart-HTTP with credentials', () => {
       expect(JSON.stringify(fx.argo.app('shovel-staging'))).not.toContain(srv.password);
       expect(r.all).not.toContain(srv.password);
       expect(r.all).not.toContain(Buffer.from(`${srv.user}:${srv.password}`).toString('base64'));
-      // without credentials git cannot fetch: a clear failure, not a hang
+      // without credentials git cannot fetch: an auth failure (exit 3) from the git layer, not a hang
       const bad = await fx.cli(['argocd', 'wait', '--app', 'shovel-staging', '--revision', c1, '--allow-descendant', '--timeout', '30s']);
-      expect(bad.code, bad.all).toBe(1);
-      expect(bad.stderr).toContain('EARGOCD_ANCESTRY');
-      expect(bad.stderr).toContain('GITOPS_GIT_TOKEN');
+      expect(bad.code, bad.all).toBe(3);
+      expect(bad.stderr).toContain('EGIT_AUTH');
     } finally {
       await srv.stop();
     }

@@ -4,6 +4,8 @@
  * swagger (contract.ts) in afterEach.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { git, GIT_TEST_ENV } from '../helpers/config-repo.js';
+import { tmp } from '../helpers/services.js';
 import { readDotenv, setup, short, STAGING, tmpFile, type Fixture } from './fixture.js';
 
 let fx: Fixture | undefined;
@@ -94,6 +96,21 @@ describe('argocd wait', () => {
     expect(ok.code, ok.all).toBe(0);
     expect(ok.stderr).toContain(`${short(c2)} descends from ${short(c1)} (git)`);
     expect(ok.stderr).toContain(`revision: ${c2} (a descendant of the requested commit)`);
+  });
+
+  it('--allow-descendant --repo DIR asks a local clone; a shallow clone that cannot tell falls back to the app\'s repo', async () => {
+    fx = await setup();
+    const c1 = fx.bump('3.1.0');
+    const c2 = fx.bump('3.1.1');
+    const full = tmp('gci-clone-');
+    git(full, ['clone', '-q', fx.repo, 'c']);
+    const r = await fx.cli(['argocd', 'wait', '--app', 'shovel-staging', '--revision', c1, '--allow-descendant', '--repo', `${full}/c`, '--timeout', '20s']);
+    expect(r.code, r.all).toBe(0);
+    expect(r.stderr).toContain(`${short(c2)} descends from ${short(c1)} (git)`);
+    const shallow = tmp('gci-shallow-');
+    git(shallow, ['clone', '-q', '--depth', '1', `file://${fx.repo}`, 'c'], GIT_TEST_ENV);
+    const s = await fx.cli(['argocd', 'wait', '--app', 'shovel-staging', '--revision', c1, '--allow-descendant', '--repo', `${shallow}/c`, '--timeout', '20s']);
+    expect(s.code, s.all).toBe(0);
   });
 
   it('--allow-descendant does not accept an older revision or another branch', async () => {
