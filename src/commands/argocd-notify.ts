@@ -12,6 +12,7 @@ import { connectionOptions, normalizeServer, resolveConnection } from '../argocd
 import { ArgoErrors } from '../argocd/errors.js';
 import { dotenvOption, validateAll } from '../argocd/support.js';
 import { shortSha } from '../argocd/types.js';
+import { parseRemote } from '../git/url.js';
 
 const { 'auth-token': _t, username: _u, 'app-namespace': _n, project: _p, ...tlsOptions } = connectionOptions;
 
@@ -20,15 +21,16 @@ export const spec: CommandSpec = {
   usage: 'gitops-ci argocd notify [--repo-url URL] [--branch BRANCH] [--after SHA] [--before SHA]',
   description: `
 Send Argo CD a GitLab "Push Hook" event for a push to the config repo, so that every app tracking that
-repo and branch refreshes now (and auto-sync apps sync). Defaults come from GitLab CI variables of a
-pipeline running in the config repo; in another repo's pipeline give --repo-url, --branch and --after.
+repo and branch refreshes now (and auto-sync apps sync). Defaults: the config repo of \`bump\`
+(GITOPS_CONFIG_REPO, GITOPS_CONFIG_BRANCH, and GITOPS_COMMIT_SHA from its dotenv) when GITOPS_CONFIG_REPO is
+set; else the pipeline's own repo (CI_PROJECT_URL, CI_COMMIT_BRANCH, CI_COMMIT_SHA), for a config-repo pipeline.
 The secret is read from ARGOCD_WEBHOOK_SECRET (or GITOPS_WEBHOOK_SECRET, or --secret-file) and sent as
 X-Gitlab-Token; leave it unset when Argo CD has no GitLab webhook secret.`,
   options: {
-    'repo-url': { type: 'string', value: 'URL', description: "the config repo's web URL, as in the apps' repoURL (with or without .git)", env: ['CI_PROJECT_URL'] },
-    branch: { type: 'string', value: 'BRANCH', description: 'the branch that was pushed', env: ['CI_COMMIT_BRANCH'] },
-    after: { type: 'string', value: 'SHA', description: 'the new tip of the branch', env: ['CI_COMMIT_SHA'] },
-    before: { type: 'string', value: 'SHA', description: 'the previous tip', env: ['CI_COMMIT_BEFORE_SHA'] },
+    'repo-url': { type: 'string', value: 'URL', description: "the config repo's web URL, as in the apps' repoURL (with or without .git)", env: ['GITOPS_CONFIG_REPO', 'CI_PROJECT_URL'] },
+    branch: { type: 'string', value: 'BRANCH', description: 'the branch that was pushed', env: ['GITOPS_CONFIG_BRANCH', 'CI_COMMIT_BRANCH'] },
+    after: { type: 'string', value: 'SHA', description: 'the new tip of the branch', env: ['GITOPS_COMMIT_SHA', 'CI_COMMIT_SHA'] },
+    before: { type: 'string', value: 'SHA', description: 'the previous tip (zeros when unknown)', env: ['CI_COMMIT_BEFORE_SHA'] },
     'default-branch': { type: 'string', value: 'BRANCH', description: "the repo's default branch (apps on HEAD refresh when it is pushed)", env: ['CI_DEFAULT_BRANCH'] },
     changed: { type: 'string', multiple: true, value: 'PATH', description: 'changed files (apps with manifest-generate-paths refresh only when these touch them); default: none listed, every app refreshes' },
     'webhook-url': { type: 'string', value: 'URL', description: 'webhook endpoint (default: <server>/api/webhook)', env: ['ARGOCD_WEBHOOK_URL'] },
@@ -41,6 +43,17 @@ X-Gitlab-Token; leave it unset when Argo CD has no GitLab webhook secret.`,
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** the web URL GitLab would put in project.web_url for a clone URL: no credentials, https for ssh, no .git */
+export function webUrlOf(cloneUrl: string, cwd: string): string {
+  const r = parseRemote(cloneUrl, cwd); // registers credentials found in the URL with the masker
+  let u = r.kind === 'local' ? r.display : r.url;
+  if (r.kind === 'ssh') {
+    const scp = /^(?:[^@/]+@)?([^:/]+):(?!\/)(.+)$/.exec(u);
+    u = scp ? `https://${scp[1]}/${scp[2]}` : u.replace(/^(git\+)?ssh:\/\/([^@/]+@)?([^:/]+)(:\d+)?\//i, 'https://$3/');
+  }
+  return u.replace(/\.git\/?$/, '').replace(/\/+$/, '');
+}
+
 export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<CommandResult> {
   const env = ctx.env;
   const [secret] = validateAll(() => {
@@ -49,16 +62,20 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
     addSecret(s);
     return s;
   });
-  const repoUrl = str(values, 'repo-url') ?? env.CI_PROJECT_URL;
-  const branch = str(values, 'branch') ?? env.CI_COMMIT_BRANCH;
-  const after = str(values, 'after') ?? env.CI_COMMIT_SHA;
-  const before = str(values, 'before') ?? env.CI_COMMIT_BEFORE_SHA ?? '0000000000000000000000000000000000000000';
-  const defaultBranch = str(values, 'default-branch') ?? env.CI_DEFAULT_BRANCH ?? branch;
+  // defaults: the config repo `bump` pushed to (GITOPS_CONFIG_REPO, GITOPS_CONFIG_BRANCH, GITOPS_COMMIT_SHA from
+  // its dotenv) in an app repo's pipeline; else the pipeline's own repo (a pipeline of the config repo)
+  const cfg = env.GITOPS_CONFIG_REPO ? webUrlOf(env.GITOPS_CONFIG_REPO, ctx.cwd) : undefined;
+  const zeros = '0000000000000000000000000000000000000000';
+  const repoUrl = str(values, 'repo-url') ?? cfg ?? env.CI_PROJECT_URL;
+  const branch = str(values, 'branch') ?? (cfg ? env.GITOPS_CONFIG_BRANCH || env.CI_DEFAULT_BRANCH : env.CI_COMMIT_BRANCH);
+  const after = str(values, 'after') ?? (cfg ? env.GITOPS_COMMIT_SHA : env.CI_COMMIT_SHA);
+  const before = str(values, 'before') ?? (cfg ? zeros : env.CI_COMMIT_BEFORE_SHA || zeros);
+  const defaultBranch = str(values, 'default-branch') ?? (cfg ? branch : env.CI_DEFAULT_BRANCH || branch);
   const webhookUrl = str(values, 'webhook-url') ?? (env.ARGOCD_WEBHOOK_URL || undefined);
   const problems: string[] = [];
-  if (!repoUrl) problems.push('no repo URL: give --repo-url (or run in the config repo pipeline: CI_PROJECT_URL)');
-  if (!branch) problems.push('no branch: give --branch (CI_COMMIT_BRANCH is unset in tag and MR pipelines)');
-  if (!after) problems.push('no commit: give --after SHA');
+  if (!repoUrl) problems.push('no repo URL: give --repo-url (or set GITOPS_CONFIG_REPO, or run in the config repo pipeline: CI_PROJECT_URL)');
+  if (!branch) problems.push('no branch: give --branch (GITOPS_CONFIG_BRANCH / CI_COMMIT_BRANCH are unset)');
+  if (!after) problems.push('no commit: give --after SHA (or GITOPS_COMMIT_SHA from the bump job)');
   let conn;
   try {
     conn = resolveConnection(webhookUrl ? { ...values, server: webhookUrl.replace(/\/api\/webhook\/?$/, '') } : values, env, { needAuth: false });

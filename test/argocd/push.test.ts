@@ -37,6 +37,30 @@ describe('argocd notify', () => {
     await fx.argo.waitFor('shovel-staging', (a) => a.status.sync.revision === sha, 10_000);
   });
 
+  it('in an app repo pipeline it takes the config repo of bump (GITOPS_CONFIG_REPO, GITOPS_CONFIG_BRANCH, GITOPS_COMMIT_SHA), not CI_PROJECT_URL', async () => {
+    fx = await setup();
+    const sha = fx.bump('20.2.0');
+    const r = await fx.cli(['argocd', 'notify'], {
+      ARGOCD_AUTH_TOKEN: '',
+      CI_PROJECT_URL: 'https://gitlab.example.com/shovel/shovel-gitops',
+      CI_COMMIT_BRANCH: 'feature',
+      CI_COMMIT_SHA: 'f'.repeat(40),
+      GITOPS_CONFIG_REPO: fx.repo,
+      GITOPS_CONFIG_BRANCH: 'main',
+      GITOPS_COMMIT_SHA: sha,
+    });
+    expect(r.code, r.all).toBe(0);
+    expect(r.stderr).toContain(`push event sent: ${fx.repo.replace(/\.git$/, '')} main 00000000 → ${short(sha)}`);
+    await fx.argo.waitFor('shovel-staging', (a) => a.status.sync.revision === sha, 10_000);
+  });
+
+  it('web_url of clone URLs: credentials out, ssh as https, no .git', async () => {
+    const { webUrlOf } = await import('../../src/commands/argocd-notify.js');
+    expect(webUrlOf('https://oauth2:tok3n-value@gitlab.example.com/platform/config.git', '/')).toBe('https://gitlab.example.com/platform/config');
+    expect(webUrlOf('git@gitlab.example.com:platform/config.git', '/')).toBe('https://gitlab.example.com/platform/config');
+    expect(webUrlOf('ssh://git@gitlab.example.com:2222/platform/config.git', '/')).toBe('https://gitlab.example.com/platform/config');
+  });
+
   it('a wrong secret is refused: exit 3 with the hint, the secret not printed', async () => {
     fx = await setup({ webhookSecret: 'the-right-secret' });
     const r = await fx.cli(['argocd', 'notify', '--repo-url', fx.repo, '--branch', 'main', '--after', fx.tip()], { ARGOCD_WEBHOOK_SECRET: 'a-wrong-secret-value' });
