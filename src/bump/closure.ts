@@ -4,7 +4,7 @@
  * followed transitively. The sparse checkout holds exactly these, so `--render` can build the overlays and
  * nothing else is fetched.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { parse } from 'yaml';
 
@@ -88,8 +88,8 @@ export async function checkoutReferences(overlays: string[], io: ClosureIO): Pro
         const p = posix.normalize(posix.join(dir, ref)).replace(/\/+$/, '');
         if (p.startsWith('..') || posix.isAbsolute(p)) continue; // outside the repo: not ours to fetch
         if (included.some((d) => within(d, p)) || found.some((d) => within(d, p))) {
-          // already checked out; a directory may still hold a kustomization to follow
-          if (!visited.has(p) && (await io.typeOf(p)) === 'tree') found.push(p);
+          // already checked out (so the disk answers); a directory may still hold a kustomization to follow
+          if (!visited.has(p) && (await stat(posix.join(io.root, p)).catch(() => undefined))?.isDirectory()) found.push(p);
           continue;
         }
         const t = await io.typeOf(p);
