@@ -195,7 +195,20 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
       if (cfg.dryRun) return { changed: false, dryRun: true, head, attempts: attempt, changes: p.changes, skipped: p.skipped, diff: p.diff };
       const message = buildMessage({ changes: p.changes, origin: cfg.origin, skipCi: cfg.skipCi, template: cfg.template, shortSha: cfg.shortSha });
       const commit = await clone.commit(p.files, message, cfg.author);
-      const pushed = await clone.push({ pushOptions: cfg.skipCi === 'push-option' ? ['ci.skip'] : [] });
+      let pushed;
+      try {
+        pushed = await clone.push({ pushOptions: cfg.skipCi === 'push-option' ? ['ci.skip'] : [] });
+      } catch (e) {
+        // a network error or 5xx during the push: the server may or may not have taken it. Look once (the
+        // fetch fails with exit 75 if the server is still away): our commit at the tip means it landed.
+        if (!isGitopsError(e) || e.kind !== 'transient' || attempt >= cfg.maxAttempts || Date.now() + 1000 > cfg.deadline) throw e;
+        log.warn(`push failed (${e.message}); checking whether it landed`);
+        await sleep(backoffMs(attempt));
+        head = await clone.resetToRemoteTip();
+        if (head === commit) return { changed: true, dryRun: false, commit, head, attempts: attempt, changes: p.changes, skipped: p.skipped };
+        log.info(`it did not; re-applying on ${head.slice(0, 12)}`);
+        continue;
+      }
       if (pushed.ok) {
         return { changed: true, dryRun: false, commit, head: commit, attempts: attempt, changes: p.changes, skipped: p.skipped };
       }

@@ -288,6 +288,71 @@ describe('bump: races', () => {
   });
 });
 
+/** an HTTP proxy to the git server that answers the first push with 502, after forwarding it or not */
+async function flakyProxy(mode: 'landed' | 'lost'): Promise<{ url: string; close(): void }> {
+  let failed = false;
+  const target = new URL(srv.url);
+  const proxy = http.createServer((req, res) => {
+    const push = req.method === 'POST' && req.url?.endsWith('/git-receive-pack');
+    if (push && !failed && mode === 'lost') {
+      failed = true;
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(502, { 'Content-Type': 'text/plain' });
+        res.end('Bad Gateway');
+      });
+      return;
+    }
+    const up = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (ur) => {
+      if (push && !failed) {
+        failed = true;
+        ur.resume();
+        ur.on('end', () => {
+          res.writeHead(502, { 'Content-Type': 'text/plain' });
+          res.end('Bad Gateway');
+        });
+        return;
+      }
+      res.writeHead(ur.statusCode ?? 502, ur.headers);
+      ur.pipe(res);
+    });
+    req.pipe(up);
+  });
+  await new Promise<void>((ok) => proxy.listen(0, '127.0.0.1', ok));
+  return { url: `http://127.0.0.1:${(proxy.address() as { port: number }).port}`, close: () => proxy.close() };
+}
+
+describe('bump: a push that fails in transit (HTTP 502)', () => {
+  it('landed anyway: recognised as pushed, once', async () => {
+    const r = configRepo(srv);
+    const px = await flakyProxy('landed');
+    try {
+      const dotenv = join(tmp(), 'bump.env');
+      const res = await runCli(['bump', '--repo', `${px.url}/${r.name}`, '--branch', 'main', '--dir', PROD, '--image', `${IMAGE}:transit`, '--dotenv', dotenv], { env: jobEnv(srv) });
+      expect(res.code, res.all).toBe(0);
+      expect(res.stderr).toMatch(/checking whether it landed/);
+      expect(logOf(r.path, `${r.head}..main`)).toHaveLength(1);
+      expect(readFileSync(dotenv, 'utf8')).toContain(`GITOPS_COMMIT_SHA=${headOf(r.path)}`);
+    } finally {
+      px.close();
+    }
+  });
+
+  it('lost: re-applied and pushed again', async () => {
+    const r = configRepo(srv);
+    const px = await flakyProxy('lost');
+    try {
+      const res = await runCli(['bump', '--repo', `${px.url}/${r.name}`, '--branch', 'main', '--dir', PROD, '--image', `${IMAGE}:transit`], { env: jobEnv(srv) });
+      expect(res.code, res.all).toBe(0);
+      expect(res.stderr).toMatch(/it did not; re-applying/);
+      expect(logOf(r.path, `${r.head}..main`)).toHaveLength(1);
+      expect(show(r.path, `${PROD}/kustomization.yaml`)).toContain('newTag: "transit"');
+    } finally {
+      px.close();
+    }
+  });
+});
+
 describe('bump: failures leave the remote untouched, each with its exit code', () => {
   it('a pre-receive hook / protected branch refusal: exit 1, with the server message', async () => {
     const r = configRepo(srv);
