@@ -163,12 +163,15 @@ function backoffMs(attempt: number): number {
 
 export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
   const { log } = cfg;
-  const session = await GitSession.open(cfg.remote, { env: cfg.env, log, sshAcceptNew: cfg.sshAcceptNew, deadline: cfg.deadline });
-  const parent = cfg.workdir ? undefined : await mkdtemp(join(tmpdir(), 'gitops-ci-bump-'));
-  const dir = cfg.workdir ?? join(parent!, 'config');
+  let session: GitSession | undefined;
+  let parent: string | undefined;
   try {
+    session = await GitSession.open(cfg.remote, { env: cfg.env, log, sshAcceptNew: cfg.sshAcceptNew, deadline: cfg.deadline });
+    parent = cfg.workdir ? undefined : await mkdtemp(join(tmpdir(), 'gitops-ci-bump-'));
+    const dir = cfg.workdir ?? join(parent!, 'config');
+    const git = session;
     const clone = await log.section(`clone ${cfg.remote.display} ${cfg.branch} (shallow, sparse: ${cfg.overlays.join(' ')})`, async () => {
-      const c = await SparseClone.clone(session, { dir, branch: cfg.branch, paths: cfg.overlays });
+      const c = await SparseClone.clone(git, { dir, branch: cfg.branch, paths: cfg.overlays });
       // verify before mutating: every overlay is there, as a directory with a kustomization
       const missing: string[] = [];
       for (const o of cfg.overlays) {
@@ -187,7 +190,6 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
     log.info(`config repo ${cfg.remote.display} ${cfg.branch} at ${head.slice(0, 12)}`);
     for (let attempt = 1; ; attempt++) {
       const p = await plan(clone, cfg, attempt);
-      for (const s of p.skipped) log.warn(`skipped ${s.image} in ${s.overlay}: it holds ${s.current}, and ${s.why}; --allow-downgrade to roll back on purpose`);
       if (!p.changes.length) {
         return { changed: false, dryRun: cfg.dryRun, head, attempts: attempt, changes: [], skipped: p.skipped };
       }
@@ -234,7 +236,7 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
       if (cfg.render) await sparseClosure(clone, cfg);
     }
   } finally {
-    await session.close();
+    await session?.close();
     if (parent) await rm(parent, { recursive: true, force: true });
   }
 }

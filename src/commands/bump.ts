@@ -188,6 +188,7 @@ export async function run(ctx: CommandContext, { values, positionals }: ParsedAr
     log,
   });
 
+  for (const s of out.skipped) log.warn(`skipped ${s.image} in ${s.overlay}: it holds ${s.current}, and ${s.why}; --allow-downgrade to roll back on purpose`);
   const skippedReason = out.skipped.length ? out.skipped.map((s) => `stale: ${s.image} in ${s.overlay} keeps ${s.current} (${s.why})`).join('; ') : undefined;
   const outputs: Record<string, string | undefined> = {
     GITOPS_CHANGED: out.changed ? 'true' : 'false',
