@@ -185,7 +185,17 @@ export class ArgoClient {
   /** Exchanges username/password for a JWT when no token was given. */
   async login(): Promise<void> {
     if (this.token || !this.conn.username) return;
-    const r = await this.json<{ token?: string }>('POST', '/api/v1/session', 'the session', { anonymous: true, body: { username: this.conn.username, password: this.conn.password } });
+    let r: { token?: string } | undefined;
+    for (let attempt = 1; !r; attempt++) {
+      try {
+        r = await this.json<{ token?: string }>('POST', '/api/v1/session', 'the session', { anonymous: true, body: { username: this.conn.username, password: this.conn.password } });
+      } catch (e) {
+        // a login that meets a restarting server is retried a little; the wait's own retries come later
+        if (!(e instanceof GitopsError) || e.kind !== 'transient' || attempt >= 4) throw e;
+        this.log.info(`Argo CD login: ${e.message}; retrying`);
+        await new Promise((res) => setTimeout(res, 500 * attempt));
+      }
+    }
     if (!r.token) throw fail.auth(ArgoErrors.UNAUTHENTICATED, 'Argo CD returned no token for the login', { where: redactUrl(this.conn.baseUrl + '/api/v1/session') });
     addSecret(r.token);
     this.token = r.token;

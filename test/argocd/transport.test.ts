@@ -70,6 +70,14 @@ describe('argocd auth', () => {
     expectNoSecret(bad.all, `${password}x`);
   });
 
+  it('a login that meets 503s is retried', async () => {
+    fx = await setup({ users: { 'ci-bot': 'pw-7654321' } });
+    fx.argo.faults.unavailable = 2;
+    const r = await fx.cli(['argocd', 'refresh', '--app', 'shovel-staging'], { ARGOCD_AUTH_TOKEN: '', ARGOCD_USERNAME: 'ci-bot', ARGOCD_PASSWORD: 'pw-7654321' });
+    expect(r.code, r.all).toBe(0);
+    expect(r.stderr).toContain('Argo CD login: Argo CD answered 503');
+  });
+
   it('a real token given as a flag, a failing call with --verbose: the token is in no output (raw, URL-encoded, base64)', async () => {
     fx = await setup();
     fx.argo.faults.unavailable = 1000;
