@@ -52,7 +52,7 @@ export class GitopsError extends Error {
 type Maker = (code: string, message: string, opts?: Omit<ErrorInit, 'kind' | 'code' | 'message'>) => GitopsError;
 const maker = (kind: ErrorKind): Maker => (code, message, opts = {}) => new GitopsError({ kind, code, message, ...opts });
 
-/** Shorthands: `throw fail.usage('ESETIMAGE_NO_EXPR', 'no image given', { hint: '…' })`. */
+/** Shorthands: `throw fail.usage('EKUSTOMIZE_NO_IMAGE', 'no image given', { hint: '…' })`. */
 export const fail = {
   failed: maker('failed'),
   usage: maker('usage'),

@@ -1,0 +1,30 @@
+/** Every error code the source can raise is documented for users (docs/errors.md or a command's page). */
+import { describe, expect, it } from 'vitest';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const AREAS = /'(E(?:ARGOCD|BUMP|GIT|KUSTOMIZE|REGISTRY|IMAGE|DOTENV)_[A-Z0-9_]+)'/g;
+
+function files(dir: string, ext: string): string[] {
+  return readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((d) => d.isFile() && d.name.endsWith(ext))
+    .map((d) => join(d.parentPath ?? (d as unknown as { path: string }).path, d.name));
+}
+
+describe('error catalogue', () => {
+  const codes = new Set<string>();
+  for (const f of files(join(root, 'src'), '.ts')) for (const m of readFileSync(f, 'utf8').matchAll(AREAS)) codes.add(m[1]!);
+  const docs = [join(root, 'docs/errors.md'), ...files(join(root, 'docs/commands'), '.md')].map((f) => readFileSync(f, 'utf8')).join('\n');
+
+  it('finds the codes (the scan is live)', () => {
+    expect(codes.size).toBeGreaterThan(40);
+    expect(codes).toContain('EKUSTOMIZE_NOT_FOUND');
+  });
+
+  it('documents every code', () => {
+    const missing = [...codes].filter((c) => !docs.includes(c)).sort();
+    expect(missing).toEqual([]);
+  });
+});
