@@ -25,7 +25,7 @@ import { bareRepo, pushTree, seedLayout } from '../test/helpers/config-repo.js';
 import { evaluate } from '../src/argocd/predicate.js';
 
 const REPS = Number(process.argv[2] ?? 7);
-const CLI = fileURLToPath(new URL('../dist/gitops-ci.mjs', import.meta.url));
+const CLI = fileURLToPath(new URL('../dist/gitops-ci.cjs', import.meta.url));
 const IMAGE = 'registry.example.com/shovel/shovel-gitops';
 const STAGING = '.kubernetes/overlays/staging';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -19,7 +19,7 @@ import Docker from 'dockerode';
 import { startDockerd, startRegistry, tmp } from '../test/helpers/services.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const CLI = join(ROOT, 'dist/gitops-ci.mjs');
+const CLI = join(ROOT, 'dist/gitops-ci.cjs');
 const SEED_DOCKER = '/usr/bin/docker';
 const LAYER_MB = 40;
 

@@ -4,7 +4,7 @@ import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-export const CLI = fileURLToPath(new URL('../dist/gitops-ci.mjs', import.meta.url));
+export const CLI = fileURLToPath(new URL('../dist/gitops-ci.cjs', import.meta.url));
 
 export function timeIt(fn: () => void): number {
   const t = process.hrtime.bigint();

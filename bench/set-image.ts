@@ -1,6 +1,6 @@
 /**
  * set-image on 1,000 overlays, side by side in one run:
- *   - ours: ONE `gitops-ci set-image` call with 1,000 --dir (the bundle, dist/gitops-ci.mjs);
+ *   - ours: ONE `gitops-ci set-image` call with 1,000 --dir (the bundle, dist/gitops-ci.cjs);
  *   - the I/O floor: one `sed -i` over the 1,000 files, and a shell loop of one `sed -i` per file;
  *   - one process per overlay, what a `kustomize edit set image` loop costs: `gitops-ci set-image --dir X` per
  *     overlay, and `kubectl kustomize X` per overlay (the kustomize binary is absent here; kubectl's embedded

@@ -16,7 +16,7 @@ import { commands } from '../src/commands/index.js';
 import { startGitServer, startRegistry, stopSharedServices, tmp, useDocker, type GitServer, type Registry } from '../test/helpers/services.js';
 import { git, pushTree, seedLayout } from '../test/helpers/config-repo.js';
 
-const CLI = fileURLToPath(new URL('../dist/gitops-ci.mjs', import.meta.url));
+const CLI = fileURLToPath(new URL('../dist/gitops-ci.cjs', import.meta.url));
 const ARGO_DOUBLE = '../test/doubles/argocd/server.js'; // built with issue #5; loaded only when present
 const available = (name: string) => commands.some((c) => c.name === name && !c.unavailable);
 const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);

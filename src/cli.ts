@@ -151,7 +151,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   }
 }
 
-const isEntry = process.argv[1] && /gitops-ci(\.mjs|\.ts|\.js)?$|cli\.(ts|js|mjs)$/.test(process.argv[1]);
+const isEntry = process.argv[1] && /gitops-ci(\.[cm]?js|\.ts)?$|cli\.([cm]?js|ts)$/.test(process.argv[1]);
 if (isEntry) {
   main(process.argv.slice(2)).then(
     (code) => {

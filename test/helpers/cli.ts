@@ -1,8 +1,8 @@
-/** Runs the built CLI bundle (dist/gitops-ci.mjs) as a child process, as users run it. */
+/** Runs the built CLI bundle (dist/gitops-ci.cjs) as a child process, as users run it. */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-export const CLI = fileURLToPath(new URL('../../dist/gitops-ci.mjs', import.meta.url));
+export const CLI = fileURLToPath(new URL('../../dist/gitops-ci.cjs', import.meta.url));
 
 export interface CliResult {
   code: number;

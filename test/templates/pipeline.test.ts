@@ -76,6 +76,7 @@ include:
       environment: staging
       app: shovel-staging
       timeout: 60s
+      notify: true
 `,
     );
     writeFileSync(join(dir, '.gitignore'), '.gitlab-ci-local/\n.bin/\n');
@@ -127,6 +128,9 @@ include:
     // the verify job waited for that very commit
     expect(r.out).toContain(`shovel-staging deployed ${head.split('\n')[0]!.slice(0, 8)}`);
     expect(argo.app('shovel-staging').status.sync.revision).toBe(head.split('\n')[0]);
+    // notify posted GitLab's push event for that commit to Argo CD's webhook first
+    expect(r.out).not.toContain('argocd notify failed');
+    expect(argo.requests.some((q) => q.method === 'POST' && q.path === '/api/webhook')).toBe(true);
 
     // no secret in the job logs
     for (const s of [reg.password, srv.password, argo.token]) {
