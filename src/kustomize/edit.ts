@@ -11,6 +11,10 @@
  * - a new entry goes where kustomize's sort by name puts it, with its keys in kustomize's order
  *   (digest, name, newName, newTag);
  * - values that would not read back as strings (numeric-looking tags, `true`, `null`...) are double-quoted.
+ *
+ * Not kept: kustomize's key order inside an entry it replaces. A replaced block entry keeps its own key order and
+ * every line whose key and value stay; new keys take the place of the first key that goes away (see
+ * editBlockEntry), so pinning a digest where a tag was changes one line and keeps its trailing comment.
  */
 import { isAlias, isMap, isPair, isScalar, isSeq, parseAllDocuments, parseDocument, type Document, type Node, type Pair, type Scalar, type YAMLMap, type YAMLSeq } from 'yaml';
 import { fail } from '../core/errors.js';
@@ -239,17 +243,19 @@ interface Edit {
   start: number;
   end: number;
   text: string;
+  /** among insertions at the same place, lower orders go first (then the order of `add`) */
+  order: number;
   seq: number;
 }
 
 class Edits {
   list: Edit[] = [];
   private n = 0;
-  add(start: number, end: number, text: string): void {
-    this.list.push({ start, end, text, seq: this.n++ });
+  add(start: number, end: number, text: string, order = 0): void {
+    this.list.push({ start, end, text, order, seq: this.n++ });
   }
   apply(src: string): string {
-    const l = [...this.list].sort((a, b) => a.start - b.start || (a.end - a.start) - (b.end - b.start) || a.seq - b.seq);
+    const l = [...this.list].sort((a, b) => a.start - b.start || (a.end - a.start) - (b.end - b.start) || a.order - b.order || a.seq - b.seq);
     let out = '';
     let pos = 0;
     for (const e of l) {
@@ -369,39 +375,137 @@ function leadingCommentsStart(t: Text, pos: number, floor: number): number {
   return ls;
 }
 
+/** where a pair's value ends on the page: after the scalar (a block scalar's final line break excluded), or after the ':' of a key with no value */
+function pairValueEnd(t: Text, p: Pair<Scalar, Scalar | null>): number {
+  const v = p.value;
+  if (v && v.range && v.range[1] > v.range[0]) {
+    let end = v.range[1];
+    if (v.type === 'BLOCK_LITERAL' || v.type === 'BLOCK_FOLDED') while (end > v.range[0] && (t.src[end - 1] === '\n' || t.src[end - 1] === '\r')) end--;
+    return end;
+  }
+  return t.src.indexOf(':', p.key.range![1]) + 1;
+}
+
+/** the comment after `end` on its line, with the blanks before it (`   # bumped by CI`), or '' */
+function trailingComment(t: Text, end: number): string {
+  let le = t.src.indexOf('\n', end);
+  if (le < 0) le = t.src.length;
+  if (le > end && t.src[le - 1] === '\r') le--;
+  const rest = t.src.slice(end, le);
+  return /^[ \t]+#/.test(rest) ? rest.replace(/[ \t]+$/, '') : '';
+}
+
+/** whether only blanks come before `pos` on its line */
+function startsLine(t: Text, pos: number): boolean {
+  return /^[\uFEFF \t]*$/.test(t.src.slice(lineStart(t, pos), pos));
+}
+
+/** Set the value of a key the entry keeps: spliced in place, in the value's quote style where it allows. */
+function setValue(t: Text, edits: Edits, p: Pair<Scalar, Scalar | null>, want: string, flow: boolean): void {
+  const v = p.value;
+  if (v && v.range && v.range[1] > v.range[0]) {
+    const style = (v.type === 'QUOTE_SINGLE' || v.type === 'QUOTE_DOUBLE' ? v.type : 'PLAIN') as Style;
+    const cur = typeof v.value === 'string' ? v.value : undefined;
+    const formatted = formatScalar(want, style, flow);
+    const end = pairValueEnd(t, p);
+    // rewrite when the value differs, or when a plain value does not read back as that string
+    if (cur !== want || (style === 'PLAIN' && formatted !== t.src.slice(v.range[0], end))) edits.add(v.range[0], end, formatted);
+  } else {
+    // `newTag:` with no value (maybe a comment after it, which keeps its blanks)
+    const colon = pairValueEnd(t, p);
+    edits.add(colon, colon, ` ${formatScalar(want, 'PLAIN', flow)}`);
+  }
+}
+
 /** Change one existing entry in place. */
 function editEntry(t: Text, edits: Edits, pe: ParsedEntry, after: ImageEntry): void {
-  const m = pe.node;
-  const flow = !!m.flow;
-  const pairs = m.items as Pair<Scalar, Scalar | null>[];
+  if (pe.node.flow) editFlowEntry(t, edits, pe, after);
+  else editBlockEntry(t, edits, pe, after);
+}
+
+/**
+ * A block entry: the result has kustomize's fields, but the entry keeps its key order and every line it can.
+ * - a kept key keeps its line; a changed value is spliced in place (quote style and trailing comment kept);
+ * - the new keys (in kustomize's order among themselves) take the place of the first key that goes away: the
+ *   first new key is written over that key and its value, so the line keeps its prefix (`- ` or indentation)
+ *   and its trailing comment (`newTag: "3f2a9c1" # set by CI` → `digest: sha256:… # set by CI`); the others
+ *   go on the lines below it. With no key going away, they go below the entry's last key;
+ * - another key that goes away loses its line(s); its trailing comment stays on a line of its own, at the key's
+ *   column. Own-line comments in the entry are never removed: set-image cannot tell whether a comment above a
+ *   removed key is about that key or about what follows, so it keeps it (a new key inserted there goes below it).
+ */
+function editBlockEntry(t: Text, edits: Edits, pe: ParsedEntry, after: ImageEntry): void {
+  const pairs = pe.node.items as Pair<Scalar, Scalar | null>[];
+  const fieldOf = (p: Pair<Scalar, Scalar | null>) => String(p.key.value) as Field;
+  // name never goes away: the entry was found by it
+  const removed = pairs.map((p) => fieldOf(p) !== 'name' && after[fieldOf(p)] === undefined);
+  pairs.forEach((p, i) => {
+    const f = fieldOf(p);
+    if (f !== 'name' && !removed[i]) setValue(t, edits, p, after[f]!, false);
+  });
+  const present = new Set(pairs.map(fieldOf));
+  const added = VALUE_FIELDS.filter((f) => after[f] !== undefined && !present.has(f)).map((f) => fmtPair(f, after[f]!));
+  // the column of the entry's keys: that of a key that starts its line (the first may follow `- ` or an anchor)
+  const lineKey = pairs.find((p) => startsLine(t, p.key.range![0])) ?? pairs[0];
+  const indent = ' '.repeat(colOf(t, lineKey.key.range![0]));
+  /** lines inserted after the line that holds `end` */
+  const insertBelow = (end: number, lines: string[]) => {
+    const { pos, needsEol } = afterLine(t, end);
+    edits.add(pos, pos, needsEol ? lines.map((l) => t.eol + indent + l).join('') : lines.map((l) => indent + l + t.eol).join(''));
+  };
+  const first = removed.indexOf(true);
+  if (added.length && first < 0) insertBelow(pairValueEnd(t, pairs[pairs.length - 1]), added);
+  for (let i = 0; i < pairs.length; i++) {
+    if (!removed[i]) continue;
+    const p = pairs[i];
+    const keyStart = p.key.range![0];
+    const end = pairValueEnd(t, p);
+    if (i === first && added.length) {
+      edits.add(keyStart, end, added[0]);
+      if (added.length > 1) insertBelow(end, added.slice(1));
+    } else if (!startsLine(t, keyStart)) {
+      // the key on the `- ` line (only the first can be, and then nothing is added): the next key that stays
+      // moves up onto that line, and the comments in between go above the entry
+      let j = i;
+      while (removed[j + 1]) j++;
+      const comments: string[] = [];
+      for (let k = i; k <= j; k++) {
+        const e = pairValueEnd(t, pairs[k]);
+        const c = trailingComment(t, e);
+        if (c) comments.push(c.trimStart());
+        const gap = t.src.slice(afterLine(t, e).pos, lineStart(t, pairs[k + 1].key.range![0]));
+        for (const l of gap.split('\n')) if (l.trim().startsWith('#')) comments.push(l.trim());
+      }
+      edits.add(keyStart, pairs[j + 1].key.range![0], '');
+      if (comments.length) {
+        const dash = dashOf(t, pe.node);
+        const ls = lineStart(t, dash);
+        const dashIndent = ' '.repeat(colOf(t, dash));
+        // after a new entry inserted at the same place (it goes above this entry's comments)
+        edits.add(ls, ls, comments.map((c) => dashIndent + c + t.eol).join(''), 1);
+      }
+      i = j;
+    } else {
+      const c = trailingComment(t, end);
+      const { pos } = afterLine(t, end);
+      const eol = t.src.slice(lineStart(t, keyStart), pos).endsWith('\n') ? t.eol : '';
+      edits.add(lineStart(t, keyStart), pos, c ? `${' '.repeat(colOf(t, keyStart))}${c.trimStart()}${eol}` : '');
+    }
+  }
+}
+
+/** A flow entry (`{name: a, newTag: v1}`, one line): values in place, dropped keys removed, new keys at kustomize's order. */
+function editFlowEntry(t: Text, edits: Edits, pe: ParsedEntry, after: ImageEntry): void {
+  const pairs = pe.node.items as Pair<Scalar, Scalar | null>[];
   const fieldOf = (p: Pair<Scalar, Scalar | null>) => String(p.key.value) as Field;
   const removed = new Set<number>();
   pairs.forEach((p, i) => {
     const f = fieldOf(p);
     if (f !== 'name' && after[f] === undefined) removed.add(i);
   });
-  // replace values in place
   pairs.forEach((p, i) => {
     const f = fieldOf(p);
-    if (f === 'name' || removed.has(i)) return;
-    const want = after[f]!;
-    const v = p.value;
-    if (v && v.range && v.range[1] > v.range[0]) {
-      const style = (v.type === 'QUOTE_SINGLE' || v.type === 'QUOTE_DOUBLE' ? v.type : 'PLAIN') as Style;
-      const block = v.type === 'BLOCK_LITERAL' || v.type === 'BLOCK_FOLDED';
-      const cur = typeof v.value === 'string' ? v.value : undefined;
-      const formatted = formatScalar(want, style, flow);
-      // a block scalar's range ends after its line break, which stays
-      let end = v.range[1];
-      if (block) while (end > v.range[0] && (t.src[end - 1] === '\n' || t.src[end - 1] === '\r')) end--;
-      // rewrite when the value differs, or when a plain value does not read back as that string
-      if (cur !== want || (style === 'PLAIN' && formatted !== t.src.slice(v.range[0], end))) edits.add(v.range[0], end, formatted);
-    } else {
-      // `newTag:` with no value
-      const pos = v?.range?.[0] ?? p.key.range?.[1] ?? 0;
-      const colon = t.src.lastIndexOf(':', pos);
-      edits.add(colon + 1, pos, ` ${formatScalar(want, 'PLAIN', flow)}`);
-    }
+    if (f !== 'name' && !removed.has(i)) setValue(t, edits, p, after[f]!, true);
   });
   // remove fields the expression drops (runs of consecutive pairs)
   for (let i = 0; i < pairs.length; i++) {
@@ -412,31 +516,23 @@ function editEntry(t: Text, edits: Edits, pe: ParsedEntry, after: ImageEntry): v
     if (i === 0) {
       const next = pairs[j + 1]; // a kept pair: name is never removed
       edits.add(pairs[0].key.range![0], next.key.range![0], '');
-    } else if (flow) {
+    } else {
       const prevEnd = contentEnd(pairs[i - 1].value, pairs[i - 1].key.range?.[1] ?? 0);
       edits.add(prevEnd, lastEnd, '');
-    } else {
-      edits.add(lineStart(t, pairs[i].key.range![0]), afterLine(t, lastEnd).pos, '');
     }
     i = j;
   }
   // insert fields the entry lacks, at kustomize's key order relative to the keys already there
   const present = new Set(pairs.map(fieldOf));
-  const keyCol = pairs.length ? colOf(t, pairs[0].key.range![0]) : 0;
   for (const f of VALUE_FIELDS) {
     if (after[f] === undefined || present.has(f)) continue;
     const anchor = pairs.find((p, i) => !removed.has(i) && RANK[fieldOf(p)] > RANK[f]);
-    const text = fmtPair(f, after[f]!, 'PLAIN', flow);
-    if (anchor) {
-      edits.add(anchor.key.range![0], anchor.key.range![0], flow ? `${text}, ` : `${text}${t.eol}${' '.repeat(keyCol)}`);
-    } else {
+    const text = fmtPair(f, after[f]!, 'PLAIN', true);
+    if (anchor) edits.add(anchor.key.range![0], anchor.key.range![0], `${text}, `);
+    else {
       const last = pairs.filter((_, i) => !removed.has(i)).pop()!;
       const end = contentEnd(last.value, last.key.range![1]);
-      if (flow) edits.add(end, end, `, ${text}`);
-      else {
-        const { pos, needsEol } = afterLine(t, end);
-        edits.add(pos, pos, `${needsEol ? t.eol : ''}${' '.repeat(keyCol)}${text}${needsEol ? '' : t.eol}`);
-      }
+      edits.add(end, end, `, ${text}`);
     }
   }
 }
@@ -495,7 +591,9 @@ export function editKustomizationText(text: string, exprs: ImageExpr[], where: s
     }
   }
   if (added.length) insertEntries(p, edits, added);
-  const out = edits.list.length ? edits.apply(text) : text;
+  let out = edits.list.length ? edits.apply(text) : text;
+  // a missing final newline stays missing (removing the last line of the file leaves the line break before it)
+  if (text !== '' && !text.endsWith('\n') && out.endsWith('\n')) out = out.slice(0, out.endsWith('\r\n') ? -2 : -1);
   return { text: out, changes };
 }
 

@@ -132,8 +132,8 @@ describe('gitops-ci set-image', () => {
         ' # the application',
         ' - name: registry.example.com/team/app',
         '-  newTag: "1.0"   # bumped by CI',
-        '+  newName: registry.example.com/team/app2',
         '+  newTag: "2.0"   # bumped by CI',
+        '+  newName: registry.example.com/team/app2',
         '',
       ].join('\n'),
     );

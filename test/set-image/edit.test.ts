@@ -90,7 +90,42 @@ describe('editKustomizationText: shapes of images:', () => {
   it('a field without a value, a first field that goes away, runs of fields that go away', () => {
     expect(edit('images:\n- name: a\n  newTag:\n', ['a:v2'])).toBe('images:\n- name: a\n  newTag: v2\n');
     expect(edit('images:\n- newTag: v1\n  name: a\n  newName: x\n', [`a@${D}`])).toBe(`images:\n- digest: ${D}\n  name: a\n`);
-    expect(edit('images:\n- digest: x\n  newTag: y\n  name: a\n  tagSuffix: -s\n', ['a=m'])).toBe('images:\n- name: a\n  newName: m\n');
+    // newName takes the place of the first key that goes away (digest, on the `- ` line)
+    expect(edit('images:\n- digest: x\n  newTag: y\n  name: a\n  tagSuffix: -s\n', ['a=m'])).toBe('images:\n- newName: m\n  name: a\n');
+  });
+
+  it('a replaced entry keeps its key order and lines: values in place, new keys where removed ones were', () => {
+    // tag → digest: the new key on the removed key's line, which keeps its trailing comment; `- name:` untouched
+    expect(edit('images:\n  - name: a   # app\n    newTag: "1.0" # set by CI\n', [`a@${D}`])).toBe(`images:\n  - name: a   # app\n    digest: ${D} # set by CI\n`);
+    // several new keys: in kustomize's order among themselves, the first one taking the comment
+    expect(edit('images:\n- name: a\n  newTag: v1 # c\n- name: b\n', [`a=x@${D}`])).toBe(`images:\n- name: a\n  digest: ${D} # c\n  newName: x\n- name: b\n`);
+    // no key goes away: new keys after the entry's last key, before the comments that follow it
+    expect(edit('images:\n- name: a\n  newTag: v1 # c\n  # next\n- name: b\n', ['a=x:v2'])).toBe('images:\n- name: a\n  newTag: v2 # c\n  newName: x\n  # next\n- name: b\n');
+    // the file's order stays: newTag before newName, digest last
+    expect(edit(`images:\n- newTag: v1\n  newName: x\n  name: a\n  digest: ${D}\n`, ['a=y:v2@*'])).toBe(`images:\n- newTag: v2\n  newName: "y"\n  name: a\n  digest: ${D}\n`);
+    // the entry's own indentation for new lines
+    expect(edit('images:\n    -   name: a\n        newTag: v1\n', ['a=x:v1'])).toBe('images:\n    -   name: a\n        newTag: v1\n        newName: x\n');
+  });
+
+  it('comments of removed keys are kept', () => {
+    // a trailing comment with no new key to go to stays, on its own line at the key's column
+    expect(edit(`images:\n- name: a\n  newTag: v1 # tag\n  digest: ${D} # pinned\n`, ['a:v2'])).toBe('images:\n- name: a\n  newTag: v2 # tag\n  # pinned\n');
+    // own-line comments above a removed key stay; the new key goes below them, in the removed key's place
+    expect(edit('images:\n- name: a\n  # pinned by CI\n  digest: sha256:x\n', ['a:1.2'])).toBe('images:\n- name: a\n  # pinned by CI\n  newTag: "1.2"\n');
+    expect(edit('images:\n- name: a\n  newTag: v1\n  # about the suffix\n  tagSuffix: -s\n', ['a:v2'])).toBe('images:\n- name: a\n  newTag: v2\n  # about the suffix\n');
+    // the key on the `- ` line goes and nothing replaces it: the next key moves up, the comments go above the entry
+    expect(edit('images:\n- newTag: v1 # t\n  # about name\n  name: a\n', ['a='])).toBe('images:\n# t\n# about name\n- name: a\n');
+    // ... below a new entry inserted before it
+    expect(edit('images:\n  - newTag: v1 # t\n    name: b\n', ['b=', 'a:1'])).toBe('images:\n  - name: a\n    newTag: "1"\n  # t\n  - name: b\n');
+  });
+
+  it('keeps a missing final newline when the last line of the file goes', () => {
+    expect(edit('images:\n- name: a\n  newTag: v1\n  tagSuffix: -s', ['a:v2'])).toBe('images:\n- name: a\n  newTag: v2');
+    expect(edit('images:\r\n- name: a\r\n  newName: x\r\n  newTag: v1', [`a=x@${D}`])).toBe(`images:\r\n- name: a\r\n  newName: x\r\n  digest: ${D}`);
+  });
+
+  it('a key written with no value but a comment', () => {
+    expect(edit('images:\n- name: a\n  newTag:   # a: b\n', ['a:v2'])).toBe('images:\n- name: a\n  newTag: v2   # a: b\n');
   });
 
   it('merges later duplicates of the name it sets into the first entry, as kustomize keeps one entry per name', () => {
@@ -113,13 +148,14 @@ describe('editKustomizationText: shapes of images:', () => {
     expect(edit('\uFEFFresources:\n- a\n', ['a:1'])).toBe('\uFEFFresources:\n- a\nimages:\n- name: a\n  newTag: "1"\n');
     expect(edit('resources:\n- a\n...\n', ['a:1'])).toBe('resources:\n- a\nimages:\n- name: a\n  newTag: "1"\n...\n');
     expect(edit('images:\n- name: a\n  newTag: |-\n    v1\n- name: b\n', ['a:v2'])).toBe('images:\n- name: a\n  newTag: v2\n- name: b\n');
-    expect(edit(`images:\n- "name": "a"\n  'newTag': 'v1'\n`, ['a=x:v2'])).toBe(`images:\n- "name": "a"\n  newName: x\n  'newTag': 'v2'\n`);
+    expect(edit(`images:\n- "name": "a"\n  'newTag': 'v1'\n`, ['a=x:v2'])).toBe(`images:\n- "name": "a"\n  'newTag': 'v2'\n  newName: x\n`);
     expect(edit('images:\n- &e\n  name: a\n  newTag: v1\n', ['a:v2'])).toBe('images:\n- &e\n  name: a\n  newTag: v2\n');
   });
 
   it('keeps CRLF in what it inserts', () => {
     const out = edit('images:\r\n- name: a\r\n  newTag: v1\r\n', ['a:v2', 'b:1', 'a=x:v2']);
-    expect(out).toBe('images:\r\n- name: a\r\n  newName: x\r\n  newTag: v2\r\n- name: b\r\n  newTag: "1"\r\n');
+    expect(out).toBe('images:\r\n- name: a\r\n  newTag: v2\r\n  newName: x\r\n- name: b\r\n  newTag: "1"\r\n');
+    expect(edit('images:\r\n- name: a\r\n  newTag: v1 # c\r\n', [`a=x@${D}`])).toBe(`images:\r\n- name: a\r\n  digest: ${D} # c\r\n  newName: x\r\n`);
   });
 
   it('reports changes with before and after', () => {

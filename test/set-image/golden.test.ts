@@ -1,7 +1,7 @@
 /**
- * Golden before/after files: test/fixtures/set-image/<case>/{before.yaml,args.json,after.yaml}. The edit must
- * give after.yaml byte for byte, be idempotent, keep every line it does not need to change, and give a
- * kustomization that `kubectl kustomize` renders with the new images.
+ * Golden before/after files: test/fixtures/set-image/<case>/{before.yaml,args.json,after.yaml} (and files/, copied
+ * into the overlay). The edit must give after.yaml byte for byte, be idempotent, keep every line it does not need
+ * to change, and give a kustomization that `kubectl kustomize` renders with the new images.
  */
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
@@ -35,7 +35,8 @@ function lineDelta(before: string, after: string): { removed: string[]; added: s
 
 describe('set-image golden files', () => {
   it('has the fixtures the brief asks for', () => {
-    for (const c of ['comments', 'blank-lines-doc-start', 'indented-seq', 'non-indented-seq', 'flow-list', 'crlf', 'no-images', 'deprecated-fields', 'same-image']) {
+    for (const c of ['comments', 'blank-lines-doc-start', 'indented-seq', 'non-indented-seq', 'flow-list', 'crlf', 'no-images', 'deprecated-fields', 'same-image',
+      'tag-to-digest-comment', 'tag-to-tag-comment', 'newname-inserted', 'digest-to-tag']) {
       expect(cases).toContain(c);
     }
   });
@@ -67,6 +68,8 @@ describe('set-image golden files', () => {
         // no line outside the images entries is removed
         const { removed } = lineDelta(before, expected);
         for (const l of removed) expect(l, `removed line ${JSON.stringify(l)}`).toMatch(/^\s*(-\s+)?(name|newName|newTag|digest|tagSuffix):|^images:/);
+        // a replaced entry keeps its key order: its `name:` line (the `- name:` line) stays as it was
+        for (const l of removed) expect(l, `removed line ${JSON.stringify(l)}`).not.toMatch(/^\s*(-\s+)?name:/);
         // the entries carry the expressions
         const after = readImages(expected, c);
         for (const e of exprs) {

@@ -1,7 +1,7 @@
 /**
  * Seeded random kustomizations, in many layouts, against a model of kustomize's RunSetImage
  * (setimage.go: a map by name, '*' resolved against the file's entry, entries replaced wholesale, sorted by
- * name). The splice must give the model's entries, keep every other key and comment, and be idempotent.
+ * name). The splice must give the model's entries, keep every other key and every comment, and be idempotent.
  */
 import { describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
@@ -134,6 +134,9 @@ describe('set-image against a model of kustomize RunSetImage', () => {
       };
       expect(rest(out), ctx).toEqual(rest(text));
       for (const c of ['# generated', '# base', '# trailing', '# pinned images', '# flow']) if (text.includes(c)) expect(out, ctx).toContain(c);
+      // no comment is lost, not even the trailing comment of a key that goes away (names are unique here)
+      const comments = (s: string) => (s.match(/(^|\s)#.*$/gm) ?? []).map((c) => c.trim()).sort();
+      expect(comments(out), ctx + '\n---\n' + out).toEqual(comments(text));
       if (text.includes('\r\n')) expect(out.replace(/\r\n/g, ''), ctx).not.toContain('\n');
       // idempotent
       expect(editKustomizationText(out, exprs, 'k.yaml').text, ctx).toBe(out);
