@@ -5,30 +5,19 @@
  */
 import { describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
 import { Ajv } from 'ajv';
-import { tmp } from '../helpers/services.js';
-import { git } from '../helpers/config-repo.js';
+import { GITLAB_CI_LOCAL as GCL, gitlabCiLocalProject } from '../helpers/gitlab-ci-local.js';
 
 const pexec = promisify(execFile);
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const GCL = join(root, 'node_modules/.bin/gitlab-ci-local');
 
 function project(ci: string): string {
-  const dir = tmp('gci-glc-');
-  cpSync(join(root, 'templates'), join(dir, 'templates'), { recursive: true });
-  writeFileSync(join(dir, '.gitlab-ci.yml'), ci);
-  git(dir, ['init', '-q', '-b', 'main']);
-  git(dir, ['add', '-A']);
-  git(dir, ['commit', '-q', '-m', 'x']);
-  git(dir, ['remote', 'add', 'origin', 'http://127.0.0.1:9/group/app.git']);
-  git(dir, ['update-ref', 'refs/remotes/origin/main', 'HEAD']);
-  git(dir, ['remote', 'set-head', 'origin', 'main']);
-  return dir;
+  return gitlabCiLocalProject({ '.gitlab-ci.yml': ci });
 }
 
 async function gcl(dir: string, args: string[]): Promise<{ code: number; out: string; stdout?: string }> {

@@ -6,15 +6,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startGitServer, startRegistry, tmp, useDocker, type GitServer, type Registry } from '../helpers/services.js';
 import { git, pushTree, seedLayout } from '../helpers/config-repo.js';
 import { CLI } from '../helpers/cli.js';
+import { GITLAB_CI_LOCAL, gitlabCiLocalProject } from '../helpers/gitlab-ci-local.js';
 import { startArgoCdDouble, type ArgoCdDouble } from '../doubles/argocd/server.js';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 const IMAGE_NAME = 'registry.example.com/shovel/app';
 
 function run(cmd: string, args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv }): Promise<{ code: number; out: string }> {
@@ -51,17 +50,10 @@ describe('components end to end (gitlab-ci-local, shell executor)', () => {
 
   it('build → bump → verify: the pushed digest lands in staging and Argo CD deploys that commit', async () => {
     const docker = await useDocker();
-    const dir = tmp('gci-pipe-');
-    const bin = join(dir, '.bin');
-    mkdirSync(bin);
-    writeFileSync(join(bin, 'gitops-ci'), `#!/bin/sh\nexec "${process.execPath}" "${CLI}" "$@"\n`);
-    chmodSync(join(bin, 'gitops-ci'), 0o755);
-    copyFileSync('/bin/busybox', join(dir, 'busybox'));
-    writeFileSync(join(dir, 'Dockerfile'), 'FROM scratch\nCOPY busybox /bin/busybox\nCMD ["/bin/busybox", "true"]\n');
-    cpSync(join(root, 'templates'), join(dir, 'templates'), { recursive: true });
-    writeFileSync(
-      join(dir, '.gitlab-ci.yml'),
-      `stages: [build, deploy, verify]
+    const dir = gitlabCiLocalProject(
+      {
+        Dockerfile: 'FROM scratch\nCOPY busybox /bin/busybox\nCMD ["/bin/busybox", "true"]\n',
+        '.gitlab-ci.yml': `stages: [build, deploy, verify]
 include:
   - local: templates/build.yml
     inputs:
@@ -78,14 +70,14 @@ include:
       timeout: 60s
       notify: true
 `,
+      },
+      { projectPath: 'shovel/app', copy: { busybox: '/bin/busybox' } },
     );
-    writeFileSync(join(dir, '.gitignore'), '.gitlab-ci-local/\n.bin/\n');
-    git(dir, ['init', '-q', '-b', 'main']);
-    git(dir, ['add', '-A']);
-    git(dir, ['commit', '-q', '-m', 'app']);
-    git(dir, ['remote', 'add', 'origin', 'http://127.0.0.1:9/shovel/app.git']);
-    git(dir, ['update-ref', 'refs/remotes/origin/main', 'HEAD']);
-    git(dir, ['remote', 'set-head', 'origin', 'main']);
+    // the runner image's gitops-ci: the bundle under test
+    const bin = join(dir, '.bin');
+    mkdirSync(bin);
+    writeFileSync(join(bin, 'gitops-ci'), `#!/bin/sh\nexec "${process.execPath}" "${CLI}" "$@"\n`);
+    chmodSync(join(bin, 'gitops-ci'), 0o755);
 
     // what a project's CI/CD settings and the runner would provide
     const vars: Record<string, string> = {
@@ -104,7 +96,7 @@ include:
       ARGOCD_PLAINTEXT: 'true',
     };
     const r = await run(
-      join(root, 'node_modules/.bin/gitlab-ci-local'),
+      GITLAB_CI_LOCAL,
       ['--force-shell-executor', '--ignore-predefined-vars', 'CI_REGISTRY,CI_REGISTRY_IMAGE,CI_JOB_TOKEN', ...Object.entries(vars).flatMap(([k, v]) => ['--variable', `${k}=${v}`])],
       { cwd: dir, env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, NO_COLOR: '1' } },
     );
