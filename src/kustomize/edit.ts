@@ -41,7 +41,6 @@ export interface ImageChange {
 const FIELDS = ['digest', 'name', 'newName', 'newTag', 'tagSuffix'] as const;
 type Field = (typeof FIELDS)[number];
 const VALUE_FIELDS = ['digest', 'newName', 'newTag', 'tagSuffix'] as const;
-type ValueField = (typeof VALUE_FIELDS)[number];
 const RANK: Record<string, number> = Object.fromEntries(FIELDS.map((f, i) => [f, i]));
 
 // ---------------------------------------------------------------------------------------------------------

@@ -17,8 +17,6 @@ import type { Logger } from '../core/log.js';
 import { editKustomizationText, type ImageChange, type ImageEntry } from './edit.js';
 import { KustomizeErrors } from './errors.js';
 import { splitImage, type ImageExpr } from './image-expr.js';
-import { unifiedDiff } from './diff.js';
-
 export { unifiedDiff } from './diff.js';
 
 /** kustomize's recognised names, in its order (konfig.RecognizedKustomizationFileNames) */

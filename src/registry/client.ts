@@ -10,7 +10,7 @@
  * - Faults: 5xx, 429 and connection resets/refusals are retried with exponential backoff (bounded: 5
  *   attempts by default, GITOPS_RETRY_ATTEMPTS); 401/403/404 are not retried.
  */
-import http, { type IncomingMessage, type IncomingHttpHeaders } from 'node:http';
+import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { rootCertificates } from 'node:tls';
 import { readFileSync } from 'node:fs';
@@ -63,11 +63,6 @@ interface Challenge {
   service?: string;
 }
 
-interface Res {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: Buffer;
-}
 
 export function sha256(b: Buffer): string {
   return `sha256:${createHash('sha256').update(b).digest('hex')}`;
