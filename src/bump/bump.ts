@@ -17,7 +17,7 @@ import type { Remote } from '../git/url.js';
 import type { ImageExpr } from '../kustomize/image-expr.js';
 import { editKustomizationText, readImages, type ImageEntry } from '../kustomize/edit.js';
 import { checkoutReferences, KUSTOMIZATION_FILES } from './closure.js';
-import { findProvenance, judge } from './guard.js';
+import { History, judge, type Verdict } from './guard.js';
 import { buildMessage, envOf, refOf, type Change, type Origin, type SkipCi } from './message.js';
 import { diffText, renderOverlays } from './kustomize.js';
 import { BumpErrors } from './errors.js';
@@ -87,8 +87,17 @@ async function findFile(root: string, overlay: string): Promise<string | undefin
   return found[0] ? posix.join(overlay, found[0]) : undefined;
 }
 
+/**
+ * What the guard learnt, kept across push attempts: the history read so far, and the verdict for each
+ * provenance (a verdict depends only on our origin and theirs, so a retry does not ask the source repo again).
+ */
+interface GuardState {
+  history: History;
+  verdicts: Map<string, Verdict>;
+}
+
 /** Read, guard and edit every overlay in the clone's work tree. Pure with respect to the remote. */
-async function plan(clone: SparseClone, cfg: BumpConfig, attempt: number): Promise<Plan> {
+async function plan(clone: SparseClone, cfg: BumpConfig, attempt: number, guard: GuardState): Promise<Plan> {
   const { log } = cfg;
   const out: Plan = { changes: [], skipped: [], files: [], diff: '', written: [] };
   const guardOn = !cfg.allowDowngrade && !!(cfg.origin.commit || cfg.origin.pipelineId);
@@ -118,9 +127,11 @@ async function plan(clone: SparseClone, cfg: BumpConfig, attempt: number): Promi
       const cur = current.find((c) => c.name === expr.name);
       const wanted = refOf(preview.after);
       if (cur && guardOn && refOf(cur) !== wanted) {
-        const prov = await findProvenance(clone, file, expr.name, refOf(cur), cfg.historyDepth);
+        const prov = await guard.history.provenance(file, expr.name, refOf(cur));
         if (prov) {
-          const v = await judge(cfg.origin, prov, cfg.sourceRepo);
+          const key = JSON.stringify([prov.project, prov.sourceCommit, prov.pipelineId]);
+          let v = guard.verdicts.get(key);
+          if (!v) guard.verdicts.set(key, (v = await judge(cfg.origin, prov, cfg.sourceRepo)));
           log.debug(`stale guard ${overlay} ${expr.name}: ${v.by}: ${v.why} (set by ${prov.commit?.slice(0, 12)})`);
           if (v.stale) {
             out.skipped.push({ overlay, image: expr.name, current: refOf(cur), wanted, why: v.why });
@@ -147,18 +158,30 @@ async function plan(clone: SparseClone, cfg: BumpConfig, attempt: number): Promi
   return out;
 }
 
-async function sparseClosure(c: SparseClone, cfg: BumpConfig): Promise<void> {
-  const dirs = await checkoutReferences(cfg.overlays, { root: c.dir, typeOf: (p) => c.typeOf(p), add: (d) => c.addSparse(d) });
+/**
+ * Check out what the overlays reference, transitively. `known`: the directories already checked out (a
+ * retry on a new tip): they are re-read from disk, and git is asked only about references that are new.
+ */
+async function sparseClosure(c: SparseClone, cfg: BumpConfig, known: string[] = []): Promise<string[]> {
+  const dirs = await checkoutReferences(cfg.overlays, { root: c.dir, typeOf: (p) => c.typeOf(p), add: (d) => c.addSparse(d) }, known);
   cfg.log.debug(`sparse checkout: ${dirs.join(' ')}`);
+  return dirs;
 }
 
 /**
- * Exponential backoff with "full jitter" (a uniform draw below the exponential ceiling): of the usual
- * schemes it spreads contending writers best, so the fewest attempts are wasted on a busy branch.
+ * How long a writer whose push was refused waits before it fetches and tries again: exponential backoff with
+ * "full jitter" (a uniform draw below an exponential ceiling), which of the usual schemes spreads contending
+ * writers best. The ceiling's unit is the writer's own last attempt (fetch, re-apply, commit, push), measured:
+ * that is the window in which another writer's push makes ours fail, so it is the spacing that lets one
+ * writer through per window. A fixed unit (400 ms) is too short when many jobs share a runner and an attempt
+ * takes seconds (most retries then collide again), and longer than needed against an idle server.
+ * Measured on 20 concurrent bumps (bench/results/bump.txt): ~50 retries in all instead of ~75, and a retry
+ * that comes almost at once (a 100 ms unit) is worse still (~90).
  */
-function backoffMs(attempt: number): number {
-  const ceiling = Math.min(8000, 400 * 2 ** Math.min(attempt - 1, 8));
-  return Math.round(100 + Math.random() * ceiling);
+export function backoffMs(attempt: number, attemptMs: number, random: () => number = Math.random): number {
+  const unit = Math.min(Math.max(attemptMs, 100), 4000);
+  const ceiling = Math.min(8000, unit * 2 ** Math.min(attempt - 1, 8));
+  return Math.round(100 + random() * ceiling);
 }
 
 export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
@@ -170,6 +193,7 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
     parent = cfg.workdir ? undefined : await mkdtemp(join(tmpdir(), 'gitops-ci-bump-'));
     const dir = cfg.workdir ?? join(parent!, 'config');
     const git = session;
+    let sparse: string[] = [];
     const clone = await log.section(`clone ${cfg.remote.display} ${cfg.branch} (shallow, sparse: ${cfg.overlays.join(' ')})`, async () => {
       const c = await SparseClone.clone(git, { dir, branch: cfg.branch, paths: cfg.overlays });
       // verify before mutating: every overlay is there, as a directory with a kustomization
@@ -183,13 +207,17 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
           hint: '--dir is relative to the config repo root and must hold a kustomization.yaml, e.g. .kubernetes/overlays/production',
         });
       }
-      await sparseClosure(c, cfg);
+      sparse = await sparseClosure(c, cfg);
       return c;
     });
     let head = await clone.head();
+    const guard: GuardState = { history: new History(clone, cfg.historyDepth), verdicts: new Map() };
+    await guard.history.moved(head);
     log.info(`config repo ${cfg.remote.display} ${cfg.branch} at ${head.slice(0, 12)}`);
+    // when the current attempt started (its fetch, on a retry): the unit of the backoff
+    let attemptStart = Date.now();
     for (let attempt = 1; ; attempt++) {
-      const p = await plan(clone, cfg, attempt);
+      const p = await plan(clone, cfg, attempt, guard);
       if (!p.changes.length) {
         return { changed: false, dryRun: cfg.dryRun, head, attempts: attempt, changes: [], skipped: p.skipped };
       }
@@ -205,10 +233,13 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
         // fetch fails with exit 75 if the server is still away): our commit at the tip means it landed.
         if (!isGitopsError(e) || e.kind !== 'transient' || attempt >= cfg.maxAttempts || Date.now() + 1000 > cfg.deadline) throw e;
         log.warn(`push failed (${e.message}); checking whether it landed`);
-        await sleep(backoffMs(attempt));
+        await sleep(backoffMs(attempt, Date.now() - attemptStart));
+        attemptStart = Date.now();
         head = await clone.resetToRemoteTip();
+        await guard.history.moved(head);
         if (head === commit) return { changed: true, dryRun: false, commit, head, attempts: attempt, changes: p.changes, skipped: p.skipped };
         log.info(`it did not; re-applying on ${head.slice(0, 12)}`);
+        if (cfg.render) sparse = await sparseClosure(clone, cfg, sparse);
         continue;
       }
       if (pushed.ok) {
@@ -221,7 +252,7 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
           hint: 'other jobs push to this branch heavily: raise --max-attempts, or serialise the jobs with a GitLab resource_group; nothing was pushed',
         });
       }
-      const wait = backoffMs(attempt);
+      const wait = backoffMs(attempt, Date.now() - attemptStart);
       if (Date.now() + wait > cfg.deadline) {
         throw fail.timeout(BumpErrors.TIMEOUT, `out of time after ${attempt} push attempts: ${cfg.branch} kept moving`, {
           where: `${cfg.remote.display} (${cfg.branch})`,
@@ -230,10 +261,12 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
       }
       log.info(`push rejected, ${cfg.branch} moved (attempt ${attempt}/${cfg.maxAttempts}); re-applying on the new tip in ${wait} ms`);
       await sleep(wait);
+      attemptStart = Date.now();
       head = await clone.resetToRemoteTip();
+      await guard.history.moved(head);
       log.debug(`${cfg.branch} is now at ${head}`);
-      // the new tip may reference other bases
-      if (cfg.render) await sparseClosure(clone, cfg);
+      // the new tip may reference other bases (only new references cost a git call)
+      if (cfg.render) sparse = await sparseClosure(clone, cfg, sparse);
     }
   } finally {
     await session?.close();

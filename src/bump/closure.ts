@@ -62,11 +62,14 @@ export interface ClosureIO {
 /**
  * Adds to the sparse checkout every directory that the overlays reference, transitively. Returns all
  * directories checked out (overlays included), repo-relative. Bounded: 64 directories at most.
+ * `known`: directories already checked out by an earlier call (the same clone, moved to a new tip): they are
+ * read again (their kustomizations may reference something new now) but not added again, so when nothing
+ * changed this reads a few files and runs no git at all.
  */
-export async function checkoutReferences(overlays: string[], io: ClosureIO): Promise<string[]> {
-  const included = [...overlays];
+export async function checkoutReferences(overlays: string[], io: ClosureIO, known: string[] = []): Promise<string[]> {
+  const included = [...new Set([...overlays, ...known])];
   const visited = new Set<string>();
-  let queue = [...overlays];
+  let queue = [...included];
   for (let round = 0; round < 16 && queue.length; round++) {
     const found: string[] = [];
     for (const dir of queue) {

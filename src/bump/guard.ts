@@ -14,7 +14,7 @@
  * (`git merge-base --is-ancestor`); otherwise CI_PIPELINE_ID order (instance-wide, increasing).
  */
 import { compareCommits } from '../git/ancestry.js';
-import type { SparseClone } from '../git/clone.js';
+import type { LogEntry, SparseClone } from '../git/clone.js';
 import { parseTrailers, provenanceFor, type Origin, type Provenance } from './message.js';
 
 export interface Verdict {
@@ -23,21 +23,65 @@ export interface Verdict {
   why: string;
 }
 
-/** The provenance of image `name` at `ref` in the file `path`, from history; undefined when unknown. */
-export async function findProvenance(clone: SparseClone, path: string, name: string, ref: string, maxDepth: number): Promise<Provenance | undefined> {
-  let depth = 1;
-  let step = 16;
-  for (;;) {
-    const entries = await clone.logTrailers(path, maxDepth);
-    for (const e of entries) {
-      const p = provenanceFor(parseTrailers(e.trailers), name, ref);
-      if (p) return { ...p, commit: e.sha };
+/**
+ * The kustomization history a bump reads for the guard, kept across push attempts. A retry fetches the new
+ * tip on top of the commits already here (not `--depth=1`), so what was read stays true: the commits that
+ * touched a file before the old tip do not change. Only the commits after the tip last read are logged, and
+ * the clone is deepened at most once per step, however many attempts the bump needs.
+ */
+export class History {
+  private readonly clone: SparseClone;
+  private readonly maxDepth: number;
+  /** per file: the tip it was last read at, and its commits (newest first) up to then */
+  private readonly files = new Map<string, { tip: string; entries: LogEntry[] }>();
+  /** commits of history fetched behind the first tip */
+  private depth = 1;
+  private step = 16;
+  private complete = false;
+  private tip?: string;
+
+  constructor(clone: SparseClone, maxDepth: number) {
+    this.clone = clone;
+    this.maxDepth = maxDepth;
+  }
+
+  /** the clone moved to `tip`: keep what was read when `tip` descends from the tip it was read at */
+  async moved(tip: string): Promise<void> {
+    const before = this.tip;
+    this.tip = tip;
+    if (!before || before === tip || !this.files.size) return;
+    // the branch was rewritten (force-pushed) under us: the history read before may not be on it any more
+    if (!(await this.clone.isAncestor(before, tip))) this.files.clear();
+  }
+
+  private async entries(path: string): Promise<LogEntry[]> {
+    const tip = this.tip ?? (this.tip = await this.clone.head());
+    const known = this.files.get(path);
+    if (known?.tip === tip) return known.entries;
+    const entries = known ? [...(await this.clone.logTrailers(path, this.maxDepth, known.tip)), ...known.entries].slice(0, this.maxDepth) : await this.clone.logTrailers(path, this.maxDepth);
+    this.files.set(path, { tip, entries });
+    return entries;
+  }
+
+  /** The provenance of image `name` at `ref` in the file `path`, from history; undefined when unknown. */
+  async provenance(path: string, name: string, ref: string): Promise<Provenance | undefined> {
+    for (;;) {
+      for (const e of await this.entries(path)) {
+        const p = provenanceFor(parseTrailers(e.trailers), name, ref);
+        if (p) return { ...p, commit: e.sha };
+      }
+      if (this.complete || this.depth >= this.maxDepth) return undefined;
+      if (!(await this.clone.isShallow())) {
+        this.complete = true;
+        return undefined;
+      }
+      const n = Math.min(this.step, this.maxDepth - this.depth);
+      await this.clone.deepen(n);
+      this.depth += n;
+      this.step *= 4;
+      // older commits are here now, for every file
+      this.files.clear();
     }
-    if (depth >= maxDepth || !(await clone.isShallow())) return undefined;
-    const n = Math.min(step, maxDepth - depth);
-    await clone.deepen(n);
-    depth += n;
-    step *= 4;
   }
 }
 

@@ -3,6 +3,11 @@
  * (--filter=blob:none: commits and trees only, blobs on demand) and sparse (cone mode: only the overlays and
  * the bases they reference are checked out, hence only their blobs fetched). Its cost follows the size of
  * what we edit, not the repo's history or size.
+ *
+ * The index is sparse (`index.sparse`, git ≥ 2.32; older git ignores the setting): outside the cone it holds
+ * one entry per directory instead of one per file, so add/commit/reset on a 20,000-file repo read and write
+ * a few dozen entries, not 20,000. Under contention (many bumps on one small runner) that is most of their
+ * local CPU.
  */
 import { fail } from '../core/errors.js';
 import { classifyGitFailure, isPushRace, tailLines } from './errors.js';
@@ -33,7 +38,7 @@ export class SparseClone {
 
   /** clone `branch` into `dir` (which must not exist or be empty) with `paths` checked out */
   static async clone(git: GitSession, o: { dir: string; branch: string; paths: string[] }): Promise<SparseClone> {
-    await git.must('clone', ['clone', '--quiet', '--no-checkout', '--depth=1', '--filter=blob:none', '--sparse', '--single-branch', '--no-tags', `--branch=${o.branch}`, '--', git.remote.url, o.dir], { branch: o.branch });
+    await git.must('clone', ['clone', '--config=index.sparse=true', '--quiet', '--no-checkout', '--depth=1', '--filter=blob:none', '--sparse', '--single-branch', '--no-tags', `--branch=${o.branch}`, '--', git.remote.url, o.dir], { branch: o.branch });
     const c = new SparseClone(git, o.dir, o.branch);
     await c.local(['sparse-checkout', 'set', '--cone', '--', ...o.paths]);
     // fetches the blobs of the sparse paths in one batch
@@ -70,15 +75,29 @@ export class SparseClone {
     return r.code === 0 && (t === 'tree' || t === 'blob') ? t : undefined;
   }
 
-  /** move to the branch's current tip on the remote, dropping our local commit and edits */
+  /**
+   * Move to the branch's current tip on the remote, dropping our local commit and edits. Returns the tip.
+   *
+   * The fetch is not `--depth=1`: the new commits (commits and trees; the tip's sparse blobs come with the
+   * reset) attach to the history already here, so history read or deepened for the stale guard stays valid
+   * and is not fetched again on every retry. What is fetched is what was pushed since our last look.
+   */
   async resetToRemoteTip(): Promise<string> {
-    await this.remoteOp('fetch', ['fetch', '--quiet', '--depth=1', '--filter=blob:none', '--no-tags', 'origin', `+refs/heads/${this.branch}:refs/remotes/origin/${this.branch}`]);
+    await this.remoteOp('fetch', ['fetch', '--quiet', '--filter=blob:none', '--no-tags', 'origin', `+refs/heads/${this.branch}:refs/remotes/origin/${this.branch}`]);
     // only tracked files are ever edited: reset --hard is enough (no clean)
     await this.remoteOp('fetch', ['reset', '--quiet', '--hard', `refs/remotes/origin/${this.branch}`]);
     return this.head();
   }
 
+  /** true when `a` is an ancestor of (or equal to) `b` in the history fetched so far */
+  async isAncestor(a: string, b: string): Promise<boolean> {
+    const r = await this.git.run(['merge-base', '--is-ancestor', a, b], { cwd: this.dir });
+    return r.code === 0;
+  }
+
   async commit(files: string[], message: string, author: Identity): Promise<string> {
+    // add + commit rather than `commit --only -- files`: --only builds a temporary full index (20,000
+    // entries on the bench repo), add and commit keep the sparse one
     await this.local(['add', '--', ...files]);
     const env = { GIT_AUTHOR_NAME: author.name, GIT_AUTHOR_EMAIL: author.email, GIT_COMMITTER_NAME: author.name, GIT_COMMITTER_EMAIL: author.email };
     await this.local(['-c', 'commit.gpgsign=false', 'commit', '--quiet', '--no-verify', '--cleanup=verbatim', '-F', '-'], { input: message, env });
@@ -105,9 +124,12 @@ export class SparseClone {
     await this.remoteOp('fetch', ['fetch', '--quiet', `--deepen=${n}`, '--filter=blob:none', '--no-tags', 'origin', `refs/heads/${this.branch}`]);
   }
 
-  /** commits that touched `path`, newest first, with their trailers; within the history fetched so far */
-  async logTrailers(path: string, max: number): Promise<LogEntry[]> {
-    const out = await this.local(['log', `-n${max}`, '--format=%H%x1f%(trailers:only,unfold)%x1e', 'HEAD', '--', path]);
+  /**
+   * Commits that touched `path`, newest first, with their trailers; within the history fetched so far.
+   * With `since`, only the commits after it (`since..HEAD`).
+   */
+  async logTrailers(path: string, max: number, since?: string): Promise<LogEntry[]> {
+    const out = await this.local(['log', `-n${max}`, '--format=%H%x1f%(trailers:only,unfold)%x1e', since ? `${since}..HEAD` : 'HEAD', '--', path]);
     return out
       .split('\x1e')
       .map((s) => s.trim())

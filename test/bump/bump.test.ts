@@ -243,6 +243,34 @@ describe('bump: stale guard history', () => {
     expect(blind.stderr).toMatch(/no bump commit records .* within 10 commits; not guarded/);
     expect(show(r.path, file)).toContain('newTag: "older"');
   });
+
+  it('a retry on a new tip re-runs the guard on what was already read: the history is not deepened again', async () => {
+    const r = configRepo(srv);
+    const env = (pipeline: string) => jobEnv(srv, { CI_PROJECT_PATH: 'shovel/app', CI_PIPELINE_ID: pipeline });
+    expect((await runCli(['bump', '--repo', r.url, '--branch', 'main', '--dir', PROD, '--image', `${IMAGE}:deep`], { env: env('500') })).code).toBe(0);
+    const file = `${PROD}/kustomization.yaml`;
+    let text = show(r.path, file);
+    let head = '';
+    for (let i = 0; i < 25; i++) {
+      text += `# note ${i}\n`;
+      head = pushTree(r.authUrl, { [file]: text });
+    }
+    // someone else's commit lands on main during our first push
+    const other = pushTree(r.authUrl, { 'README.md': 'someone else\n' });
+    execFileSync('git', ['-C', r.path, 'update-ref', 'refs/heads/main', head]);
+    const marker = join(tmp(), 'moved');
+    installHook(r.path, 'pre-receive', `if [ ! -e ${marker} ]; then touch ${marker}; env -u GIT_QUARANTINE_PATH git update-ref refs/heads/main ${other}; fi; exit 0`);
+    const res = await runCli(['bump', '--repo', r.url, '--branch', 'main', '--dir', PROD, '--image', `${IMAGE}:newer`, '-v'], { env: env('600') });
+    expect(res.code, res.all).toBe(0);
+    const [first, retry] = res.stderr.split(/push rejected, main moved/);
+    expect(retry, res.all).toBeDefined();
+    // the first attempt had to deepen to find pipeline 500's bump; the retry found it in what it had read
+    expect(first).toMatch(/git fetch .*--deepen=/);
+    expect(retry).not.toMatch(/--deepen=/);
+    expect(retry).toMatch(/stale guard .*pipeline 600 is not older than pipeline 500/);
+    expect(logOf(r.path, 'main', '%P')[0]).toBe(other);
+    expect(show(r.path, file)).toContain('newTag: "newer"');
+  });
 });
 
 describe('bump: races', () => {
