@@ -289,6 +289,33 @@ describe('bump: races', () => {
     expect(show(r.path, `${PROD}/kustomization.yaml`)).toContain('newTag: "raced"');
   });
 
+  it('with --render, a retry on a tip whose overlay references a new directory checks that one out too', async () => {
+    const r = configRepo(srv);
+    const file = `${PROD}/kustomization.yaml`;
+    // the other change adds a component to the overlay; the hook lands it during our first push
+    const text = show(r.path, file).replace(/^resources:\n/m, 'components:\n  - ../../components/extra\nresources:\n');
+    expect(text).toContain('../../components/extra');
+    const other = pushTree(r.authUrl, {
+      [file]: text,
+      '.kubernetes/components/extra/kustomization.yaml': 'apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\ncommonLabels:\n  extra: "yes"\n',
+    });
+    execFileSync('git', ['-C', r.path, 'update-ref', 'refs/heads/main', r.head]);
+    const marker = join(tmp(), 'moved');
+    installHook(r.path, 'pre-receive', `if [ ! -e ${marker} ]; then touch ${marker}; env -u GIT_QUARANTINE_PATH git update-ref refs/heads/main ${other}; fi; exit 0`);
+    const work = join(tmp(), 'clone');
+    const res = await runCli(['bump', '--repo', r.url, '--branch', 'main', '--dir', PROD, '--image', `${IMAGE}:rendered`, '--render', '--workdir', work, '-v'], { env: jobEnv(srv) });
+    expect(res.code, res.all).toBe(0);
+    const [first, retry] = res.stderr.split(/push rejected, main moved/);
+    expect(retry, res.all).toBeDefined();
+    expect(first).not.toMatch(/sparse-checkout add .*components\/extra/);
+    // only the new reference is added; the base already checked out is not asked about again
+    expect(retry).toMatch(/git sparse-checkout add -- \.kubernetes\/components\/extra\n/);
+    expect(retry).not.toMatch(/sparse-checkout add .*\.kubernetes\/base/);
+    expect(existsSync(join(work, '.kubernetes/components/extra/kustomization.yaml'))).toBe(true);
+    expect(logOf(r.path, 'main', '%P')[0]).toBe(other);
+    expect(show(r.path, file)).toContain('newTag: "rendered"');
+  });
+
   it('gives up after --max-attempts with a clear error (exit 1), nothing pushed', async () => {
     const r = configRepo(srv);
     const other = pushTree(r.authUrl, { 'README.md': 'someone else\n' });
