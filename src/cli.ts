@@ -75,6 +75,12 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   const verbose = argv.includes('--verbose') || argv.includes('-v');
   argv = argv.filter((a) => a !== '--verbose' && a !== '-v');
   const log = new Logger({ verbose, gitlab: env.GITLAB_CI === 'true' });
+  // libraries print their `debug` output straight to stderr, past the masker: docker-modem's includes request
+  // headers such as X-Registry-Auth. So DEBUG is dropped before any library loads.
+  if (env.DEBUG) {
+    log.warn('DEBUG is set and ignored: library debug output would bypass secret masking; use --verbose instead');
+    delete env.DEBUG;
+  }
 
   if (argv[0] === '--version' || argv[0] === 'version') {
     process.stdout.write(`${VERSION}\n`);

@@ -76,3 +76,11 @@ describe('gitops-ci CLI', () => {
     }
   });
 });
+
+describe('library debug output', () => {
+  it('drops DEBUG, whose output would bypass masking, and says so', async () => {
+    const r = await runCli(['--version'], { env: { DEBUG: 'modem,*' } });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('DEBUG is set and ignored');
+  });
+});
