@@ -46,7 +46,8 @@ export function unifiedDiff(before: string, after: string, path: string, context
     ops.splice(k, e - k, ...block.filter((o) => o.t === '-'), ...block.filter((o) => o.t === '+'));
     k = e;
   }
-  const out: string[] = [`--- a/${path}`, `+++ b/${path}`];
+  // git's a/ b/ prefixes for a relative path; an absolute path stands as it is, as in `diff -u`
+  const out: string[] = path.startsWith('/') ? [`--- ${path}`, `+++ ${path}`] : [`--- a/${path}`, `+++ b/${path}`];
   const changedIdx = ops.map((o, k) => (o.t === ' ' ? -1 : k)).filter((k) => k >= 0);
   let k = 0;
   while (k < changedIdx.length) {
