@@ -7,15 +7,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startGitServer } from '../helpers/services.js';
 import { pushTree, seedLayout } from '../helpers/config-repo.js';
-import { IMAGE, setup, short, STAGING, type Fixture } from './fixture.js';
+import { IMAGE, setup, short, STAGING, type Fixture, stopFixtures } from './fixture.js';
 
 let fx: Fixture | undefined;
-afterEach(async () => {
-  if (!fx) return;
-  await fx.stop();
-  expect(fx.recorder.violations).toEqual([]);
-  fx = undefined;
-});
+afterEach(stopFixtures);
 
 const json = { 'Content-Type': 'application/json' };
 

@@ -3,6 +3,7 @@
  * double over it with short delays, a contract recorder validating every response, and helpers to push
  * a new image tag and to run the CLI against the double.
  */
+import { expect } from 'vitest';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,7 +46,7 @@ export async function setup(opts: Partial<ArgoCdDoubleOptions> & { apps?: Double
     onResponse: recorder.onResponse,
   });
   const env: NodeJS.ProcessEnv = { ARGOCD_SERVER: argo.url, ARGOCD_AUTH_TOKEN: argo.token };
-  return {
+  const fx: Fixture = {
     repo,
     argo,
     recorder,
@@ -55,6 +56,18 @@ export async function setup(opts: Partial<ArgoCdDoubleOptions> & { apps?: Double
     cli: (args, e = {}) => runCli(args, { env: { ...env, ...e }, timeoutMs: 60_000 }),
     stop: () => argo.stop(),
   };
+  active.add(fx);
+  return fx;
+}
+
+const active = new Set<Fixture>();
+
+/** afterEach: stop every fixture the test set up, and check that each response the double sent met the swagger */
+export async function stopFixtures(): Promise<void> {
+  const all = [...active];
+  active.clear();
+  for (const fx of all) await fx.stop();
+  for (const fx of all) expect(fx.recorder.violations).toEqual([]);
 }
 
 export function tmpFile(name: string): string {

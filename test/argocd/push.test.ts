@@ -4,15 +4,10 @@
  * `argocd refresh` (normal and hard).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { readDotenv, setup, short, STAGING, tmpFile, type Fixture } from './fixture.js';
+import { readDotenv, setup, short, STAGING, tmpFile, type Fixture, stopFixtures } from './fixture.js';
 
 let fx: Fixture | undefined;
-afterEach(async () => {
-  if (!fx) return;
-  await fx.stop();
-  expect(fx.recorder.violations).toEqual([]);
-  fx = undefined;
-});
+afterEach(stopFixtures);
 
 describe('argocd notify', () => {
   it('posts a GitLab push event with the secret; Argo CD refreshes at once and auto-sync deploys the commit', async () => {

@@ -4,15 +4,10 @@
  * exit 75 when they last), polling when the stream route is missing.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { setup, type Fixture } from './fixture.js';
+import { setup, type Fixture, stopFixtures } from './fixture.js';
 
 let fx: Fixture | undefined;
-afterEach(async () => {
-  if (!fx) return;
-  await fx.stop();
-  expect(fx.recorder.violations).toEqual([]);
-  fx = undefined;
-});
+afterEach(stopFixtures);
 
 function expectNoSecret(all: string, secret: string) {
   expect(all).not.toContain(secret);

@@ -6,15 +6,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { git, GIT_TEST_ENV } from '../helpers/config-repo.js';
 import { tmp } from '../helpers/services.js';
-import { readDotenv, setup, short, STAGING, tmpFile, type Fixture } from './fixture.js';
+import { readDotenv, setup, short, STAGING, tmpFile, type Fixture, stopFixtures } from './fixture.js';
 
 let fx: Fixture | undefined;
 afterEach(async () => {
-  if (!fx) return;
-  await fx.stop();
-  expect(fx.recorder.violations).toEqual([]);
-  expect(fx.recorder.checked).toBeGreaterThan(0);
+  const f = fx;
   fx = undefined;
+  await stopFixtures();
+  // every wait test talks to the double, so its responses were checked against the swagger
+  if (f) expect(f.recorder.checked).toBeGreaterThan(0);
 });
 
 const settled = <T>(p: Promise<T>) => {
