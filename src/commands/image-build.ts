@@ -82,10 +82,13 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
   const tags = [...new Set(tagRefs.map((r) => formatRef(r)))];
   const buildArgs = kv(strs(values, 'build-arg'), '--build-arg', env);
   const labels: Record<string, string> = {};
-  const now = new Date().toISOString();
+  // the commit's time, not the build's: a re-run for the same commit then gives the same image (and digest), so
+  // the bump that follows is a no-op instead of a new deploy
+  const sourceDate = env.SOURCE_DATE_EPOCH && /^\d+$/.test(env.SOURCE_DATE_EPOCH) ? new Date(Number(env.SOURCE_DATE_EPOCH) * 1000).toISOString() : undefined;
+  const created = env.CI_COMMIT_TIMESTAMP || sourceDate || new Date().toISOString();
   if (env.CI_PROJECT_URL) labels['org.opencontainers.image.source'] = env.CI_PROJECT_URL;
   if (env.CI_COMMIT_SHA) labels['org.opencontainers.image.revision'] = env.CI_COMMIT_SHA;
-  labels['org.opencontainers.image.created'] = now;
+  labels['org.opencontainers.image.created'] = created;
   const version = env.CI_COMMIT_TAG || env.CI_COMMIT_SHORT_SHA;
   if (version) labels['org.opencontainers.image.version'] = version;
   if (env.CI_PROJECT_URL) labels['org.opencontainers.image.url'] = env.CI_PROJECT_URL;

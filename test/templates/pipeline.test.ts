@@ -95,11 +95,9 @@ include:
       ARGOCD_AUTH_TOKEN: argo.token,
       ARGOCD_PLAINTEXT: 'true',
     };
-    const r = await run(
-      GITLAB_CI_LOCAL,
-      ['--force-shell-executor', '--ignore-predefined-vars', 'CI_REGISTRY,CI_REGISTRY_IMAGE,CI_JOB_TOKEN', ...Object.entries(vars).flatMap(([k, v]) => ['--variable', `${k}=${v}`])],
-      { cwd: dir, env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, NO_COLOR: '1' } },
-    );
+    const args = ['--force-shell-executor', '--ignore-predefined-vars', 'CI_REGISTRY,CI_REGISTRY_IMAGE,CI_JOB_TOKEN', ...Object.entries(vars).flatMap(([k, v]) => ['--variable', `${k}=${v}`])];
+    const runOpts = { cwd: dir, env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, NO_COLOR: '1' } };
+    const r = await run(GITLAB_CI_LOCAL, args, runOpts);
     expect(r.code, r.out).toBe(0);
     expect(r.out).toMatch(/PASS\s+gitops-build/);
     expect(r.out).toMatch(/PASS\s+gitops-bump-staging/);
@@ -124,10 +122,24 @@ include:
     expect(r.out).not.toContain('argocd notify failed');
     expect(argo.requests.some((q) => q.method === 'POST' && q.path === '/api/webhook')).toBe(true);
 
+    // a re-run of the same pipeline (same source commit) is not a stale bump: it lands the re-built image and the
+    // verify job waits for that new config commit. (BuildKit's inline cache metadata makes the re-built image's
+    // digest differ, so this is a new commit rather than a no-op.)
+    const again = await run(GITLAB_CI_LOCAL, args, runOpts);
+    expect(again.code, again.out).toBe(0);
+    expect(again.out).toMatch(/PASS\s+gitops-verify-staging/);
+    const image2 = /^IMAGE=(.+)$/m.exec(readFileSync(join(dir, '.gitlab-ci-local/artifacts/gitops-build/.gitlab-ci-reports/dotenv/gitops-build.env'), 'utf8'))?.[1];
+    git(join(check, 'c'), ['pull', '-q']);
+    expect(readFileSync(join(check, 'c/.kubernetes/overlays/staging/kustomization.yaml'), 'utf8')).toContain(image2!.split('@')[1]);
+    const head2 = git(join(check, 'c'), ['rev-parse', 'HEAD']);
+    expect(again.out).toContain(`shovel-staging deployed ${head2.slice(0, 8)}`);
+
     // no secret in the job logs
     for (const s of [reg.password, srv.password, argo.token]) {
-      expect(r.out).not.toContain(s);
-      expect(r.out).not.toContain(Buffer.from(`gitlab-ci-token:${s}`).toString('base64'));
+      for (const out of [r.out, again.out]) {
+        expect(out).not.toContain(s);
+        expect(out).not.toContain(Buffer.from(`gitlab-ci-token:${s}`).toString('base64'));
+      }
     }
   }, 180_000);
 });
