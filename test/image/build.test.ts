@@ -131,11 +131,17 @@ describe('image build', () => {
       'docker/Dockerfile.prod': `FROM ${base} AS one\nARG GREETING\nRUN echo "greeting=$GREETING"\nFROM one AS two\nRUN echo never-built\n`,
     });
     const tag = `${reg.host}/group/filetest:${randomBytes(3).toString('hex')}`;
-    const r = await runCli(['image', 'build', '--context', 'ctx', '--file', 'docker/Dockerfile.prod', '--target', 'one', '--build-arg', `GREETING=hi-${tag.slice(-6)}`, '--label', 'team=delivery', '--tag', tag], { env: { DOCKER_HOST: dockerHost }, cwd: dir });
+    const r = await runCli(['image', 'build', '--context', 'ctx', '--file', 'docker/Dockerfile.prod', '--target', 'one', '--build-arg', `GREETING=hi-${tag.slice(-6)}`, '--label', 'team=delivery', '--tag', tag], {
+      env: { DOCKER_HOST: dockerHost, CI_COMMIT_TIMESTAMP: '2026-11-20T09:30:00+00:00' },
+      cwd: dir,
+    });
     expect(r.code, r.all).toBe(0);
     expect(r.stderr).toContain(`greeting=hi-${tag.slice(-6)}`);
     expect(r.stderr).not.toContain('never-built');
-    expect((await d.getImage(tag).inspect()).Config.Labels.team).toBe('delivery');
+    const labels = (await d.getImage(tag).inspect()).Config.Labels;
+    expect(labels.team).toBe('delivery');
+    // created is the commit's time when GitLab gives it, not the build's
+    expect(labels['org.opencontainers.image.created']).toBe('2026-11-20T09:30:00+00:00');
     expect(r.stderr).toContain('not pushed');
   });
 
