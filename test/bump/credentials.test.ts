@@ -18,7 +18,7 @@ const USER = 'project_42_bot';
 
 let srv: GitServer;
 beforeAll(async () => {
-  srv = await startGitServer({ user: USER, password: TOKEN, users: { 'gitlab-ci-token': `${TOKEN}-job` } });
+  srv = await startGitServer({ user: USER, password: TOKEN, users: { 'gitlab-ci-token': `${TOKEN}-job`, reporter_bot: `${TOKEN}-ro` }, readOnlyUsers: ['reporter_bot'] });
 });
 afterAll(() => srv?.stop());
 
@@ -36,6 +36,18 @@ describe('https tokens', () => {
     expect(res.stderr).toContain('EGIT_PUSH_REJECTED');
     expectNoLeak(res.all, TOKEN, [USER]);
     expect(readFileSync(join(work, '.git/config'), 'utf8')).not.toContain(TOKEN.slice(0, 12));
+    expect(headOf(r.path)).toBe(r.head);
+  });
+
+  it('a token that may read but not push (GitLab answers 403): exit 3 with what to do, remote untouched, token hidden', async () => {
+    const r = configRepo(srv);
+    const ro = `${TOKEN}-ro`;
+    const res = await runCli(['bump', '--repo', r.url, '--branch', 'main', '--dir', PROD, '--image', `${IMAGE}:ro`], { env: { GITOPS_GIT_USER: 'reporter_bot', GITOPS_GIT_TOKEN: ro } });
+    expect(res.code, res.all).toBe(3);
+    expect(res.stderr).toContain('EGIT_AUTH');
+    expect(res.stderr).toContain('not allowed to push');
+    expect(res.stderr).toMatch(/what to do: .*write_repository/);
+    expectNoLeak(res.all, ro, ['reporter_bot']);
     expect(headOf(r.path)).toBe(r.head);
   });
 

@@ -16,9 +16,6 @@ export function configRepo(srv: GitServer, extra: Tree = {}): { name: string; ur
   const name = `group/config-${process.pid}-${++seq}.git`;
   const url = srv.createRepo(name);
   const path = srv.repoPath(name);
-  // GitLab serves partial clones and accepts push options; git's defaults do neither
-  execFileSync('git', ['-C', path, 'config', 'uploadpack.allowFilter', 'true']);
-  execFileSync('git', ['-C', path, 'config', 'receive.advertisePushOptions', 'true']);
   const head = pushTree(srv.authUrl(name), { ...seedLayout(IMAGE), ...extra });
   return { name, url, authUrl: srv.authUrl(name), path, head };
 }

@@ -1,13 +1,15 @@
 // Smart-HTTP git server: Node http + `git http-backend` as CGI, with Basic auth. Runs as its own process
 // (tests call git synchronously, which would block an in-process server).
-// usage: node git-http-server.mjs <projectRoot> <usersJsonFile> <requestLogFile>
+// usage: node git-http-server.mjs <projectRoot> <usersJsonFile> <requestLogFile> [readOnlyUsersJsonFile]
 // prints `listening <port>` on stdout when ready.
 import http from 'node:http';
 import { spawn } from 'node:child_process';
 import { appendFileSync, readFileSync } from 'node:fs';
 
-const [root, usersFile, logFile] = process.argv.slice(2);
+const [root, usersFile, logFile, readOnlyFile] = process.argv.slice(2);
 const users = new Map(Object.entries(JSON.parse(readFileSync(usersFile, 'utf8'))));
+// users who may clone and fetch but not push: GitLab answers their receive-pack with 403 and this text
+const readOnly = new Set(readOnlyFile ? JSON.parse(readFileSync(readOnlyFile, 'utf8')) : []);
 const server = http.createServer((req, res) => {
   const m = /^Basic (.+)$/.exec(req.headers.authorization ?? '');
   const [user, ...rest] = m ? Buffer.from(m[1], 'base64').toString().split(':') : [];
@@ -16,6 +18,10 @@ const server = http.createServer((req, res) => {
     return res.end('HTTP Basic: Access denied\n');
   }
   const url = new URL(req.url ?? '/', 'http://x');
+  if (readOnly.has(user) && (url.pathname.endsWith('/git-receive-pack') || url.searchParams.get('service') === 'git-receive-pack')) {
+    res.writeHead(403, { 'Content-Type': 'text/plain' });
+    return res.end('You are not allowed to push code to this project.\n');
+  }
   if (logFile) appendFileSync(logFile, JSON.stringify({ method: req.method, path: url.pathname, query: url.search, user }) + '\n');
   const env = {
     PATH: process.env.PATH,

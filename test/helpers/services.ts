@@ -268,7 +268,7 @@ export interface GitServer {
   stop(): Promise<void>;
 }
 
-export async function startGitServer(opts: { user?: string; password?: string; users?: Record<string, string> } = {}): Promise<GitServer> {
+export async function startGitServer(opts: { user?: string; password?: string; users?: Record<string, string>; readOnlyUsers?: string[] } = {}): Promise<GitServer> {
   const user = opts.user ?? 'gituser';
   const password = opts.password ?? `gitpass-${Math.random().toString(36).slice(2, 10)}`;
   const root = tmp('gci-git-');
@@ -276,8 +276,9 @@ export async function startGitServer(opts: { user?: string; password?: string; u
   writeFileSync(join(meta, 'users.json'), JSON.stringify({ [user]: password, ...(opts.users ?? {}) }), { mode: 0o600 });
   const logFile = join(meta, 'requests.log');
   writeFileSync(logFile, '');
+  writeFileSync(join(meta, 'read-only.json'), JSON.stringify(opts.readOnlyUsers ?? []));
   const script = fileURLToPath(new URL('./git-http-server.mjs', import.meta.url));
-  const p = spawn(process.execPath, [script, root, join(meta, 'users.json'), logFile], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const p = spawn(process.execPath, [script, root, join(meta, 'users.json'), logFile, join(meta, 'read-only.json')], { stdio: ['pipe', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     let buf = '';
     p.stdout!.on('data', (d) => {
@@ -307,6 +308,9 @@ export async function startGitServer(opts: { user?: string; password?: string; u
       mkdirSync(p, { recursive: true });
       execFileSync('git', ['init', '-q', '--bare', '-b', o.branch ?? 'main', p]);
       execFileSync('git', ['-C', p, 'config', 'http.receivepack', 'true']);
+      // as GitLab does: serve partial clones, accept push options
+      execFileSync('git', ['-C', p, 'config', 'uploadpack.allowFilter', 'true']);
+      execFileSync('git', ['-C', p, 'config', 'receive.advertisePushOptions', 'true']);
       return `${base}/${name}`;
     },
     authUrl(name) {
