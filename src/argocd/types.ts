@@ -31,12 +31,16 @@ export interface Operation {
   retry?: unknown;
 }
 
-export interface ResourceResult {
+/** how Argo CD names a Kubernetes resource in results, statuses and tree nodes */
+export interface ResourceKey {
   group?: string;
   version?: string;
   kind?: string;
   namespace?: string;
   name?: string;
+}
+
+export interface ResourceResult extends ResourceKey {
   status?: string;
   message?: string;
   hookPhase?: string;
@@ -55,12 +59,7 @@ export interface OperationState {
   syncResult?: { revision?: string; revisions?: string[]; source?: AppSource; resources?: ResourceResult[] };
 }
 
-export interface ResourceStatus {
-  group?: string;
-  version?: string;
-  kind?: string;
-  namespace?: string;
-  name?: string;
+export interface ResourceStatus extends ResourceKey {
   status?: string;
   health?: HealthStatus;
   requiresPruning?: boolean;
@@ -89,12 +88,7 @@ export interface Application {
   };
 }
 
-export interface ResourceNode {
-  group?: string;
-  version?: string;
-  kind?: string;
-  namespace?: string;
-  name?: string;
+export interface ResourceNode extends ResourceKey {
   uid?: string;
   health?: HealthStatus;
   images?: string[];

@@ -10,7 +10,7 @@ import { bump, type BumpOutcome } from '../bump/bump.js';
 import { PLACEHOLDERS, shortImageOf, tersely, validateTemplate, type Origin, type SkipCi } from '../bump/message.js';
 import { isGitRepo, setAncestryEnv } from '../git/ancestry.js';
 import { parseRemote } from '../git/url.js';
-import { parseImageExpr, type ImageExpr } from '../kustomize/image-expr.js';
+import { parseImageExprs, type ImageExpr } from '../kustomize/image-expr.js';
 import { BumpErrors } from '../bump/errors.js';
 
 export const spec: CommandSpec = {
@@ -101,18 +101,16 @@ export async function run(ctx: CommandContext, { values, positionals }: ParsedAr
 
   const rawExprs = [...strs(values, 'image'), ...positionals];
   if (!rawExprs.length) problems.push('no image: pass --image EXPR, e.g. --image registry.example.com/app:1.2.3');
-  const byName = new Map<string, ImageExpr>();
-  for (const a of rawExprs) {
+  // the same parsing as set-image: every bad expression reported at once, the last one per image name wins
+  let exprs: ImageExpr[] = [];
+  if (rawExprs.length) {
     try {
-      const e = parseImageExpr(a);
-      byName.delete(e.name);
-      byName.set(e.name, e);
+      exprs = parseImageExprs(rawExprs);
     } catch (e) {
       if (isGitopsError(e)) errors.push(e);
       else throw e;
     }
   }
-  const exprs = [...byName.values()];
 
   const template = str(values, 'message');
   if (template !== undefined) {
