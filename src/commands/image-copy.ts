@@ -26,7 +26,7 @@ registry (and to SRC when it is on the same registry).`,
 };
 
 export async function run(ctx: CommandContext, { values, positionals }: ParsedArgs): Promise<CommandResult> {
-  if (positionals.length !== 2) throw fail.usage('EREGISTRY_BAD_REF', 'image copy takes two image references: SRC DST');
+  if (positionals.length !== 2) throw fail.usage('EREGISTRY_BAD_REF', 'image copy takes two image references: SRC DST', { hint: 'e.g. gitops-ci image copy registry.example.com/app@sha256:… registry.example.com/app:production' });
   const src = parseRef(positionals[0]);
   const dst = parseRef(positionals[1], { defaultTag: src.tag });
   if (dst.digest && !dst.tag) throw fail.usage('EREGISTRY_BAD_REF', `DST ${positionals[1]} needs a tag (a digest alone names what is copied, not where)`);
