@@ -8,12 +8,12 @@
  * (`reconciledat`) fails here instead of silently passing.
  */
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import AjvModule from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import type { RecordedResponse } from '../doubles/argocd/server.js';
+import { contractFile } from '../helpers/contracts.js';
 
-const SWAGGER = fileURLToPath(new URL('../../../shared/contracts/argocd-swagger.json', import.meta.url));
+const SWAGGER = contractFile('argocd-swagger.json');
 
 type Schema = Record<string, any>;
 

@@ -9,15 +9,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
 import { parseImageExprs } from '../../src/kustomize/image-expr.js';
 import { editKustomizationText, readImages, type ImageEntry } from '../../src/kustomize/edit.js';
 import { isGitopsError } from '../../src/core/errors.js';
+import { contractFile } from '../helpers/contracts.js';
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const CASES_FILE = resolve(repoRoot, '../shared/contracts/kustomize-setimage-cases.json');
+const CASES_FILE = contractFile('kustomize-setimage-cases.json');
 
 interface Case {
   index: number;

@@ -6,15 +6,13 @@
 import { describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
 import { Ajv } from 'ajv';
 import { GITLAB_CI_LOCAL as GCL, gitlabCiLocalProject } from '../helpers/gitlab-ci-local.js';
+import { contractFile } from '../helpers/contracts.js';
 
 const pexec = promisify(execFile);
-const root = fileURLToPath(new URL('../..', import.meta.url));
 
 function project(ci: string): string {
   return gitlabCiLocalProject({ '.gitlab-ci.yml': ci });
@@ -59,7 +57,7 @@ describe('components through gitlab-ci-local', () => {
     expect(r.code, r.out).toBe(0);
     const doc = parse(r.stdout!.slice(r.stdout!.indexOf('---'))) as Record<string, Record<string, unknown>>;
     expect(Object.keys(doc)).toEqual(expect.arrayContaining(['gitops-build', 'gitops-bump-staging', 'prod-bump-production', 'gitops-verify-staging']));
-    const schema = JSON.parse(readFileSync(resolve(root, '../shared/contracts/gitlab-ci-schema.json'), 'utf8'));
+    const schema = JSON.parse(readFileSync(contractFile('gitlab-ci-schema.json'), 'utf8'));
     const validate = new Ajv({ strict: false, allErrors: true, validateFormats: false }).compile(schema);
     expect(validate(doc), JSON.stringify(validate.errors)).toBe(true);
 

@@ -5,13 +5,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { Ajv } from 'ajv';
+import { contractFile } from '../helpers/contracts.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const schemaPath = resolve(root, '../shared/contracts/gitlab-ci-schema.json');
+const schemaPath = contractFile('gitlab-ci-schema.json');
 
 function validator() {
   const schema = JSON.parse(readFileSync(schemaPath, 'utf8'));
