@@ -16,7 +16,7 @@ import { unifiedDiff } from '../kustomize/diff.js';
 import { RenderErrors } from './errors.js';
 
 export const REDACTED = '<redacted>';
-export const REDACTED_CHANGED = '<redacted: changed>';
+export const REDACTED_CHANGED = '<redacted, changed>';
 export const DEFAULT_MAX_CHARS = 100_000;
 export const DEFAULT_MAX_PER_RESOURCE = 20_000;
 
@@ -60,11 +60,15 @@ export function splitResources(yamlText: string, where = 'rendered manifests'): 
   return out;
 }
 
+function isSecretDoc(d: Record<string, unknown>): boolean {
+  return d.kind === 'Secret';
+}
+
 function isSecret(r: Resource | undefined): boolean {
   return !!r && r.kind === 'Secret' && (r.doc.apiVersion === 'v1' || r.doc.apiVersion === undefined);
 }
 
-/** a copy of a Secret with every data/stringData value replaced; `other` marks the keys whose value differs */
+/** a copy of a Secret with every data/stringData value replaced; with `other` (the before side), keys whose value differs from it get REDACTED_CHANGED */
 function redactSecret(doc: Record<string, unknown>, other?: Record<string, unknown>): Record<string, unknown> {
   const copy: Record<string, unknown> = { ...doc };
   for (const field of ['data', 'stringData']) {
@@ -77,7 +81,7 @@ function redactSecret(doc: Record<string, unknown>, other?: Record<string, unkno
     const o = other?.[field] as Record<string, unknown> | undefined;
     const r: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(m as Record<string, unknown>)) {
-      const changed = other !== undefined && (o === undefined || typeof o !== 'object' || !(k in o) || JSON.stringify(o[k]) !== JSON.stringify(v));
+      const changed = other !== undefined && isSecretDoc(other) && (o === undefined || typeof o !== 'object' || !(k in o) || JSON.stringify(o[k]) !== JSON.stringify(v));
       r[k] = changed ? REDACTED_CHANGED : REDACTED;
     }
     copy[field] = r;
@@ -105,8 +109,8 @@ export function diffRendered(before: string, after: string, where = 'rendered ma
     const ra = a.get(key);
     const rb = b.get(key);
     const secret = isSecret(ra) || isSecret(rb);
-    // both sides redacted before they are compared: equal values give equal markers
-    const da = ra ? (secret ? redactSecret(ra.doc, rb?.doc) : ra.doc) : undefined;
+    // both sides redacted before they are compared; the after side marks the keys whose value changed
+    const da = ra ? (secret ? redactSecret(ra.doc) : ra.doc) : undefined;
     const db = rb ? (secret ? redactSecret(rb.doc, ra?.doc) : rb.doc) : undefined;
     const ta = da ? toYaml(da) : '';
     const tb = db ? toYaml(db) : '';
