@@ -14,6 +14,7 @@ import { makeRegistries, registryOptions } from '../registry/options.js';
 import { parseRef } from '../registry/ref.js';
 import type { Registries } from '../registry/client.js';
 import { PromoteErrors } from '../promote/errors.js';
+import { gitlabOptions } from '../gitlab/config.js';
 import { deployedRevision, pinDigests, readSource } from '../promote/source.js';
 import { promote, type MergeRequestApi } from '../promote/promote.js';
 
@@ -49,7 +50,7 @@ GitLab (--via mr): CI_API_V4_URL / CI_SERVER_URL, CI_PROJECT_ID or the project o
     'auto-merge': { type: 'boolean', description: '--via mr: merge when the pipeline succeeds' },
     'auto-merge-timeout': { type: 'string', value: 'SECONDS', description: 'how long to retry setting auto-merge while GitLab is still checking the MR', default: '120' },
     title: { type: 'string', value: 'TITLE', description: '--via mr: merge request title (default: Promote <image>@<digest> from <env> to <env>)' },
-    project: { type: 'string', value: 'ID|PATH', description: '--via mr: GitLab project of the config repo (default: CI_PROJECT_ID, or derived from --repo)', env: ['GITOPS_GITLAB_PROJECT'] },
+    ...gitlabOptions,
     'argocd-server': { type: 'string', value: 'HOST[:PORT]|URL', description: '--from-app: Argo CD API server', env: ['ARGOCD_SERVER'] },
     'argocd-plaintext': { type: 'boolean', description: '--from-app: plain HTTP to a host[:port] Argo CD server', env: ['ARGOCD_PLAINTEXT=true'] },
     'app-namespace': { type: 'string', value: 'NS', description: '--from-app: namespace of the Application', env: ['ARGOCD_APP_NAMESPACE'] },

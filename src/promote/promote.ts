@@ -177,9 +177,9 @@ export function mrDescription(o: { cfg: Pick<PromoteConfig, 'from' | 'to' | 'bra
   return formatDiffs(o.sections, { header: lines.join('\n'), footer: `${MR_MARKER}\n<sub>Opened by gitops-ci promote. A newer promotion to ${envOf(cfg.to)} updates this merge request.</sub>` }).body;
 }
 
-export function mrTitle(cfg: Pick<PromoteConfig, 'from' | 'to'>, changes: Change[], draft: boolean): string {
+export function mrTitle(cfg: Pick<PromoteConfig, 'from' | 'to'>, changes: Change[]): string {
   const images = [...new Set(changes.map((c) => `${shortImageOf(c.image)}@${shortRefOf(c.after).replace(/^sha256:/, '')}`))];
-  return `${draft ? 'Draft: ' : ''}Promote ${images.join(', ')} from ${envOf(cfg.from)} to ${envOf(cfg.to)}`;
+  return `Promote ${images.join(', ')} from ${envOf(cfg.from)} to ${envOf(cfg.to)}`;
 }
 
 async function render(dir: string, overlay: string, log: Logger, when: string): Promise<string> {
@@ -238,7 +238,7 @@ async function promoteByMr(cfg: PromoteConfig): Promise<PromoteOutcome> {
       log.info(`pushed ${commit.slice(0, 12)} to ${branch}${old ? ` (replacing ${old.slice(0, 12)})` : ''}`);
     }
     const mrOpts = cfg.mr!;
-    const mr = await api.upsert({ sourceBranch: branch, targetBranch: cfg.branch, title: mrOpts.title ?? mrTitle(cfg, changes, mrOpts.draft), description, labels: mrOpts.labels, assignees: mrOpts.assignees, reviewers: mrOpts.reviewers, draft: mrOpts.draft });
+    const mr = await api.upsert({ sourceBranch: branch, targetBranch: cfg.branch, title: mrOpts.title ?? mrTitle(cfg, changes), description, labels: mrOpts.labels, assignees: mrOpts.assignees, reviewers: mrOpts.reviewers, draft: mrOpts.draft });
     log.info(`merge request !${mr.iid} ${mr.created ? 'opened' : mr.updated ? 'updated' : 'already up to date'}: ${mr.webUrl}`);
     if (mrOpts.autoMerge) await api.autoMerge({ iid: mr.iid, sha: commit, timeoutMs: mrOpts.autoMergeTimeoutMs });
     return { changed: true, dryRun: false, changes, commit, head, diff, rendered: description, mr: { ...mr, branch, pushed }, attempts: 1 };
