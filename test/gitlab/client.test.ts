@@ -6,7 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inspect } from 'node:util';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isGitopsError, type GitopsError } from '../../src/core/errors.js';
@@ -14,6 +15,7 @@ import { clearSecrets, mask } from '../../src/core/mask.js';
 import { gitlabClient } from '../../src/gitlab/client.js';
 import { normalizeApiUrl, projectPathFromRepoUrl, resolveGitlabConfig } from '../../src/gitlab/config.js';
 import { upsertMergeRequest } from '../../src/gitlab/mr.js';
+import { startGitlabDouble } from '../doubles/gitlab/server.js';
 import { PROJECT, setupGitlab, type GitlabFixture } from './fixture.js';
 
 function thrown(fn: () => unknown): GitopsError {
@@ -164,6 +166,40 @@ describe('client against the double', () => {
     const mr = await gl.createMergeRequest(PROJECT, { sourceBranch: 'feature/retry', targetBranch: 'main', title: 't' });
     expect(fx.gl.hooks.mergeRequests(PROJECT).filter((m) => m.source_branch === 'feature/retry')).toHaveLength(1);
     expect(mr.sourceBranch).toBe('feature/retry');
+  });
+
+  it("stock gitbeaker would leak the token through its error's cause; ours carries none (same failing call)", async () => {
+    const bad = 'glpat-stock-gitbeaker-leak-test';
+    const { Gitlab } = await import('@gitbeaker/rest');
+    const stock = new Gitlab({ host: fx.gl.url, token: bad });
+    let stockErr: unknown;
+    try {
+      await stock.MergeRequestApprovals.showConfiguration(PROJECT, { mergerequestIId: 1 });
+    } catch (e) {
+      stockErr = e;
+    }
+    // the reason for our own transport: the Request in `cause` holds the PRIVATE-TOKEN header
+    expect((stockErr as { cause?: { request?: Request } }).cause?.request?.headers.get('private-token')).toBe(bad);
+    const ours = await rejected(gitlabClient(resolveGitlabConfig({ ...fx.env, GITOPS_GITLAB_TOKEN: bad }, {}), { attempts: 1 }).approvals(PROJECT, 1));
+    expect(ours.exitCode).toBe(3);
+    expectNoSecret(ours, bad);
+  });
+
+  it('TLS: a CA file verifies the server; without it EGITLAB_TLS (exit 2); --gitlab-insecure skips verification', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gl-tls-'));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem')], { stdio: 'ignore' });
+    const tls = await startGitlabDouble({ git: fx.git, projects: [{ path: PROJECT, repo: 'group/config.git', id: 42 }], tls: { key: readFileSync(join(dir, 'k.pem'), 'utf8'), cert: readFileSync(join(dir, 'c.pem'), 'utf8') }, onResponse: fx.recorder.onResponse });
+    try {
+      const env = { CI_API_V4_URL: tls.apiUrl, GITOPS_GITLAB_TOKEN: tls.token, CI_PROJECT_ID: '42' };
+      expect((await gitlabClient(resolveGitlabConfig(env, { 'gitlab-ca-file': join(dir, 'c.pem') }), { attempts: 1 }).currentUser()).username).toBe('gitops-bot');
+      const e = await rejected(gitlabClient(resolveGitlabConfig(env, {}), { attempts: 1 }).currentUser());
+      expect(e.code).toBe('EGITLAB_TLS');
+      expect(e.exitCode).toBe(2);
+      expect(e.hint).toMatch(/--gitlab-ca-file/);
+      expect((await gitlabClient(resolveGitlabConfig({ ...env, GITOPS_GITLAB_INSECURE: 'true' }, {}), { attempts: 1 }).currentUser()).username).toBe('gitops-bot');
+    } finally {
+      await tls.stop();
+    }
   });
 
   it('an unreachable server is transient (75) and names the URL without credentials', async () => {

@@ -135,6 +135,8 @@ export interface GitlabDouble {
   /** a token with scope read_api only, of the bot */
   readApiToken: string;
   hooks: GitlabDoubleHooks;
+  /** the routes it answers, e.g. `GET /projects/:id/merge_requests` */
+  routes: string[];
   /** every request: method, path, status, user */
   readonly requests: Array<{ method: string; path: string; status: number; user?: string }>;
   stop(): Promise<void>;
@@ -1070,6 +1072,7 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
     jobToken,
     readApiToken,
     hooks,
+    routes: routes.map((r) => `${r.method} ${r.template}`),
     get requests() {
       return requests;
     },
