@@ -116,6 +116,16 @@ export interface Project {
   defaultBranch: string | null;
 }
 
+export interface Deployment {
+  id: number;
+  iid: number;
+  ref: string;
+  sha: string;
+  /** created | running | success | failed | canceled | blocked */
+  status: string;
+  environment: string;
+}
+
 export interface CreateMergeRequestInput {
   sourceBranch: string;
   targetBranch: string;
@@ -171,6 +181,9 @@ export interface GitlabClient {
   groupMembers(group: string | number): Promise<GroupMember[]>;
   /** the user with this username, or undefined */
   findUser(username: string): Promise<GitlabUser | undefined>;
+  /** record a deployment of `sha` (on branch `ref`) to an environment */
+  createDeployment(project: string | number, i: { environment: string; sha: string; ref: string; tag?: boolean; status: 'running' | 'success' | 'failed' | 'canceled' }): Promise<Deployment>;
+  updateDeployment(project: string | number, id: number, status: 'running' | 'success' | 'failed' | 'canceled'): Promise<Deployment>;
   close(): void;
 }
 
@@ -427,6 +440,10 @@ function toNote(j: J): Note {
   return { id: Number(j.id), body: s(j.body), author: toUser(j.author), system: !!j.system, createdAt: s(j.created_at), updatedAt: s(j.updated_at) };
 }
 
+function toDeployment(j: J): Deployment {
+  return { id: Number(j.id), iid: Number(j.iid), ref: s(j.ref), sha: s(j.sha), status: s(j.status), environment: s(j.environment?.name) };
+}
+
 function toApprovals(j: J): Approvals {
   const list = Array.isArray(j?.approved_by) ? j.approved_by : [];
   return {
@@ -549,6 +566,9 @@ export function gitlabClient(cfg: GitlabConfig, opts: ClientOptions = {}): Gitla
         const list = (await api.GroupMembers.all(group, { includeInherited: true, perPage: 100, maxPages: 20 })) as J[];
         return list.map((m) => ({ ...toUser(m), accessLevel: Number(m.access_level ?? 0) }));
       }),
+    createDeployment: (project, d) =>
+      call(`a deployment to ${d.environment} in ${label(project)}`, async () => toDeployment(await api.Deployments.create(project, d.environment, d.sha, d.ref, !!d.tag, { status: d.status }))),
+    updateDeployment: (project, id, status) => call(`deployment ${id} of ${label(project)}`, async () => toDeployment(await api.Deployments.edit(project, id, status))),
     findUser: (username) =>
       call(`user ${username}`, async () => {
         const list = (await api.Users.all({ username })) as J[];

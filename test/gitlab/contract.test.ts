@@ -75,6 +75,19 @@ describe('the double', () => {
     expect((await call('POST', '/projects/42/merge_requests', h, { source_branch: 'main', target_branch: 'main', title: 't' })).status).toBe(409);
   });
 
+  it('records deployments like GitLab: all five fields required, unknown ref 400, status updated in place', async () => {
+    const gl = fx.client();
+    const sha = fx.gl.hooks.branchSha(PROJECT, 'main')!;
+    const d = await gl.createDeployment(PROJECT, { environment: 'production', sha, ref: 'main', status: 'running' });
+    expect(d).toMatchObject({ sha, ref: 'main', status: 'running', environment: 'production' });
+    expect((await gl.updateDeployment(PROJECT, d.id, 'success')).status).toBe('success');
+    expect(fx.gl.hooks.deployments(PROJECT)).toHaveLength(1);
+    const h = { 'PRIVATE-TOKEN': fx.gl.token };
+    expect(await call('POST', '/projects/42/deployments', h, { environment: 'production', sha, ref: 'main', tag: false })).toEqual({ status: 400, body: { error: 'status is missing' } });
+    expect(await call('POST', '/projects/42/deployments', h, { environment: 'production', sha, ref: 'nope', tag: false, status: 'success' })).toEqual({ status: 400, body: { message: { ref: ['The branch or tag does not exist'] } } });
+    expect((await call('POST', '/projects/42/deployments', { 'JOB-TOKEN': fx.gl.jobToken }, { environment: 'staging', sha, ref: 'main', tag: false, status: 'success' })).status).toBe(201);
+  });
+
   it('approve pins the head: a stale sha is 409; approving twice is 401', async () => {
     const sha = fx.gl.hooks.push(PROJECT, 'feature/pin', { files: { 'p.txt': 'p\n' } });
     const mr = await fx.client('alice').createMergeRequest(PROJECT, { sourceBranch: 'feature/pin', targetBranch: 'main', title: 'pin' });
