@@ -117,7 +117,7 @@ export async function run(ctx: CommandContext, { values, positionals }: ParsedAr
     if (!r.satisfied) {
       throw fail.failed(GitlabErrors.NOT_APPROVED, `!${r.mr.iid} ${mode === 'commit' ? 'was not approved as required before it merged' : 'is not approved as required'}: ${r.counted.length} of ${r.required} approvals, ${r.missing} more needed from ${r.from}`, {
         where: r.mr.webUrl || `merge request !${r.mr.iid}`,
-        details: report.slice(1),
+        details: report.slice(1).map((l) => l.trim()),
         hint: mode === 'commit' ? 'the change reached the branch without the required approvals: revert it, or approve a new MR that re-applies it' : 'ask for the missing approvals, then re-run this job',
       });
     }

@@ -92,9 +92,7 @@ export function evaluateApprovals(i: GateInput): GateResult {
     else counted.push({ username, approvedAt: a.approvedAt, via: i.allowed?.get(k) });
   }
   const missing = Math.max(0, i.required - counted.length);
-  const from = [i.allowed ? i.allowedText ?? 'the allowed approvers' : 'any project member', i.allowAuthor ? '' : `other than the author @${i.author}`]
-    .filter(Boolean)
-    .join(' ');
+  const from = `${i.allowed ? i.allowedText ?? 'the allowed approvers' : 'any project member'}${i.allowAuthor ? '' : ` (not the author @${i.author})`}`;
   return { satisfied: missing === 0, required: i.required, counted, ignored, missing, from };
 }
 

@@ -29,6 +29,4 @@ export const GitlabErrors = {
   NO_MERGE_REQUEST: 'EGITLAB_NO_MERGE_REQUEST',
   /** gate: an --approver user or @group does not exist (exit 2) */
   UNKNOWN_APPROVER: 'EGITLAB_UNKNOWN_APPROVER',
-  /** gate: the MR's latest push cannot be found (no diff versions) (exit 1) */
-  NO_PUSH_INFO: 'EGITLAB_NO_PUSH_INFO',
 } as const;

@@ -16,7 +16,7 @@
  * {"message":"401 Unauthorized"}; revoked → 401 {"error":"invalid_token",…}; a token without scope `api`
  * (read_api for a write, read_repository for anything) → 403 {"error":"insufficient_scope",…}; a user whose
  * role is below Developer → 403 {"message":"403 Forbidden"} on writes; `JOB-TOKEN` → 401 except on the routes
- * GitLab allows it (GET merge requests, GET notes).
+ * GitLab allows it (GET merge requests, GET notes, deployments).
  *
  * Time: a monotonic clock (`now` option, default the real time, never twice the same millisecond). Each push
  * seen on an MR's source branch (by the `push` hook, or noticed on the next request that touches the MR)
@@ -120,6 +120,8 @@ export interface GitlabDoubleHooks {
   branchSha(project: string, branch: string): string | undefined;
   /** revoke a token (401 invalid_token) */
   revoke(token: string): void;
+  /** the project's deployments as the API shows them */
+  deployments(project: string): Array<Record<string, unknown>>;
 }
 
 export interface GitlabDouble {
@@ -135,6 +137,8 @@ export interface GitlabDouble {
   /** a token with scope read_api only, of the bot */
   readApiToken: string;
   hooks: GitlabDoubleHooks;
+  /** the routes it answers, e.g. `GET /projects/:id/merge_requests` */
+  routes: string[];
   /** every request: method, path, status, user */
   readonly requests: Array<{ method: string; path: string; status: number; user?: string }>;
   stop(): Promise<void>;
@@ -205,12 +209,25 @@ interface Mr {
   /** commits (target..head) frozen at merge */
   mergedCommits?: string[];
 }
+interface Deployment {
+  id: number;
+  iid: number;
+  ref: string;
+  sha: string;
+  tag: boolean;
+  status: string;
+  environment: string;
+  userId: number;
+  createdAt: string;
+  updatedAt: string;
+}
 interface Project {
   id: number;
   path: string;
   repo: string;
   gitDir: string;
   mrs: Mr[];
+  deployments: Deployment[];
 }
 
 class HttpError extends Error {
@@ -300,7 +317,9 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
   const userByName = (n: string) => users.find((u) => u.username.toLowerCase() === n.toLowerCase());
 
   const groups = (opts.groups ?? []).map((g, i) => ({ id: 500 + i, ...g }));
-  const projects: Project[] = opts.projects.map((p, i) => ({ id: p.id ?? 1000 + i, path: p.path, repo: p.repo, gitDir: opts.git.repoPath(p.repo), mrs: [] }));
+  const projects: Project[] = opts.projects.map((p, i) => ({ id: p.id ?? 1000 + i, path: p.path, repo: p.repo, gitDir: opts.git.repoPath(p.repo), mrs: [], deployments: [] }));
+  let nextDeploymentId = 300;
+  const environments = new Map<string, number>();
   let nextMrId = 90_000;
   let nextNoteId = 5_000;
   let nextVersionId = 700;
@@ -835,6 +854,73 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
       .map((m) => mrEntity(p, m));
     return paginate(c, list);
   });
+  const DEPLOY_STATUS = ['running', 'success', 'failed', 'canceled'];
+  function deploymentEntity(p: Project, d: Deployment) {
+    const envId = environments.get(`${p.id}/${d.environment}`)!;
+    return {
+      id: d.id,
+      iid: d.iid,
+      ref: d.ref,
+      sha: d.sha,
+      created_at: d.createdAt,
+      updated_at: d.updatedAt,
+      status: d.status,
+      user: userEntity(userById(d.userId)),
+      deployable: null,
+      environment: { id: envId, name: d.environment, slug: d.environment.replace(/[^a-z0-9]+/gi, '-').toLowerCase(), external_url: null, created_at: d.createdAt, updated_at: d.updatedAt, state: 'available', tier: /prod/.test(d.environment) ? 'production' : /stag/.test(d.environment) ? 'staging' : 'other' },
+    };
+  }
+  on(
+    'GET',
+    '/projects/:id/deployments',
+    (c, a) => {
+      const p = mustProject(a.id);
+      const env = c.query.get('environment');
+      const st = c.query.get('status');
+      const list = p.deployments.filter((d) => (!env || d.environment === env) && (!st || d.status === st));
+      const sorted = c.query.get('sort') === 'desc' ? [...list].reverse() : list;
+      return paginate(c, sorted.map((d) => deploymentEntity(p, d)));
+    },
+    { jobToken: true },
+  );
+  on(
+    'POST',
+    '/projects/:id/deployments',
+    (c, a) => {
+      const p = mustProject(a.id);
+      needWrite(c);
+      const b = c.body;
+      const missing = ['environment', 'sha', 'ref', 'tag', 'status'].filter((k) => b[k] === undefined || b[k] === null || b[k] === '');
+      if (missing.length) throw E(400, { error: `${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} missing` });
+      if (!DEPLOY_STATUS.includes(String(b.status))) throw E(400, { error: 'status does not have a valid value' });
+      const tag = b.tag === true || b.tag === 'true';
+      if (!revParse(p.gitDir, `refs/${tag ? 'tags' : 'heads'}/${String(b.ref)}`)) throw msg(400, { ref: ['The branch or tag does not exist'] });
+      const sha = revParse(p.gitDir, String(b.sha));
+      if (!sha) throw msg(400, { sha: ['The commit does not exist'] });
+      const key = `${p.id}/${String(b.environment)}`;
+      if (!environments.has(key)) environments.set(key, 800 + environments.size);
+      const at = clock();
+      const d: Deployment = { id: nextDeploymentId++, iid: p.deployments.length + 1, ref: String(b.ref), sha, tag, status: String(b.status), environment: String(b.environment), userId: c.user.id, createdAt: at, updatedAt: at };
+      p.deployments.push(d);
+      return { status: 201, body: deploymentEntity(p, d) };
+    },
+    { jobToken: true },
+  );
+  on(
+    'PUT',
+    '/projects/:id/deployments/:deployment_id',
+    (c, a) => {
+      const p = mustProject(a.id);
+      needWrite(c);
+      const d = p.deployments.find((x) => x.id === Number(a.deployment_id));
+      if (!d) throw msg(404, '404 Not found');
+      if (!DEPLOY_STATUS.includes(String(c.body.status))) throw E(400, { error: c.body.status === undefined ? 'status is missing' : 'status does not have a valid value' });
+      d.status = String(c.body.status);
+      d.updatedAt = clock();
+      return { status: 200, body: deploymentEntity(p, d) };
+    },
+    { jobToken: true },
+  );
   on('GET', '/groups/:id/members/all', (c, a) => {
     const g = groups.find((x) => String(x.id) === a.id || x.path.toLowerCase() === a.id.toLowerCase());
     if (!g) throw msg(404, '404 Group Not Found');
@@ -895,7 +981,7 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
     const job = req.headers['job-token'];
     const value = (Array.isArray(pt) ? pt[0] : pt) ?? bearer;
     if (!value) {
-      if (job && route.jobToken && job === jobToken) return { user: bot, scopes: ['read_api'] };
+      if (job && route.jobToken && job === jobToken) return { user: bot, scopes: ['api'] };
       throw msg(401, '401 Unauthorized');
     }
     const t = tokens.get(value);
@@ -1052,6 +1138,10 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
       return mr.notes.map((n) => noteEntity(p, mr, n));
     },
     branchSha: (project, branch) => revParse(P(project).gitDir, `refs/heads/${branch}`),
+    deployments: (project) => {
+      const p = P(project);
+      return p.deployments.map((d) => deploymentEntity(p, d));
+    },
     revoke: (token) => {
       const t = tokens.get(token);
       if (t) t.revoked = true;
@@ -1070,6 +1160,7 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
     jobToken,
     readApiToken,
     hooks,
+    routes: routes.map((r) => `${r.method} ${r.template}`),
     get requests() {
       return requests;
     },
