@@ -112,6 +112,27 @@ describe('preview: config repo MR', () => {
     expect(body).not.toContain(`#### staging`);
   });
 
+  it('only overlays whose closure holds a changed file; a change elsewhere touches none', async () => {
+    const c = checkout(seedLayout(IMAGE));
+    const readme = c.commit({ 'README.md': '# config\n' });
+    const none = await runCli(['preview', '--dry-run', '--base', c.first, '--head', readme, '--repo-dir', c.dir]);
+    expect(none.code, none.all).toBe(0);
+    expect(none.stdout).toContain("This merge request changes no overlay's rendered manifests");
+    expect(none.stderr).toContain('no overlay is touched by the changes');
+    // a generator file of staging: staging only (its ConfigMap, renamed by its new hash, and the Deployment using it)
+    const env = c.commit({ [`${STAGING}/.env`]: 'SPRING_PROFILES_ACTIVE=staging\nLOG_LEVEL=info\n' });
+    const res = await runCli(['preview', '--dry-run', '--base', readme, '--head', env, '--repo-dir', c.dir]);
+    expect(res.code, res.all).toBe(0);
+    expect(res.stderr).toContain(`overlays touched: ${STAGING}`);
+    expect(res.stdout).toContain(`#### staging (${STAGING}): 2 changed`);
+    expect(res.stdout).toMatch(/ConfigMap shovel-staging\/staging-shovel-config-\w+ \(changed, was staging-shovel-config-\w+\)/);
+    expect(res.stdout).not.toContain('#### production');
+    // --dir limits the preview
+    const only = await runCli(['preview', '--dry-run', '--base', c.first, '--head', env, '--repo-dir', c.dir, '--dir', PROD]);
+    expect(only.code, only.all).toBe(0);
+    expect(only.stdout).not.toContain('#### staging');
+  });
+
   it('a diff over the limit is truncated, with a note, under --max-chars', async () => {
     const c = checkout(seedLayout(IMAGE));
     const big = (n: number) => Array.from({ length: 2000 }, (_, i) => `KEY_${i}=value-${n}-${i}`).join('\n') + '\n';
