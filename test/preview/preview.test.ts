@@ -14,7 +14,7 @@ import { gitlabClient } from '../../src/gitlab/client.js';
 import { resolveGitlabConfig } from '../../src/gitlab/config.js';
 import { upsertMergeRequest } from '../../src/gitlab/mr.js';
 import { leakForms } from '../bump/fixture.js';
-import { IMAGE, PROD, STAGING } from '../promote/fixture.js';
+import { DIGEST, IMAGE, PROD, STAGING, layout } from '../promote/fixture.js';
 
 let git: GitServer;
 let gl: GitlabDouble;
@@ -27,6 +27,8 @@ beforeAll(async () => {
   git.createRepo('group/config.git');
   pushTree(git.authUrl('group/app.git'), { 'README.md': '# app\n' });
   pushTree(git.authUrl('group/config.git'), seedLayout(IMAGE));
+  git.createRepo('group/config-digest.git');
+  pushTree(git.authUrl('group/config-digest.git'), layout());
   gl = await startGitlabDouble({ git, projects: [{ path: PROJECT, repo: 'group/app.git', id: 7 }], users: [{ username: 'gitops-bot', bot: true }, { username: 'alice' }], onResponse: recorder.onResponse });
 });
 afterAll(async () => {
@@ -161,6 +163,19 @@ describe('preview: app repo MR', () => {
     expect(ns[0]!.body).toContain('<details><summary>Deployment shovel-staging/staging-shovel (changed)</summary>');
     expect(ns[0]!.body).toContain('<details><summary>Deployment shovel-production/prod-shovel (changed)</summary>');
     expect(gitIn(git.repoPath('group/config.git'), ['rev-parse', 'main'])).toBe(before);
+  });
+
+  it('--from: what promote would move into each --dir (the source digests), nothing pushed', async () => {
+    const bare = git.repoPath('group/config-digest.git');
+    const before = gitIn(bare, ['rev-parse', 'main']);
+    const res = await runCli(['preview', '--dry-run', '--repo', `${git.url}/group/config-digest.git`, '--branch', 'main', '--from', STAGING, '--dir', PROD], { env: { GITOPS_GIT_USER: git.user, GITOPS_GIT_TOKEN: git.password } });
+    expect(res.code, res.all).toBe(0);
+    expect(res.stdout).toContain(`What this merge request deploys: what promoting staging (${IMAGE}@${DIGEST}) changes in production`);
+    expect(res.stdout).toContain(`+          image: ${IMAGE}@${DIGEST}`);
+    expect(gitIn(bare, ['rev-parse', 'main'])).toBe(before);
+    const both = await runCli(['preview', '--dry-run', '--repo', `${git.url}/group/config-digest.git`, '--from', STAGING, '--image', `${IMAGE}:1`, '--dir', PROD]);
+    expect(both.code, both.all).toBe(2);
+    expect(both.stderr).toContain('--image and --from do not go together');
   });
 
   it('refuses without an MR (exit 2), and a bad token (exit 3, masked) before any work', async () => {
