@@ -9,14 +9,21 @@
  *   2. promoting the image to another repository and to another registry: ours (`gitops-ci image copy`)
  *      against `docker pull` + `docker tag` + `docker push` (fresh engine state too).
  * The image has three layers of 40 MB of random data (incompressible) over a busybox base pushed to the
- * registry first. Output: a table on stdout, also written to bench/results/image.txt.
+ * registry first.
+ *   3. the runner image (images/runner/Dockerfile) built through `gitops-ci image build` from the repository
+ *      root, offline as the tests build it (test/helpers/runner-image.ts): its build context, its size, and what
+ *      each of its steps adds over its base.
+ * Output: a table on stdout, also written to bench/results/image.txt.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { spawn } from 'node:child_process';
 import Docker from 'dockerode';
 import { startDockerd, startRegistry, tmp } from '../test/helpers/services.js';
+import { kustomizeArchive, makeNodeBase, realKubectl, serveFile } from '../test/helpers/runner-image.js';
+import { listContext } from '../src/docker/context.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI = join(ROOT, 'dist/gitops-ci.cjs');
@@ -139,6 +146,7 @@ async function main(): Promise<void> {
       `first build on main with ours (cold, fills the cache): ${firstRun.secs.toFixed(1)} s`,
       `digest preserved across registries: source ${srcDigest}, ours ${digestOurs === srcDigest ? 'identical' : digestOurs}, docker pull+push ${digestDocker === srcDigest ? 'identical' : `${digestDocker} (re-pushed manifest differs)`}`,
     );
+    lines.push('', ...(await runnerImage(docker, engine.host)));
   } finally {
     await reg.stop();
     await reg2.stop();
@@ -148,6 +156,68 @@ async function main(): Promise<void> {
   process.stdout.write(text);
   mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
   writeFileSync(join(ROOT, 'bench/results/image.txt'), text);
+}
+
+const MB = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
+
+/** the CLI, asynchronously (the kustomize archive is served from this process) */
+function cli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, ...env } });
+    let out = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (out += d));
+    p.on('close', (code) => resolve({ code: code ?? -1, out }));
+  });
+}
+
+/** section 3: the runner image's context, size, and what each step adds over its base */
+async function runnerImage(docker: Docker, host: string): Promise<string[]> {
+  const dockerfile = join(ROOT, 'images/runner/Dockerfile');
+  const ctx = await listContext(ROOT, dockerfile);
+  const ctxFiles = ctx.files.filter((f) => f.type === 'file');
+  const checkout = execFileSync('sh', ['-c', `find . -type f | wc -l; du -sb . | cut -f1`], { cwd: ROOT }).toString().trim().split('\n').map(Number);
+  const base = await makeNodeBase(docker);
+  const kz = kustomizeArchive();
+  const srv = await serveFile(kz.file);
+  const tag = 'gci-bench/runner:size';
+  try {
+    const r = await cli(['image', 'build', '--context', '.', '--file', 'images/runner/Dockerfile', '--tag', tag, '--no-cache', '--build-arg', `BASE_IMAGE=${base}`, '--build-arg', `KUSTOMIZE_URL=${srv.url}`, '--build-arg', `KUSTOMIZE_SHA256=${kz.sha256}`], { DOCKER_HOST: host });
+    if (r.code !== 0) throw new Error(`runner image build failed:\n${r.out.slice(-3000)}`);
+    const baseInfo = await docker.getImage(base).inspect();
+    const info = await docker.getImage(tag).inspect();
+    const baseLayers = (await docker.getImage(base).history()).length;
+    const steps = ((await docker.getImage(tag).history()) as Array<{ CreatedBy: string; Size: number }>).slice(0, -baseLayers).reverse();
+    const what = (c: string) => {
+      const t = c.replace(/^\/bin\/sh -c (#\(nop\) )?/, '').replace(/\s+/g, ' ').trim();
+      if (/apt-get/.test(t)) return 'RUN git, ssh, CA certificates (apt-get unless the base has them)';
+      if (/sha256sum/.test(t)) return 'RUN check the kustomize archive, extract it';
+      if (/^ADD|ADD /.test(t) || /kustomize\.tar\.gz/.test(t)) return 'ADD the kustomize archive (stays in its layer)';
+      if (/\/etc\/passwd/.test(t)) return 'RUN user gitops (10001)';
+      if (/gitops-ci --version/.test(t)) return 'RUN link gitops-ci, check --version';
+      if (/^COPY/.test(t)) return 'COPY dist/gitops-ci.cjs (the CLI, one file)';
+      return t.length > 70 ? `${t.slice(0, 67)}...` : t;
+    };
+    const kubectlSize = execFileSync('stat', ['-c', '%s', realKubectl()]).toString().trim();
+    return [
+      `runner image — images/runner/Dockerfile through \`gitops-ci image build\` (BuildKit, --no-cache), offline: base ${base} (this machine's node, git, ssh, CA certificates), kustomize from a local archive`,
+      `build context: ${ctxFiles.length} files, ${MB(ctxFiles.reduce((a, f) => a + f.size, 0))} (${ctx.ignored} paths kept out by .dockerignore); the whole checkout would be ${checkout[0]} files, ${MB(checkout[1]!)}`,
+      `base image: ${MB(baseInfo.Size)}; runner image: ${MB(info.Size)}; it adds ${MB(info.Size - baseInfo.Size)} over its base:`,
+      ...steps.filter((s) => s.Size > 0 || /COPY|ADD/.test(s.CreatedBy)).map((s) => `  ${MB(s.Size).padStart(9)}  ${what(s.CreatedBy)}`),
+      `kustomize here is a stand-in archive (${MB(statSize(kz.file))}): kubectl (${MB(Number(kubectlSize))}) with kustomize ${kz.version} built in, plus a 'kustomize' script;`,
+      `  the release archive the pipeline uses (kustomize_v5.5.0_linux_amd64.tar.gz) is smaller; git/ssh/CA add nothing here because the base has them (from node:20-bookworm-slim, apt adds them)`,
+    ];
+  } finally {
+    await srv.stop();
+    await docker
+      .getImage(tag)
+      .remove({ force: true })
+      .catch(() => undefined);
+  }
+}
+
+function statSize(f: string): number {
+  return Number(execFileSync('stat', ['-c', '%s', f]).toString().trim());
 }
 
 main().catch((e) => {

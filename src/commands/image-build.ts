@@ -7,6 +7,7 @@ import { fail } from '../core/errors.js';
 import { formatRef, parseRef, refSlug, repoName, type ImageRef } from '../registry/ref.js';
 import { makeCreds, makeRegistries, registryOptions } from '../registry/options.js';
 import { connect, engineInfo } from '../docker/engine.js';
+import { engineFault, isEngineConnectionError } from '../docker/faults.js';
 import { listContext } from '../docker/context.js';
 import { build, followStream, push } from '../docker/build.js';
 
@@ -148,6 +149,7 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
           if (err) throw new Error(err);
           ctx.log.info(`pulled ${c}`);
         } catch (e) {
+          if (isEngineConnectionError(e)) throw await engineFault(docker, env, `pulling the cache image ${c}`, e);
           usableCache.splice(usableCache.indexOf(c), 1);
           ctx.log.warn(`cache image ${c} not pulled: ${(e as Error).message}`);
         }
@@ -163,7 +165,7 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
   const started = Date.now();
   const res = await ctx.log.section(
     `docker build (${builder === 'buildkit' ? 'BuildKit' : 'classic'}) ${tags.join(' ')}`,
-    () => build(docker, { context, tags, buildArgs, labels, target: str(values, 'target'), noCache, cacheFrom: usableCache, builder }, creds, ctx.log),
+    () => build(docker, { context, tags, buildArgs, labels, target: str(values, 'target'), noCache, cacheFrom: usableCache, builder }, creds, ctx.log, env),
     { collapsed: false },
   );
   const buildSecs = ((Date.now() - started) / 1000).toFixed(1);
@@ -177,7 +179,7 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
   let digest: string | undefined;
   for (const r of tagRefs) {
     const ref = formatRef(r);
-    const engineDigest = await ctx.log.section(`docker push ${ref}`, () => push(docker, ref, r.registry, creds, ctx.log));
+    const engineDigest = await ctx.log.section(`docker push ${ref}`, () => push(docker, ref, r.registry, creds, ctx.log, env));
     const m = await regs.for(r.registry).headManifest(r.repository, r.tag ?? 'latest');
     if (!m) throw fail.failed('EIMAGE_PUSH', `${ref} is not in the registry after the push`, { where: ref });
     if (engineDigest && engineDigest !== m.digest) ctx.log.warn(`the engine reported ${engineDigest} for ${ref}, the registry serves ${m.digest}`);

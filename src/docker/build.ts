@@ -15,6 +15,7 @@ import type { CredentialStore } from '../registry/auth.js';
 import { BuildProgress } from './progress.js';
 import { openSession } from './session.js';
 import { tarStream, type BuildContext } from './context.js';
+import { engineAnswers, engineFault, isEngineConnectionError } from './faults.js';
 
 export interface BuildRequest {
   context: BuildContext;
@@ -89,7 +90,7 @@ function classifyBuildError(msg: string, progress: BuildProgress, builder: strin
   return fail.failed('EIMAGE_BUILD', `the ${builder} build failed: ${msg}`, { details });
 }
 
-export async function build(docker: Docker, req: BuildRequest, creds: CredentialStore, log: { raw(t: string): void; debug(m: string): void; warn(m: string): void }): Promise<BuildResult> {
+export async function build(docker: Docker, req: BuildRequest, creds: CredentialStore, log: { raw(t: string): void; debug(m: string): void; warn(m: string): void }, env: NodeJS.ProcessEnv): Promise<BuildResult> {
   const progress = new BuildProgress((line) => log.raw(line + '\n'));
   const query: Record<string, unknown> = {
     t: req.tags,
@@ -130,16 +131,25 @@ export async function build(docker: Docker, req: BuildRequest, creds: Credential
     stream = await dialStream(docker, opts);
   } catch (e) {
     session?.close();
+    if (isEngineConnectionError(e)) throw await engineFault(docker, env, `starting the ${req.builder === 'buildkit' ? 'BuildKit' : 'classic'} build (sending the context)`, e);
     const msg = (e as { json?: { message?: string } }).json?.message ?? (e as Error).message;
     if (req.builder === 'buildkit' && /buildkit|builder version|session/i.test(msg)) {
       log.warn(`the engine refused a BuildKit build (${msg}); using the classic builder`);
-      return build(docker, { ...req, builder: 'classic' }, creds, log);
+      return build(docker, { ...req, builder: 'classic' }, creds, log, env);
     }
     throw fail.failed('EIMAGE_BUILD', `the engine refused the build: ${msg}`);
   }
   let error: string | undefined;
+  const during = () => {
+    const step = progress.current();
+    return `building${step ? ` (step ${step})` : ''}`;
+  };
   try {
     error = await followStream(stream, (m) => progress.onMessage(m));
+  } catch (e) {
+    // the answer was cut short: the engine closed the connection or died
+    if (isEngineConnectionError(e)) throw await engineFault(docker, env, during(), e);
+    throw e;
   } finally {
     progress.end();
     session?.close();
@@ -149,7 +159,16 @@ export async function build(docker: Docker, req: BuildRequest, creds: Credential
     throw classifyBuildError(error, progress, req.builder === 'buildkit' ? 'BuildKit' : 'classic');
   }
   let imageId = progress.imageId;
-  if (!imageId && req.tags[0]) imageId = (await docker.getImage(req.tags[0]).inspect()).Id;
+  // an answer that ended without an image id and without an error: did the engine go away?
+  if (!imageId && !(await engineAnswers(docker))) throw await engineFault(docker, env, `${during()}: its answer ended early`);
+  if (!imageId && req.tags[0]) {
+    try {
+      imageId = (await docker.getImage(req.tags[0]).inspect()).Id;
+    } catch (e) {
+      if (isEngineConnectionError(e)) throw await engineFault(docker, env, 'reading the built image', e);
+      throw e;
+    }
+  }
   if (!imageId) throw fail.failed('EIMAGE_BUILD', 'the engine finished the build without an image id');
   return { imageId, builder: req.builder, cachedSteps: progress.cachedSteps, totalSteps: progress.totalSteps };
 }
@@ -178,7 +197,7 @@ async function cleanupClassic(docker: Docker, progress: BuildProgress, log: { de
 }
 
 /** push one tag; returns the digest the engine reports */
-export async function push(docker: Docker, ref: string, registry: string, creds: CredentialStore, log: { raw(t: string): void; warn(m: string): void }): Promise<string | undefined> {
+export async function push(docker: Docker, ref: string, registry: string, creds: CredentialStore, log: { raw(t: string): void; warn(m: string): void }, env: NodeJS.ProcessEnv): Promise<string | undefined> {
   const c = creds.get(registry);
   const authconfig = c ? (c.identityToken ? { identitytoken: c.identityToken, serveraddress: registry } : { username: c.username, password: c.password, serveraddress: registry }) : { serveraddress: registry };
   const lastStatus = new Map<string, string>();
@@ -199,6 +218,8 @@ export async function push(docker: Docker, ref: string, registry: string, creds:
         } else if (m.status && !m.id) log.raw(`${m.status}\n`);
       });
     } catch (e) {
+      // the engine itself failed (not the registry behind it, whose errors come inside the answer)
+      if (isEngineConnectionError(e)) throw await engineFault(docker, env, `pushing ${ref}`, e);
       error = (e as { json?: { message?: string } }).json?.message ?? (e as Error).message;
     }
     if (!error) return digest;

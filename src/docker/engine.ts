@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fail } from '../core/errors.js';
+import { engineName } from './faults.js';
 
 export interface EngineInfo {
   apiVersion: string;
@@ -63,8 +64,8 @@ export async function engineInfo(docker: Docker, where: string): Promise<EngineI
   try {
     v = await docker.version();
   } catch (e) {
-    throw fail.transient('EIMAGE_ENGINE', `cannot reach the Docker engine: ${(e as Error).message}`, {
-      where,
+    throw fail.transient('EIMAGE_ENGINE', `cannot reach the Docker engine at ${engineName({ DOCKER_HOST: where })}: ${(e as Error).message}`, {
+      where: engineName({ DOCKER_HOST: where }),
       hint: 'set DOCKER_HOST (GitLab docker:dind: tcp://docker:2376 with DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH=/certs/client)',
     });
   }

@@ -256,6 +256,13 @@ export class BuildProgress {
     return [...this.classicImages];
   }
 
+  /** the step the build was in last (the newest step not done yet, else the newest step): for an engine fault */
+  current(): string | undefined {
+    if (this.classic) return this.classic.name;
+    const all = [...this.steps.values()].filter((s) => s.name).sort((a, b) => b.n - a.n);
+    return (all.find((s) => !s.done) ?? all[0])?.name;
+  }
+
   /** the failing step, for an error message */
   failure(error: string): { name?: string; lines: string[] } {
     if (this.failed) return { name: this.failed.name, lines: this.failed.lines };

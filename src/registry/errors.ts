@@ -19,6 +19,7 @@
  * EIMAGE_CONTEXT           2  context directory or Dockerfile missing
  * EIMAGE_DOCKER_HOST       2  DOCKER_HOST or its TLS files unusable
  * EIMAGE_ENGINE           75  the Docker engine cannot be reached
+ * EIMAGE_ENGINE_FAULT     75  the engine closed the connection, died or restarted during a build, push or pull
  * EIMAGE_BUILD_STEP        1  a Dockerfile step failed
  * EIMAGE_BUILD             1  the build failed otherwise (syntax, missing file…)
  * EIMAGE_BASE_NOT_FOUND    1  a FROM image does not exist
