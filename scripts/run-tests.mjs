@@ -1,20 +1,27 @@
-// Runs the whole vitest suite and prints a plain closing line `Tests: N passed, N failed` that any CI
-// reader understands. Exits with vitest's code.
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+// Runs the whole vitest suite (arguments are passed on to vitest: a file filter, `-t NAME`, ...) and prints a
+// plain closing line `Tests: N passed, N failed` that any CI reader understands, always last. Exits with
+// vitest's code.
+//
+// It owns the run dir (GITOPS_TEST_RUN_DIR: the shared dockerd, every service's log in logs/, the list of the
+// services started in services.jsonl; see test/helpers/services.ts). When a test failed, it prints which
+// services the run started, for the failed files in full, and where their logs are, and keeps the logs (the
+// engine's data root is removed); when all passed, it removes the run dir.
+import { $ } from 'zx';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 
-const dir = mkdtempSync(join(tmpdir(), 'gci-report-'));
-const report = join(dir, 'report.json');
-const r = spawnSync('npx', ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...process.argv.slice(2)], {
-  stdio: 'inherit',
-});
+const runDir = mkdtempSync(join(tmpdir(), 'gci-run-'));
+const report = join(runDir, 'report.json');
+const r = await $({ stdio: 'inherit', nothrow: true, env: { ...process.env, GITOPS_TEST_RUN_DIR: runDir } })`npx vitest run --reporter=default --reporter=json --outputFile.json=${report} ${process.argv.slice(2)}`;
+
 let line = '';
+let failedFiles = null; // null: vitest gave no report, so every service is of interest
 try {
   const j = JSON.parse(readFileSync(report, 'utf8'));
   const skipped = (j.numPendingTests ?? 0) + (j.numTodoTests ?? 0);
   line = `Tests: ${j.numPassedTests} passed, ${j.numFailedTests} failed${skipped ? `, ${skipped} skipped` : ''}`;
+  failedFiles = (j.testResults ?? []).filter((t) => t.status === 'failed').map((t) => relative(process.cwd(), t.name));
   if (j.numTotalTests === 0) {
     console.error('no test ran');
     process.exitCode = 1;
@@ -22,6 +29,51 @@ try {
 } catch {
   line = 'Tests: 0 passed, 1 failed';
 }
-rmSync(dir, { recursive: true, force: true });
+process.exitCode = process.exitCode || (r.exitCode ?? 1);
+
+if (process.exitCode === 0) {
+  rmSync(runDir, { recursive: true, force: true });
+} else {
+  servicesReport(failedFiles);
+}
 console.log(line);
-process.exitCode = process.exitCode || (r.status ?? 1);
+
+/** which services the run started and where their logs are; the run dir keeps only the logs and the list */
+function servicesReport(failed) {
+  const listFile = join(runDir, 'services.jsonl');
+  const all = existsSync(listFile)
+    ? readFileSync(listFile, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l))
+    : [];
+  // an engine that was reused is recorded by every file that asked for it: once is enough
+  const seen = new Set();
+  const services = all.filter((s) => (s.pid ? true : !seen.has(s.at) && seen.add(s.at)));
+  // keep the logs, drop the rest (a dockerd data root can be large); the teardown has stopped that dockerd
+  for (const e of readdirSync(runDir)) if (e !== 'logs' && e !== 'services.jsonl') tryRm(join(runDir, e));
+  const out = [''];
+  if (services.length === 0) {
+    out.push(`Services: this run started none (run dir ${runDir}).`);
+  } else {
+    const counts = new Map();
+    for (const s of services) counts.set(s.service, (counts.get(s.service) ?? 0) + 1);
+    out.push(`Services this run started: ${[...counts].map(([k, n]) => `${k} ×${n}`).join(', ')}; their logs are kept in ${join(runDir, 'logs')}.`);
+    const shown = services.filter((s) => failed === null || !s.file || failed.includes(s.file));
+    out.push(failed === null ? 'All of them (vitest gave no report):' : `Those of the failed test files${services.some((s) => !s.file) ? ' and the shared ones' : ''}:`);
+    for (const s of shown) {
+      out.push(`  ${s.service.padEnd(15)} ${s.at}${s.pid ? ` (pid ${s.pid})` : ''}${s.file ? `  started by ${s.file}` : '  shared by the run'}`);
+      out.push(`  ${''.padEnd(15)} log: ${s.log ?? '-'}${s.note ? `  (${s.note})` : ''}`);
+    }
+    if (shown.length < services.length) out.push(`  ${services.length - shown.length} more, started by files that passed: ${listFile}`);
+  }
+  console.log(out.join('\n'));
+}
+
+function tryRm(p) {
+  try {
+    rmSync(p, { recursive: true, force: true });
+  } catch (e) {
+    console.error(`could not remove ${p}: ${e.message}`);
+  }
+}

@@ -38,7 +38,7 @@ const server = http.createServer((req, res) => {
   if (req.headers['content-length']) env.CONTENT_LENGTH = req.headers['content-length'];
   if (req.headers['content-encoding']) env.HTTP_CONTENT_ENCODING = req.headers['content-encoding'];
   if (req.headers['git-protocol']) env.GIT_PROTOCOL = req.headers['git-protocol'];
-  const cgi = spawn('git', ['http-backend'], { env, stdio: ['pipe', 'pipe', 'ignore'] });
+  const cgi = spawn('git', ['http-backend'], { env, stdio: ['pipe', 'pipe', 'inherit'] }); // its stderr: this server's log
   req.pipe(cgi.stdin);
   cgi.stdin.on('error', () => undefined);
   let head = Buffer.alloc(0);

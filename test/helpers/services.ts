@@ -7,9 +7,9 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createServer as createNetServer, connect as netConnect } from 'node:net';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export function tmp(prefix = 'gci-'): string {
@@ -41,6 +41,47 @@ async function waitFor(what: string, check: () => Promise<boolean> | boolean, ti
   }
   const log = logFile && existsSync(logFile) ? `\n${readFileSync(logFile, 'utf8').slice(-2000)}` : '';
   throw new Error(`${what} did not become ready${proc?.exitCode != null ? ` (exited with ${proc.exitCode})` : ''}${log}`);
+}
+
+// ---------------------------------------------------------------------------------------------- the run's record
+
+/**
+ * In a test run (vitest, with the run dir that scripts/run-tests.mjs or global-setup made), every service keeps
+ * its log in `<run dir>/logs/` and is listed in `<run dir>/services.jsonl`, so that the log outlives the
+ * service's own directory (removed by its stop()) and scripts/run-tests.mjs can say, when a test fails, which
+ * services ran and where their logs are. Outside a test run (the demo, the benches) logs stay beside the service.
+ */
+export interface ServiceRecord {
+  service: 'dockerd' | 'docker-registry' | 'git smart-HTTP' | 'sshd';
+  /** where it listens: a URL, host:port or socket */
+  at: string;
+  /** its log file; absent for an engine this run did not start */
+  log?: string;
+  pid?: number;
+  note?: string;
+  /** the test file that started it (repository-relative), when known */
+  file?: string;
+}
+
+function testRunDir(): string | undefined {
+  return process.env.VITEST && process.env.GITOPS_TEST_RUN_DIR ? process.env.GITOPS_TEST_RUN_DIR : undefined;
+}
+
+let logSeq = 0;
+/** the log file of a service called `name`: in the run dir's logs/ during a test run, else in `ownDir` */
+function logPath(name: string, ownDir: string): string {
+  const run = testRunDir();
+  if (!run) return join(ownDir, `${name}.log`);
+  mkdirSync(join(run, 'logs'), { recursive: true });
+  return join(run, 'logs', `${name}-${process.pid}-${++logSeq}.log`);
+}
+
+function recordService(r: ServiceRecord): void {
+  const run = testRunDir();
+  if (!run) return;
+  // vitest's worker state names the test file this worker runs (internal, hence optional)
+  const file = (globalThis as { __vitest_worker__?: { filepath?: string } }).__vitest_worker__?.filepath;
+  appendFileSync(join(run, 'services.jsonl'), JSON.stringify({ ...r, file: file ? relative(process.cwd(), file) : undefined }) + '\n');
 }
 
 function httpStatus(url: string, opts: { socketPath?: string; insecure?: boolean } = {}): Promise<number> {
@@ -82,8 +123,12 @@ function socketOf(host: string): string {
  * starts it, the others wait for it).
  */
 export async function useDocker(): Promise<DockerInfo> {
-  if (process.env.DOCKER_HOST) return { host: process.env.DOCKER_HOST, socketPath: socketOf(process.env.DOCKER_HOST) };
+  if (process.env.DOCKER_HOST) {
+    recordService({ service: 'dockerd', at: process.env.DOCKER_HOST, note: 'reused from DOCKER_HOST, not started by this run: its log is where that engine logs' });
+    return { host: process.env.DOCKER_HOST, socketPath: socketOf(process.env.DOCKER_HOST) };
+  }
   if (existsSync('/var/run/docker.sock') && (await httpStatus('http://d/_ping', { socketPath: '/var/run/docker.sock' }).catch(() => 0)) === 200) {
+    recordService({ service: 'dockerd', at: 'unix:///var/run/docker.sock', note: "the machine's engine, reused, not started by this run: its log is in journalctl -u docker or /var/log/docker.log" });
     return { host: 'unix:///var/run/docker.sock', socketPath: '/var/run/docker.sock' };
   }
   const dir = join(runDir(), 'd');
@@ -124,11 +169,12 @@ export async function startDockerd(dir: string): Promise<{ host: string; stop: (
     execFileSync('sh', ['-c', `ip link add ${bridge} type bridge && ip addr add 172.31.${net}.1/24 dev ${bridge} && ip link set ${bridge} up`]);
     args.push(`--bridge=${bridge}`, '--iptables=false');
   }
-  const logFile = join(dir, 'dockerd.log');
-  const out = (await import('node:fs')).openSync(logFile, 'a');
+  const logFile = logPath('dockerd', dir);
+  const out = openSync(logFile, 'a');
   const p = spawn('dockerd', args, { stdio: ['ignore', out, out], detached: true });
   p.unref();
   writeFileSync(join(dir, 'launcher.json'), JSON.stringify({ pid: p.pid, bridge }));
+  recordService({ service: 'dockerd', at: `unix://${sock}`, log: logFile, pid: p.pid, note: `data root ${join(dir, 'data')}` });
   await waitFor('dockerd', async () => (await httpStatus('http://d/_ping', { socketPath: sock })) === 200, 60_000, p, logFile);
   return { host: `unix://${sock}`, stop: () => stopDockerd(dir) };
 }
@@ -207,10 +253,11 @@ export async function startRegistry(opts: { tls?: boolean; user?: string; passwo
       join(dir, 'config.yml'),
       `version: 0.1\nlog: { level: warn, accesslog: { disabled: true } }\nstorage:\n  filesystem: { rootdirectory: ${dir}/data }\n  delete: { enabled: true }\nhttp:\n  addr: 127.0.0.1:${port}\n  secret: s-${port}\n${tlsBlock}auth:\n  htpasswd:\n    realm: gci-registry\n    path: ${dir}/htpasswd\n`,
     );
-    const logFile = join(dir, 'registry.log');
-    const out = (await import('node:fs')).openSync(logFile, 'w');
+    const logFile = logPath('registry', dir);
+    const out = openSync(logFile, 'w');
     const p = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: ['ignore', out, out] });
     const scheme = opts.tls ? 'https' : 'http';
+    recordService({ service: 'docker-registry', at: `${scheme}://127.0.0.1:${port}`, log: logFile, pid: p.pid });
     try {
       await waitFor(
         'docker-registry',
@@ -278,7 +325,9 @@ export async function startGitServer(opts: { user?: string; password?: string; u
   writeFileSync(logFile, '');
   writeFileSync(join(meta, 'read-only.json'), JSON.stringify(opts.readOnlyUsers ?? []));
   const script = fileURLToPath(new URL('./git-http-server.mjs', import.meta.url));
-  const p = spawn(process.execPath, [script, root, join(meta, 'users.json'), logFile, join(meta, 'read-only.json')], { stdio: ['pipe', 'pipe', 'inherit'] });
+  // its stderr (and git http-backend's) goes to its log; requests.log is the record tests count round trips in
+  const errLog = logPath('git-http', meta);
+  const p = spawn(process.execPath, [script, root, join(meta, 'users.json'), logFile, join(meta, 'read-only.json')], { stdio: ['pipe', 'pipe', openSync(errLog, 'a')] });
   const port = await new Promise<number>((resolve, reject) => {
     let buf = '';
     p.stdout!.on('data', (d) => {
@@ -289,6 +338,7 @@ export async function startGitServer(opts: { user?: string; password?: string; u
     p.once('exit', (c) => reject(new Error(`git server exited with ${c}`)));
   });
   const base = `http://127.0.0.1:${port}`;
+  recordService({ service: 'git smart-HTTP', at: base, log: errLog, pid: p.pid });
   const repoPath = (name: string) => join(root, name);
   return {
     url: base,
@@ -365,7 +415,9 @@ export async function startSshd(): Promise<SshServer> {
         '',
       ].join('\n'),
     );
-    const p = spawn('/usr/sbin/sshd', ['-D', '-f', join(dir, 'sshd_config'), '-E', join(dir, 'sshd.log')], { stdio: 'ignore' });
+    const logFile = logPath('sshd', dir);
+    const p = spawn('/usr/sbin/sshd', ['-D', '-f', join(dir, 'sshd_config'), '-E', logFile], { stdio: 'ignore' });
+    recordService({ service: 'sshd', at: `ssh://127.0.0.1:${port}`, log: logFile, pid: p.pid });
     try {
       await waitFor(
         'sshd',
@@ -380,7 +432,7 @@ export async function startSshd(): Promise<SshServer> {
           }),
         10_000,
         p,
-        join(dir, 'sshd.log'),
+        logFile,
       );
     } catch (e) {
       p.kill('SIGKILL');
