@@ -19,10 +19,10 @@
 import { spawn } from 'node:child_process';
 import { writeFileSync, mkdirSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { execFileSync } from 'node:child_process';
 import { startArgoCdDouble } from '../test/doubles/argocd/server.js';
 import { bareRepo, pushTree, seedLayout } from '../test/helpers/config-repo.js';
 import { evaluate } from '../src/argocd/predicate.js';
+import { $ } from 'zx';
 
 const REPS = Number(process.argv[2] ?? 7);
 const CLI = fileURLToPath(new URL('../dist/gitops-ci.cjs', import.meta.url));
@@ -30,7 +30,7 @@ const IMAGE = 'registry.example.com/shovel/shovel-gitops';
 const STAGING = '.kubernetes/overlays/staging';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-if (!existsSync(CLI)) execFileSync(process.execPath, [fileURLToPath(new URL('../scripts/build.mjs', import.meta.url))], { stdio: 'inherit' });
+if (!existsSync(CLI)) await $({ stdio: 'inherit' })`${process.execPath} ${fileURLToPath(new URL('../scripts/build.mjs', import.meta.url))}`;
 
 const repo = bareRepo(seedLayout(IMAGE));
 const delays = { refreshMs: 200, operationStartMs: 50, syncMs: 500, reconcileMs: 200, healthyMs: 800 };

@@ -15,12 +15,13 @@
  *      each of its steps adds over its base.
  * Output: a table on stdout, also written to bench/results/image.txt.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
 import Docker from 'dockerode';
+import { $ } from 'zx';
 import { startDockerd, startRegistry, tmp } from '../test/helpers/services.js';
 import { kustomizeArchive, makeNodeBase, realKubectl, serveFile } from '../test/helpers/runner-image.js';
 import { listContext } from '../src/docker/context.js';
@@ -30,6 +31,7 @@ const CLI = join(ROOT, 'dist/gitops-ci.cjs');
 const SEED_DOCKER = '/usr/bin/docker';
 const LAYER_MB = 40;
 
+/** a timed command: spawned directly (no shell in between, unlike zx's $), so that the time is the command's own */
 function sh(cmd: string, args: string[], env: NodeJS.ProcessEnv, input?: string, cwd?: string): { secs: number; out: string } {
   const t = process.hrtime.bigint();
   const r = spawnSync(cmd, args, { cwd, env: { ...process.env, ...env }, input, encoding: 'utf8', maxBuffer: 64 << 20 });
@@ -39,7 +41,7 @@ function sh(cmd: string, args: string[], env: NodeJS.ProcessEnv, input?: string,
 }
 
 async function main(): Promise<void> {
-  execFileSync(process.execPath, [join(ROOT, 'scripts/build.mjs')], { stdio: 'inherit' });
+  await $({ stdio: 'inherit' })`${process.execPath} ${join(ROOT, 'scripts/build.mjs')}`;
   const work = tmp('gci-bench-img-');
   const engine = await startDockerd(join(work, 'd'));
   const reg = await startRegistry();
@@ -129,7 +131,7 @@ async function main(): Promise<void> {
 
     const f = (s: number) => `${s.toFixed(1)} s`.padStart(8);
     const row = (a: string, b: string, c: string, d = '') => `| ${a.padEnd(58)} | ${b.padStart(8)} | ${c.padStart(8)} | ${d}`;
-    const v = execFileSync(SEED_DOCKER, ['version', '--format', '{{.Client.Version}} / engine {{.Server.Version}} (API {{.Server.APIVersion}})'], { env: { ...process.env, ...dockerEnv } }).toString().trim();
+    const v = (await $({ env: { ...process.env, ...dockerEnv } })`${SEED_DOCKER} version --format ${'{{.Client.Version}} / engine {{.Server.Version}} (API {{.Server.APIVersion}})'}`).stdout.trim();
     lines.push(
       `image bench — ${new Date().toISOString()} — node ${process.version}, docker CLI ${v}`,
       `image: busybox base + 3 layers × ${LAYER_MB} MB random data (incompressible) + 1 small COPY; registry: docker-registry 2.8 (htpasswd) on loopback`,
@@ -176,7 +178,7 @@ async function runnerImage(docker: Docker, host: string): Promise<string[]> {
   const dockerfile = join(ROOT, 'images/runner/Dockerfile');
   const ctx = await listContext(ROOT, dockerfile);
   const ctxFiles = ctx.files.filter((f) => f.type === 'file');
-  const checkout = execFileSync('sh', ['-c', `find . -type f | wc -l; du -sb . | cut -f1`], { cwd: ROOT }).toString().trim().split('\n').map(Number);
+  const checkout = (await $({ cwd: ROOT })`find . -type f | wc -l; du -sb . | cut -f1`).stdout.trim().split('\n').map(Number);
   const base = await makeNodeBase(docker);
   const kz = kustomizeArchive();
   const srv = await serveFile(kz.file);
@@ -198,7 +200,7 @@ async function runnerImage(docker: Docker, host: string): Promise<string[]> {
       if (/^COPY/.test(t)) return 'COPY dist/gitops-ci.cjs (the CLI, one file)';
       return t.length > 70 ? `${t.slice(0, 67)}...` : t;
     };
-    const kubectlSize = execFileSync('stat', ['-c', '%s', realKubectl()]).toString().trim();
+    const kubectlSize = statSize(realKubectl());
     return [
       `runner image — images/runner/Dockerfile through \`gitops-ci image build\` (BuildKit, --no-cache), offline: base ${base} (this machine's node, git, ssh, CA certificates), kustomize from a local archive`,
       `build context: ${ctxFiles.length} files, ${MB(ctxFiles.reduce((a, f) => a + f.size, 0))} (${ctx.ignored} paths kept out by .dockerignore); the whole checkout would be ${checkout[0]} files, ${MB(checkout[1]!)}`,
@@ -217,7 +219,7 @@ async function runnerImage(docker: Docker, host: string): Promise<string[]> {
 }
 
 function statSize(f: string): number {
-  return Number(execFileSync('stat', ['-c', '%s', f]).toString().trim());
+  return statSync(f).size;
 }
 
 main().catch((e) => {

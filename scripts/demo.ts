@@ -10,13 +10,14 @@
  *      stand-in, with the rendered diff; the gate refuses it until approved; it merges.
  * Every service is started here and stopped at the end, whatever happens.
  */
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { commands } from '../src/commands/index.js';
 import { startGitServer, startRegistry, stopSharedServices, tmp, useDocker, type GitServer, type Registry } from '../test/helpers/services.js';
 import { git, pushTree, seedLayout } from '../test/helpers/config-repo.js';
+import { $ } from 'zx';
 
 const CLI = fileURLToPath(new URL('../dist/gitops-ci.cjs', import.meta.url));
 const ARGO_DOUBLE = '../test/doubles/argocd/server.js'; // built with issue #5; loaded only when present
@@ -142,7 +143,7 @@ CMD ["/bin/httpd", "-f", "-p", "8080", "-h", "/srv"]
   await must(['set-image', '--dir', staging, '--dry-run', pinnedExpr]);
   await must(['set-image', '--dir', staging, '--render', pinnedExpr]);
   for (const env of ['staging', 'production']) {
-    const rendered = execFileSync('kubectl', ['kustomize', join(local, `.kubernetes/overlays/${env}`)]).toString();
+    const rendered = (await $`kubectl kustomize ${join(local, `.kubernetes/overlays/${env}`)}`).stdout;
     const images = [...rendered.matchAll(/image: (\S+)/g)].map((m) => m[1]);
     console.log(`rendered ${env}: ${images.join(', ')}`);
   }
