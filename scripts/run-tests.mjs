@@ -3,7 +3,7 @@
 // vitest's code.
 //
 // It owns the run dir (GITOPS_TEST_RUN_DIR: the shared dockerd, every service's log in logs/, the list of the
-// services started in services.jsonl; see test/helpers/services.ts). When a test failed, it prints which
+// services started in services.jsonl, the shared dockerd in d/; see test/helpers/services.ts). When a test failed, it prints which
 // services the run started, for the failed files in full, and where their logs are, and keeps the logs (the
 // engine's data root is removed); when all passed, it removes the run dir.
 import { $ } from 'zx';
@@ -51,19 +51,29 @@ function servicesReport(failed) {
   const seen = new Set();
   const services = all.filter((s) => (s.pid ? true : !seen.has(s.at) && seen.add(s.at)));
   // keep the logs, drop the rest (a dockerd data root can be large); the teardown has stopped that dockerd
-  for (const e of readdirSync(runDir)) if (e !== 'logs' && e !== 'services.jsonl') tryRm(join(runDir, e));
+  for (const e of readdirSync(runDir)) {
+    if (e === 'logs' || e === 'services.jsonl') continue;
+    if (e === 'd') {
+      // the shared dockerd's dir: its log stays, its data root goes
+      for (const f of readdirSync(join(runDir, 'd'))) if (f !== 'dockerd.log') tryRm(join(runDir, 'd', f));
+    } else tryRm(join(runDir, e));
+  }
   const out = [''];
   if (services.length === 0) {
     out.push(`Services: this run started none (run dir ${runDir}).`);
   } else {
     const counts = new Map();
     for (const s of services) counts.set(s.service, (counts.get(s.service) ?? 0) + 1);
-    out.push(`Services this run started: ${[...counts].map(([k, n]) => `${k} ×${n}`).join(', ')}; their logs are kept in ${join(runDir, 'logs')}.`);
-    const shown = services.filter((s) => failed === null || !s.file || failed.includes(s.file));
-    out.push(failed === null ? 'All of them (vitest gave no report):' : `Those of the failed test files${services.some((s) => !s.file) ? ' and the shared ones' : ''}:`);
+    out.push(`Services this run started or used: ${[...counts].map(([k, n]) => `${k} ×${n}`).join(', ')}; their logs are kept in ${runDir}.`);
+    // every engine is shown: the run's shared dockerd serves all files, a reused one is not ours
+    const shown = services.filter((s) => failed === null || !s.file || failed.includes(s.file) || s.service === 'dockerd');
+    out.push(failed === null ? 'All of them (vitest gave no report):' : 'Those of the failed test files, and the Docker engines:');
+    const sharedDir = join(runDir, 'd');
     for (const s of shown) {
-      out.push(`  ${s.service.padEnd(15)} ${s.at}${s.pid ? ` (pid ${s.pid})` : ''}${s.file ? `  started by ${s.file}` : '  shared by the run'}`);
-      out.push(`  ${''.padEnd(15)} log: ${s.log ?? '-'}${s.note ? `  (${s.note})` : ''}`);
+      const who = !s.pid ? `used by ${s.file ?? 'the run'}` : s.log?.startsWith(sharedDir) ? `shared by the run, started for ${s.file ?? '?'}` : `started by ${s.file ?? '?'}`;
+      out.push(`  ${s.service.padEnd(15)} ${s.at}${s.pid ? ` (pid ${s.pid})` : ''}  ${who}`);
+      const gone = s.log && !existsSync(s.log) ? ' (removed with its test\'s own directory)' : '';
+      out.push(`  ${''.padEnd(15)} log: ${s.log ?? '-'}${gone}${s.note ? `  (${s.note})` : ''}`);
     }
     if (shown.length < services.length) out.push(`  ${services.length - shown.length} more, started by files that passed: ${listFile}`);
   }

@@ -38,10 +38,10 @@ describe('scripts/run-tests.mjs', () => {
       expect(runDirs).toHaveLength(1);
       const runDir = join(r.tmpDir, runDirs[0]!);
       // the count covers every service (the passing file's git server too); the detail, the failed file's
-      expect(r.out).toMatch(/Services this run started: .*docker-registry ×1/);
-      expect(r.out).toMatch(/Services this run started: .*git smart-HTTP ×2/);
-      expect(r.out).toMatch(/Services this run started: .*sshd ×1/);
-      expect(r.out).toContain(`their logs are kept in ${join(runDir, 'logs')}`);
+      expect(r.out).toMatch(/Services this run started or used: .*docker-registry ×1/);
+      expect(r.out).toMatch(/Services this run started or used: .*git smart-HTTP ×2/);
+      expect(r.out).toMatch(/Services this run started or used: .*sshd ×1/);
+      expect(r.out).toContain(`their logs are kept in ${runDir}.`);
       const entries = [...r.out.matchAll(/^ {2}(docker-registry|git smart-HTTP|sshd)\s+(\S+) \(pid \d+\) {2}started by (\S+)\n\s+log: (\S+)/gm)];
       expect(entries.map((m) => m[1]).sort()).toEqual(['docker-registry', 'git smart-HTTP', 'sshd']);
       for (const [, , at, file, log] of entries) {
@@ -51,8 +51,16 @@ describe('scripts/run-tests.mjs', () => {
         expect(existsSync(log!), log).toBe(true);
       }
       expect(r.out).toContain(`1 more, started by files that passed: ${join(runDir, 'services.jsonl')}`);
-      // the run dir keeps the logs and the list, nothing else
-      expect(readdirSync(runDir).sort()).toEqual(['logs', 'services.jsonl']);
+      // the engine the failed file used: the machine's or DOCKER_HOST's (reused, its log is not ours), or the
+      // run's own dockerd, whose log is kept in the run dir
+      const engine = /^ {2}dockerd\s+(unix:\/\/\S+)(?: \(pid \d+\))? {2}(used by|shared by the run, started for) (\S+)\n\s+log: (\S+)/m.exec(r.out);
+      expect(engine, r.out).not.toBeNull();
+      expect(engine![3]).toBe(FAILING);
+      if (engine![2] === 'used by') expect(engine![4]).toBe('-');
+      else expect(existsSync(engine![4]!)).toBe(true);
+      // the run dir keeps the logs and the list (and the shared dockerd's log, without its data), nothing else
+      expect(readdirSync(runDir).filter((e) => e !== 'd').sort()).toEqual(['logs', 'services.jsonl']);
+      if (existsSync(join(runDir, 'd'))) expect(readdirSync(join(runDir, 'd'))).toEqual(['dockerd.log']);
     } finally {
       rmSync(r.tmpDir, { recursive: true, force: true });
     }
@@ -63,7 +71,7 @@ describe('scripts/run-tests.mjs', () => {
     try {
       expect(r.code, r.out).toBe(0);
       expect(r.lines.at(-1)).toBe('Tests: 1 passed, 0 failed');
-      expect(r.out).not.toContain('Services this run started');
+      expect(r.out).not.toContain("Services this run");
       expect(readdirSync(r.tmpDir).filter((e) => e.startsWith('gci-run-'))).toEqual([]);
     } finally {
       rmSync(r.tmpDir, { recursive: true, force: true });

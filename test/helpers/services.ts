@@ -169,12 +169,13 @@ export async function startDockerd(dir: string): Promise<{ host: string; stop: (
     execFileSync('sh', ['-c', `ip link add ${bridge} type bridge && ip addr add 172.31.${net}.1/24 dev ${bridge} && ip link set ${bridge} up`]);
     args.push(`--bridge=${bridge}`, '--iptables=false');
   }
-  const logFile = logPath('dockerd', dir);
+  // beside the engine (tests read it there); the shared engine's dir is in the run dir, kept on a failure
+  const logFile = join(dir, 'dockerd.log');
   const out = openSync(logFile, 'a');
   const p = spawn('dockerd', args, { stdio: ['ignore', out, out], detached: true });
   p.unref();
   writeFileSync(join(dir, 'launcher.json'), JSON.stringify({ pid: p.pid, bridge }));
-  recordService({ service: 'dockerd', at: `unix://${sock}`, log: logFile, pid: p.pid, note: `data root ${join(dir, 'data')}` });
+  recordService({ service: 'dockerd', at: `unix://${sock}`, log: logFile, pid: p.pid });
   await waitFor('dockerd', async () => (await httpStatus('http://d/_ping', { socketPath: sock })) === 200, 60_000, p, logFile);
   return { host: `unix://${sock}`, stop: () => stopDockerd(dir) };
 }
