@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { commands } from './commands/index.js';
-import type { CommandEntry, CommandSpec, OptionSpec } from './core/command.js';
+import { withoutEmptyValues, withoutEmptyVars, type CommandEntry, type CommandSpec, type OptionSpec } from './core/command.js';
 import { ExitCode, GitopsError, isGitopsError } from './core/errors.js';
 import { Logger } from './core/log.js';
 import { registerEnvSecrets } from './core/secrets.js';
@@ -134,8 +134,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
 
   const started = Date.now();
   try {
-    const res = await mod.run({ log, env, cwd: process.cwd() }, { values: parsed.values as never, positionals: parsed.positionals });
-    const dotenvFile = typeof parsed.values.dotenv === 'string' ? parsed.values.dotenv : undefined;
+    // empty means unset, for variables and flags alike (src/core/command.ts)
+    const values = withoutEmptyValues(parsed.values as never);
+    const res = await mod.run({ log, env: withoutEmptyVars(env), cwd: process.cwd() }, { values, positionals: parsed.positionals });
+    const dotenvFile = typeof values.dotenv === 'string' ? values.dotenv : undefined;
     if (dotenvFile && res.outputs) {
       const { writeDotenv } = await import('./core/dotenv.js');
       await writeDotenv(dotenvFile, res.outputs);
