@@ -1,6 +1,6 @@
 /**
  * The parts of Argo CD's v1alpha1Application (wire form, Go json tags) that gitops-ci reads. Field names
- * and optionality follow ../shared/contracts/argocd-swagger.json; everything is optional on the wire.
+ * and optionality follow test/contracts/argocd-swagger.json; everything is optional on the wire.
  */
 export interface AppSource {
   repoURL?: string;

@@ -1,5 +1,6 @@
 /**
- * Validates every response of the Argo CD double against the v3.5.1 swagger (../shared/contracts): each
+ * Validates every response of the Argo CD double against the v3.5.1 swagger (the part we use, kept in
+ * test/contracts/argocd-swagger.json; origin and license in test/contracts/SOURCES.md): each
  * recorded response names the definition it claims to be; errors are runtimeError, stream lines the
  * path's inline "Stream result of v1alpha1ApplicationWatchEvent" schema.
  *

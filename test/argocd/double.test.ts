@@ -1,5 +1,5 @@
 /**
- * The Argo CD double against the contract checklist (../shared/notes/api-contracts.md, part C), so that
+ * The Argo CD double against Argo CD's contract (behaviour of v3.5.1's API server), so that
  * tests passing against it mean something: auth rules, 415, 403 vs 404, sync preconditions, terminate,
  * session, webhook rules, stream shapes, blocking refresh; and the double over a git smart-HTTP remote with
  * credentials (which never show in the Application). Every response is validated against the swagger.

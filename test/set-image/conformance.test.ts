@@ -1,6 +1,6 @@
 /**
- * Conformance with `kustomize edit set image` (kustomize v5.5): kustomize's own TestSetImage cases, loaded
- * from ../shared/contracts/kustomize-setimage-cases.json. The resulting `images:` entries are compared
+ * Conformance with `kustomize edit set image` (kustomize v5.5): kustomize's own TestSetImage cases, kept as
+ * this project's table in test/contracts/kustomize-setimage-cases.ts (Apache-2.0, origin in test/contracts/SOURCES.md). The resulting `images:` entries are compared
  * semantically (our untouched lines keep the user's formatting by design); where kustomize's expected text
  * is what we write too (new `images:` block, entries in kustomize's key order), the text is compared as
  * kustomize's harness does (substring), with the keys of the entries that were in the file put in kustomize's
@@ -8,24 +8,11 @@
  * kustomize's error variable → our code.
  */
 import { describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import { parseImageExprs } from '../../src/kustomize/image-expr.js';
 import { editKustomizationText, readImages, type ImageEntry } from '../../src/kustomize/edit.js';
 import { isGitopsError } from '../../src/core/errors.js';
-import { contractFile } from '../helpers/contracts.js';
-
-const CASES_FILE = contractFile('kustomize-setimage-cases.json');
-
-interface Case {
-  index: number;
-  name: string;
-  args: string[];
-  given_file_lines: string[] | null;
-  expected_output_lines: string[] | null;
-  expected_images: ImageEntry[] | null;
-  expected_error: { go_var: string; message: string } | null;
-}
+import { SET_IMAGE_CASES } from '../contracts/kustomize-setimage-cases.js';
 
 /** kustomize/commands/internal/testutils: the default test kustomization (no images field), same shape */
 const DEFAULT_KUSTOMIZATION = `apiVersion: kustomize.config.k8s.io/v1beta1
@@ -55,9 +42,9 @@ const ERROR_CODES: Record<string, string> = {
 const KEY_ORDER = ['digest', 'name', 'newName', 'newTag'];
 
 /** the given entries are written in kustomize's own layout (sorted keys), so our in-place edit must match its text */
-function givenInKustomizeLayout(lines: string[] | null): boolean {
-  if (!lines) return true;
-  const doc = parseDocument(lines.join('\n'));
+function givenInKustomizeLayout(given: string | null): boolean {
+  if (!given) return true;
+  const doc = parseDocument(given);
   const imgs = (doc.toJS() as { images?: Record<string, string>[] }).images ?? [];
   return imgs.every((e) => {
     const keys = Object.keys(e);
@@ -90,17 +77,15 @@ function sortKeysOfEntries(text: string, names: Set<string>): string {
   return out.join('\n');
 }
 
-const data = JSON.parse(readFileSync(CASES_FILE, 'utf8')) as { cases: Case[] };
-
 describe('kustomize edit set image conformance (kustomize TestSetImage)', () => {
   it('loads all cases', () => {
-    expect(data.cases.length).toBe(25);
+    expect(SET_IMAGE_CASES.length).toBe(25);
   });
 
-  for (const c of data.cases) {
+  for (const c of SET_IMAGE_CASES) {
     it(`#${c.index} ${c.name}`, () => {
-      const before = c.given_file_lines ? c.given_file_lines.join('\n') + '\n' : DEFAULT_KUSTOMIZATION;
-      if (c.expected_error) {
+      const before = c.given ?? DEFAULT_KUSTOMIZATION;
+      if (c.error) {
         let err: unknown;
         try {
           editKustomizationText(before, parseImageExprs(c.args), 'kustomization.yaml');
@@ -108,13 +93,13 @@ describe('kustomize edit set image conformance (kustomize TestSetImage)', () => 
           err = e;
         }
         expect(isGitopsError(err), String(err)).toBe(true);
-        expect((err as { code: string }).code).toBe(ERROR_CODES[c.expected_error.go_var]);
+        expect((err as { code: string }).code).toBe(ERROR_CODES[c.error]);
         expect((err as { kind: string }).kind).toBe('usage');
         return;
       }
       const { text, changes } = editKustomizationText(before, parseImageExprs(c.args), 'kustomization.yaml');
       // semantic: the images entries, in order (all given lists are sorted, so order must match too)
-      expect(readImages(text, 'after')).toEqual(c.expected_images);
+      expect(readImages(text, 'after')).toEqual(c.images as ImageEntry[]);
       expect(changes.length).toBeGreaterThan(0);
       // textual, as kustomize's harness checks (strings.Contains), where our layout is kustomize's layout.
       // Relaxed in one respect: inside an entry that was already in the file, set-image keeps the file's key
@@ -122,8 +107,8 @@ describe('kustomize edit set image conformance (kustomize TestSetImage)', () => 
       // where kustomize re-sorts the keys. kustomize guarantees the entries (checked above), not their text;
       // our promise about text is the minimal diff. So the keys of those entries only are put in kustomize's
       // order before comparing; new entries and everything else are compared as written.
-      const given = new Set(c.given_file_lines ? readImages(before, 'given').map((e) => e.name) : []);
-      if (givenInKustomizeLayout(c.given_file_lines)) expect(sortKeysOfEntries(text, given)).toContain(c.expected_output_lines!.join('\n'));
+      const given = new Set(c.given ? readImages(before, 'given').map((e) => e.name) : []);
+      if (givenInKustomizeLayout(c.given)) expect(sortKeysOfEntries(text, given)).toContain(c.text!);
       // untouched content: everything outside images: is byte-identical
       const strip = (s: string) => {
         const d = parseDocument(s);

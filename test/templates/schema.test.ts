@@ -1,6 +1,6 @@
 /**
  * Our own pipeline and every component in templates/ validate against GitLab's CI/CD JSON schema
- * (../shared/contracts/gitlab-ci-schema.json). A component has two documents: the `spec:` header and the
+ * (a kept copy, test/contracts/gitlab-ci-schema.json; origin in test/contracts/SOURCES.md). A component has two documents: the `spec:` header and the
  * body; GitLab's schema validates them separately.
  */
 import { describe, expect, it } from 'vitest';

@@ -1,7 +1,7 @@
 /**
  * An Argo CD double for tests, `make demo` and the bench: a real HTTP server on 127.0.0.1:<random> that
- * speaks the REST contract of Argo CD v3.5.1 (../shared/contracts/argocd-swagger.json; notes in
- * ../shared/notes/api-contracts.md Part A), with a controller loop over a REAL git remote.
+ * speaks the REST contract of Argo CD v3.5.1 (the part we use: test/contracts/argocd-swagger.json), with a
+ * controller loop over a REAL git remote.
  *
  *   const argo = await startArgoCdDouble({
  *     repoURL,                                   // bare repo path, or http URL (credentials allowed)
