@@ -28,10 +28,10 @@ function render(node: unknown, inputs: Record<string, { default?: unknown; type?
     return i!.default !== undefined ? i!.default : i!.type === 'number' ? 1 : i!.type === 'boolean' ? true : i!.type === 'array' ? [] : `sample-${name}`;
   };
   if (typeof node === 'string') {
-    node = node.replace(/\$\[\[\s*component\.(version|reference|sha|name)\s*\]\]/g, (_m, k: string) => (k === 'version' ? '1.2.3' : `sample-${k}`));
-    const whole = /^\$\[\[\s*inputs\.([\w-]+)\s*\]\]$/.exec(node);
+    const text = node.replace(/\$\[\[\s*component\.(version|reference|sha|name)\s*\]\]/g, (_m, k: string) => (k === 'version' ? '1.2.3' : `sample-${k}`));
+    const whole = /^\$\[\[\s*inputs\.([\w-]+)\s*\]\]$/.exec(text);
     if (whole) return value(whole[1]!);
-    return node.replace(/\$\[\[\s*inputs\.([\w-]+)\s*\]\]/g, (_m, n: string) => String(value(n)));
+    return text.replace(/\$\[\[\s*inputs\.([\w-]+)\s*\]\]/g, (_m, n: string) => String(value(n)));
   }
   if (Array.isArray(node)) return node.map((n) => render(n, inputs));
   if (node && typeof node === 'object') return Object.fromEntries(Object.entries(node).map(([k, v]) => [render(k, inputs) as string, render(v, inputs)]));

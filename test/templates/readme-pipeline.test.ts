@@ -1,0 +1,215 @@
+/**
+ * The README's first pipeline example, verbatim, as a GitLab user includes it (issue #9 item 10): gitlab-ci-local
+ * (shell executor, the bundled CLI on PATH as in the runner image) resolves the `component:` includes from this
+ * repository's templates/ (placed where gitlab-ci-local caches a fetched component version) and runs the jobs
+ * against the harness's real registry and git server and the Argo CD double. The only variables are those GitLab
+ * itself provides (CI_*), the masked CI/CD variables the README tells the user to set, and what the runner's
+ * environment provides (DOCKER_HOST: the shell executor stands in for the docker:dind service).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { startGitServer, startRegistry, tmp, useDocker, type GitServer, type Registry } from '../helpers/services.js';
+import { git, seedLayout, writeTree } from '../helpers/config-repo.js';
+import { CLI } from '../helpers/cli.js';
+import { GITLAB_CI_LOCAL, ROOT } from '../helpers/gitlab-ci-local.js';
+import { startArgoCdDouble, type ArgoCdDouble } from '../doubles/argocd/server.js';
+
+/** the first ```yaml block of the README's "Use it in a pipeline" section */
+export function readmeExample(): string {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Use it in a pipeline'));
+  const m = /```yaml\n([\s\S]*?)```/.exec(section);
+  if (!m) throw new Error('README.md: no yaml example in "Use it in a pipeline"');
+  return m[1]!;
+}
+
+/** the component version the README pins (…/build@0.2.0) */
+function readmeVersion(ci: string): string {
+  const m = /gitops-ci\/gitops-ci\/[\w-]+@([\w.-]+)/.exec(ci);
+  if (!m) throw new Error('README example includes no gitops-ci component');
+  return m[1]!;
+}
+
+function run(args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv }): Promise<{ code: number; out: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(GITLAB_CI_LOCAL, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (out += d));
+    p.on('error', reject);
+    p.on('close', (code) => resolve({ code: code ?? -1, out }));
+  });
+}
+
+const IMAGE_NAME = 'registry.example.com/shovel/shovel-gitops'; // the name the README's example (and the seed) uses
+
+describe("the README's pipeline, verbatim, in gitlab-ci-local", () => {
+  let srv: GitServer;
+  let reg: Registry;
+  let argo: ArgoCdDouble;
+  let bin: string;
+  let docker: Awaited<ReturnType<typeof useDocker>>;
+  let standIn = false;
+  const ci = readmeExample();
+  const version = readmeVersion(ci);
+
+  beforeAll(async () => {
+    srv = await startGitServer({ user: 'gitlab-ci-token' });
+    reg = await startRegistry({ user: 'gitlab-ci-token' });
+    // the application project, laid out as the seed: its manifests in .kubernetes/, branches main and staging
+    srv.createRepo('shovel/app.git');
+    const work = tmp('gci-app-');
+    git(work, ['init', '-q', '-b', 'main']);
+    writeTree(work, {
+      ...seedLayout(IMAGE_NAME),
+      '.gitlab-ci.yml': ci,
+      Dockerfile: 'FROM scratch\nCOPY busybox /bin/busybox\nCMD ["/bin/busybox", "true"]\n',
+      '.gitignore': '.gitlab-ci-local/\n',
+    });
+    cpSync('/bin/busybox', join(work, 'busybox'));
+    git(work, ['add', '-A']);
+    git(work, ['commit', '-q', '-m', 'app']);
+    git(work, ['push', '-q', srv.authUrl('shovel/app.git'), 'HEAD:refs/heads/main', 'HEAD:refs/heads/staging']);
+    argo = await startArgoCdDouble({
+      repoURL: srv.authUrl('shovel/app.git'), // Argo CD's repository credentials
+      apps: [
+        { name: 'shovel-staging', path: '.kubernetes/overlays/staging', targetRevision: 'staging' },
+        { name: 'shovel-production', path: '.kubernetes/overlays/production', targetRevision: 'main' },
+      ],
+      pollIntervalMs: 500,
+    });
+    // The build job's default service is docker:27-dind. The shell executor runs the job on this machine against
+    // the harness's engine (DOCKER_HOST below, as the runner environment provides it), but gitlab-ci-local still
+    // starts the service: a stand-in image of that name (a sleeping busybox, no ports) takes its place.
+    docker = await useDocker();
+    const denv = { ...process.env, DOCKER_HOST: docker.host };
+    const have = execFileSync('docker', ['images', '-q', 'docker:27-dind'], { env: denv }).toString().trim();
+    if (!have) {
+      const ctx = tmp('gci-dind-');
+      cpSync('/bin/busybox', join(ctx, 'busybox'));
+      writeFileSync(join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY busybox /bin/busybox\nLABEL gitops-ci.test=dind-stand-in\nCMD ["/bin/busybox", "sleep", "3600"]\n');
+      execFileSync('docker', ['build', '-q', '-t', 'docker:27-dind', ctx], { env: denv, stdio: 'ignore' });
+      standIn = true;
+    }
+    // the runner image's gitops-ci: the bundle under test
+    bin = tmp('gci-bin-');
+    writeFileSync(join(bin, 'gitops-ci'), `#!/bin/sh\nexec "${process.execPath}" "${CLI}" "$@"\n`);
+    chmodSync(join(bin, 'gitops-ci'), 0o755);
+  });
+  afterAll(async () => {
+    if (standIn) execFileSync('docker', ['rmi', '-f', 'docker:27-dind'], { env: { ...process.env, DOCKER_HOST: docker.host }, stdio: 'ignore' });
+    await argo?.stop();
+    await reg?.stop();
+    await srv?.stop();
+  });
+
+  /** a checkout of `branch` of the app, as the runner clones it, with the components where gitlab-ci-local caches them */
+  function checkout(branch: string): string {
+    const dir = join(tmp('gci-glc-'), 'app');
+    git(dirname(dir), ['clone', '-q', '--branch', branch, srv.authUrl('shovel/app.git'), 'app']);
+    // gitlab-ci-local derives CI_SERVER_* and CI_PROJECT_PATH from origin: no credentials there, as on a runner
+    git(dir, ['remote', 'set-url', 'origin', `${srv.url}/shovel/app.git`]);
+    const cache = join(dir, '.gitlab-ci-local/includes/127.0.0.1/gitops-ci/gitops-ci', version, 'templates');
+    mkdirSync(cache, { recursive: true });
+    cpSync(join(ROOT, 'templates'), cache, { recursive: true });
+    return dir;
+  }
+
+  /** what GitLab provides to a pipeline of a protected (or not) branch, plus the README's masked variables */
+  function vars(o: { protectedRef: boolean }): Record<string, string> {
+    return {
+      CI_COMMIT_REF_PROTECTED: String(o.protectedRef),
+      CI_REGISTRY: reg.host,
+      CI_REGISTRY_IMAGE: `${reg.host}/shovel/app`,
+      CI_REGISTRY_USER: reg.user,
+      CI_REGISTRY_PASSWORD: reg.password,
+      CI_JOB_TOKEN: srv.password,
+      CI_REPOSITORY_URL: `http://gitlab-ci-token:${srv.password}@127.0.0.1:${srv.port}/shovel/app.git`,
+      ARGOCD_SERVER: argo.url,
+      ARGOCD_AUTH_TOKEN: argo.token,
+    };
+  }
+
+  async function gcl(dir: string, extra: string[], v: Record<string, string>, unset: string[] = []) {
+    // the runner's environment: the dind service's engine (the shell executor has no services)
+    const runner = { DOCKER_HOST: docker.host, DOCKER_TLS_VERIFY: '', DOCKER_CERT_PATH: '' };
+    const all = { ...v, ...runner };
+    const args = [
+      '--force-shell-executor',
+      '--ignore-predefined-vars',
+      Object.keys(v).filter((k) => k.startsWith('CI_')).join(','),
+      ...Object.entries(all).flatMap(([k, val]) => ['--variable', `${k}=${val}`]),
+      ...unset.flatMap((k) => ['--unset-variable', k]),
+      ...extra,
+    ];
+    return run(args, { cwd: dir, env: { ...process.env, DOCKER_HOST: docker.host, PATH: `${bin}:${process.env.PATH}`, NO_COLOR: '1' } });
+  }
+
+  /** the jobs the pipeline would run (rules evaluated), without running them */
+  async function jobs(dir: string, v: Record<string, string>, unset: string[] = []): Promise<string[]> {
+    const r = await gcl(dir, ['--list-json'], v, unset);
+    expect(r.code, r.out).toBe(0);
+    const list = JSON.parse(r.out.slice(r.out.indexOf('\n['))) as Array<{ name: string; when: string }>;
+    return list.filter((j) => j.when !== 'never').map((j) => j.name).sort();
+  }
+
+  it('a push to a feature branch, or to an unprotected staging, runs none of our jobs', async () => {
+    const dir = checkout('main');
+    git(dir, ['checkout', '-q', '-b', 'feature/login']);
+    expect(await jobs(dir, vars({ protectedRef: false }))).toEqual([]);
+    // even a protected branch that no input names deploys nothing
+    expect(await jobs(dir, vars({ protectedRef: true }))).toEqual([]);
+    const stg = checkout('staging');
+    expect(await jobs(stg, vars({ protectedRef: false }))).toEqual([]);
+  }, 60_000);
+
+  it('a merge-request pipeline runs the gate (into main) and never a build or deploy', async () => {
+    const dir = checkout('staging');
+    const mr = (target: string) => ({
+      ...vars({ protectedRef: false }),
+      CI_PIPELINE_SOURCE: 'merge_request_event',
+      CI_MERGE_REQUEST_IID: '1',
+      CI_MERGE_REQUEST_SOURCE_BRANCH_NAME: 'staging',
+      CI_MERGE_REQUEST_TARGET_BRANCH_NAME: target,
+    });
+    // GitLab sets no CI_COMMIT_BRANCH in merge-request pipelines
+    expect(await jobs(dir, mr('main'), ['CI_COMMIT_BRANCH'])).toEqual(['gitops-gate-production']);
+    // even with a protected source ref
+    expect(await jobs(dir, { ...mr('main'), CI_COMMIT_REF_PROTECTED: 'true' }, ['CI_COMMIT_BRANCH'])).toEqual(['gitops-gate-production']);
+    expect(await jobs(dir, mr('staging'), ['CI_COMMIT_BRANCH'])).toEqual([]);
+  }, 60_000);
+
+  it('a push to staging builds once, pins that digest in staging and waits until Argo CD runs it', async () => {
+    const dir = checkout('staging');
+    expect(await jobs(dir, vars({ protectedRef: true }))).toEqual(['gitops-build', 'gitops-deploy-staging']);
+    const r = await gcl(dir, [], vars({ protectedRef: true }));
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(/PASS\s+gitops-build/);
+    expect(r.out).toMatch(/PASS\s+gitops-deploy-staging/);
+    expect(r.out).not.toMatch(/gitops-promote-production/);
+
+    // the build's output, named after its job, reached the deploy job, which pinned it in staging only
+    const buildEnv = readFileSync(join(dir, '.gitlab-ci-local/artifacts/gitops-build/.gitlab-ci-reports/dotenv/gitops-image.env'), 'utf8');
+    const image = /^GITOPS_BUILD_IMAGE=(.+)$/m.exec(buildEnv)?.[1];
+    expect(image).toMatch(new RegExp(`^${reg.host}/shovel/app@sha256:[0-9a-f]{64}$`));
+    const check = tmp();
+    git(check, ['clone', '-q', '--branch', 'staging', srv.authUrl('shovel/app.git'), 'c']);
+    const digest = image!.split('@')[1]!;
+    expect(readFileSync(join(check, 'c/.kubernetes/overlays/staging/kustomization.yaml'), 'utf8')).toContain(digest);
+    expect(readFileSync(join(check, 'c/.kubernetes/overlays/production/kustomization.yaml'), 'utf8')).not.toContain(digest);
+    const head = git(join(check, 'c'), ['rev-parse', 'HEAD']);
+    expect(git(join(check, 'c'), ['log', '-1', '--format=%s'])).toContain('[skip ci]');
+    // the deploy job waited for that very commit, and Argo CD runs it
+    expect(r.out).toContain(`shovel-staging deployed ${head.slice(0, 8)}`);
+    expect(argo.app('shovel-staging').status.sync.revision).toBe(head);
+    const deployEnv = readFileSync(join(dir, '.gitlab-ci-local/artifacts/gitops-deploy-staging/.gitlab-ci-reports/dotenv/gitops-deploy.env'), 'utf8');
+    expect(deployEnv).toContain(`GITOPS_DEPLOY_STAGING_CONFIG_HEAD=${head}`);
+    // no secret in the job logs
+    for (const s of [reg.password, srv.password, argo.token]) {
+      expect(r.out).not.toContain(s);
+      expect(r.out).not.toContain(Buffer.from(`gitlab-ci-token:${s}`).toString('base64'));
+    }
+  }, 180_000);
+});
