@@ -13,5 +13,6 @@ export const commands: CommandEntry[] = [
   { name: 'argocd wait', summary: 'Wait until Argo CD has deployed a commit: synced to it, reconciled and healthy', load: () => import('./argocd-wait.js') },
   { name: 'argocd sync', summary: 'Trigger an Argo CD sync, optionally to a revision, and optionally wait', load: () => import('./argocd-sync.js') },
   { name: 'argocd refresh', summary: 'Ask Argo CD to refresh an application now', load: () => import('./argocd-refresh.js') },
+  { name: 'gate', summary: 'Check merge-request approvals as GitLab Free does not: N distinct approvers, not the author, after the latest push', load: () => import('./gate.js') },
   { name: 'argocd notify', summary: "Post a GitLab push event to Argo CD's webhook so it refreshes at once", load: () => import('./argocd-notify.js') },
 ];

@@ -1,0 +1,579 @@
+/**
+ * A small typed GitLab client over @gitbeaker/rest. Callers never touch gitbeaker types: every method
+ * returns the plain shapes below (camelCase, only the fields we use).
+ *
+ * gitbeaker builds the endpoints (URL-encoded project paths, snake_case bodies, pagination); the transport
+ * under it is ours (a custom `requesterFn`), for three reasons:
+ *  - retries: gitbeaker 43.8 retries 429/502 up to 10 times for every method, POST included, so a create
+ *    could be duplicated. Ours retries GET on 429/5xx/network errors, and other methods only on 429 or a
+ *    refused connection (the request never reached GitLab), a bounded number of times.
+ *  - TLS: a CA file or --gitlab-insecure per client (Node's fetch cannot without an extra dependency).
+ *  - secrets: gitbeaker's errors carry the fetch Request (with the PRIVATE-TOKEN header) as `cause`. Ours
+ *    carry the status, GitLab's message (masked) and the redacted URL, never a header.
+ *
+ * Errors are GitlabApiError (a GitopsError): 401/403 → auth (exit 3, EGITLAB_AUTH), 404 → failed
+ * (EGITLAB_NOT_FOUND, naming the object), 409 → failed (EGITLAB_CONFLICT), other 4xx → failed
+ * (EGITLAB_REJECTED), 5xx/429/network/timeout → transient (75, EGITLAB_UNAVAILABLE), TLS → usage (EGITLAB_TLS).
+ */
+import http from 'node:http';
+import https from 'node:https';
+import { Gitlab } from '@gitbeaker/rest';
+import { fail, GitopsError, isTransientErrno, type ErrorInit } from '../core/errors.js';
+import { mask, redactUrl } from '../core/mask.js';
+import type { Logger } from '../core/log.js';
+import { serverRoot, type GitlabConfig } from './config.js';
+import { GitlabErrors } from './errors.js';
+
+// ------------------------------------------------------------------------------------------ shapes
+
+export interface GitlabUser {
+  id: number;
+  username: string;
+  name: string;
+  state: string;
+}
+
+export interface MergeRequest {
+  id: number;
+  iid: number;
+  projectId: number;
+  title: string;
+  description: string;
+  /** opened | closed | merged | locked */
+  state: string;
+  sourceBranch: string;
+  targetBranch: string;
+  /** head commit of the source branch */
+  sha: string;
+  mergeCommitSha: string | null;
+  squashCommitSha: string | null;
+  /** mergeable, checking, unchecked, preparing, approvals_syncing, conflict, not_open, ci_still_running, … (open set) */
+  detailedMergeStatus: string;
+  hasConflicts: boolean;
+  draft: boolean;
+  labels: string[];
+  author: GitlabUser;
+  assignees: GitlabUser[];
+  reviewers: GitlabUser[];
+  webUrl: string;
+  createdAt: string;
+  updatedAt: string;
+  mergedAt: string | null;
+  closedAt: string | null;
+  mergeWhenPipelineSucceeds: boolean;
+  mergeError: string | null;
+}
+
+export interface MergeRequestVersion {
+  id: number;
+  headCommitSha: string;
+  baseCommitSha: string;
+  startCommitSha: string;
+  createdAt: string;
+  state: string;
+}
+
+export interface Commit {
+  id: string;
+  title: string;
+  message: string;
+  authorName: string;
+  authoredDate: string;
+  committedDate: string;
+  createdAt: string;
+  parentIds: string[];
+}
+
+export interface Approval {
+  user: GitlabUser;
+  /** absent on GitLab versions that do not expose it */
+  approvedAt?: string;
+}
+
+export interface Approvals {
+  /** on Free: at least one approval exists; do not rely on it */
+  approved: boolean;
+  approvedBy: Approval[];
+}
+
+export interface Note {
+  id: number;
+  body: string;
+  author: GitlabUser;
+  system: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface GroupMember extends GitlabUser {
+  accessLevel: number;
+}
+
+export interface Project {
+  id: number;
+  pathWithNamespace: string;
+  webUrl: string;
+  defaultBranch: string | null;
+}
+
+export interface Deployment {
+  id: number;
+  iid: number;
+  ref: string;
+  sha: string;
+  /** created | running | success | failed | canceled | blocked */
+  status: string;
+  environment: string;
+}
+
+export interface CreateMergeRequestInput {
+  sourceBranch: string;
+  targetBranch: string;
+  title: string;
+  description?: string;
+  labels?: string[];
+  assigneeIds?: number[];
+  reviewerIds?: number[];
+  removeSourceBranch?: boolean;
+  squash?: boolean;
+}
+
+export interface EditMergeRequestInput {
+  title?: string;
+  description?: string;
+  labels?: string[];
+  assigneeIds?: number[];
+  reviewerIds?: number[];
+  stateEvent?: 'close' | 'reopen';
+}
+
+export interface MergeInput {
+  /** head the merge is pinned to (409 when the MR moved) */
+  sha?: string;
+  /** merge when the pipeline succeeds (sent as both auto_merge (17.11+) and merge_when_pipeline_succeeds) */
+  autoMerge?: boolean;
+  squash?: boolean;
+  removeSourceBranch?: boolean;
+}
+
+export interface GitlabClient {
+  readonly apiUrl: string;
+  /** the configured project */
+  readonly project: string | number;
+  currentUser(): Promise<GitlabUser>;
+  getProject(project: string | number): Promise<Project>;
+  listMergeRequests(project: string | number, q: { sourceBranch?: string; targetBranch?: string; state?: 'opened' | 'closed' | 'merged' | 'locked' | 'all' }): Promise<MergeRequest[]>;
+  getMergeRequest(project: string | number, iid: number): Promise<MergeRequest>;
+  createMergeRequest(project: string | number, input: CreateMergeRequestInput): Promise<MergeRequest>;
+  editMergeRequest(project: string | number, iid: number, input: EditMergeRequestInput): Promise<MergeRequest>;
+  mergeMergeRequest(project: string | number, iid: number, input: MergeInput): Promise<MergeRequest>;
+  mergeRequestCommits(project: string | number, iid: number): Promise<Commit[]>;
+  mergeRequestVersions(project: string | number, iid: number): Promise<MergeRequestVersion[]>;
+  approvals(project: string | number, iid: number): Promise<Approvals>;
+  /** approve as the token's user (tests, demo) */
+  approve(project: string | number, iid: number, opts?: { sha?: string }): Promise<Approvals>;
+  listNotes(project: string | number, iid: number): Promise<Note[]>;
+  createNote(project: string | number, iid: number, body: string): Promise<Note>;
+  editNote(project: string | number, iid: number, noteId: number, body: string): Promise<Note>;
+  /** merge requests that contain the commit (GET /projects/:id/repository/commits/:sha/merge_requests) */
+  commitMergeRequests(project: string | number, sha: string): Promise<MergeRequest[]>;
+  /** members of a group, direct and inherited (GET /groups/:id/members/all) */
+  groupMembers(group: string | number): Promise<GroupMember[]>;
+  /** the user with this username, or undefined */
+  findUser(username: string): Promise<GitlabUser | undefined>;
+  /** record a deployment of `sha` (on branch `ref`) to an environment */
+  createDeployment(project: string | number, i: { environment: string; sha: string; ref: string; tag?: boolean; status: 'running' | 'success' | 'failed' | 'canceled' }): Promise<Deployment>;
+  updateDeployment(project: string | number, id: number, status: 'running' | 'success' | 'failed' | 'canceled'): Promise<Deployment>;
+  close(): void;
+}
+
+export interface ClientOptions {
+  log?: Logger;
+  /** attempts of a retryable request (default 3; GITOPS_RETRY_ATTEMPTS in commands) */
+  attempts?: number;
+  /** first backoff delay (default 500 ms, doubled each time, at most 8 s) */
+  backoffMs?: number;
+}
+
+// ------------------------------------------------------------------------------------------ errors
+
+export class GitlabApiError extends GitopsError {
+  /** HTTP status; 0 for network errors */
+  readonly status: number;
+  /** GitLab's message (masked) */
+  readonly serverMessage: string;
+  constructor(init: ErrorInit, status: number, serverMessage: string) {
+    super(init);
+    this.status = status;
+    this.serverMessage = serverMessage;
+  }
+}
+
+export function isGitlabApiError(e: unknown, status?: number): e is GitlabApiError {
+  return e instanceof GitlabApiError && (status === undefined || e.status === status);
+}
+
+/** GitLab error bodies: {"message": string|array|object} or {"error": string, "error_description"?: string} */
+export function parseGitlabError(text: string): string {
+  try {
+    const j = JSON.parse(text) as { message?: unknown; error?: unknown; error_description?: unknown };
+    if (typeof j.error === 'string') return typeof j.error_description === 'string' ? `${j.error}: ${j.error_description}` : j.error;
+    if (typeof j.message === 'string') return j.message;
+    if (j.message !== undefined) return JSON.stringify(j.message);
+    return text.trim().slice(0, 300);
+  } catch {
+    return text.trim().slice(0, 300);
+  }
+}
+
+const TLS_CODES = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|HOSTNAME|DEPTH_ZERO|UNABLE_TO_GET_ISSUER/;
+
+function httpError(method: string, where: string, status: number, text: string, tokenSource: string): GitlabApiError {
+  const message = mask(parseGitlabError(text));
+  const mk = (kind: ErrorInit['kind'], code: string, msg: string, hint?: string) => new GitlabApiError({ kind, code, message: mask(msg), where, hint }, status, message);
+  if (status === 401) {
+    return mk('auth', GitlabErrors.AUTH, `GitLab refused the token (401 ${message})`, `the token in ${tokenSource} is wrong, expired or revoked: create a new access token with scope \`api\` and update ${tokenSource}`);
+  }
+  if (status === 403) {
+    const scope = /insufficient_scope/.test(message);
+    return mk('auth', GitlabErrors.AUTH, `GitLab denied ${method} (403 ${message})`, scope
+      ? `the token in ${tokenSource} lacks the scope \`api\`: create one with scope api`
+      : `the token's user (or bot) lacks the role for this: give it Developer or higher on the project`);
+  }
+  if (status === 404) return mk('failed', GitlabErrors.NOT_FOUND, `GitLab answered 404 to ${method} (${message})`);
+  if (status === 409) return mk('failed', GitlabErrors.CONFLICT, `GitLab answered 409 to ${method} (${message})`);
+  if (status >= 500 || status === 429 || status === 408) return mk('transient', GitlabErrors.UNAVAILABLE, `GitLab answered ${status} to ${method} (${message || 'no message'})`, 'a server-side or proxy problem; retry later (exit 75 is retried by the templates)');
+  return mk('failed', GitlabErrors.REJECTED, `GitLab rejected ${method} (${status} ${message})`);
+}
+
+function networkError(e: unknown, method: string, where: string): GitlabApiError {
+  if (e instanceof GitlabApiError) return e;
+  const err = e as NodeJS.ErrnoException;
+  const code = err?.code ?? '';
+  const msg = mask(String(err?.message ?? e));
+  if (TLS_CODES.test(code) || /certificate/i.test(msg)) {
+    return new GitlabApiError({ kind: 'usage', code: GitlabErrors.TLS, message: `TLS verification of the GitLab server failed: ${msg}`, where, hint: "pass the CA that signed GitLab's certificate with --gitlab-ca-file (or GITOPS_GITLAB_CA_FILE); --gitlab-insecure skips verification" }, 0, msg);
+  }
+  if (code === 'ETIMEDOUT' || err?.name === 'TimeoutError' || err?.name === 'AbortError') {
+    return new GitlabApiError({ kind: 'transient', code: GitlabErrors.UNAVAILABLE, message: `GitLab did not answer ${method} in time`, where, hint: 'retry later' }, 0, msg);
+  }
+  return new GitlabApiError({ kind: 'transient', code: GitlabErrors.UNAVAILABLE, message: `cannot reach GitLab: ${code || msg}`, where, hint: 'check the GitLab URL and that the server is up; this is retryable' }, 0, msg);
+}
+
+// ------------------------------------------------------------------------------------------ transport
+
+/** camelCase keys → snake_case, recursively (what gitbeaker's default requester does with xcase) */
+function snakeKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(snakeKeys);
+  if (v && typeof v === 'object' && !(v instanceof Date)) {
+    return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k.replace(/([a-z\d])([A-Z])/g, '$1_$2').toLowerCase(), snakeKeys(x)]));
+  }
+  return v;
+}
+
+/** query string with bracket arrays (`labels[]=a`), as gitbeaker's qs-based formatQuery */
+function formatQuery(params: Record<string, unknown> | string | undefined): string {
+  if (!params) return '';
+  if (typeof params === 'string') return params;
+  const parts: string[] = [];
+  const add = (key: string, v: unknown) => {
+    if (v === undefined || v === null) return;
+    if (Array.isArray(v)) for (const x of v) add(`${key}[]`, x);
+    else if (typeof v === 'object') for (const [k, x] of Object.entries(v as Record<string, unknown>)) add(`${key}[${k}]`, x);
+    else parts.push(`${encodeURIComponent(key)}=${encodeURIComponent(String(v))}`);
+  };
+  for (const [k, v] of Object.entries(snakeKeys(params) as Record<string, unknown>)) add(k, v);
+  return parts.join('&');
+}
+
+interface RequesterOptions {
+  body?: unknown;
+  searchParams?: Record<string, unknown> | string;
+  sudo?: string | number;
+  signal?: AbortSignal;
+  asStream?: boolean;
+}
+
+interface ServiceOptions {
+  url: string;
+  headers: Record<string, string>;
+  authHeaders: Record<string, () => Promise<string>>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+class Transport {
+  readonly agent: http.Agent;
+  constructor(
+    private readonly cfg: GitlabConfig,
+    private readonly opts: ClientOptions,
+  ) {
+    this.agent = cfg.apiUrl.startsWith('https:')
+      ? new https.Agent({ keepAlive: true, ca: cfg.ca, rejectUnauthorized: !cfg.insecure })
+      : new http.Agent({ keepAlive: true });
+  }
+
+  private once(method: string, u: URL, headers: Record<string, string>, body: string | undefined, signal?: AbortSignal): Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }> {
+    const where = redactUrl(`${u.origin}${u.pathname}`);
+    const timeoutMs = this.cfg.requestTimeoutMs ?? 30_000;
+    return new Promise((resolve, reject) => {
+      const lib = u.protocol === 'https:' ? https : http;
+      const req = lib.request(u, { method, headers, agent: this.agent, signal }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', (e) => reject(networkError(e, method, where)));
+      });
+      req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })));
+      req.on('error', (e) => reject(networkError(e, method, where)));
+      req.end(body);
+    });
+  }
+
+  async request(method: string, service: ServiceOptions, endpoint: string, o: RequesterOptions): Promise<{ body: unknown; headers: Record<string, string>; status: number }> {
+    const base = service.url.endsWith('/') ? service.url : `${service.url}/`;
+    const u = new URL(endpoint, base);
+    u.search = formatQuery(o.searchParams);
+    const headers: Record<string, string> = { Accept: 'application/json', 'User-Agent': 'gitops-ci', ...service.headers };
+    if (o.sudo) headers.Sudo = String(o.sudo);
+    const auth = Object.entries(service.authHeaders)[0];
+    if (auth) headers[auth[0]] = await auth[1]();
+    let body: string | undefined;
+    if (o.body !== undefined && o.body !== null && !(typeof o.body === 'object' && Object.keys(o.body as object).length === 0 && method === 'DELETE')) {
+      body = JSON.stringify(snakeKeys(o.body));
+      headers['Content-Type'] = 'application/json';
+      headers['Content-Length'] = String(Buffer.byteLength(body));
+    }
+    const where = redactUrl(`${u.origin}${u.pathname}`);
+    const label = `${method} ${decodeURIComponent(u.pathname.replace(new URL(base).pathname, '/'))}`;
+    const attempts = Math.max(1, this.opts.attempts ?? 3);
+    const idempotent = method === 'GET' || method === 'HEAD';
+    for (let attempt = 1; ; attempt++) {
+      this.opts.log?.debug(`gitlab: ${method} ${redactUrl(u.toString())}${attempt > 1 ? ` (attempt ${attempt})` : ''}`);
+      let r: { status: number; headers: http.IncomingHttpHeaders; text: string } | undefined;
+      let err: GitlabApiError | undefined;
+      try {
+        r = await this.once(method, u, headers, body, o.signal);
+      } catch (e) {
+        err = networkError(e, label, where);
+      }
+      // retry only what cannot have been applied twice: reads; 429 (rejected before processing); refused connections
+      const retryable = err
+        ? err.kind === 'transient' && (idempotent || /ECONNREFUSED/.test(err.serverMessage + err.message))
+        : r!.status === 429 || (idempotent && (r!.status >= 500 || r!.status === 408));
+      if (retryable && attempt < attempts) {
+        const ra = Number(r?.headers['retry-after']);
+        const delay = Number.isFinite(ra) && ra > 0 ? Math.min(ra * 1000, 10_000) : Math.min((this.opts.backoffMs ?? 500) * 2 ** (attempt - 1), 8_000);
+        this.opts.log?.debug(`gitlab: ${label}: ${err ? err.message : r!.status}; retrying in ${delay} ms`);
+        await sleep(delay);
+        continue;
+      }
+      if (err) throw err;
+      const res = r!;
+      if (res.status < 200 || res.status >= 300) throw httpError(label, where, res.status, res.text, this.cfg.tokenSource);
+      const ctype = String(res.headers['content-type'] ?? '');
+      let parsed: unknown = null;
+      if (res.status !== 204 && res.text) {
+        if (ctype.includes('json')) {
+          try {
+            parsed = JSON.parse(res.text);
+          } catch {
+            throw new GitlabApiError({ kind: 'transient', code: GitlabErrors.UNAVAILABLE, message: `GitLab answered ${label} with a body that is not JSON (a proxy page?)`, where }, res.status, '');
+          }
+        } else parsed = res.text;
+      }
+      const flat: Record<string, string> = {};
+      for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) flat[k] = Array.isArray(v) ? v.join(', ') : v;
+      return { body: parsed, headers: flat, status: res.status };
+    }
+  }
+
+  requesterFn() {
+    return (service: ServiceOptions) => {
+      const m = (method: string) => (endpoint: string, o: RequesterOptions = {}) => this.request(method, service, endpoint, o);
+      return { get: m('GET'), post: m('POST'), put: m('PUT'), patch: m('PATCH'), delete: m('DELETE') };
+    };
+  }
+}
+
+// ------------------------------------------------------------------------------------------ mapping
+
+type J = Record<string, any>;
+const s = (v: unknown): string => (typeof v === 'string' ? v : v == null ? '' : String(v));
+const sn = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+
+function toUser(u: J | null | undefined): GitlabUser {
+  return { id: Number(u?.id ?? 0), username: s(u?.username), name: s(u?.name), state: s(u?.state) };
+}
+
+function toMr(j: J): MergeRequest {
+  return {
+    id: Number(j.id),
+    iid: Number(j.iid),
+    projectId: Number(j.project_id),
+    title: s(j.title),
+    description: s(j.description),
+    state: s(j.state),
+    sourceBranch: s(j.source_branch),
+    targetBranch: s(j.target_branch),
+    sha: s(j.sha),
+    mergeCommitSha: sn(j.merge_commit_sha),
+    squashCommitSha: sn(j.squash_commit_sha),
+    detailedMergeStatus: s(j.detailed_merge_status),
+    hasConflicts: !!j.has_conflicts,
+    draft: !!(j.draft ?? j.work_in_progress),
+    labels: Array.isArray(j.labels) ? j.labels.map((l: unknown) => (typeof l === 'string' ? l : s((l as J)?.name))) : [],
+    author: toUser(j.author),
+    assignees: Array.isArray(j.assignees) ? j.assignees.map(toUser) : [],
+    reviewers: Array.isArray(j.reviewers) ? j.reviewers.map(toUser) : [],
+    webUrl: s(j.web_url),
+    createdAt: s(j.created_at),
+    updatedAt: s(j.updated_at),
+    mergedAt: sn(j.merged_at),
+    closedAt: sn(j.closed_at),
+    mergeWhenPipelineSucceeds: !!j.merge_when_pipeline_succeeds,
+    mergeError: sn(j.merge_error),
+  };
+}
+
+function toNote(j: J): Note {
+  return { id: Number(j.id), body: s(j.body), author: toUser(j.author), system: !!j.system, createdAt: s(j.created_at), updatedAt: s(j.updated_at) };
+}
+
+function toDeployment(j: J): Deployment {
+  return { id: Number(j.id), iid: Number(j.iid), ref: s(j.ref), sha: s(j.sha), status: s(j.status), environment: s(j.environment?.name) };
+}
+
+function toApprovals(j: J): Approvals {
+  const list = Array.isArray(j?.approved_by) ? j.approved_by : [];
+  return {
+    approved: !!j?.approved,
+    approvedBy: list.map((a: J) => ({ user: toUser(a.user), approvedAt: typeof a.approved_at === 'string' ? a.approved_at : undefined })),
+  };
+}
+
+const label = (project: string | number) => (typeof project === 'number' ? `project ${project}` : `project ${project}`);
+
+// ------------------------------------------------------------------------------------------ client
+
+export function gitlabClient(cfg: GitlabConfig, opts: ClientOptions = {}): GitlabClient {
+  const transport = new Transport(cfg, opts);
+  if (cfg.insecure) opts.log?.warn('TLS certificate verification of GitLab is off (--gitlab-insecure)');
+  // gitbeaker: our requesterFn overrides the preset one; camelize off, we map ourselves
+  const api = new Gitlab({ host: serverRoot(cfg.apiUrl), token: cfg.token, requesterFn: transport.requesterFn() as any, queryTimeout: null as any }) as any;
+
+  /** runs a call; a 404 names the object */
+  async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof GitlabApiError) {
+        if (e.status === 404) {
+          throw new GitlabApiError({ kind: 'failed', code: GitlabErrors.NOT_FOUND, message: mask(`${what} not found (404 ${e.serverMessage})`), where: e.where, hint: 'check --project and the IID/SHA/name, and that the token\'s user can see the project' }, 404, e.serverMessage);
+        }
+        if (e.status > 0 && !e.message.includes(what)) {
+          throw new GitlabApiError({ kind: e.kind, code: e.code, message: mask(`${what}: ${e.message}`), where: e.where, hint: e.hint }, e.status, e.serverMessage);
+        }
+        throw e;
+      }
+      if (e instanceof GitopsError) throw e;
+      // anything else from gitbeaker (it should not happen with our transport): never pass its object on
+      throw fail.transient(GitlabErrors.UNAVAILABLE, mask(`${what}: ${(e as Error)?.message ?? String(e)}`), { where: cfg.apiUrl });
+    }
+  }
+
+  const mrLabel = (project: string | number, iid: number) => `merge request !${iid} of ${label(project)}`;
+
+  return {
+    apiUrl: cfg.apiUrl,
+    project: cfg.project,
+    close: () => transport.agent.destroy(),
+    currentUser: () => call('the token\'s user', async () => toUser(await api.Users.showCurrentUser())),
+    getProject: (project) =>
+      call(label(project), async () => {
+        const j = (await api.Projects.show(project)) as J;
+        return { id: Number(j.id), pathWithNamespace: s(j.path_with_namespace), webUrl: s(j.web_url), defaultBranch: sn(j.default_branch) };
+      }),
+    listMergeRequests: (project, q) =>
+      call(`merge requests of ${label(project)}`, async () => {
+        const list = (await api.MergeRequests.all({ projectId: project, sourceBranch: q.sourceBranch, targetBranch: q.targetBranch, state: q.state, perPage: 100, maxPages: 10 })) as J[];
+        return list.map(toMr);
+      }),
+    getMergeRequest: (project, iid) => call(mrLabel(project, iid), async () => toMr(await api.MergeRequests.show(project, iid))),
+    createMergeRequest: (project, i) =>
+      call(`creating a merge request ${i.sourceBranch} → ${i.targetBranch} in ${label(project)}`, async () =>
+        toMr(
+          await api.MergeRequests.create(project, i.sourceBranch, i.targetBranch, i.title, {
+            description: i.description,
+            labels: i.labels?.join(','),
+            assigneeIds: i.assigneeIds,
+            reviewerIds: i.reviewerIds,
+            removeSourceBranch: i.removeSourceBranch,
+            squash: i.squash,
+          }),
+        ),
+      ),
+    editMergeRequest: (project, iid, i) =>
+      call(mrLabel(project, iid), async () =>
+        toMr(
+          await api.MergeRequests.edit(project, iid, {
+            title: i.title,
+            description: i.description,
+            labels: i.labels?.join(','),
+            assigneeIds: i.assigneeIds,
+            reviewerIds: i.reviewerIds,
+            stateEvent: i.stateEvent,
+          }),
+        ),
+      ),
+    mergeMergeRequest: (project, iid, i) =>
+      call(mrLabel(project, iid), async () =>
+        toMr(
+          await api.MergeRequests.merge(project, iid, {
+            sha: i.sha,
+            squash: i.squash,
+            shouldRemoveSourceBranch: i.removeSourceBranch,
+            ...(i.autoMerge ? { autoMerge: true, mergeWhenPipelineSucceeds: true } : {}),
+          }),
+        ),
+      ),
+    mergeRequestCommits: (project, iid) =>
+      call(`the commits of ${mrLabel(project, iid)}`, async () => {
+        const list = (await api.MergeRequests.allCommits(project, iid, { perPage: 100, maxPages: 10 })) as J[];
+        return list.map((c) => ({ id: s(c.id), title: s(c.title), message: s(c.message), authorName: s(c.author_name), authoredDate: s(c.authored_date), committedDate: s(c.committed_date), createdAt: s(c.created_at), parentIds: Array.isArray(c.parent_ids) ? c.parent_ids.map(s) : [] }));
+      }),
+    mergeRequestVersions: (project, iid) =>
+      call(`the diff versions of ${mrLabel(project, iid)}`, async () => {
+        const list = (await api.MergeRequests.allDiffVersions(project, iid)) as J[];
+        return list.map((v) => ({ id: Number(v.id), headCommitSha: s(v.head_commit_sha), baseCommitSha: s(v.base_commit_sha), startCommitSha: s(v.start_commit_sha), createdAt: s(v.created_at), state: s(v.state) }));
+      }),
+    approvals: (project, iid) => call(`the approvals of ${mrLabel(project, iid)}`, async () => toApprovals(await api.MergeRequestApprovals.showConfiguration(project, { mergerequestIId: iid }))),
+    approve: (project, iid, o = {}) => call(`approving ${mrLabel(project, iid)}`, async () => toApprovals(await api.MergeRequestApprovals.approve(project, iid, { sha: o.sha }))),
+    listNotes: (project, iid) =>
+      call(`the notes of ${mrLabel(project, iid)}`, async () => {
+        const list = (await api.MergeRequestNotes.all(project, iid, { perPage: 100, maxPages: 20, sort: 'asc', orderBy: 'created_at' })) as J[];
+        return list.map(toNote);
+      }),
+    createNote: (project, iid, body) => call(`a note on ${mrLabel(project, iid)}`, async () => toNote(await api.MergeRequestNotes.create(project, iid, body))),
+    editNote: (project, iid, noteId, body) => call(`note ${noteId} of ${mrLabel(project, iid)}`, async () => toNote(await api.MergeRequestNotes.edit(project, iid, noteId, { body }))),
+    commitMergeRequests: (project, sha) =>
+      call(`commit ${sha.slice(0, 12)} of ${label(project)}`, async () => {
+        const list = (await api.Commits.allMergeRequests(project, sha, { perPage: 100, maxPages: 5 })) as J[];
+        return list.map(toMr);
+      }),
+    groupMembers: (group) =>
+      call(`group ${group}`, async () => {
+        const list = (await api.GroupMembers.all(group, { includeInherited: true, perPage: 100, maxPages: 20 })) as J[];
+        return list.map((m) => ({ ...toUser(m), accessLevel: Number(m.access_level ?? 0) }));
+      }),
+    createDeployment: (project, d) =>
+      call(`a deployment to ${d.environment} in ${label(project)}`, async () => toDeployment(await api.Deployments.create(project, d.environment, d.sha, d.ref, !!d.tag, { status: d.status }))),
+    updateDeployment: (project, id, status) => call(`deployment ${id} of ${label(project)}`, async () => toDeployment(await api.Deployments.edit(project, id, status))),
+    findUser: (username) =>
+      call(`user ${username}`, async () => {
+        const list = (await api.Users.all({ username })) as J[];
+        const u = list.find((x) => s(x.username).toLowerCase() === username.toLowerCase());
+        return u ? toUser(u) : undefined;
+      }),
+  };
+}

@@ -1,0 +1,32 @@
+/**
+ * Error codes of the GitLab area (the connection, merge requests, notes, approvals, `gitops-ci gate`).
+ * Each is listed in docs/errors.md (EGITLAB_* section) and docs/commands/gate.md with its exit code.
+ */
+export const GitlabErrors = {
+  /** flags/env: no server, no project, malformed URL, unreadable CA file, bad --mr/--approvals (exit 2) */
+  CONFIG: 'EGITLAB_CONFIG',
+  /** only CI_JOB_TOKEN is available: it cannot create MRs or read approvals (exit 3) */
+  JOB_TOKEN: 'EGITLAB_JOB_TOKEN',
+  /** 401/403: bad, expired or revoked token, token without scope `api`, or a role that may not do it (exit 3) */
+  AUTH: 'EGITLAB_AUTH',
+  /** 404: the project, merge request, group or user does not exist or the token's user cannot see it (exit 1) */
+  NOT_FOUND: 'EGITLAB_NOT_FOUND',
+  /** 409 from GitLab: another open MR exists, the MR head moved (sha mismatch) (exit 1) */
+  CONFLICT: 'EGITLAB_CONFLICT',
+  /** another 4xx (400, 405, 406, 422): GitLab refused the request (exit 1) */
+  REJECTED: 'EGITLAB_REJECTED',
+  /** 5xx, 429, network error, request timeout after bounded retries (exit 75) */
+  UNAVAILABLE: 'EGITLAB_UNAVAILABLE',
+  /** TLS verification of the GitLab server failed (exit 2) */
+  TLS: 'EGITLAB_TLS',
+  /** auto-merge: the MR cannot be merged (conflict, closed, not open, merge error) (exit 1) */
+  MERGE_BLOCKED: 'EGITLAB_MERGE_BLOCKED',
+  /** auto-merge: the MR did not become mergeable within the time allowed (exit 4) */
+  MERGE_TIMEOUT: 'EGITLAB_MERGE_TIMEOUT',
+  /** gate: fewer qualifying approvals than --approvals (exit 1) */
+  NOT_APPROVED: 'EGITLAB_NOT_APPROVED',
+  /** gate --commit: no merged MR brought the commit to the branch (exit 1) */
+  NO_MERGE_REQUEST: 'EGITLAB_NO_MERGE_REQUEST',
+  /** gate: an --approver user or @group does not exist (exit 2) */
+  UNKNOWN_APPROVER: 'EGITLAB_UNKNOWN_APPROVER',
+} as const;
