@@ -15,6 +15,7 @@ import { git, seedLayout, writeTree } from '../helpers/config-repo.js';
 import { CLI } from '../helpers/cli.js';
 import { GITLAB_CI_LOCAL, ROOT } from '../helpers/gitlab-ci-local.js';
 import { startArgoCdDouble, type ArgoCdDouble } from '../doubles/argocd/server.js';
+import { startGitlabDouble, type GitlabDouble } from '../doubles/gitlab/server.js';
 
 /** the first ```yaml block of the README's "Use it in a pipeline" section */
 export function readmeExample(): string {
@@ -49,6 +50,7 @@ describe("the README's pipeline, verbatim, in gitlab-ci-local", () => {
   let srv: GitServer;
   let reg: Registry;
   let argo: ArgoCdDouble;
+  let gl: GitlabDouble;
   let bin: string;
   let docker: Awaited<ReturnType<typeof useDocker>>;
   let standIn = false;
@@ -72,6 +74,11 @@ describe("the README's pipeline, verbatim, in gitlab-ci-local", () => {
     git(work, ['add', '-A']);
     git(work, ['commit', '-q', '-m', 'app']);
     git(work, ['push', '-q', srv.authUrl('shovel/app.git'), 'HEAD:refs/heads/main', 'HEAD:refs/heads/staging']);
+    gl = await startGitlabDouble({
+      git: srv,
+      projects: [{ path: 'shovel/app', repo: 'shovel/app.git', id: 7 }],
+      users: [{ username: 'gitops-bot', bot: true }, { username: 'dev' }, { username: 'alice' }],
+    });
     argo = await startArgoCdDouble({
       repoURL: srv.authUrl('shovel/app.git'), // Argo CD's repository credentials
       apps: [
@@ -101,6 +108,7 @@ describe("the README's pipeline, verbatim, in gitlab-ci-local", () => {
   afterAll(async () => {
     if (standIn) execFileSync('docker', ['rmi', '-f', 'docker:27-dind'], { env: { ...process.env, DOCKER_HOST: docker.host }, stdio: 'ignore' });
     await argo?.stop();
+    await gl?.stop();
     await reg?.stop();
     await srv?.stop();
   });
@@ -127,8 +135,11 @@ describe("the README's pipeline, verbatim, in gitlab-ci-local", () => {
       CI_REGISTRY_PASSWORD: reg.password,
       CI_JOB_TOKEN: srv.password,
       CI_REPOSITORY_URL: `http://gitlab-ci-token:${srv.password}@127.0.0.1:${srv.port}/shovel/app.git`,
+      CI_API_V4_URL: gl.apiUrl,
+      CI_PROJECT_ID: '7',
       ARGOCD_SERVER: argo.url,
       ARGOCD_AUTH_TOKEN: argo.token,
+      GITOPS_GITLAB_TOKEN: gl.token,
     };
   }
 
@@ -165,22 +176,6 @@ describe("the README's pipeline, verbatim, in gitlab-ci-local", () => {
     expect(await jobs(stg, vars({ protectedRef: false }))).toEqual([]);
   }, 60_000);
 
-  it('a merge-request pipeline runs the gate (into main) and never a build or deploy', async () => {
-    const dir = checkout('staging');
-    const mr = (target: string) => ({
-      ...vars({ protectedRef: false }),
-      CI_PIPELINE_SOURCE: 'merge_request_event',
-      CI_MERGE_REQUEST_IID: '1',
-      CI_MERGE_REQUEST_SOURCE_BRANCH_NAME: 'staging',
-      CI_MERGE_REQUEST_TARGET_BRANCH_NAME: target,
-    });
-    // GitLab sets no CI_COMMIT_BRANCH in merge-request pipelines
-    expect(await jobs(dir, mr('main'), ['CI_COMMIT_BRANCH'])).toEqual(['gitops-gate-production']);
-    // even with a protected source ref
-    expect(await jobs(dir, { ...mr('main'), CI_COMMIT_REF_PROTECTED: 'true' }, ['CI_COMMIT_BRANCH'])).toEqual(['gitops-gate-production']);
-    expect(await jobs(dir, mr('staging'), ['CI_COMMIT_BRANCH'])).toEqual([]);
-  }, 60_000);
-
   it('a push to staging builds once, pins that digest in staging and waits until Argo CD runs it', async () => {
     const dir = checkout('staging');
     expect(await jobs(dir, vars({ protectedRef: true }))).toEqual(['gitops-build', 'gitops-deploy-staging']);
@@ -212,4 +207,42 @@ describe("the README's pipeline, verbatim, in gitlab-ci-local", () => {
       expect(r.out).not.toContain(Buffer.from(`gitlab-ci-token:${s}`).toString('base64'));
     }
   }, 180_000);
+  it('a merge request from staging into main runs only the gate, which passes once someone other than the author approves', async () => {
+    // the developer opens the promotion MR staging → main (staging now carries the bump commit)
+    const res = await fetch(`${gl.apiUrl}/projects/7/merge_requests`, {
+      method: 'POST',
+      headers: { 'PRIVATE-TOKEN': gl.tokenOf('dev'), 'content-type': 'application/json' },
+      body: JSON.stringify({ source_branch: 'staging', target_branch: 'main', title: 'Release to production' }),
+    });
+    expect(res.status).toBe(201);
+    const iid = String(((await res.json()) as { iid: number }).iid);
+    const dir = checkout('staging');
+    const mr = (target: string) => ({
+      ...vars({ protectedRef: false }),
+      CI_PIPELINE_SOURCE: 'merge_request_event',
+      CI_MERGE_REQUEST_IID: iid,
+      CI_MERGE_REQUEST_SOURCE_BRANCH_NAME: 'staging',
+      CI_MERGE_REQUEST_TARGET_BRANCH_NAME: target,
+    });
+    // GitLab sets no CI_COMMIT_BRANCH in merge-request pipelines
+    const unset = ['CI_COMMIT_BRANCH'];
+    expect(await jobs(dir, mr('main'), unset)).toEqual(['gitops-gate-production']);
+    expect(await jobs(dir, { ...mr('main'), CI_COMMIT_REF_PROTECTED: 'true' }, unset)).toEqual(['gitops-gate-production']);
+    expect(await jobs(dir, mr('staging'), unset)).toEqual([]);
+
+    // no approval yet: the gate fails, and with "Pipelines must succeed" the MR cannot merge
+    const before = await gcl(dir, [], mr('main'), unset);
+    expect(before.code, before.out).not.toBe(0);
+    expect(before.out).toMatch(/FAIL\s+gitops-gate-production/);
+    expect(before.out).toMatch(/1 more approval/);
+    // the author's own approval does not count
+    gl.hooks.approve('shovel/app', Number(iid), 'dev');
+    expect((await gcl(dir, ['gitops-gate-production'], mr('main'), unset)).code).not.toBe(0);
+    // alice approves; the team retries the gate job, as the README says
+    gl.hooks.approve('shovel/app', Number(iid), 'alice');
+    const after = await gcl(dir, ['gitops-gate-production'], mr('main'), unset);
+    expect(after.code, after.out).toBe(0);
+    expect(after.out).toMatch(/PASS\s+gitops-gate-production/);
+    expect(after.out).not.toContain(gl.token);
+  }, 120_000);
 });
