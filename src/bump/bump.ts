@@ -45,6 +45,8 @@ export interface BumpConfig {
   sshAcceptNew: boolean;
   env: NodeJS.ProcessEnv;
   log: Logger;
+  /** extra trailers after bump's own (promote names its source environment and config commit) */
+  trailers?: Array<[string, string | undefined]>;
 }
 
 export interface Skip {
@@ -223,7 +225,7 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
       }
       if (cfg.render) await renderOverlays(clone.dir, p.written, log);
       if (cfg.dryRun) return { changed: false, dryRun: true, head, attempts: attempt, changes: p.changes, skipped: p.skipped, diff: p.diff };
-      const message = buildMessage({ changes: p.changes, origin: cfg.origin, skipCi: cfg.skipCi, template: cfg.template, shortSha: cfg.shortSha });
+      const message = buildMessage({ changes: p.changes, origin: cfg.origin, skipCi: cfg.skipCi, template: cfg.template, shortSha: cfg.shortSha, trailers: cfg.trailers });
       const commit = await clone.commit(p.files, message, cfg.author);
       let pushed;
       try {

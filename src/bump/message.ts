@@ -150,7 +150,7 @@ export function defaultSubject(changes: Change[]): string {
   return `bump ${images.length} images in ${envs}`;
 }
 
-export function buildMessage(o: { changes: Change[]; origin: Origin; skipCi: SkipCi; template?: string; shortSha?: string }): string {
+export function buildMessage(o: { changes: Change[]; origin: Origin; skipCi: SkipCi; template?: string; shortSha?: string; trailers?: Array<[string, string | undefined]> }): string {
   const { changes, origin } = o;
   let head = o.template ? renderTemplate(o.template, changes, origin, o.shortSha).trim() : defaultSubject(changes);
   if (o.skipCi === 'message' && !SKIP_CI_RE.test(head)) head = `[skip ci] ${head}`;
@@ -170,6 +170,7 @@ export function buildMessage(o: { changes: Change[]; origin: Origin; skipCi: Ski
     [TRAILER.pipeline, origin.pipelineUrl],
     [TRAILER.pipelineId, origin.pipelineId],
     [TRAILER.job, origin.jobUrl],
+    ...(o.trailers ?? []),
   ];
   const tr = trailers.filter(([, v]) => v !== undefined && oneLine(v) !== '').map(([k, v]) => `${k}: ${oneLine(v!)}`);
   return `${head}\n\n${body.join('\n')}\n\n${tr.join('\n')}\n`;

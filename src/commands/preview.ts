@@ -1,0 +1,205 @@
+/**
+ * gitops-ci preview: for a merge-request pipeline, render what the change will deploy and post it as one note
+ * per MR (found by a hidden marker and edited in place). See docs/commands/preview.md.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, posix, resolve } from 'node:path';
+import { bool, str, strs, type CommandContext, type CommandResult, type CommandSpec, type ParsedArgs } from '../core/command.js';
+import { fail, isGitopsError, type GitopsError } from '../core/errors.js';
+import { envOf } from '../bump/message.js';
+import { parseRemote, type Remote } from '../git/url.js';
+import { parseImageExprs, type ImageExpr } from '../kustomize/image-expr.js';
+import { gitlabOptions } from '../gitlab/config.js';
+import { diffRendered, formatDiffs, type DiffSection } from '../render/diff.js';
+import { PreviewErrors } from '../preview/errors.js';
+
+export const spec: CommandSpec = {
+  name: 'preview',
+  usage: 'gitops-ci preview [--mr IID] (--image EXPR... --dir OVERLAY... [--repo URL|PATH] [--branch BRANCH] | [--base SHA] [--head SHA] [--dir OVERLAY...]) [--key KEY] [--dry-run]',
+  description: `
+Render what a merge request will deploy and post it as ONE note on the MR, found by a hidden marker and
+edited in place on every run. Two uses:
+- in an app repo's MR (--image given): what bump would change in each --dir overlay of the config repo
+  (cloned like bump; nothing is committed or pushed);
+- in the config repo's MR (no --image): every overlay the MR's changes touch, rendered at the MR's base
+  (CI_MERGE_REQUEST_DIFF_BASE_SHA) and head (CI_COMMIT_SHA) from the local checkout (--repo-dir).
+The diff: one <details> block per resource (kind namespace/name), a unified diff each, truncated per
+resource with a note, the whole note under 100,000 characters, Secret data/stringData values replaced by a
+marker before diffing. GitLab: CI_API_V4_URL / CI_SERVER_URL, CI_PROJECT_ID, GITOPS_GITLAB_TOKEN.`,
+  options: {
+    mr: { type: 'string', value: 'IID', description: 'merge request to comment on', env: ['CI_MERGE_REQUEST_IID'] },
+    image: { type: 'string', multiple: true, value: 'EXPR', description: 'app mode: image expression as bump takes it (repeatable)' },
+    dir: { type: 'string', multiple: true, value: 'OVERLAY', description: 'app mode: overlay to preview (repeatable); config mode: only these overlays' },
+    repo: { type: 'string', value: 'URL|PATH', description: 'app mode: config repo (as bump)', env: ['GITOPS_CONFIG_REPO'] },
+    branch: { type: 'string', value: 'BRANCH', description: 'app mode: config repo branch (as bump)', env: ['GITOPS_CONFIG_BRANCH'] },
+    'repo-dir': { type: 'string', value: 'DIR', description: 'config mode: local checkout of the config repo', env: ['CI_PROJECT_DIR'] },
+    base: { type: 'string', value: 'SHA', description: 'config mode: the MR base', env: ['CI_MERGE_REQUEST_DIFF_BASE_SHA'] },
+    head: { type: 'string', value: 'SHA', description: 'config mode: the MR head', env: ['CI_COMMIT_SHA'] },
+    key: { type: 'string', value: 'KEY', description: 'tells apart several preview notes on one MR (one per key)', default: 'default' },
+    'max-chars': { type: 'string', value: 'N', description: 'limit of the note body', default: '100000' },
+    'ssh-accept-new': { type: 'boolean', description: 'trust an unknown ssh host key on first use; prefer SSH_KNOWN_HOSTS' },
+    timeout: { type: 'string', value: 'SECONDS', description: 'time limit', default: '300' },
+    ...gitlabOptions,
+    dotenv: { type: 'string', value: 'FILE', description: 'write GITOPS_PREVIEW_NOTE_ID, GITOPS_PREVIEW_RESOURCES, GITOPS_PREVIEW_OVERLAYS to FILE' },
+    'dry-run': { type: 'boolean', description: 'print the note body on stdout; post nothing' },
+  },
+  examples: [
+    'gitops-ci preview --image registry.example.com/shovel/app@$IMAGE_DIGEST --dir .kubernetes/overlays/staging --dir .kubernetes/overlays/production',
+    'gitops-ci preview   # in the config repo MR pipeline: every overlay the MR touches, base vs head',
+  ],
+};
+
+const MARKER_KIND = 'preview';
+
+function overlayDir(d: string, problems: string[]): string | undefined {
+  const p = posix.normalize(d.replace(/\\/g, '/')).replace(/^(\.\/)+/, '').replace(/\/+$/, '');
+  if (posix.isAbsolute(p) || p === '..' || p.startsWith('../') || p === '' || p === '.') {
+    problems.push(`--dir ${JSON.stringify(d)} must be an overlay directory relative to the config repo root, inside it`);
+    return undefined;
+  }
+  return p;
+}
+
+export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<CommandResult> {
+  const { env, log } = ctx;
+  const problems: string[] = [];
+  const errors: GitopsError[] = [];
+  const dryRun = bool(values, 'dry-run');
+  const mrRaw = str(values, 'mr') ?? (env.CI_MERGE_REQUEST_IID || undefined);
+  const mrIid = mrRaw !== undefined ? Number(mrRaw) : undefined;
+  if (mrRaw !== undefined && (!Number.isInteger(mrIid) || mrIid! < 1)) problems.push(`--mr must be a merge request IID (got ${JSON.stringify(mrRaw)})`);
+  const dirs = [...new Set(strs(values, 'dir').map((d) => overlayDir(d, problems)).filter((d): d is string => !!d))];
+  const rawExprs = strs(values, 'image');
+  const appMode = rawExprs.length > 0;
+  let exprs: ImageExpr[] = [];
+  let remote: Remote | undefined;
+  let branch: string | undefined;
+  let repoDir: string | undefined;
+  let base: string | undefined;
+  let head: string | undefined;
+  if (appMode) {
+    try {
+      exprs = parseImageExprs(rawExprs);
+    } catch (e) {
+      if (isGitopsError(e)) errors.push(e);
+      else throw e;
+    }
+    if (!dirs.length) problems.push('no overlay: with --image, pass --dir OVERLAY for each overlay to preview');
+    const repoRaw = str(values, 'repo') ?? env.GITOPS_CONFIG_REPO;
+    if (!repoRaw) problems.push('no config repo: pass --repo URL|PATH, or set GITOPS_CONFIG_REPO');
+    else {
+      try {
+        remote = parseRemote(repoRaw, ctx.cwd);
+      } catch (e) {
+        if (isGitopsError(e)) errors.push(e);
+        else throw e;
+      }
+    }
+    branch = str(values, 'branch') ?? env.GITOPS_CONFIG_BRANCH ?? 'main';
+  } else {
+    repoDir = resolve(ctx.cwd, str(values, 'repo-dir') ?? env.CI_PROJECT_DIR ?? '.');
+    base = str(values, 'base') ?? (env.CI_MERGE_REQUEST_DIFF_BASE_SHA || undefined);
+    head = str(values, 'head') ?? (env.CI_COMMIT_SHA || undefined);
+    if (!base) problems.push('no base commit: pass --base SHA (CI_MERGE_REQUEST_DIFF_BASE_SHA in an MR pipeline), or --image/--dir for an app repo MR');
+    if (!head) problems.push('no head commit: pass --head SHA (CI_COMMIT_SHA in a pipeline)');
+  }
+  const maxChars = Number(str(values, 'max-chars') ?? '100000');
+  if (!Number.isInteger(maxChars) || maxChars < 2000 || maxChars > 1_000_000) problems.push(`--max-chars must be an integer from 2000 to 1000000`);
+  const timeoutS = Number(str(values, 'timeout') ?? '300');
+  if (!Number.isInteger(timeoutS) || timeoutS < 1) problems.push('--timeout must be a positive integer (seconds)');
+  const key = (str(values, 'key') ?? 'default').trim() || 'default';
+  if (!dryRun && mrIid === undefined && !problems.length) {
+    throw fail.usage(PreviewErrors.NO_MR, 'no merge request to comment on: this is not a merge-request pipeline and --mr is not given', {
+      hint: 'run preview in a merge request pipeline (rules: - if: $CI_PIPELINE_SOURCE == "merge_request_event"), pass --mr IID, or use --dry-run',
+    });
+  }
+  if (problems.length || errors.length) {
+    const all = [...problems, ...errors.map((e) => e.message)];
+    if (!problems.length && errors.length === 1) throw errors[0]!;
+    throw fail.usage(PreviewErrors.CONFIG, all.length === 1 ? all[0]! : `${all.length} problems with the preview configuration`, { where: 'command line', details: all.length > 1 ? all.map((p) => `- ${p}`) : undefined, hint: 'run `gitops-ci preview --help`' });
+  }
+
+  // GitLab first: a token problem fails before any work
+  let post: ((body: string) => Promise<{ id: number; created: boolean }>) | undefined;
+  if (!dryRun) {
+    const { resolveGitlabConfig } = await import('../gitlab/config.js');
+    const { gitlabClient } = await import('../gitlab/client.js');
+    const { upsertNote, noteMarker } = await import('../gitlab/notes.js');
+    const cfg = resolveGitlabConfig(env, values);
+    const gl = gitlabClient(cfg, { log, attempts: Number(env.GITOPS_RETRY_ATTEMPTS) || undefined });
+    await gl.getMergeRequest(cfg.project, mrIid!);
+    post = (body) => upsertNote(gl, { project: cfg.project, mrIid: mrIid!, marker: noteMarker(MARKER_KIND, key), body });
+  }
+  const marker = `<!-- gitops-ci:${MARKER_KIND}:${key.replace(/-->|[\r\n]/g, '')} -->`;
+
+  let sections: DiffSection[];
+  let what: string;
+  if (appMode) {
+    const { previewEdits } = await import('../preview/app.js');
+    const r = await previewEdits({ remote: remote!, branch: branch!, overlays: dirs, exprs, env, log, deadline: Date.now() + timeoutS * 1000, sshAcceptNew: bool(values, 'ssh-accept-new') });
+    sections = r.sections;
+    what = `what setting ${exprs.map((e) => e.raw).join(', ')} changes in ${dirs.map(envOf).join(', ')} (config ${remote!.display} ${branch} at ${r.head.slice(0, 12)})`;
+  } else {
+    sections = await configSections(repoDir!, base!, head!, dirs, ctx);
+    what = `every overlay this merge request touches, rendered at its base \`${base!.slice(0, 12)}\` and head \`${head!.slice(0, 12)}\``;
+  }
+  const header = `### gitops-ci preview\n\n${sections.length ? `What this merge request deploys: ${what}.` : `This merge request changes no overlay's rendered manifests (${what}).`}`;
+  const out = formatDiffs(sections, { maxChars, header, footer: `${marker}\n<sub>Updated by gitops-ci preview on every pipeline of this merge request.</sub>` });
+  const failed = sections.filter((s) => s.error);
+  let noteId: number | undefined;
+  if (dryRun) log.stdout(`${out.body}\n`);
+  else {
+    const r = await post!(out.body);
+    noteId = r.id;
+    log.info(`${r.created ? 'posted' : 'updated'} the preview note ${r.id} on merge request !${mrIid}`);
+  }
+  const outputs = { GITOPS_PREVIEW_NOTE_ID: noteId !== undefined ? String(noteId) : undefined, GITOPS_PREVIEW_RESOURCES: String(out.resources), GITOPS_PREVIEW_OVERLAYS: sections.map((s) => s.title.replace(/ \(.*$/, '')).join(',') };
+  if (failed.length) {
+    throw fail.failed(PreviewErrors.RENDER, `${failed.length} overlay${failed.length > 1 ? 's' : ''} could not be rendered: ${failed.map((s) => s.title).join(', ')}`, {
+      details: failed.flatMap((s) => s.error!.split('\n').slice(0, 6)),
+      hint: `fix the overlay${failed.length > 1 ? 's' : ''} so that kustomize build succeeds; the note on the MR shows the error`,
+    });
+  }
+  const summary = `${dryRun ? 'dry run: ' : ''}${out.resources} resource${out.resources === 1 ? '' : 's'} change${out.resources === 1 ? 's' : ''} in ${sections.length} overlay${sections.length === 1 ? '' : 's'}${out.shown < out.resources ? ` (${out.shown} shown)` : ''}${noteId !== undefined ? `; note ${noteId} on !${mrIid}` : ''}`;
+  return { summary, outputs };
+}
+
+async function configSections(repo: string, base: string, head: string, only: string[], ctx: CommandContext): Promise<DiffSection[]> {
+  const { ensureCommit, exportTree, gitOut, roots, touches } = await import('../preview/touched.js');
+  const { renderOrError } = await import('../preview/app.js');
+  if ((await gitOut(repo, ['rev-parse', '--git-dir'])).code !== 0) {
+    throw fail.usage(PreviewErrors.CONFIG, `${repo} is not a git checkout of the config repo`, { where: repo, hint: 'run preview in the config repo MR pipeline, or pass --repo-dir' });
+  }
+  await ensureCommit(repo, base, 'base');
+  await ensureCommit(repo, head, 'head');
+  const d = await gitOut(repo, ['diff', '--name-only', '--no-renames', base, head]);
+  if (d.code !== 0) throw fail.failed(PreviewErrors.COMMIT, `git diff ${base.slice(0, 12)} ${head.slice(0, 12)} failed`, { where: repo, details: d.stderr.trim().split('\n').slice(-3) });
+  const changed = d.stdout.split('\n').filter(Boolean);
+  ctx.log.info(`${changed.length} file${changed.length === 1 ? '' : 's'} changed between ${base.slice(0, 12)} and ${head.slice(0, 12)}`);
+  const parent = await mkdtemp(join(tmpdir(), 'gitops-ci-preview-'));
+  try {
+    const [bdir, hdir] = [join(parent, 'base'), join(parent, 'head')];
+    await exportTree(repo, base, bdir);
+    await exportTree(repo, head, hdir);
+    const [broots, hroots] = [await roots(bdir), await roots(hdir)];
+    const touched = new Set<string>();
+    for (const rs of [broots, hroots]) for (const [dir, closure] of rs) if (changed.some((f) => touches(closure, f))) touched.add(dir);
+    const list = [...touched].filter((t) => !only.length || only.includes(t)).sort();
+    ctx.log.info(list.length ? `overlays touched: ${list.join(', ')}` : 'no overlay is touched by the changes');
+    const sections: DiffSection[] = [];
+    for (const ov of list) {
+      const before = broots.has(ov) ? await renderOrError(bdir, ov, ctx.log, 'base') : { yaml: '' };
+      const after = hroots.has(ov) ? await renderOrError(hdir, ov, ctx.log, 'head') : { yaml: '' };
+      const title = `${envOf(ov)} (${ov})`;
+      if (before.error || after.error) {
+        sections.push({ title, diffs: [], error: (after.error ?? before.error)! });
+        continue;
+      }
+      sections.push({ title, diffs: diffRendered(before.yaml!, after.yaml!, ov) });
+    }
+    return sections;
+  } finally {
+    await rm(parent, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,274 @@
+/**
+ * gitops-ci promote: move exactly what one environment runs to another, by digest, never a rebuild.
+ * Resolves the whole configuration first (flags over GitLab variables), reads the source overlay (at the
+ * revision Argo CD verified, with --from-app), pins digests (resolving tags, copying with --copy-to), then
+ * commits to the branch (bump's machinery) or opens/updates one merge request. See docs/commands/promote.md.
+ */
+import { posix } from 'node:path';
+import { bool, str, strs, type CommandContext, type CommandResult, type CommandSpec, type ParsedArgs, type Values } from '../core/command.js';
+import { fail, isGitopsError, type GitopsError } from '../core/errors.js';
+import { envOf, shortImageOf, tersely, type Origin, type SkipCi } from '../bump/message.js';
+import { parseRemote, type Remote } from '../git/url.js';
+import { parseImageExprs } from '../kustomize/image-expr.js';
+import { makeRegistries, registryOptions } from '../registry/options.js';
+import { parseRef } from '../registry/ref.js';
+import type { Registries } from '../registry/client.js';
+import { PromoteErrors } from '../promote/errors.js';
+import { gitlabOptions } from '../gitlab/config.js';
+import { deployedRevision, pinDigests, readSource } from '../promote/source.js';
+import { promote, type MergeRequestApi } from '../promote/promote.js';
+
+export const spec: CommandSpec = {
+  name: 'promote',
+  usage: 'gitops-ci promote --repo URL|PATH --branch BRANCH --from OVERLAY --to OVERLAY [--image NAME]... [--from-app APP] [--via push|mr] [--copy-to REPO] [--dotenv FILE] [--dry-run]',
+  description: `
+Read the images pinned in --from (all, or the --image names) and set the same references in --to. Only
+digests travel: a source pinned by tag is resolved to its digest through the registry (or refused with
+--require-digest); a mutable tag is never promoted. --from-app reads --from at the config commit that
+Argo CD reports deployed, synced and healthy for APP (the predicate of \`argocd wait\`), not at the branch
+tip. --copy-to copies the image into another repository first (as \`image copy\`) and pins the copy.
+--via push commits to BRANCH as bump does (retried when the branch moves). --via mr force-pushes our own
+branch gitops-ci/promote/<env> (never BRANCH) and opens or updates one merge request into BRANCH, with the
+change list, provenance and the rendered diff of --to. Already there: no commit, no MR, exit 0.
+GitLab (--via mr): CI_API_V4_URL / CI_SERVER_URL, CI_PROJECT_ID or the project of --repo, GITOPS_GITLAB_TOKEN.`,
+  options: {
+    repo: { type: 'string', value: 'URL|PATH', description: 'config repo: https URL (token from the environment), ssh URL (deploy key) or local path', env: ['GITOPS_CONFIG_REPO', 'CI_REPOSITORY_URL'] },
+    branch: { type: 'string', value: 'BRANCH', description: 'branch both overlays are read from, and the promotion goes to', env: ['GITOPS_CONFIG_BRANCH', 'CI_DEFAULT_BRANCH'] },
+    from: { type: 'string', value: 'OVERLAY', description: 'source overlay, relative to the config repo root (e.g. .kubernetes/overlays/staging)' },
+    to: { type: 'string', value: 'OVERLAY', description: 'target overlay, relative to the config repo root (e.g. .kubernetes/overlays/production)' },
+    image: { type: 'string', multiple: true, value: 'NAME', description: 'promote only this images[].name of --from (repeatable; default: all)' },
+    'from-app': { type: 'string', value: 'APP', description: 'read --from at the config commit this Argo CD app runs, verified deployed, synced and healthy (ARGOCD_SERVER, ARGOCD_AUTH_TOKEN)' },
+    via: { type: 'string', value: 'push|mr', description: 'commit to BRANCH, or open/update a merge request into it', default: 'push' },
+    'copy-to': { type: 'string', multiple: true, value: '[NAME=]REPO', description: 'copy the image into REPO first and pin the copy (NAME= when promoting several images)' },
+    'require-digest': { type: 'boolean', description: 'refuse a source pinned by tag instead of resolving it through the registry' },
+    render: { type: 'boolean', description: '--via push: kustomize build --to before pushing and check the images are used (--via mr always renders)' },
+    'skip-ci': { type: 'string', value: 'MODE', description: 'message ([skip ci] in the subject), push-option or none; default message for push, none for mr (the MR pipeline must run)', env: ['GITOPS_SKIP_CI'] },
+    label: { type: 'string', multiple: true, value: 'LABEL', description: '--via mr: label for the merge request (repeatable, or comma-separated)' },
+    assignee: { type: 'string', multiple: true, value: 'USER', description: '--via mr: assignee username or id (repeatable)' },
+    reviewer: { type: 'string', multiple: true, value: 'USER', description: '--via mr: reviewer username or id (repeatable)' },
+    draft: { type: 'boolean', description: '--via mr: open the merge request as a draft' },
+    'auto-merge': { type: 'boolean', description: '--via mr: merge when the pipeline succeeds' },
+    'auto-merge-timeout': { type: 'string', value: 'SECONDS', description: 'how long to retry setting auto-merge while GitLab is still checking the MR', default: '120' },
+    title: { type: 'string', value: 'TITLE', description: '--via mr: merge request title (default: Promote <image>@<digest> from <env> to <env>)' },
+    ...gitlabOptions,
+    'argocd-server': { type: 'string', value: 'HOST[:PORT]|URL', description: '--from-app: Argo CD API server', env: ['ARGOCD_SERVER'] },
+    'argocd-plaintext': { type: 'boolean', description: '--from-app: plain HTTP to a host[:port] Argo CD server', env: ['ARGOCD_PLAINTEXT=true'] },
+    'app-namespace': { type: 'string', value: 'NS', description: '--from-app: namespace of the Application', env: ['ARGOCD_APP_NAMESPACE'] },
+    'author-name': { type: 'string', value: 'NAME', description: 'commit author name', default: 'gitops-ci', env: ['GITLAB_USER_NAME'] },
+    'author-email': { type: 'string', value: 'EMAIL', description: 'commit author email', default: 'gitops-ci@noreply.invalid', env: ['GITLAB_USER_EMAIL'] },
+    'max-attempts': { type: 'string', value: 'N', description: '--via push: push attempts when the branch keeps moving', default: '20' },
+    timeout: { type: 'string', value: 'SECONDS', description: 'time limit for the whole promotion', default: '300' },
+    'ssh-accept-new': { type: 'boolean', description: 'trust an unknown ssh host key on first use; prefer SSH_KNOWN_HOSTS' },
+    ...registryOptions,
+    dotenv: { type: 'string', value: 'FILE', description: 'write GITOPS_PROMOTED, GITOPS_CHANGED, GITOPS_COMMIT_SHA, GITOPS_CONFIG_HEAD, GITOPS_SOURCE_COMMIT, GITOPS_MR_IID, GITOPS_MR_URL to FILE' },
+    'dry-run': { type: 'boolean', description: 'read, resolve and edit; print the diff (and, with --via mr, the rendered diff); push, copy and open nothing' },
+  },
+  examples: [
+    'gitops-ci promote --from .kubernetes/overlays/staging --to .kubernetes/overlays/production --from-app shovel-staging --via mr --label promotion --dotenv promote.env',
+    'gitops-ci promote --repo https://gitlab.example.com/team/config.git --branch main --from envs/staging --to envs/production --image registry.example.com/team/app --copy-to registry.example.com/team/app/release',
+  ],
+};
+
+function intOpt(v: string | undefined, name: string, def: number, min: number, max: number, problems: string[]): number {
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    problems.push(`--${name} must be an integer from ${min} to ${max} (got ${JSON.stringify(v)})`);
+    return def;
+  }
+  return n;
+}
+
+function overlayOpt(d: string | undefined, flag: string, problems: string[]): string | undefined {
+  if (!d) {
+    problems.push(`no --${flag}: name the ${flag === 'from' ? 'source' : 'target'} overlay, e.g. --${flag} .kubernetes/overlays/${flag === 'from' ? 'staging' : 'production'}`);
+    return undefined;
+  }
+  const p = posix.normalize(d.replace(/\\/g, '/')).replace(/^(\.\/)+/, '').replace(/\/+$/, '');
+  if (posix.isAbsolute(p) || p === '..' || p.startsWith('../') || p === '' || p === '.') {
+    problems.push(`--${flag} ${JSON.stringify(d)} must be an overlay directory relative to the config repo root, inside it`);
+    return undefined;
+  }
+  return p;
+}
+
+const list = (v: Values, k: string) => strs(v, k).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+
+export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<CommandResult> {
+  const { env, log } = ctx;
+  const problems: string[] = [];
+  const errors: GitopsError[] = [];
+  const collect = (fn: () => void) => {
+    try {
+      fn();
+    } catch (e) {
+      if (isGitopsError(e)) errors.push(e);
+      else throw e;
+    }
+  };
+
+  const repoRaw = str(values, 'repo') ?? env.GITOPS_CONFIG_REPO ?? env.CI_REPOSITORY_URL;
+  let remote: Remote | undefined;
+  if (!repoRaw) problems.push('no config repo: pass --repo URL|PATH, or set GITOPS_CONFIG_REPO (CI_REPOSITORY_URL is used in a GitLab job)');
+  else collect(() => (remote = parseRemote(repoRaw, ctx.cwd)));
+  const branch = str(values, 'branch') ?? env.GITOPS_CONFIG_BRANCH ?? env.CI_DEFAULT_BRANCH;
+  if (!branch) problems.push('no branch: pass --branch, or set GITOPS_CONFIG_BRANCH (CI_DEFAULT_BRANCH is used in a GitLab job)');
+  else if (!/^(?!-)(?!.*\.\.)[^\s~^:?*[\\]+$/.test(branch) || branch.startsWith('refs/')) problems.push(`--branch ${JSON.stringify(branch)} is not a valid branch name`);
+  const from = overlayOpt(str(values, 'from'), 'from', problems);
+  const to = overlayOpt(str(values, 'to'), 'to', problems);
+  if (from && to && from === to) problems.push(`--from and --to are the same overlay (${from})`);
+  const names = [...new Set(strs(values, 'image'))];
+  for (const n of names) if (/[:@=\s]/.test(n)) problems.push(`--image ${JSON.stringify(n)} takes an images[].name of --from (no tag, digest or =): the references come from --from`);
+  const via = str(values, 'via') ?? 'push';
+  if (via !== 'push' && via !== 'mr') problems.push(`--via must be push or mr (got ${JSON.stringify(via)})`);
+  const skipCi = (str(values, 'skip-ci') ?? env.GITOPS_SKIP_CI ?? (via === 'mr' ? 'none' : 'message')) as SkipCi;
+  if (!['message', 'push-option', 'none'].includes(skipCi)) problems.push(`--skip-ci must be message, push-option or none (got ${JSON.stringify(skipCi)})`);
+  const copyTo = new Map<string, string>();
+  const copyRaw = strs(values, 'copy-to');
+  for (const c of copyRaw) {
+    const eq = c.indexOf('=');
+    const name = eq >= 0 ? c.slice(0, eq) : '';
+    const repo = eq >= 0 ? c.slice(eq + 1) : c;
+    try {
+      const r = parseRef(`${repo}@sha256:${'0'.repeat(64)}`);
+      if (!r.registry || /[:@]/.test(repo.slice(repo.lastIndexOf('/') + 1))) throw new Error('tag');
+    } catch {
+      problems.push(`--copy-to ${JSON.stringify(c)}: REPO is a repository (host/path/name), without tag or digest`);
+      continue;
+    }
+    if (!name && copyRaw.length > 1) problems.push(`--copy-to ${JSON.stringify(c)}: with several --copy-to, write NAME=REPO`);
+    copyTo.set(name, repo);
+  }
+  const maxAttempts = intOpt(str(values, 'max-attempts'), 'max-attempts', 20, 1, 100, problems);
+  const timeoutS = intOpt(str(values, 'timeout'), 'timeout', 300, 1, 86_400, problems);
+  const autoMergeS = intOpt(str(values, 'auto-merge-timeout'), 'auto-merge-timeout', 120, 1, 86_400, problems);
+  const mrOnly = ['label', 'assignee', 'reviewer', 'draft', 'auto-merge', 'title'].filter((k) => values[k] !== undefined && values[k] !== false && !(Array.isArray(values[k]) && !(values[k] as unknown[]).length));
+  if (via === 'push' && mrOnly.length) problems.push(`${mrOnly.map((k) => `--${k}`).join(', ')} only apply with --via mr`);
+  const author = {
+    name: str(values, 'author-name') || env.GITLAB_USER_NAME || 'gitops-ci',
+    email: str(values, 'author-email') || env.GITLAB_USER_EMAIL || 'gitops-ci@noreply.invalid',
+  };
+  if (/[<>\n]/.test(author.name) || /[<>\s]/.test(author.email)) problems.push('--author-name/--author-email must not contain <, > or line breaks');
+  const fromApp = str(values, 'from-app');
+
+  if (problems.length || errors.length) {
+    const all = [...problems, ...errors.map((e) => `${e.message}${e.where && e.where !== 'command line' ? ` (${e.where})` : ''}`)];
+    if (!problems.length && errors.length === 1) throw errors[0]!;
+    throw fail.usage(PromoteErrors.CONFIG, all.length === 1 ? all[0]! : `${all.length} problems with the promote configuration`, {
+      where: 'command line',
+      details: all.length > 1 ? all.map((p) => `- ${p}`) : undefined,
+      hint: 'run `gitops-ci promote --help` for the flags and the GitLab variables they default to',
+    });
+  }
+  const deadline = Date.now() + timeoutS * 1000;
+  const dryRun = bool(values, 'dry-run');
+
+  // GitLab first for --via mr: a missing token fails before anything is read, copied or pushed
+  let mrApi: MergeRequestApi | undefined;
+  const getMrApi = async (): Promise<MergeRequestApi> => {
+    if (!mrApi) {
+      const { mergeRequestApi } = await import('../promote/gitlab.js');
+      mrApi = await mergeRequestApi(ctx, values, remote!);
+    }
+    return mrApi;
+  };
+  if (via === 'mr' && !dryRun) await getMrApi();
+
+  // --from-app: the revision Argo CD verified
+  let revision: string | undefined;
+  if (fromApp) {
+    const { resolveConnection, parseAppRef } = await import('../argocd/config.js');
+    const { ArgoClient } = await import('../argocd/client.js');
+    const conn = resolveConnection({ server: str(values, 'argocd-server'), plaintext: bool(values, 'argocd-plaintext') || undefined, 'app-namespace': str(values, 'app-namespace') }, env);
+    const client = new ArgoClient(conn, log);
+    try {
+      await client.login();
+      const ref = parseAppRef(fromApp, str(values, 'app-namespace') ?? (env.ARGOCD_APP_NAMESPACE || undefined), undefined);
+      revision = (await deployedRevision(client, ref, { from: from!, log })).revision;
+    } finally {
+      client.close();
+    }
+  }
+
+  const source = await readSource({ remote: remote!, branch: branch!, from: from!, revision, names, env, log, deadline, sshAcceptNew: bool(values, 'ssh-accept-new'), historyDepth: 200 });
+  if (copyTo.has('') && source.images.length > 1) {
+    throw fail.usage(PromoteErrors.CONFIG, `--copy-to ${copyTo.get('')} names one repository, and ${source.images.length} images are promoted`, { where: 'command line', hint: 'write --copy-to NAME=REPO for each image, or promote one image with --image NAME' });
+  }
+  if (copyTo.has('')) copyTo.set(source.images[0]!.name, copyTo.get('')!);
+  for (const n of copyTo.keys()) if (n && !source.images.some((i) => i.name === n)) throw fail.usage(PromoteErrors.CONFIG, `--copy-to ${n}=…: ${n} is not promoted`, { where: 'command line', hint: `images promoted: ${source.images.map((i) => i.name).join(', ')}` });
+  let regs: Registries | undefined;
+  const pinned = await pinDigests(source.images, {
+    regs: async () => (regs ??= await makeRegistries(ctx, values, [...copyTo.values()].map((r) => parseRef(`${r}:x`).registry))),
+    requireDigest: bool(values, 'require-digest'),
+    // a dry run copies nothing: it pins what the copy would hold (same digest)
+    copyTo: dryRun ? new Map() : copyTo,
+    log,
+  });
+  if (dryRun) for (const p of pinned) if (copyTo.get(p.name)) Object.assign(p, { repo: copyTo.get(p.name)!, expr: p.name === copyTo.get(p.name) ? `${p.name}@${p.digest}` : `${p.name}=${copyTo.get(p.name)}@${p.digest}` });
+  const exprs = parseImageExprs(pinned.map((p) => p.expr));
+
+  const job: Origin = {
+    project: env.CI_PROJECT_PATH || undefined,
+    commit: env.CI_COMMIT_SHA || undefined,
+    ref: env.CI_COMMIT_REF_NAME || undefined,
+    pipelineId: env.CI_PIPELINE_ID || undefined,
+    pipelineUrl: env.CI_PIPELINE_URL || undefined,
+    jobUrl: env.CI_JOB_URL || undefined,
+  };
+  const out = await promote({
+    remote: remote!,
+    branch: branch!,
+    from: from!,
+    to: to!,
+    source,
+    pinned,
+    exprs,
+    fromApp,
+    via: via as 'push' | 'mr',
+    skipCi,
+    dryRun,
+    author,
+    job,
+    maxAttempts,
+    deadline,
+    sshAcceptNew: bool(values, 'ssh-accept-new'),
+    render: via === 'mr' || bool(values, 'render'),
+    mr: { labels: list(values, 'label'), assignees: list(values, 'assignee'), reviewers: list(values, 'reviewer'), draft: bool(values, 'draft'), autoMerge: bool(values, 'auto-merge'), autoMergeTimeoutMs: autoMergeS * 1000, title: str(values, 'title') },
+    mrApi: getMrApi,
+    env,
+    log,
+  });
+
+  const promoted = pinned.map((p) => `${p.name}=${p.repo}@${p.digest}`).join(' ');
+  const short = (r: string) => r.replace(/(sha256:[0-9a-f]{12})[0-9a-f]{52}/g, '$1…');
+  const listing = out.changes.map((c) => `${shortImageOf(c.image)} ${c.before ? short(tersely(c.image, c.before)) : '(new)'} → ${short(tersely(c.image, c.after))}`);
+  const fromEnv = envOf(from!);
+  const toEnv = envOf(to!);
+  const outputs: Record<string, string | undefined> = {
+    GITOPS_PROMOTED: promoted,
+    GITOPS_CHANGED: out.changed ? 'true' : 'false',
+    GITOPS_COMMIT_SHA: out.commit,
+    GITOPS_CONFIG_HEAD: out.head,
+    GITOPS_CONFIG_BRANCH: branch,
+    GITOPS_SOURCE_COMMIT: source.commit,
+    GITOPS_MR_IID: out.mr ? String(out.mr.iid) : undefined,
+    GITOPS_MR_URL: out.mr?.webUrl,
+    GITOPS_PROMOTION_BRANCH: out.mr?.branch,
+  };
+  if (out.dryRun) {
+    if (out.diff) log.stdout(out.diff.endsWith('\n') ? out.diff : `${out.diff}\n`);
+    if (out.rendered) log.stdout(`${out.rendered}\n`);
+    for (const l of listing) log.info(`would set ${toEnv}: ${l}`);
+    return { summary: out.changes.length ? `dry run: would promote ${listing.join('; ')} from ${fromEnv} to ${toEnv}${via === 'mr' ? ' through a merge request' : ''}; nothing pushed` : `dry run: ${toEnv} already runs what ${fromEnv} runs`, outputs: { ...outputs, GITOPS_CHANGED: 'false', GITOPS_COMMIT_SHA: undefined } };
+  }
+  if (!out.changed) {
+    log.info(`no change: ${to} already pins ${pinned.map((p) => `${shortImageOf(p.name)}@${p.digest.slice(0, 19)}`).join(', ')}; no commit${via === 'mr' ? ', no merge request' : ''} (config HEAD ${out.head})`);
+    return { summary: `no change: ${toEnv} already runs what ${fromEnv} runs (config HEAD ${out.head.slice(0, 12)})`, outputs };
+  }
+  for (const l of listing) log.info(`promoted ${fromEnv} → ${toEnv}: ${l}`);
+  if (out.mr) {
+    return { summary: `merge request !${out.mr.iid} ${out.mr.created ? 'opened' : out.mr.updated ? 'updated' : 'unchanged'}: promote ${listing.join('; ')} from ${fromEnv} to ${toEnv} (${out.mr.webUrl})`, outputs };
+  }
+  return { summary: `pushed ${out.commit!.slice(0, 12)} to ${branch}: promote ${listing.join('; ')} from ${fromEnv} to ${toEnv}`, outputs };
+}
+

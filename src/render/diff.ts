@@ -1,0 +1,238 @@
+/**
+ * The rendered diff: what a change to an overlay does to the manifests Argo CD will apply. Both sides are the
+ * output of `kustomize build` (src/kustomize/overlay.ts renderOverlay). Each side is split into resources
+ * (kind/namespace/name); the values under `data` and `stringData` of every Secret are replaced by a marker
+ * BEFORE anything is compared or printed, so a value can appear nowhere, not even in a truncated tail. A key
+ * whose value differs between the two sides gets a different marker, so a changed Secret still shows.
+ *
+ * formatDiffs() turns the per-resource diffs into Markdown for a merge request: one `<details>` block per
+ * resource with a unified diff, each diff cut at maxPerResource characters with a note, the whole body kept
+ * under maxChars (100,000 by default, below GitLab's 1,000,000-character note limit and readable), the
+ * resources left out counted at the end.
+ */
+import { parseAllDocuments, stringify } from 'yaml';
+import { fail } from '../core/errors.js';
+import { unifiedDiff } from '../kustomize/diff.js';
+import { RenderErrors } from './errors.js';
+
+export const REDACTED = '<redacted>';
+export const REDACTED_CHANGED = '<redacted, changed>';
+export const DEFAULT_MAX_CHARS = 100_000;
+export const DEFAULT_MAX_PER_RESOURCE = 20_000;
+
+export interface Resource {
+  kind: string;
+  namespace?: string;
+  name: string;
+  /** kind/namespace/name (kind//name for a cluster-scoped resource) */
+  key: string;
+  doc: Record<string, unknown>;
+}
+
+export interface ResourceDiff {
+  key: string;
+  kind: string;
+  namespace?: string;
+  name: string;
+  status: 'added' | 'removed' | 'changed';
+  /** unified diff of the redacted YAML */
+  diff: string;
+}
+
+/** Split `kustomize build` output into resources keyed by kind/namespace/name. */
+export function splitResources(yamlText: string, where = 'rendered manifests'): Map<string, Resource> {
+  const out = new Map<string, Resource>();
+  for (const d of parseAllDocuments(yamlText)) {
+    if (d.errors.length) {
+      throw fail.failed(RenderErrors.YAML, `the rendered manifests of ${where} are not valid YAML: ${d.errors[0]!.message.split('\n')[0]}`, { where, hint: 'kustomize build produced output that is not YAML; check the overlay and the kustomize version' });
+    }
+    const doc = d.toJS({ maxAliasCount: 1000 }) as unknown;
+    if (doc === null || doc === undefined) continue;
+    if (typeof doc !== 'object' || Array.isArray(doc)) continue;
+    const o = doc as Record<string, unknown>;
+    const md = (o.metadata ?? {}) as Record<string, unknown>;
+    const kind = typeof o.kind === 'string' ? o.kind : '?';
+    const name = typeof md.name === 'string' ? md.name : '?';
+    const namespace = typeof md.namespace === 'string' && md.namespace ? md.namespace : undefined;
+    const key = `${kind}/${namespace ?? ''}/${name}`;
+    out.set(key, { kind, namespace, name, key, doc: o });
+  }
+  return out;
+}
+
+function isSecretDoc(d: Record<string, unknown>): boolean {
+  return d.kind === 'Secret';
+}
+
+function isSecret(r: Resource | undefined): boolean {
+  return !!r && r.kind === 'Secret' && (r.doc.apiVersion === 'v1' || r.doc.apiVersion === undefined);
+}
+
+/** a copy of a Secret with every data/stringData value replaced; with `other` (the before side), keys whose value differs from it get REDACTED_CHANGED */
+function redactSecret(doc: Record<string, unknown>, other?: Record<string, unknown>): Record<string, unknown> {
+  const copy: Record<string, unknown> = { ...doc };
+  for (const field of ['data', 'stringData']) {
+    const m = doc[field];
+    if (m === undefined || m === null) continue;
+    if (typeof m !== 'object' || Array.isArray(m)) {
+      copy[field] = REDACTED;
+      continue;
+    }
+    const o = other?.[field] as Record<string, unknown> | undefined;
+    const r: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(m as Record<string, unknown>)) {
+      const changed = other !== undefined && isSecretDoc(other) && (o === undefined || typeof o !== 'object' || !(k in o) || JSON.stringify(o[k]) !== JSON.stringify(v));
+      r[k] = changed ? REDACTED_CHANGED : REDACTED;
+    }
+    copy[field] = r;
+  }
+  // kubectl's last-applied annotation would carry the values again
+  const md = doc.metadata as Record<string, unknown> | undefined;
+  const ann = md?.annotations as Record<string, unknown> | undefined;
+  if (ann && 'kubectl.kubernetes.io/last-applied-configuration' in ann) {
+    copy.metadata = { ...md, annotations: { ...ann, 'kubectl.kubernetes.io/last-applied-configuration': REDACTED } };
+  }
+  return copy;
+}
+
+function toYaml(doc: Record<string, unknown>): string {
+  return stringify(doc, { lineWidth: 0, aliasDuplicateObjects: false });
+}
+
+/** Per-resource diffs of two renders, Secrets redacted first; resources in a stable order (kind, namespace, name). */
+export function diffRendered(before: string, after: string, where = 'rendered manifests'): ResourceDiff[] {
+  const a = splitResources(before, `${where} (before)`);
+  const b = splitResources(after, `${where} (after)`);
+  const keys = [...new Set([...a.keys(), ...b.keys()])].sort();
+  const out: ResourceDiff[] = [];
+  for (const key of keys) {
+    const ra = a.get(key);
+    const rb = b.get(key);
+    const secret = isSecret(ra) || isSecret(rb);
+    // both sides redacted before they are compared; the after side marks the keys whose value changed
+    const da = ra ? (secret ? redactSecret(ra.doc) : ra.doc) : undefined;
+    const db = rb ? (secret ? redactSecret(rb.doc, ra?.doc) : rb.doc) : undefined;
+    const ta = da ? toYaml(da) : '';
+    const tb = db ? toYaml(db) : '';
+    if (ta === tb) continue;
+    const r = (ra ?? rb)!;
+    out.push({ key, kind: r.kind, namespace: r.namespace, name: r.name, status: !ra ? 'added' : !rb ? 'removed' : 'changed', diff: unifiedDiff(ta, tb, label(r)) });
+  }
+  return out;
+}
+
+function label(r: { kind: string; namespace?: string; name: string }): string {
+  return `${r.kind}/${r.namespace ? `${r.namespace}/` : ''}${r.name}`;
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/** a code fence longer than any run of backticks in the text */
+function fenceFor(text: string): string {
+  let longest = 0;
+  for (const m of text.matchAll(/`+/g)) longest = Math.max(longest, m[0].length);
+  return '`'.repeat(Math.max(3, longest + 1));
+}
+
+/** cut a diff at a line boundary under `max` characters; the note says how much was left out */
+export function truncateDiff(diff: string, max: number): { text: string; truncated: boolean } {
+  if (diff.length <= max) return { text: diff, truncated: false };
+  const lines = diff.split('\n');
+  let size = 0;
+  let keep = 0;
+  for (const l of lines) {
+    if (size + l.length + 1 > max) break;
+    size += l.length + 1;
+    keep++;
+  }
+  return { text: `${lines.slice(0, keep).join('\n')}\n`, truncated: true };
+}
+
+export interface DiffSection {
+  /** e.g. "production (.kubernetes/overlays/production)" */
+  title: string;
+  diffs: ResourceDiff[];
+  /** a render that failed: shown instead of the diffs */
+  error?: string;
+}
+
+export interface FormatOptions {
+  maxChars?: number;
+  maxPerResource?: number;
+  /** Markdown before the sections (a heading, the change list); counted in maxChars */
+  header?: string;
+  /** Markdown after everything (a marker, provenance); counted in maxChars and always kept */
+  footer?: string;
+}
+
+export interface Formatted {
+  body: string;
+  resources: number;
+  shown: number;
+  truncated: number;
+}
+
+/**
+ * The Markdown body: header, then per section a heading and one `<details>` block per resource, then footer.
+ * Always under maxChars: a block that does not fit is left out and counted in a closing note.
+ */
+export function formatDiffs(sections: DiffSection[], opts: FormatOptions = {}): Formatted {
+  const maxChars = opts.maxChars ?? DEFAULT_MAX_CHARS;
+  const maxPer = opts.maxPerResource ?? DEFAULT_MAX_PER_RESOURCE;
+  const header = opts.header ? `${opts.header.trimEnd()}\n\n` : '';
+  const footer = opts.footer ? `\n${opts.footer.trimEnd()}\n` : '';
+  // room kept for the closing note about what was left out
+  const reserve = 300;
+  let budget = maxChars - header.length - footer.length - reserve;
+  if (budget < 0) throw new Error(`header and footer alone exceed ${maxChars} characters`);
+  const parts: string[] = [];
+  let resources = 0;
+  let shown = 0;
+  let truncated = 0;
+  const omitted: string[] = [];
+  for (const s of sections) {
+    resources += s.diffs.length;
+    const counts = ['added', 'changed', 'removed'].map((st) => [st, s.diffs.filter((d) => d.status === st).length] as const).filter(([, n]) => n > 0);
+    const summary = s.error ? 'could not be rendered' : counts.length ? counts.map(([st, n]) => `${n} ${st}`).join(', ') : 'no change to the rendered manifests';
+    const head = `#### ${escapeHtml(s.title)}: ${summary}\n\n`;
+    if (head.length > budget) {
+      omitted.push(...s.diffs.map((d) => `${s.title}: ${label(d)}`));
+      continue;
+    }
+    parts.push(head);
+    budget -= head.length;
+    if (s.error) {
+      const fence = fenceFor(s.error);
+      const t = truncateDiff(s.error, Math.min(maxPer, 4000, Math.max(0, budget - 20)));
+      const block = `${fence}\n${t.text}${fence}\n\n`;
+      if (block.length <= budget) {
+        parts.push(block);
+        budget -= block.length;
+      }
+      continue;
+    }
+    for (const d of s.diffs) {
+      const t = truncateDiff(d.diff, maxPer);
+      const lines = d.diff.split('\n').length - 1;
+      const shownLines = t.text.split('\n').length - 1;
+      const note = t.truncated ? `\n_Diff truncated: ${lines - shownLines} of ${lines} lines (${d.diff.length - t.text.length} characters) not shown._\n` : '';
+      const fence = fenceFor(t.text);
+      const block = `<details><summary>${escapeHtml(d.kind)} ${d.namespace ? `${escapeHtml(d.namespace)}/` : ''}${escapeHtml(d.name)} (${d.status})</summary>\n\n${fence}diff\n${t.text}${fence}\n${note}\n</details>\n\n`;
+      if (block.length > budget) {
+        omitted.push(`${s.title}: ${label(d)}`);
+        continue;
+      }
+      parts.push(block);
+      budget -= block.length;
+      shown++;
+      if (t.truncated) truncated++;
+    }
+  }
+  if (omitted.length) {
+    parts.push(`_${omitted.length} more resource diff${omitted.length > 1 ? 's' : ''} not shown: the body is limited to ${maxChars.toLocaleString('en-US')} characters. Render the overlay with \`kustomize build\` to see everything._\n`);
+  }
+  const body = `${header}${parts.join('')}${footer}`;
+  return { body, resources, shown, truncated };
+}

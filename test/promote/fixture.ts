@@ -1,0 +1,57 @@
+/** Shared set-up of the promote/preview tests: a config repo whose staging pins a digest, and a tiny image pushed to the real registry. */
+import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { seedLayout, type Tree } from '../helpers/config-repo.js';
+import type { Registry } from '../helpers/services.js';
+
+export const IMAGE = 'registry.example.com/shovel/shovel-gitops';
+export const PROD = '.kubernetes/overlays/production';
+export const STAGING = '.kubernetes/overlays/staging';
+export const DIGEST = `sha256:${'ab12'.repeat(16)}`;
+
+/** the images: block of an overlay, replaced */
+export function withImages(tree: Tree, overlay: string, images: string): Tree {
+  const k = `${overlay}/kustomization.yaml`;
+  return { ...tree, [k]: tree[k]!.replace(/images:\n[\s\S]*$/, `images:\n${images}`) };
+}
+
+/** the seed layout with staging pinned by `staging` (an images: block body) */
+export function layout(staging = `  - name: ${IMAGE}\n    digest: ${DIGEST}\n`, image = IMAGE): Tree {
+  return withImages(seedLayout(image), STAGING, staging);
+}
+
+const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+/** pushes a minimal OCI image (config only, no layer) to repo:tag through the registry API; returns its digest */
+export async function pushTinyImage(reg: Registry, repo: string, tag: string, salt = tag): Promise<string> {
+  const auth = `Basic ${Buffer.from(`${reg.user}:${reg.password}`).toString('base64')}`;
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Labels: { salt } }, rootfs: { type: 'layers', diff_ids: [] } }));
+  const cd = sha(config);
+  const start = await fetch(`${reg.url}/v2/${repo}/blobs/uploads/`, { method: 'POST', headers: { Authorization: auth } });
+  if (start.status !== 202) throw new Error(`blob upload start: ${start.status}`);
+  let loc = start.headers.get('location')!;
+  if (loc.startsWith('/')) loc = `${reg.url}${loc}`;
+  const put = await fetch(`${loc}${loc.includes('?') ? '&' : '?'}digest=${encodeURIComponent(cd)}`, { method: 'PUT', headers: { Authorization: auth, 'Content-Type': 'application/octet-stream' }, body: config });
+  if (put.status !== 201) throw new Error(`blob upload: ${put.status}`);
+  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: cd, size: config.length }, layers: [] }));
+  const m = await fetch(`${reg.url}/v2/${repo}/manifests/${tag}`, { method: 'PUT', headers: { Authorization: auth, 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' }, body: manifest });
+  if (m.status !== 201) throw new Error(`manifest put: ${m.status} ${await m.text()}`);
+  return sha(manifest);
+}
+
+/** HEAD of a manifest in the registry: its digest, or undefined */
+export async function manifestDigest(reg: Registry, repo: string, ref: string): Promise<string | undefined> {
+  const auth = `Basic ${Buffer.from(`${reg.user}:${reg.password}`).toString('base64')}`;
+  const r = await fetch(`${reg.url}/v2/${repo}/manifests/${ref}`, { method: 'HEAD', headers: { Authorization: auth, Accept: 'application/vnd.oci.image.manifest.v1+json' } });
+  return r.status === 200 ? (r.headers.get('docker-content-digest') ?? undefined) : undefined;
+}
+
+/** the commit message of a ref in a bare repo */
+export function messageOf(bare: string, ref = 'main'): string {
+  return execFileSync('git', ['-C', bare, 'log', '-1', '--format=%B', ref]).toString();
+}
+
+/** DOCKER_AUTH_CONFIG for the registry */
+export function dockerAuth(reg: Registry): string {
+  return JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from(`${reg.user}:${reg.password}`).toString('base64') } } });
+}
