@@ -54,6 +54,9 @@ describe("the README's pipeline, verbatim, in gitlab-ci-local", () => {
   let bin: string;
   let docker: Awaited<ReturnType<typeof useDocker>>;
   let standIn = false;
+  /** what the scenarios hand on, in the seed's order: staging's digest, the MR into main */
+  let stagingDigest = 'sha256:unset';
+  let mrIid = '0';
   const ci = readmeExample();
   const version = readmeVersion(ci);
 
@@ -193,6 +196,7 @@ describe("the README's pipeline, verbatim, in gitlab-ci-local", () => {
     const check = tmp();
     git(check, ['clone', '-q', '--branch', 'staging', srv.authUrl('shovel/app.git'), 'c']);
     const digest = image!.split('@')[1]!;
+    stagingDigest = digest;
     expect(readFileSync(join(check, 'c/.kubernetes/overlays/staging/kustomization.yaml'), 'utf8')).toContain(digest);
     expect(readFileSync(join(check, 'c/.kubernetes/overlays/production/kustomization.yaml'), 'utf8')).not.toContain(digest);
     const head = git(join(check, 'c'), ['rev-parse', 'HEAD']);
@@ -208,7 +212,7 @@ describe("the README's pipeline, verbatim, in gitlab-ci-local", () => {
       expect(r.out).not.toContain(Buffer.from(`gitlab-ci-token:${s}`).toString('base64'));
     }
   }, 180_000);
-  it('a merge request from staging into main runs only the gate, which passes once someone other than the author approves', async () => {
+  it('a merge request from staging into main runs the production preview and the gate, which passes once someone other than the author approves', async () => {
     // the developer opens the promotion MR staging → main (staging now carries the bump commit)
     const res = await fetch(`${gl.apiUrl}/projects/7/merge_requests`, {
       method: 'POST',
@@ -227,14 +231,19 @@ describe("the README's pipeline, verbatim, in gitlab-ci-local", () => {
     });
     // GitLab sets no CI_COMMIT_BRANCH in merge-request pipelines
     const unset = ['CI_COMMIT_BRANCH'];
-    expect(await jobs(dir, mr('main'), unset)).toEqual(['gitops-gate-production']);
-    expect(await jobs(dir, mr('staging'), unset)).toEqual([]);
+    expect(await jobs(dir, mr('main'), unset)).toEqual(['gitops-gate-production', 'gitops-preview-production']);
+    expect(await jobs(dir, mr('staging'), unset)).toEqual(['gitops-preview-staging']);
 
     // no approval yet: the gate fails, and with "Pipelines must succeed" the MR cannot merge
     const before = await gcl(dir, ['--no-json-schema-validation'], mr('main'), unset);
     expect(before.code, before.out).not.toBe(0);
     expect(before.out).toMatch(/FAIL\s+gitops-gate-production/);
     expect(before.out).toMatch(/1 more approval/);
+    // the preview shows, on the MR, what the promotion would change in production: staging's verified digest
+    expect(before.out).toMatch(/PASS\s+gitops-preview-production/);
+    const notes = gl.hooks.notes('shovel/app', Number(iid));
+    expect(notes).toHaveLength(1);
+    expect(String(notes[0]!.body)).toContain(stagingDigest);
     // the author's own approval does not count
     gl.hooks.approve('shovel/app', Number(iid), 'dev');
     expect((await gcl(dir, ['gitops-gate-production', '--no-json-schema-validation'], mr('main'), unset)).code).not.toBe(0);
@@ -244,5 +253,48 @@ describe("the README's pipeline, verbatim, in gitlab-ci-local", () => {
     expect(after.code, after.out).toBe(0);
     expect(after.out).toMatch(/PASS\s+gitops-gate-production/);
     expect(after.out).not.toContain(gl.token);
+    mrIid = iid;
+  }, 180_000);
+
+  it("merged into main, production gets the digest staging verified: gated, promoted, verified, never rebuilt", async () => {
+    const merged = await fetch(`${gl.apiUrl}/projects/7/merge_requests/${mrIid}/merge`, { method: 'PUT', headers: { 'PRIVATE-TOKEN': gl.tokenOf('alice') } });
+    expect(merged.status, await merged.clone().text()).toBe(200);
+    const dir = checkout('main');
+    const mergeCommit = git(dir, ['rev-parse', 'HEAD']);
+    expect(await jobs(dir, vars({ protectedRef: true }))).toEqual(['gitops-promote-production']);
+    const r = await gcl(dir, ['--no-json-schema-validation'], vars({ protectedRef: true }));
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(/PASS\s+gitops-promote-production/);
+    expect(r.out).not.toMatch(/gitops-build/);
+    expect(r.out).toMatch(/gate: !\d+ approved: 1 of 1 \(@alice\)/);
+    const check = tmp();
+    git(check, ['clone', '-q', '--branch', 'main', srv.authUrl('shovel/app.git'), 'c']);
+    expect(readFileSync(join(check, 'c/.kubernetes/overlays/production/kustomization.yaml'), 'utf8')).toContain(stagingDigest);
+    const head = git(join(check, 'c'), ['rev-parse', 'HEAD']);
+    expect(git(join(check, 'c'), ['rev-parse', 'HEAD^'])).toBe(mergeCommit);
+    expect(r.out).toContain(`shovel-production deployed ${head.slice(0, 8)}`);
+    expect(argo.app('shovel-production').status.sync.revision).toBe(head);
+    // nothing was built for main: the registry has no image of the merge commit
+    const tags = await fetch(`http://${reg.host}/v2/shovel/app/tags/list`, { headers: { authorization: `Basic ${Buffer.from(`${reg.user}:${reg.password}`).toString('base64')}` } });
+    expect(((await tags.json()) as { tags: string[] }).tags).not.toContain(mergeCommit);
+    for (const s of [reg.password, srv.password, argo.token, gl.token]) expect(r.out).not.toContain(s);
+  }, 180_000);
+
+  it('a direct push to main, without an approved merge request, is not promoted', async () => {
+    const dir = checkout('main');
+    writeFileSync(join(dir, 'NOTES.md'), 'hotfix\n');
+    git(dir, ['add', 'NOTES.md']);
+    git(dir, ['commit', '-q', '-m', 'hotfix straight to main']);
+    git(dir, ['push', '-q', srv.authUrl('shovel/app.git'), 'HEAD:refs/heads/main']);
+    const before = git(dir, ['rev-parse', 'HEAD']);
+    const r = await gcl(dir, ['--no-json-schema-validation'], vars({ protectedRef: true }));
+    // (gitlab-ci-local exits 0 here: it counts a job with `allow_failure: {exit_codes: [10]}` as allowed to fail
+    // whatever its exit code, where GitLab allows only 10; the job's own status is FAIL as in GitLab)
+    expect(r.out).toMatch(/FAIL\s+gitops-promote-production/);
+    expect(r.out).toContain('EGITLAB_NO_MERGE_REQUEST');
+    expect(r.out).not.toMatch(/promote: pushed/);
+    const check = tmp();
+    git(check, ['clone', '-q', '--branch', 'main', srv.authUrl('shovel/app.git'), 'c']);
+    expect(git(join(check, 'c'), ['rev-parse', 'HEAD'])).toBe(before);
   }, 120_000);
 });
