@@ -7,15 +7,13 @@
  * environment provides (DOCKER_HOST: the shell executor stands in for the docker:dind service).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { startGitServer, startRegistry, tmp, useDocker, type GitServer, type Registry } from '../helpers/services.js';
-import { git, seedLayout, writeTree } from '../helpers/config-repo.js';
-import { CLI } from '../helpers/cli.js';
-import { GITLAB_CI_LOCAL, ROOT } from '../helpers/gitlab-ci-local.js';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmp } from '../helpers/services.js';
+import { git, seedLayout } from '../helpers/config-repo.js';
+import { ROOT } from '../helpers/gitlab-ci-local.js';
+import { startPipelineHarness, type PipelineHarness } from '../helpers/pipeline-harness.js';
 import { startArgoCdDouble, type ArgoCdDouble } from '../doubles/argocd/server.js';
-import { startGitlabDouble, type GitlabDouble } from '../doubles/gitlab/server.js';
 
 /** the first ```yaml block of the README's "Use it in a pipeline" section */
 export function readmeExample(): string {
@@ -33,142 +31,46 @@ function readmeVersion(ci: string): string {
   return m[1]!;
 }
 
-function run(args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv }): Promise<{ code: number; out: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(GITLAB_CI_LOCAL, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.stderr.on('data', (d) => (out += d));
-    p.on('error', reject);
-    p.on('close', (code) => resolve({ code: code ?? -1, out }));
-  });
-}
-
 const IMAGE_NAME = 'registry.example.com/shovel/shovel-gitops'; // the name the README's example (and the seed) uses
 
 describe("the README's pipeline, verbatim, in gitlab-ci-local", () => {
-  let srv: GitServer;
-  let reg: Registry;
+  let h: PipelineHarness;
   let argo: ArgoCdDouble;
-  let gl: GitlabDouble;
-  let bin: string;
-  let docker: Awaited<ReturnType<typeof useDocker>>;
-  let standIn = false;
   /** what the scenarios hand on, in the seed's order: staging's digest, the MR into main */
   let stagingDigest = 'sha256:unset';
   let mrIid = '0';
   const ci = readmeExample();
   const version = readmeVersion(ci);
+  const P = 'shovel/app';
 
   beforeAll(async () => {
-    srv = await startGitServer({ user: 'gitlab-ci-token' });
-    reg = await startRegistry({ user: 'gitlab-ci-token' });
     // the application project, laid out as the seed: its manifests in .kubernetes/, branches main and staging
-    srv.createRepo('shovel/app.git');
-    const work = tmp('gci-app-');
-    git(work, ['init', '-q', '-b', 'main']);
-    writeTree(work, {
-      ...seedLayout(IMAGE_NAME),
-      '.gitlab-ci.yml': ci,
-      Dockerfile: 'FROM scratch\nCOPY busybox /bin/busybox\nCMD ["/bin/busybox", "true"]\n',
-      '.gitignore': '.gitlab-ci-local/\n',
-    });
-    cpSync('/bin/busybox', join(work, 'busybox'));
-    git(work, ['add', '-A']);
-    git(work, ['commit', '-q', '-m', 'app']);
-    git(work, ['push', '-q', srv.authUrl('shovel/app.git'), 'HEAD:refs/heads/main', 'HEAD:refs/heads/staging']);
-    gl = await startGitlabDouble({
-      git: srv,
-      projects: [{ path: 'shovel/app', repo: 'shovel/app.git', id: 7 }],
-      users: [{ username: 'gitops-bot', bot: true }, { username: 'dev' }, { username: 'alice' }],
-    });
+    h = await startPipelineHarness([
+      {
+        path: P,
+        branches: ['main', 'staging'],
+        tree: { ...seedLayout(IMAGE_NAME), '.gitlab-ci.yml': ci, Dockerfile: 'FROM scratch\nCOPY busybox /bin/busybox\nCMD ["/bin/busybox", "true"]\n' },
+        binaries: { busybox: '/bin/busybox' },
+      },
+    ]);
     argo = await startArgoCdDouble({
-      repoURL: srv.authUrl('shovel/app.git'), // Argo CD's repository credentials
+      repoURL: h.srv.authUrl(`${P}.git`), // Argo CD's repository credentials
       apps: [
         { name: 'shovel-staging', path: '.kubernetes/overlays/staging', targetRevision: 'staging' },
         { name: 'shovel-production', path: '.kubernetes/overlays/production', targetRevision: 'main' },
       ],
       pollIntervalMs: 500,
     });
-    // The build job's default service is docker:27-dind. The shell executor runs the job on this machine against
-    // the harness's engine (DOCKER_HOST below, as the runner environment provides it), but gitlab-ci-local still
-    // starts the service: a stand-in image of that name (a sleeping busybox, no ports) takes its place.
-    docker = await useDocker();
-    const denv = { ...process.env, DOCKER_HOST: docker.host };
-    const have = execFileSync('docker', ['images', '-q', 'docker:27-dind'], { env: denv }).toString().trim();
-    if (!have) {
-      const ctx = tmp('gci-dind-');
-      cpSync('/bin/busybox', join(ctx, 'busybox'));
-      writeFileSync(join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY busybox /bin/busybox\nLABEL gitops-ci.test=dind-stand-in\nCMD ["/bin/busybox", "sleep", "3600"]\n');
-      execFileSync('docker', ['build', '-q', '-t', 'docker:27-dind', ctx], { env: denv, stdio: 'ignore' });
-      standIn = true;
-    }
-    // the runner image's gitops-ci: the bundle under test
-    bin = tmp('gci-bin-');
-    writeFileSync(join(bin, 'gitops-ci'), `#!/bin/sh\nexec "${process.execPath}" "${CLI}" "$@"\n`);
-    chmodSync(join(bin, 'gitops-ci'), 0o755);
   });
   afterAll(async () => {
-    if (standIn) execFileSync('docker', ['rmi', '-f', 'docker:27-dind'], { env: { ...process.env, DOCKER_HOST: docker.host }, stdio: 'ignore' });
     await argo?.stop();
-    await gl?.stop();
-    await reg?.stop();
-    await srv?.stop();
+    await h?.stop();
   });
 
-  /** a checkout of `branch` of the app, as the runner clones it, with the components where gitlab-ci-local caches them */
-  function checkout(branch: string): string {
-    const dir = join(tmp('gci-glc-'), 'app');
-    git(dirname(dir), ['clone', '-q', '--branch', branch, srv.authUrl('shovel/app.git'), 'app']);
-    // gitlab-ci-local derives CI_SERVER_* and CI_PROJECT_PATH from origin: no credentials there, as on a runner
-    git(dir, ['remote', 'set-url', 'origin', `${srv.url}/shovel/app.git`]);
-    const cache = join(dir, '.gitlab-ci-local/includes/127.0.0.1/gitops-ci/gitops-ci', version, 'templates');
-    mkdirSync(cache, { recursive: true });
-    cpSync(join(ROOT, 'templates'), cache, { recursive: true });
-    return dir;
-  }
-
-  /** what GitLab provides to a pipeline of a protected (or not) branch, plus the README's masked variables */
-  function vars(o: { protectedRef: boolean }): Record<string, string> {
-    return {
-      CI_COMMIT_REF_PROTECTED: String(o.protectedRef),
-      CI_REGISTRY: reg.host,
-      CI_REGISTRY_IMAGE: `${reg.host}/shovel/app`,
-      CI_REGISTRY_USER: reg.user,
-      CI_REGISTRY_PASSWORD: reg.password,
-      CI_JOB_TOKEN: srv.password,
-      CI_REPOSITORY_URL: `http://gitlab-ci-token:${srv.password}@127.0.0.1:${srv.port}/shovel/app.git`,
-      CI_API_V4_URL: gl.apiUrl,
-      CI_PROJECT_ID: '7',
-      ARGOCD_SERVER: argo.url,
-      ARGOCD_AUTH_TOKEN: argo.token,
-      GITOPS_GITLAB_TOKEN: gl.token,
-    };
-  }
-
-  async function gcl(dir: string, extra: string[], v: Record<string, string>, unset: string[] = []) {
-    // the runner's environment: the dind service's engine (the shell executor has no services)
-    const runner = { DOCKER_HOST: docker.host, DOCKER_TLS_VERIFY: '', DOCKER_CERT_PATH: '' };
-    const all = { ...v, ...runner };
-    const args = [
-      '--force-shell-executor',
-      '--ignore-predefined-vars',
-      Object.keys(v).filter((k) => k.startsWith('CI_')).join(','),
-      ...Object.entries(all).flatMap(([k, val]) => ['--variable', `${k}=${val}`]),
-      ...unset.flatMap((k) => ['--unset-variable', k]),
-      ...extra,
-    ];
-    return run(args, { cwd: dir, env: { ...process.env, DOCKER_HOST: docker.host, PATH: `${bin}:${process.env.PATH}`, NO_COLOR: '1' } });
-  }
-
-  /** the jobs the pipeline would run (rules evaluated), without running them */
-  async function jobs(dir: string, v: Record<string, string>, unset: string[] = []): Promise<string[]> {
-    // GitLab's schema is checked once, by the staging run (and by schema.test.ts): 4 s less per listing
-    const r = await gcl(dir, ['--list-json', '--no-json-schema-validation'], v, unset);
-    expect(r.code, r.out).toBe(0);
-    const list = JSON.parse(r.out.slice(r.out.indexOf('\n['))) as Array<{ name: string; when: string }>;
-    return list.filter((j) => j.when !== 'never').map((j) => j.name).sort();
-  }
+  const checkout = (branch: string) => h.checkout(P, branch, version);
+  const vars = (o: { protectedRef: boolean }) => h.vars(P, { ...o, argo });
+  const gcl = (dir: string, extra: string[], v: Record<string, string>, unset: string[] = []) => h.gcl(dir, extra, v, unset);
+  const jobs = (dir: string, v: Record<string, string>, unset: string[] = []) => h.jobs(dir, v, unset);
 
   it('a push to a feature branch, or to an unprotected staging, runs none of our jobs', async () => {
     const dir = checkout('main');
@@ -192,9 +94,9 @@ describe("the README's pipeline, verbatim, in gitlab-ci-local", () => {
     // the build's output, named after its job, reached the deploy job, which pinned it in staging only
     const buildEnv = readFileSync(join(dir, '.gitlab-ci-local/artifacts/gitops-build/.gitlab-ci-reports/dotenv/gitops-image.env'), 'utf8');
     const image = /^GITOPS_BUILD_IMAGE=(.+)$/m.exec(buildEnv)?.[1];
-    expect(image).toMatch(new RegExp(`^${reg.host}/shovel/app@sha256:[0-9a-f]{64}$`));
+    expect(image).toMatch(new RegExp(`^${h.reg.host}/shovel/app@sha256:[0-9a-f]{64}$`));
     const check = tmp();
-    git(check, ['clone', '-q', '--branch', 'staging', srv.authUrl('shovel/app.git'), 'c']);
+    git(check, ['clone', '-q', '--branch', 'staging', h.srv.authUrl(`${P}.git`), 'c']);
     const digest = image!.split('@')[1]!;
     stagingDigest = digest;
     expect(readFileSync(join(check, 'c/.kubernetes/overlays/staging/kustomization.yaml'), 'utf8')).toContain(digest);
@@ -207,16 +109,16 @@ describe("the README's pipeline, verbatim, in gitlab-ci-local", () => {
     const deployEnv = readFileSync(join(dir, '.gitlab-ci-local/artifacts/gitops-deploy-staging/.gitlab-ci-reports/dotenv/gitops-deploy.env'), 'utf8');
     expect(deployEnv).toContain(`GITOPS_DEPLOY_STAGING_CONFIG_HEAD=${head}`);
     // no secret in the job logs
-    for (const s of [reg.password, srv.password, argo.token]) {
+    for (const s of [h.reg.password, h.srv.password, argo.token]) {
       expect(r.out).not.toContain(s);
       expect(r.out).not.toContain(Buffer.from(`gitlab-ci-token:${s}`).toString('base64'));
     }
   }, 180_000);
   it('a merge request from staging into main runs the production preview and the gate, which passes once someone other than the author approves', async () => {
     // the developer opens the promotion MR staging → main (staging now carries the bump commit)
-    const res = await fetch(`${gl.apiUrl}/projects/7/merge_requests`, {
+    const res = await fetch(`${h.gl.apiUrl}/projects/${h.ids[P]}/merge_requests`, {
       method: 'POST',
-      headers: { 'PRIVATE-TOKEN': gl.tokenOf('dev'), 'content-type': 'application/json' },
+      headers: { 'PRIVATE-TOKEN': h.gl.tokenOf('dev'), 'content-type': 'application/json' },
       body: JSON.stringify({ source_branch: 'staging', target_branch: 'main', title: 'Release to production' }),
     });
     expect(res.status).toBe(201);
@@ -241,23 +143,23 @@ describe("the README's pipeline, verbatim, in gitlab-ci-local", () => {
     expect(before.out).toMatch(/1 more approval/);
     // the preview shows, on the MR, what the promotion would change in production: staging's verified digest
     expect(before.out).toMatch(/PASS\s+gitops-preview-production/);
-    const notes = gl.hooks.notes('shovel/app', Number(iid));
+    const notes = h.gl.hooks.notes(P, Number(iid));
     expect(notes).toHaveLength(1);
     expect(String(notes[0]!.body)).toContain(stagingDigest);
     // the author's own approval does not count
-    gl.hooks.approve('shovel/app', Number(iid), 'dev');
+    h.gl.hooks.approve(P, Number(iid), 'dev');
     expect((await gcl(dir, ['gitops-gate-production', '--no-json-schema-validation'], mr('main'), unset)).code).not.toBe(0);
     // alice approves; the team retries the gate job, as the README says
-    gl.hooks.approve('shovel/app', Number(iid), 'alice');
+    h.gl.hooks.approve(P, Number(iid), 'alice');
     const after = await gcl(dir, ['gitops-gate-production', '--no-json-schema-validation'], mr('main'), unset);
     expect(after.code, after.out).toBe(0);
     expect(after.out).toMatch(/PASS\s+gitops-gate-production/);
-    expect(after.out).not.toContain(gl.token);
+    expect(after.out).not.toContain(h.gl.token);
     mrIid = iid;
   }, 180_000);
 
   it("merged into main, production gets the digest staging verified: gated, promoted, verified, never rebuilt", async () => {
-    const merged = await fetch(`${gl.apiUrl}/projects/7/merge_requests/${mrIid}/merge`, { method: 'PUT', headers: { 'PRIVATE-TOKEN': gl.tokenOf('alice') } });
+    const merged = await fetch(`${h.gl.apiUrl}/projects/${h.ids[P]}/merge_requests/${mrIid}/merge`, { method: 'PUT', headers: { 'PRIVATE-TOKEN': h.gl.tokenOf('alice') } });
     expect(merged.status, await merged.clone().text()).toBe(200);
     const dir = checkout('main');
     const mergeCommit = git(dir, ['rev-parse', 'HEAD']);
@@ -268,16 +170,16 @@ describe("the README's pipeline, verbatim, in gitlab-ci-local", () => {
     expect(r.out).not.toMatch(/gitops-build/);
     expect(r.out).toMatch(/gate: !\d+ approved: 1 of 1 \(@alice\)/);
     const check = tmp();
-    git(check, ['clone', '-q', '--branch', 'main', srv.authUrl('shovel/app.git'), 'c']);
+    git(check, ['clone', '-q', '--branch', 'main', h.srv.authUrl(`${P}.git`), 'c']);
     expect(readFileSync(join(check, 'c/.kubernetes/overlays/production/kustomization.yaml'), 'utf8')).toContain(stagingDigest);
     const head = git(join(check, 'c'), ['rev-parse', 'HEAD']);
     expect(git(join(check, 'c'), ['rev-parse', 'HEAD^'])).toBe(mergeCommit);
     expect(r.out).toContain(`shovel-production deployed ${head.slice(0, 8)}`);
     expect(argo.app('shovel-production').status.sync.revision).toBe(head);
     // nothing was built for main: the registry has no image of the merge commit
-    const tags = await fetch(`http://${reg.host}/v2/shovel/app/tags/list`, { headers: { authorization: `Basic ${Buffer.from(`${reg.user}:${reg.password}`).toString('base64')}` } });
+    const tags = await fetch(`http://${h.reg.host}/v2/shovel/app/tags/list`, { headers: { authorization: `Basic ${Buffer.from(`${h.reg.user}:${h.reg.password}`).toString('base64')}` } });
     expect(((await tags.json()) as { tags: string[] }).tags).not.toContain(mergeCommit);
-    for (const s of [reg.password, srv.password, argo.token, gl.token]) expect(r.out).not.toContain(s);
+    for (const s of [h.reg.password, h.srv.password, argo.token, h.gl.token]) expect(r.out).not.toContain(s);
   }, 180_000);
 
   it('a direct push to main, without an approved merge request, is not promoted', async () => {
@@ -285,7 +187,7 @@ describe("the README's pipeline, verbatim, in gitlab-ci-local", () => {
     writeFileSync(join(dir, 'NOTES.md'), 'hotfix\n');
     git(dir, ['add', 'NOTES.md']);
     git(dir, ['commit', '-q', '-m', 'hotfix straight to main']);
-    git(dir, ['push', '-q', srv.authUrl('shovel/app.git'), 'HEAD:refs/heads/main']);
+    git(dir, ['push', '-q', h.srv.authUrl(`${P}.git`), 'HEAD:refs/heads/main']);
     const before = git(dir, ['rev-parse', 'HEAD']);
     const r = await gcl(dir, ['--no-json-schema-validation'], vars({ protectedRef: true }));
     // (gitlab-ci-local exits 0 here: it counts a job with `allow_failure: {exit_codes: [10]}` as allowed to fail
@@ -294,7 +196,7 @@ describe("the README's pipeline, verbatim, in gitlab-ci-local", () => {
     expect(r.out).toContain('EGITLAB_NO_MERGE_REQUEST');
     expect(r.out).not.toMatch(/promote: pushed/);
     const check = tmp();
-    git(check, ['clone', '-q', '--branch', 'main', srv.authUrl('shovel/app.git'), 'c']);
+    git(check, ['clone', '-q', '--branch', 'main', h.srv.authUrl(`${P}.git`), 'c']);
     expect(git(join(check, 'c'), ['rev-parse', 'HEAD'])).toBe(before);
   }, 120_000);
 });
