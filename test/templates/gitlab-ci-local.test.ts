@@ -106,4 +106,25 @@ describe('components through gitlab-ci-local', () => {
     expect(dur.code).not.toBe(0);
     expect(dur.out).toMatch(/timeout/);
   });
+
+  it('gate input: approvals gates production in the MR and before the promotion; manual makes the promotion a manual job; none only promotes', async () => {
+    const seed = (gate: string) => `stages: [deploy]
+include:
+  - component: $CI_SERVER_FQDN/$CI_PROJECT_PATH/promote@$CI_COMMIT_SHA
+    inputs: { from-app: shovel-staging, app: shovel-production, gate: ${gate} }
+`;
+    const list = async (gate: string, vars: string[]) => {
+      const r = await gcl(project(seed(gate)), ['--list-json', '--no-json-schema-validation', ...vars.flatMap((v) => ['--variable', v]), '--ignore-predefined-vars', 'CI_COMMIT_REF_PROTECTED,CI_PIPELINE_SOURCE,CI_COMMIT_BRANCH']);
+      expect(r.code, r.out).toBe(0);
+      return (JSON.parse(r.stdout!.slice(r.stdout!.indexOf('['))) as Array<{ name: string; when: string }>).filter((j) => j.when !== 'never').map((j) => `${j.name}:${j.when}`).sort();
+    };
+    const main = ['CI_COMMIT_REF_PROTECTED=true'];
+    const mr = ['CI_PIPELINE_SOURCE=merge_request_event', 'CI_MERGE_REQUEST_TARGET_BRANCH_NAME=main', 'CI_MERGE_REQUEST_IID=1'];
+    expect(await list('approvals', main)).toEqual(['gitops-promote-production:on_success']);
+    expect(await list('approvals', mr)).toEqual(['gitops-gate-production:on_success', 'gitops-preview-production:on_success']);
+    expect(await list('manual', main)).toEqual(['gitops-promote-production:manual']);
+    expect(await list('manual', mr)).toEqual(['gitops-preview-production:on_success']);
+    expect(await list('none', main)).toEqual(['gitops-promote-production:on_success']);
+    expect(await list('merge-request', main)).toEqual(['gitops-promote-production:on_success']);
+  });
 });
