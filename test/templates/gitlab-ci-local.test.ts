@@ -77,6 +77,7 @@ describe('components through gitlab-ci-local', () => {
     expect(Object.keys(stg.variables)).toEqual(['GITOPS_RUNNER_IMAGE']);
     expect(stg.script.join('\n')).toContain('--image "registry.example.com/shovel/api=$image"');
     expect(stg.script.join('\n')).toContain('--timeout "5m"');
+    expect(stg.script.join('\n')).toContain('unset GITOPS_CONFIG_REPO GITOPS_CONFIG_BRANCH GITOPS_SKIP_CI');
     expect(doc['web-deploy-staging']!.script.join('\n')).toContain('--skip-ci "push-option"');
     const prod = doc['api-promote-production']!;
     expect(prod.needs).toEqual([]);
