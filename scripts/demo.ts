@@ -5,7 +5,9 @@
  *   2. the sample app's image built through the Docker Engine API and pushed to a local registry (htpasswd);
  *   3. `set-image` on staging (diff, then both overlays rendered with kustomize);
  *   4. `bump`: staging pinned to the pushed digest, committed with [skip ci] and pushed;
- *   5. `argocd wait`: an Argo CD stand-in deploys that commit; the job passes only once it is synced and healthy.
+ *   5. `argocd wait`: an Argo CD stand-in deploys that commit; the job passes only once it is synced and healthy;
+ *   6. `promote` + `gate`: the verified staging digest goes to production through a merge request on a GitLab
+ *      stand-in, with the rendered diff; the gate refuses it until approved; it merges.
  * Every service is started here and stopped at the end, whatever happens.
  */
 import { spawn, execFileSync } from 'node:child_process';
@@ -18,6 +20,7 @@ import { git, pushTree, seedLayout } from '../test/helpers/config-repo.js';
 
 const CLI = fileURLToPath(new URL('../dist/gitops-ci.cjs', import.meta.url));
 const ARGO_DOUBLE = '../test/doubles/argocd/server.js'; // built with issue #5; loaded only when present
+const GITLAB_DOUBLE = '../test/doubles/gitlab/server.js';
 const available = (name: string) => commands.some((c) => c.name === name && !c.unavailable);
 const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 const step = (n: number, title: string) => console.log(`\n${bold(`━━ ${n}. ${title}`)}`);
@@ -170,7 +173,75 @@ CMD ["/bin/httpd", "-f", "-p", "8080", "-h", "/srv"]
     console.log('(argocd wait arrives with issue #5)');
   }
 
-  console.log(`\n${bold('demo done')}: ${newRef} is in staging${commit !== first ? ` at config commit ${commit.slice(0, 8)}` : ''}`);
+  step(6, 'promote: the verified staging digest to production through a merge request, gated by approvals');
+  let promoted = '';
+  if (available('promote') && available('gate') && pinnedExpr.includes('@sha256:')) {
+    promoted = await promoteToProduction({ srv, argo, ciEnv, work });
+  } else {
+    console.log('(promote needs a digest in staging (image build), the promote and gate commands; skipped)');
+  }
+
+  console.log(`\n${bold('demo done')}: ${newRef} is in staging${commit !== first ? ` at config commit ${commit.slice(0, 8)}` : ''}${promoted ? `, and in production at ${promoted.slice(0, 8)}` : ''}`);
+}
+
+/**
+ * Step 6: a GitLab stand-in (test/doubles/gitlab) in front of the same git server. promote reads staging at the
+ * commit Argo CD verified, opens one MR into main with the rendered diff; the gate refuses it until a reviewer
+ * approves; the MR then merges (its pipeline succeeds) and `gate --commit` confirms the merged change was
+ * approved. Returns the merge commit.
+ */
+async function promoteToProduction(o: { srv: GitServer; argo?: { url: string; token: string }; ciEnv: NodeJS.ProcessEnv; work: string }): Promise<string> {
+  const { startGitlabDouble } = (await import(GITLAB_DOUBLE)) as typeof import('../test/doubles/gitlab/server.js');
+  const PROJECT = 'shovel/shovel-config';
+  const gl = await startGitlabDouble({
+    git: o.srv,
+    projects: [{ path: PROJECT, repo: 'shovel/shovel-config.git', id: 42 }],
+    users: [{ username: 'gitops-bot', name: 'GitOps Bot', bot: true }, { username: 'alice', name: 'Alice Reviewer' }, { username: 'bob', name: 'Bob Release' }],
+  });
+  cleanups.push(() => gl.stop());
+  console.log(`GitLab stand-in at ${gl.apiUrl} (project ${PROJECT}, MRs and merges are real git on the same server)`);
+  const env: NodeJS.ProcessEnv = {
+    ...o.ciEnv,
+    CI_JOB_TOKEN: o.srv.password,
+    CI_SERVER_HOST: '127.0.0.1',
+    CI_API_V4_URL: gl.apiUrl,
+    CI_PROJECT_ID: '42',
+    GITOPS_GITLAB_TOKEN: gl.token,
+    ...(o.argo ? { ARGOCD_SERVER: o.argo.url, ARGOCD_AUTH_TOKEN: o.argo.token } : {}),
+  };
+  const dotenv = join(o.work, 'promote.env');
+  await must(
+    ['promote', '--repo', `${o.srv.url}/${PROJECT}.git`, '--branch', 'main', '--from', '.kubernetes/overlays/staging', '--to', '.kubernetes/overlays/production', ...(o.argo ? ['--from-app', 'shovel-staging', '--argocd-plaintext'] : []), '--via', 'mr', '--label', 'promotion', '--reviewer', 'alice', '--dotenv', dotenv],
+    env,
+  );
+  const out = Object.fromEntries(readFileSync(dotenv, 'utf8').trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  const iid = Number(out.GITOPS_MR_IID);
+  const mr = gl.hooks.mergeRequest(PROJECT, iid) as { title: string; web_url: string; description: string };
+  console.log(`\nmerge request !${iid}: ${mr.title}\n${mr.web_url}\n${'─'.repeat(100)}\n${mr.description}\n${'─'.repeat(100)}`);
+
+  console.log('\nthe production gate, before any approval (expected to refuse):');
+  const refused = await cli(['gate', '--mr', String(iid), '--approvals', '1'], env);
+  if (refused.code === 0) throw new Error('the gate passed without an approval');
+  gl.hooks.approve(PROJECT, iid, 'alice');
+  console.log('\nalice approves; the gate again:');
+  await must(['gate', '--mr', String(iid), '--approvals', '1'], env);
+
+  // the gate job passed, the MR pipeline succeeds; the release manager merges (pinned to the head that was approved)
+  gl.hooks.setPipeline(PROJECT, iid, 'success');
+  const { gitlabClient } = await import('../src/gitlab/client.js');
+  const { resolveGitlabConfig } = await import('../src/gitlab/config.js');
+  const client = gitlabClient(resolveGitlabConfig({ ...env, GITOPS_GITLAB_TOKEN: gl.tokenOf('bob') }, {}));
+  const merged = await client.mergeMergeRequest(42, iid, { sha: out.GITOPS_COMMIT_SHA });
+  client.close();
+  const mergeCommit = merged.mergeCommitSha ?? gl.hooks.branchSha(PROJECT, 'main')!;
+  console.log(`\nmerge request !${iid} ${merged.state}: main is at ${mergeCommit.slice(0, 12)}`);
+  console.log('the production deploy job checks that the change it deploys was approved before it merged:');
+  await must(['gate', '--commit', mergeCommit, '--branch', 'main', '--approvals', '1'], env);
+  const show = join(o.work, 'show-prod');
+  git(o.work, ['clone', '-q', o.srv.authUrl(`${PROJECT}.git`), show]);
+  console.log(git(show, ['log', '-2', '--format=%h %s']));
+  console.log(readFileSync(join(show, '.kubernetes/overlays/production/kustomization.yaml'), 'utf8').split('images:')[1]?.trim() ?? '');
+  return mergeCommit;
 }
 
 main()

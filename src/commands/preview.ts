@@ -11,17 +11,19 @@ import { envOf } from '../bump/message.js';
 import { parseRemote, type Remote } from '../git/url.js';
 import { parseImageExprs, type ImageExpr } from '../kustomize/image-expr.js';
 import { gitlabOptions } from '../gitlab/config.js';
+import { registryOptions } from '../registry/options.js';
 import { diffRendered, formatDiffs, type DiffSection } from '../render/diff.js';
 import { PreviewErrors } from '../preview/errors.js';
 
 export const spec: CommandSpec = {
   name: 'preview',
-  usage: 'gitops-ci preview [--mr IID] (--image EXPR... --dir OVERLAY... [--repo URL|PATH] [--branch BRANCH] | [--base SHA] [--head SHA] [--dir OVERLAY...]) [--key KEY] [--dry-run]',
+  usage: 'gitops-ci preview [--mr IID] ((--image EXPR... | --from OVERLAY) --dir OVERLAY... [--repo URL|PATH] [--branch BRANCH] | [--base SHA] [--head SHA] [--dir OVERLAY...]) [--key KEY] [--dry-run]',
   description: `
 Render what a merge request will deploy and post it as ONE note on the MR, found by a hidden marker and
 edited in place on every run. Two uses:
 - in an app repo's MR (--image given): what bump would change in each --dir overlay of the config repo
-  (cloned like bump; nothing is committed or pushed);
+  (cloned like bump; nothing is committed or pushed); with --from OVERLAY instead, what promote would
+  move from that overlay into each --dir;
 - in the config repo's MR (no --image): every overlay the MR's changes touch, rendered at the MR's base
   (CI_MERGE_REQUEST_DIFF_BASE_SHA) and head (CI_COMMIT_SHA) from the local checkout (--repo-dir).
 The diff: one <details> block per resource (kind namespace/name), a unified diff each, truncated per
@@ -30,6 +32,7 @@ marker before diffing. GitLab: CI_API_V4_URL / CI_SERVER_URL, CI_PROJECT_ID, GIT
   options: {
     mr: { type: 'string', value: 'IID', description: 'merge request to comment on', env: ['CI_MERGE_REQUEST_IID'] },
     image: { type: 'string', multiple: true, value: 'EXPR', description: 'app mode: image expression as bump takes it (repeatable)' },
+    from: { type: 'string', value: 'OVERLAY', description: 'app mode, as promote: the digests pinned in this overlay of the config repo, set in each --dir (tags resolved through the registry)' },
     dir: { type: 'string', multiple: true, value: 'OVERLAY', description: 'app mode: overlay to preview (repeatable); config mode: only these overlays' },
     repo: { type: 'string', value: 'URL|PATH', description: 'app mode: config repo (as bump)', env: ['GITOPS_CONFIG_REPO'] },
     branch: { type: 'string', value: 'BRANCH', description: 'app mode: config repo branch (as bump)', env: ['GITOPS_CONFIG_BRANCH'] },
@@ -41,6 +44,7 @@ marker before diffing. GitLab: CI_API_V4_URL / CI_SERVER_URL, CI_PROJECT_ID, GIT
     'ssh-accept-new': { type: 'boolean', description: 'trust an unknown ssh host key on first use; prefer SSH_KNOWN_HOSTS' },
     timeout: { type: 'string', value: 'SECONDS', description: 'time limit', default: '300' },
     ...gitlabOptions,
+    ...registryOptions,
     dotenv: { type: 'string', value: 'FILE', description: 'write GITOPS_PREVIEW_NOTE_ID, GITOPS_PREVIEW_RESOURCES, GITOPS_PREVIEW_OVERLAYS to FILE' },
     'dry-run': { type: 'boolean', description: 'print the note body on stdout; post nothing' },
   },
@@ -71,7 +75,10 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
   if (mrRaw !== undefined && (!Number.isInteger(mrIid) || mrIid! < 1)) problems.push(`--mr must be a merge request IID (got ${JSON.stringify(mrRaw)})`);
   const dirs = [...new Set(strs(values, 'dir').map((d) => overlayDir(d, problems)).filter((d): d is string => !!d))];
   const rawExprs = strs(values, 'image');
-  const appMode = rawExprs.length > 0;
+  const fromRaw = str(values, 'from');
+  const from = fromRaw !== undefined ? overlayDir(fromRaw, problems) : undefined;
+  if (fromRaw !== undefined && rawExprs.length) problems.push('--image and --from do not go together: preview what bump would set (--image), or what promote would move (--from)');
+  const appMode = rawExprs.length > 0 || fromRaw !== undefined;
   let exprs: ImageExpr[] = [];
   let remote: Remote | undefined;
   let branch: string | undefined;
@@ -79,13 +86,15 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
   let base: string | undefined;
   let head: string | undefined;
   if (appMode) {
-    try {
-      exprs = parseImageExprs(rawExprs);
-    } catch (e) {
-      if (isGitopsError(e)) errors.push(e);
-      else throw e;
+    if (rawExprs.length) {
+      try {
+        exprs = parseImageExprs(rawExprs);
+      } catch (e) {
+        if (isGitopsError(e)) errors.push(e);
+        else throw e;
+      }
     }
-    if (!dirs.length) problems.push('no overlay: with --image, pass --dir OVERLAY for each overlay to preview');
+    if (!dirs.length) problems.push(`no overlay: with ${from ? '--from' : '--image'}, pass --dir OVERLAY for each overlay to preview`);
     const repoRaw = str(values, 'repo') ?? env.GITOPS_CONFIG_REPO;
     if (!repoRaw) problems.push('no config repo: pass --repo URL|PATH, or set GITOPS_CONFIG_REPO');
     else {
@@ -137,9 +146,18 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
   let what: string;
   if (appMode) {
     const { previewEdits } = await import('../preview/app.js');
-    const r = await previewEdits({ remote: remote!, branch: branch!, overlays: dirs, exprs, env, log, deadline: Date.now() + timeoutS * 1000, sshAcceptNew: bool(values, 'ssh-accept-new') });
+    const deadline = Date.now() + timeoutS * 1000;
+    if (from) {
+      // what promote would move: the source overlay's images, as digests
+      const { readSource, pinDigests } = await import('../promote/source.js');
+      const { makeRegistries } = await import('../registry/options.js');
+      const source = await readSource({ remote: remote!, branch: branch!, from, names: [], env, log, deadline, sshAcceptNew: bool(values, 'ssh-accept-new'), historyDepth: 1 });
+      const pinned = await pinDigests(source.images, { regs: () => makeRegistries(ctx, values, []), requireDigest: false, copyTo: new Map(), log });
+      exprs = parseImageExprs(pinned.map((p) => p.expr));
+    }
+    const r = await previewEdits({ remote: remote!, branch: branch!, overlays: dirs, exprs, env, log, deadline, sshAcceptNew: bool(values, 'ssh-accept-new') });
     sections = r.sections;
-    what = `what setting ${exprs.map((e) => e.raw).join(', ')} changes in ${dirs.map(envOf).join(', ')} (config ${remote!.display} ${branch} at ${r.head.slice(0, 12)})`;
+    what = `what ${from ? `promoting ${envOf(from)} (${exprs.map((e) => e.raw).join(', ')})` : `setting ${exprs.map((e) => e.raw).join(', ')}`} changes in ${dirs.map(envOf).join(', ')} (config ${remote!.display} ${branch} at ${r.head.slice(0, 12)})`;
   } else {
     sections = await configSections(repoDir!, base!, head!, dirs, ctx);
     what = `every overlay this merge request touches, rendered at its base \`${base!.slice(0, 12)}\` and head \`${head!.slice(0, 12)}\``;

@@ -38,6 +38,7 @@ GitLab (--via mr): CI_API_V4_URL / CI_SERVER_URL, CI_PROJECT_ID or the project o
     to: { type: 'string', value: 'OVERLAY', description: 'target overlay, relative to the config repo root (e.g. .kubernetes/overlays/production)' },
     image: { type: 'string', multiple: true, value: 'NAME', description: 'promote only this images[].name of --from (repeatable; default: all)' },
     'from-app': { type: 'string', value: 'APP', description: 'read --from at the config commit this Argo CD app runs, verified deployed, synced and healthy (ARGOCD_SERVER, ARGOCD_AUTH_TOKEN)' },
+    'verify-job': { type: 'string', value: 'URL', description: 'the job that verified --from (argocd wait), recorded in the provenance', env: ['GITOPS_VERIFY_JOB_URL'] },
     via: { type: 'string', value: 'push|mr', description: 'commit to BRANCH, or open/update a merge request into it', default: 'push' },
     'copy-to': { type: 'string', multiple: true, value: '[NAME=]REPO', description: 'copy the image into REPO first and pin the copy (NAME= when promoting several images)' },
     'require-digest': { type: 'boolean', description: 'refuse a source pinned by tag instead of resolving it through the registry' },
@@ -150,6 +151,8 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
   };
   if (/[<>\n]/.test(author.name) || /[<>\s]/.test(author.email)) problems.push('--author-name/--author-email must not contain <, > or line breaks');
   const fromApp = str(values, 'from-app');
+  const verifyJob = str(values, 'verify-job') ?? (env.GITOPS_VERIFY_JOB_URL || undefined);
+  if (verifyJob && !/^https?:\/\/\S+$/.test(verifyJob)) problems.push(`--verify-job must be a job URL (got ${JSON.stringify(verifyJob)})`);
 
   if (problems.length || errors.length) {
     const all = [...problems, ...errors.map((e) => `${e.message}${e.where && e.where !== 'command line' ? ` (${e.where})` : ''}`)];
@@ -224,6 +227,7 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
     pinned,
     exprs,
     fromApp,
+    verifyJob,
     via: via as 'push' | 'mr',
     skipCi,
     dryRun,

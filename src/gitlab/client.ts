@@ -230,20 +230,22 @@ const TLS_CODES = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|HOSTNAME|DEPTH_ZERO
 
 function httpError(method: string, where: string, status: number, text: string, tokenSource: string): GitlabApiError {
   const message = mask(parseGitlabError(text));
+  /** `401 Unauthorized`, not `401 401 Unauthorized` */
+  const st = (n: number) => (message.startsWith(String(n)) ? message : `${n} ${message}`);
   const mk = (kind: ErrorInit['kind'], code: string, msg: string, hint?: string) => new GitlabApiError({ kind, code, message: mask(msg), where, hint }, status, message);
   if (status === 401) {
-    return mk('auth', GitlabErrors.AUTH, `GitLab refused the token (401 ${message})`, `the token in ${tokenSource} is wrong, expired or revoked: create a new access token with scope \`api\` and update ${tokenSource}`);
+    return mk('auth', GitlabErrors.AUTH, `GitLab refused the token (${st(401)})`, `the token in ${tokenSource} is wrong, expired or revoked: create a new access token with scope \`api\` and update ${tokenSource}`);
   }
   if (status === 403) {
     const scope = /insufficient_scope/.test(message);
-    return mk('auth', GitlabErrors.AUTH, `GitLab denied ${method} (403 ${message})`, scope
+    return mk('auth', GitlabErrors.AUTH, `GitLab denied ${method} (${st(403)})`, scope
       ? `the token in ${tokenSource} lacks the scope \`api\`: create one with scope api`
       : `the token's user (or bot) lacks the role for this: give it Developer or higher on the project`);
   }
-  if (status === 404) return mk('failed', GitlabErrors.NOT_FOUND, `GitLab answered 404 to ${method} (${message})`);
+  if (status === 404) return mk('failed', GitlabErrors.NOT_FOUND, `GitLab answered ${st(404)} to ${method}`);
   if (status === 409) return mk('failed', GitlabErrors.CONFLICT, `GitLab answered 409 to ${method} (${message})`);
   if (status >= 500 || status === 429 || status === 408) return mk('transient', GitlabErrors.UNAVAILABLE, `GitLab answered ${status} to ${method} (${message || 'no message'})`, 'a server-side or proxy problem; retry later (exit 75 is retried by the templates)');
-  return mk('failed', GitlabErrors.REJECTED, `GitLab rejected ${method} (${status} ${message})`);
+  return mk('failed', GitlabErrors.REJECTED, `GitLab rejected ${method} (${st(status)})`);
 }
 
 function networkError(e: unknown, method: string, where: string): GitlabApiError {
@@ -469,7 +471,7 @@ export function gitlabClient(cfg: GitlabConfig, opts: ClientOptions = {}): Gitla
     } catch (e) {
       if (e instanceof GitlabApiError) {
         if (e.status === 404) {
-          throw new GitlabApiError({ kind: 'failed', code: GitlabErrors.NOT_FOUND, message: mask(`${what} not found (404 ${e.serverMessage})`), where: e.where, hint: 'check --project and the IID/SHA/name, and that the token\'s user can see the project' }, 404, e.serverMessage);
+          throw new GitlabApiError({ kind: 'failed', code: GitlabErrors.NOT_FOUND, message: mask(`${what} not found (${e.serverMessage.startsWith('404') ? e.serverMessage : `404 ${e.serverMessage}`})`), where: e.where, hint: 'check --project and the IID/SHA/name, and that the token\'s user can see the project' }, 404, e.serverMessage);
         }
         if (e.status > 0 && !e.message.includes(what)) {
           throw new GitlabApiError({ kind: e.kind, code: e.code, message: mask(`${what}: ${e.message}`), where: e.where, hint: e.hint }, e.status, e.serverMessage);

@@ -41,6 +41,16 @@ export const gitlabOptions: Record<string, OptionSpec> = {
   'gitlab-insecure': { type: 'boolean', description: 'skip TLS certificate verification of GitLab (opt-in; prefer --gitlab-ca-file)', env: ['GITOPS_GITLAB_INSECURE=true'] },
 };
 
+/**
+ * The same flags with the project flag under another name, for commands whose `--project` already means
+ * something else (Argo CD's project): `...gitlabConnectionOptions('gitlab-project')`, then
+ * `resolveGitlabConfig(env, values, { repoUrl, projectKey: 'gitlab-project' })`.
+ */
+export function gitlabConnectionOptions(projectKey = 'project'): Record<string, OptionSpec> {
+  const { project, ...rest } = gitlabOptions;
+  return { ...rest, [projectKey]: project };
+}
+
 const truthy = (v: string | undefined) => !!v && /^(1|true|yes|on)$/i.test(v.trim());
 /** a non-empty string or undefined */
 const nz = (v: string | undefined | null): string | undefined => (v != null && v.trim() !== '' ? v.trim() : undefined);

@@ -127,8 +127,9 @@ export interface AutoMergeResult {
 export const NOT_YET = new Set(['checking', 'unchecked', 'preparing', 'approvals_syncing']);
 /** values that no waiting can fix */
 const TERMINAL = new Set(['conflict', 'not_open', 'need_rebase', 'broken_status']);
-/** values where merge-when-pipeline-succeeds is accepted (the pipeline or approvals are what is missing) */
-const SCHEDULABLE = new Set(['mergeable', 'ci_still_running', 'ci_must_pass', 'not_approved', 'discussions_not_resolved', 'draft_status', 'requested_changes', 'commits_status', 'status_checks_must_pass', 'external_status_checks']);
+/** values where merge-when-pipeline-succeeds is accepted (the pipeline or approvals are what is missing); any
+ * other value (draft_status, merge_time, an unknown new one) is waited on until the timeout, which names it */
+const SCHEDULABLE = new Set(['mergeable', 'ci_still_running', 'ci_must_pass', 'not_approved', 'discussions_not_resolved', 'requested_changes', 'commits_status', 'status_checks_must_pass', 'external_status_checks']);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

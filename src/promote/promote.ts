@@ -35,6 +35,7 @@ import type { Pinned, Source } from './source.js';
 export const TRAILER_FROM = 'Gitops-Promoted-From';
 export const TRAILER_FROM_COMMIT = 'Gitops-Promoted-From-Commit';
 export const TRAILER_FROM_APP = 'Gitops-Promoted-From-App';
+export const TRAILER_VERIFIED_BY = 'Gitops-Verified-By';
 export const MR_MARKER = '<!-- gitops-ci:promote -->';
 
 export interface MergeRequestOptions {
@@ -62,6 +63,8 @@ export interface PromoteConfig {
   pinned: Pinned[];
   exprs: ImageExpr[];
   fromApp?: string;
+  /** the job that verified the source environment (argocd wait), for the provenance */
+  verifyJob?: string;
   via: 'push' | 'mr';
   skipCi: SkipCi;
   dryRun: boolean;
@@ -102,11 +105,12 @@ export function originOf(pinned: Pinned[], source: Source, job: Origin): Origin 
   return { project: prov.project, commit: prov.sourceCommit, pipelineId: prov.pipelineId, pipelineUrl: prov.pipelineUrl, jobUrl: job.jobUrl };
 }
 
-export function trailersOf(cfg: Pick<PromoteConfig, 'from' | 'source' | 'fromApp'>): Array<[string, string | undefined]> {
+export function trailersOf(cfg: Pick<PromoteConfig, 'from' | 'source' | 'fromApp' | 'verifyJob'>): Array<[string, string | undefined]> {
   return [
     [TRAILER_FROM, cfg.from],
     [TRAILER_FROM_COMMIT, cfg.source.commit],
     [TRAILER_FROM_APP, cfg.fromApp],
+    [TRAILER_VERIFIED_BY, cfg.verifyJob],
   ];
 }
 
@@ -156,7 +160,7 @@ export function promotionBranch(to: string): string {
 }
 
 /** The MR description: change list, provenance, rendered diff; under 100,000 characters. */
-export function mrDescription(o: { cfg: Pick<PromoteConfig, 'from' | 'to' | 'branch' | 'source' | 'pinned' | 'fromApp' | 'job'>; changes: Change[]; sections: DiffSection[] }): string {
+export function mrDescription(o: { cfg: Pick<PromoteConfig, 'from' | 'to' | 'branch' | 'source' | 'pinned' | 'fromApp' | 'job' | 'verifyJob'>; changes: Change[]; sections: DiffSection[] }): string {
   const { cfg } = o;
   const lines: string[] = [];
   lines.push(`Promotes ${o.changes.length === 1 ? 'one image' : `${o.changes.length} images`} from **${envOf(cfg.from)}** (\`${cfg.from}\`) to **${envOf(cfg.to)}** (\`${cfg.to}\`). Only digests move: nothing is rebuilt.`, '');
@@ -172,7 +176,8 @@ export function mrDescription(o: { cfg: Pick<PromoteConfig, 'from' | 'to' | 'bra
     if (!pv) continue;
     lines.push(`- \`${shortImageOf(im.name)}\` built by ${pv.pipelineUrl ? `[pipeline ${pv.pipelineId ?? ''}](${pv.pipelineUrl})` : pv.pipelineId ? `pipeline ${pv.pipelineId}` : 'an unknown pipeline'}${pv.project ? ` of \`${pv.project}\`` : ''}${pv.sourceCommit ? ` at \`${pv.sourceCommit.slice(0, 12)}\`` : ''}; pinned by config commit \`${pv.commit?.slice(0, 12) ?? '?'}\``);
   }
-  if (cfg.job.jobUrl) lines.push(`- verified and promoted by [this job](${cfg.job.jobUrl})${cfg.job.pipelineUrl ? ` of [pipeline ${cfg.job.pipelineId ?? ''}](${cfg.job.pipelineUrl})` : ''}`);
+  if (cfg.verifyJob) lines.push(`- ${envOf(cfg.from)} verified by [this job](${cfg.verifyJob})`);
+  if (cfg.job.jobUrl) lines.push(`- ${cfg.verifyJob ? '' : 'verified and '}promoted by [this job](${cfg.job.jobUrl})${cfg.job.pipelineUrl ? ` of [pipeline ${cfg.job.pipelineId ?? ''}](${cfg.job.pipelineUrl})` : ''}`);
   lines.push('', `### Rendered diff of ${envOf(cfg.to)}`);
   return formatDiffs(o.sections, { header: lines.join('\n'), footer: `${MR_MARKER}\n<sub>Opened by gitops-ci promote. A newer promotion to ${envOf(cfg.to)} updates this merge request.</sub>` }).body;
 }

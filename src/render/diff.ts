@@ -35,6 +35,8 @@ export interface ResourceDiff {
   namespace?: string;
   name: string;
   status: 'added' | 'removed' | 'changed';
+  /** a generated resource whose hash suffix changed: its name before */
+  renamedFrom?: string;
   /** unified diff of the redacted YAML */
   diff: string;
 }
@@ -99,15 +101,43 @@ function toYaml(doc: Record<string, unknown>): string {
   return stringify(doc, { lineWidth: 0, aliasDuplicateObjects: false });
 }
 
-/** Per-resource diffs of two renders, Secrets redacted first; resources in a stable order (kind, namespace, name). */
+/** kustomize's generated names end in -<10-character content hash>: the stem is the name without it */
+const HASHED = /^(.+)-[a-z0-9]{10}$/;
+
+function stemKey(r: Resource): string | undefined {
+  const m = HASHED.exec(r.name);
+  return m ? `${r.kind}/${r.namespace ?? ''}/${m[1]}` : undefined;
+}
+
+/**
+ * Per-resource diffs of two renders, Secrets redacted first; resources in a stable order (kind, namespace,
+ * name). A generated ConfigMap/Secret whose content changed also changed its hash suffix: it is paired with its
+ * predecessor (same kind, namespace and name stem) and shown as one changed resource.
+ */
 export function diffRendered(before: string, after: string, where = 'rendered manifests'): ResourceDiff[] {
   const a = splitResources(before, `${where} (before)`);
   const b = splitResources(after, `${where} (after)`);
-  const keys = [...new Set([...a.keys(), ...b.keys()])].sort();
+  const pairs: Array<[Resource | undefined, Resource | undefined]> = [];
+  const onlyA = [...a.values()].filter((r) => !b.has(r.key));
+  const onlyB = [...b.values()].filter((r) => !a.has(r.key));
+  const used = new Set<string>();
+  for (const ra of onlyA) {
+    const st = stemKey(ra);
+    const cands = st ? onlyB.filter((rb) => stemKey(rb) === st && !used.has(rb.key)) : [];
+    const same = st ? onlyA.filter((x) => stemKey(x) === st) : [];
+    if (cands.length === 1 && same.length === 1) {
+      used.add(cands[0]!.key);
+      used.add(ra.key);
+      pairs.push([ra, cands[0]]);
+    }
+  }
+  for (const k of new Set([...a.keys(), ...b.keys()])) {
+    if (used.has(k)) continue;
+    pairs.push([a.get(k), b.get(k)]);
+  }
+  pairs.sort((x, y) => ((x[1] ?? x[0])!.key < (y[1] ?? y[0])!.key ? -1 : 1));
   const out: ResourceDiff[] = [];
-  for (const key of keys) {
-    const ra = a.get(key);
-    const rb = b.get(key);
+  for (const [ra, rb] of pairs) {
     const secret = isSecret(ra) || isSecret(rb);
     // both sides redacted before they are compared; the after side marks the keys whose value changed
     const da = ra ? (secret ? redactSecret(ra.doc) : ra.doc) : undefined;
@@ -115,8 +145,9 @@ export function diffRendered(before: string, after: string, where = 'rendered ma
     const ta = da ? toYaml(da) : '';
     const tb = db ? toYaml(db) : '';
     if (ta === tb) continue;
-    const r = (ra ?? rb)!;
-    out.push({ key, kind: r.kind, namespace: r.namespace, name: r.name, status: !ra ? 'added' : !rb ? 'removed' : 'changed', diff: unifiedDiff(ta, tb, label(r)) });
+    const r = (rb ?? ra)!;
+    const renamedFrom = ra && rb && ra.name !== rb.name ? ra.name : undefined;
+    out.push({ key: r.key, kind: r.kind, namespace: r.namespace, name: r.name, status: !ra ? 'added' : !rb ? 'removed' : 'changed', renamedFrom, diff: unifiedDiff(ta, tb, label(r)) });
   }
   return out;
 }
@@ -219,7 +250,7 @@ export function formatDiffs(sections: DiffSection[], opts: FormatOptions = {}): 
       const shownLines = t.text.split('\n').length - 1;
       const note = t.truncated ? `\n_Diff truncated: ${lines - shownLines} of ${lines} lines (${d.diff.length - t.text.length} characters) not shown._\n` : '';
       const fence = fenceFor(t.text);
-      const block = `<details><summary>${escapeHtml(d.kind)} ${d.namespace ? `${escapeHtml(d.namespace)}/` : ''}${escapeHtml(d.name)} (${d.status})</summary>\n\n${fence}diff\n${t.text}${fence}\n${note}\n</details>\n\n`;
+      const block = `<details><summary>${escapeHtml(d.kind)} ${d.namespace ? `${escapeHtml(d.namespace)}/` : ''}${escapeHtml(d.name)} (${d.status}${d.renamedFrom ? `, was ${escapeHtml(d.renamedFrom)}` : ''})</summary>\n\n${fence}diff\n${t.text}${fence}\n${note}\n</details>\n\n`;
       if (block.length > budget) {
         omitted.push(`${s.title}: ${label(d)}`);
         continue;

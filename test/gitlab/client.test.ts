@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { isGitopsError, type GitopsError } from '../../src/core/errors.js';
 import { clearSecrets, mask } from '../../src/core/mask.js';
 import { gitlabClient } from '../../src/gitlab/client.js';
-import { normalizeApiUrl, projectPathFromRepoUrl, resolveGitlabConfig } from '../../src/gitlab/config.js';
+import { gitlabConnectionOptions, normalizeApiUrl, projectPathFromRepoUrl, resolveGitlabConfig } from '../../src/gitlab/config.js';
 import { upsertMergeRequest } from '../../src/gitlab/mr.js';
 import { startGitlabDouble } from '../doubles/gitlab/server.js';
 import { PROJECT, setupGitlab, type GitlabFixture } from './fixture.js';
@@ -82,6 +82,12 @@ describe('resolveGitlabConfig', () => {
     expect(all.exitCode).toBe(2);
     expect(all.details?.join('\n')).toMatch(/server[\s\S]*project[\s\S]*CA file[\s\S]*GITOPS_GITLAB_TOKEN/);
     expect(thrown(() => normalizeApiUrl('https://u:p@gl.example.com')).message).toMatch(/credentials/);
+  });
+
+  it('can take the project from another flag (for commands whose --project is Argo CD\'s)', () => {
+    expect(Object.keys(gitlabConnectionOptions('gitlab-project'))).toEqual(['gitlab-url', 'gitlab-ca-file', 'gitlab-insecure', 'gitlab-project']);
+    const c = resolveGitlabConfig({ CI_SERVER_URL: 'https://gl.example.com', GITOPS_GITLAB_TOKEN: TOKEN, CI_PROJECT_ID: '1' }, { project: 'argo-proj', 'gitlab-project': 'platform/config' }, { projectKey: 'gitlab-project' });
+    expect(c.project).toBe('platform/config');
   });
 
   it('reads TLS options like the other commands', () => {

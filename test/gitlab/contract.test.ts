@@ -88,6 +88,20 @@ describe('the double', () => {
     expect((await call('POST', '/projects/42/deployments', { 'JOB-TOKEN': fx.gl.jobToken }, { environment: 'staging', sha, ref: 'main', tag: false, status: 'success' })).status).toBe(201);
   });
 
+  it('paginates like GitLab (x-total, link rel=next), and the client follows every page', async () => {
+    fx.gl.hooks.push(PROJECT, 'feature/chatty', { files: { 'c.txt': 'c\n' } });
+    const gl = fx.client('carol');
+    const mr = await gl.createMergeRequest(PROJECT, { sourceBranch: 'feature/chatty', targetBranch: 'main', title: 'chatty' });
+    for (let i = 0; i < 105; i++) await gl.createNote(PROJECT, mr.iid, `comment ${i}`);
+    const page = await fetch(`${fx.gl.apiUrl}/projects/42/merge_requests/${mr.iid}/notes?per_page=100`, { headers: { 'PRIVATE-TOKEN': fx.gl.token } });
+    expect(page.headers.get('x-total')).toBe('105');
+    expect(page.headers.get('link')).toMatch(/page=2[^>]*>; rel="next"/);
+    const all = await gl.listNotes(PROJECT, mr.iid);
+    expect(all).toHaveLength(105);
+    expect(all[0].body).toBe('comment 0');
+    expect(all[104].body).toBe('comment 104');
+  });
+
   it('approve pins the head: a stale sha is 409; approving twice is 401', async () => {
     const sha = fx.gl.hooks.push(PROJECT, 'feature/pin', { files: { 'p.txt': 'p\n' } });
     const mr = await fx.client('alice').createMergeRequest(PROJECT, { sourceBranch: 'feature/pin', targetBranch: 'main', title: 'pin' });

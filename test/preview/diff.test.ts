@@ -93,6 +93,16 @@ describe('rendered diff', () => {
     expect(out).toContain('&lt;b&gt;prod&lt;/b&gt;');
   });
 
+  it('pairs a generated ConfigMap/Secret whose hash suffix changed with its predecessor', () => {
+    const cm = (name: string, v: string) => `apiVersion: v1\nkind: Secret\nmetadata:\n  name: ${name}\n  namespace: ns\ndata:\n  PASSWORD: ${v}\n`;
+    const d = diffRendered(cm('prod-db-7t2k9m4h5b', 'b2xkLXZhbHVl'), cm('prod-db-g8dc5f7k2m', 'bmV3LXZhbHVl'));
+    expect(d).toHaveLength(1);
+    expect(d[0]).toMatchObject({ status: 'changed', name: 'prod-db-g8dc5f7k2m', renamedFrom: 'prod-db-7t2k9m4h5b' });
+    expect(d[0]!.diff).toContain(`+  PASSWORD: ${REDACTED_CHANGED}`);
+    expect(formatDiffs([{ title: 'p', diffs: d }]).body).toContain('Secret ns/prod-db-g8dc5f7k2m (changed, was prod-db-7t2k9m4h5b)');
+    expect(JSON.stringify(d)).not.toMatch(/b2xkLXZhbHVl|bmV3LXZhbHVl/);
+  });
+
   it('a section that could not be rendered says so', () => {
     const out = formatDiffs([{ title: 'staging', diffs: [], error: 'kustomize build failed: accumulating resources' }]).body;
     expect(out).toContain('staging: could not be rendered');

@@ -14,7 +14,7 @@ import { gitlabClient } from '../../src/gitlab/client.js';
 import { resolveGitlabConfig } from '../../src/gitlab/config.js';
 import { upsertMergeRequest } from '../../src/gitlab/mr.js';
 import { leakForms } from '../bump/fixture.js';
-import { IMAGE, PROD, STAGING } from '../promote/fixture.js';
+import { DIGEST, IMAGE, PROD, STAGING, layout } from '../promote/fixture.js';
 
 let git: GitServer;
 let gl: GitlabDouble;
@@ -27,6 +27,8 @@ beforeAll(async () => {
   git.createRepo('group/config.git');
   pushTree(git.authUrl('group/app.git'), { 'README.md': '# app\n' });
   pushTree(git.authUrl('group/config.git'), seedLayout(IMAGE));
+  git.createRepo('group/config-digest.git');
+  pushTree(git.authUrl('group/config-digest.git'), layout());
   gl = await startGitlabDouble({ git, projects: [{ path: PROJECT, repo: 'group/app.git', id: 7 }], users: [{ username: 'gitops-bot', bot: true }, { username: 'alice' }], onResponse: recorder.onResponse });
 });
 afterAll(async () => {
@@ -112,6 +114,27 @@ describe('preview: config repo MR', () => {
     expect(body).not.toContain(`#### staging`);
   });
 
+  it('only overlays whose closure holds a changed file; a change elsewhere touches none', async () => {
+    const c = checkout(seedLayout(IMAGE));
+    const readme = c.commit({ 'README.md': '# config\n' });
+    const none = await runCli(['preview', '--dry-run', '--base', c.first, '--head', readme, '--repo-dir', c.dir]);
+    expect(none.code, none.all).toBe(0);
+    expect(none.stdout).toContain("This merge request changes no overlay's rendered manifests");
+    expect(none.stderr).toContain('no overlay is touched by the changes');
+    // a generator file of staging: staging only (its ConfigMap, renamed by its new hash, and the Deployment using it)
+    const env = c.commit({ [`${STAGING}/.env`]: 'SPRING_PROFILES_ACTIVE=staging\nLOG_LEVEL=info\n' });
+    const res = await runCli(['preview', '--dry-run', '--base', readme, '--head', env, '--repo-dir', c.dir]);
+    expect(res.code, res.all).toBe(0);
+    expect(res.stderr).toContain(`overlays touched: ${STAGING}`);
+    expect(res.stdout).toContain(`#### staging (${STAGING}): 2 changed`);
+    expect(res.stdout).toMatch(/ConfigMap shovel-staging\/staging-shovel-config-\w+ \(changed, was staging-shovel-config-\w+\)/);
+    expect(res.stdout).not.toContain('#### production');
+    // --dir limits the preview
+    const only = await runCli(['preview', '--dry-run', '--base', c.first, '--head', env, '--repo-dir', c.dir, '--dir', PROD]);
+    expect(only.code, only.all).toBe(0);
+    expect(only.stdout).not.toContain('#### staging');
+  });
+
   it('a diff over the limit is truncated, with a note, under --max-chars', async () => {
     const c = checkout(seedLayout(IMAGE));
     const big = (n: number) => Array.from({ length: 2000 }, (_, i) => `KEY_${i}=value-${n}-${i}`).join('\n') + '\n';
@@ -140,6 +163,19 @@ describe('preview: app repo MR', () => {
     expect(ns[0]!.body).toContain('<details><summary>Deployment shovel-staging/staging-shovel (changed)</summary>');
     expect(ns[0]!.body).toContain('<details><summary>Deployment shovel-production/prod-shovel (changed)</summary>');
     expect(gitIn(git.repoPath('group/config.git'), ['rev-parse', 'main'])).toBe(before);
+  });
+
+  it('--from: what promote would move into each --dir (the source digests), nothing pushed', async () => {
+    const bare = git.repoPath('group/config-digest.git');
+    const before = gitIn(bare, ['rev-parse', 'main']);
+    const res = await runCli(['preview', '--dry-run', '--repo', `${git.url}/group/config-digest.git`, '--branch', 'main', '--from', STAGING, '--dir', PROD], { env: { GITOPS_GIT_USER: git.user, GITOPS_GIT_TOKEN: git.password } });
+    expect(res.code, res.all).toBe(0);
+    expect(res.stdout).toContain(`What this merge request deploys: what promoting staging (${IMAGE}@${DIGEST}) changes in production`);
+    expect(res.stdout).toContain(`+          image: ${IMAGE}@${DIGEST}`);
+    expect(gitIn(bare, ['rev-parse', 'main'])).toBe(before);
+    const both = await runCli(['preview', '--dry-run', '--repo', `${git.url}/group/config-digest.git`, '--from', STAGING, '--image', `${IMAGE}:1`, '--dir', PROD]);
+    expect(both.code, both.all).toBe(2);
+    expect(both.stderr).toContain('--image and --from do not go together');
   });
 
   it('refuses without an MR (exit 2), and a bad token (exit 3, masked) before any work', async () => {

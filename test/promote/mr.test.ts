@@ -60,7 +60,7 @@ describe('promote --via mr', () => {
   it('pushes our own branch and opens one MR with the change list, provenance and rendered diff; main untouched; a re-run changes nothing', async () => {
     const p = project();
     const dotenv = join(tmp(), 'p.env');
-    const res = await runCli(args(p.url, '--label', 'promotion,env::production', '--assignee', 'alice', '--reviewer', 'bob', '--dotenv', dotenv), { env: p.env });
+    const res = await runCli(args(p.url, '--label', 'promotion,env::production', '--assignee', 'alice', '--reviewer', 'bob', '--dotenv', dotenv), { env: { ...p.env, GITOPS_VERIFY_JOB_URL: 'https://gitlab.example.com/group/config/-/jobs/6999' } });
     expect(res.code, res.all).toBe(0);
     expect(gl.hooks.branchSha(p.path, 'main')).toBe(p.head);
     const sha = gl.hooks.branchSha(p.path, BRANCH)!;
@@ -79,6 +79,8 @@ describe('promote --via mr', () => {
     expect(d).toContain(`| \`${IMAGE}\` | \`3f2a9c1\` | \`${DIGEST}\` |`);
     expect(d).toContain(`config commit of staging: \`${p.head}\``);
     expect(d).toContain(`[this job](${CI.CI_JOB_URL})`);
+    expect(d).toContain('- staging verified by [this job](https://gitlab.example.com/group/config/-/jobs/6999)');
+    expect(execFileSync('git', ['-C', p.bare, 'log', '-1', '--format=%B', BRANCH]).toString()).toContain('Gitops-Verified-By: https://gitlab.example.com/group/config/-/jobs/6999');
     expect(d).toContain('<details><summary>Deployment shovel-production/prod-shovel (changed)</summary>');
     expect(d).toContain(`+          image: ${IMAGE}@${DIGEST}`);
     expect(d).toContain(`-          image: ${IMAGE}:3f2a9c1`);
@@ -90,7 +92,7 @@ describe('promote --via mr', () => {
     expect(out.GITOPS_PROMOTED).toBe(`${IMAGE}=${IMAGE}@${DIGEST}`);
 
     const pushesBefore = git.requests.filter((q) => q.path.includes(`${p.path}.git`) && q.method === 'POST' && q.path.endsWith('git-receive-pack')).length;
-    const again = await runCli(args(p.url, '--label', 'promotion,env::production', '--assignee', 'alice', '--reviewer', 'bob'), { env: p.env });
+    const again = await runCli(args(p.url, '--label', 'promotion,env::production', '--assignee', 'alice', '--reviewer', 'bob'), { env: { ...p.env, GITOPS_VERIFY_JOB_URL: 'https://gitlab.example.com/group/config/-/jobs/6999' } });
     expect(again.code, again.all).toBe(0);
     expect(again.stderr).toContain('already holds this promotion');
     expect(gl.hooks.branchSha(p.path, BRANCH)).toBe(sha);
