@@ -21,6 +21,8 @@ import { History, judge, type Verdict } from './guard.js';
 import { buildMessage, envOf, refOf, type Change, type Origin, type SkipCi } from './message.js';
 import { diffText, renderOverlays } from './kustomize.js';
 import { BumpErrors } from './errors.js';
+import { resolveInside } from '../core/fsutil.js';
+import { KustomizeErrors } from '../kustomize/errors.js';
 
 export interface BumpConfig {
   remote: Remote;
@@ -78,6 +80,11 @@ interface Plan {
 async function findFile(root: string, overlay: string): Promise<string | undefined> {
   const found: string[] = [];
   for (const f of KUSTOMIZATION_FILES) {
+    // a symlinked overlay or kustomization that leads out of the clone is refused before anything reads it
+    const where = await resolveInside(root, join(overlay, f));
+    if (!where.inside) {
+      throw fail.usage(KustomizeErrors.OUTSIDE, `${posix.join(overlay, f)} leads outside the config repo clone through a symlink; it is not read or written`, { where: overlay, hint: 'the config repo must keep its overlays and kustomization files inside the repo (no symlinks out of it)' });
+    }
     const s = await stat(join(root, overlay, f)).catch(() => undefined);
     if (s?.isFile()) found.push(f);
   }
