@@ -205,7 +205,16 @@ function rerunWithoutNodeDebug(): boolean {
   delete env.NODE_DEBUG_NATIVE;
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { spawn } = require('node:child_process') as typeof import('node:child_process');
-  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { env, stdio: 'inherit' });
+  // node's own child_process debug line (the spawn options, environment included) is written while spawn
+  // runs: hold stderr back for that call
+  const write = process.stderr.write;
+  process.stderr.write = (() => true) as typeof write;
+  let child;
+  try {
+    child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { env, stdio: 'inherit' });
+  } finally {
+    process.stderr.write = write;
+  }
   for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => child.kill(sig));
   child.on('exit', (code, sig) => {
     process.exitCode = code ?? (sig === 'SIGINT' ? 130 : sig === 'SIGTERM' ? 143 : 1);
