@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { str, strs, type CommandContext, type CommandResult, type CommandSpec, type ParsedArgs } from '../core/command.js';
 import { fail } from '../core/errors.js';
-import { addSecret, redactUrl } from '../core/mask.js';
+import { addSecret, redactUrl, stripUserinfo } from '../core/mask.js';
 import { ArgoClient, parseErrorBody } from '../argocd/client.js';
 import { connectionOptions, normalizeServer, resolveConnection } from '../argocd/config.js';
 import { ArgoErrors } from '../argocd/errors.js';
@@ -84,7 +84,8 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
   }
   if (problems.length) throw fail.usage(ArgoErrors.CONFIG, problems.length === 1 ? problems[0] : `${problems.length} configuration problems`, { details: problems.length > 1 ? problems : undefined });
   const url = webhookUrl ? normalizeServer(webhookUrl, false) : `${conn!.baseUrl}/api/webhook`;
-  const web = repoUrl!.replace(/\.git$/, '');
+  // the web URL, without credentials (a credentialed --repo-url such as $CI_REPOSITORY_URL), never sent to Argo CD
+  const web = stripUserinfo(repoUrl!).replace(/\.git$/, '');
   const payload = {
     object_kind: 'push',
     event_name: 'push',
