@@ -9,6 +9,7 @@ import { ExitCode, fail, GitopsError, isGitopsError } from './core/errors.js';
 import { Logger } from './core/log.js';
 import { registerEnvSecrets, registerUrlSecrets, secretProblems } from './core/secrets.js';
 import { mask } from './core/mask.js';
+import { installSignalHandlers } from './core/cleanup.js';
 
 declare const __VERSION__: string;
 const VERSION = typeof __VERSION__ === 'string' ? __VERSION__ : 'dev';
@@ -167,6 +168,11 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   }
 
   const started = Date.now();
+  installSignalHandlers((sig, code, what) => {
+    log.error(`${entry.name}: cancelled by ${sig}; ${what}`);
+    log.summary(false, `${entry.name} cancelled (${sig})`);
+    process.exit(code);
+  });
   try {
     const res = await mod.run({ log, env, cwd: process.cwd() }, { values: parsed.values as never, positionals: parsed.positionals });
     const dotenvFile = typeof parsed.values.dotenv === 'string' ? parsed.values.dotenv : undefined;

@@ -5,8 +5,7 @@
  * backoff, bounded attempts and time. Never a force push; no edit is lost: an edit is either in a pushed
  * commit, or reported as skipped (stale) or failed.
  */
-import { mkdtemp, readFile, rm, writeFile, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fail, isGitopsError } from '../core/errors.js';
@@ -22,6 +21,7 @@ import { buildMessage, envOf, refOf, type Change, type Origin, type SkipCi } fro
 import { diffText, renderOverlays } from './kustomize.js';
 import { BumpErrors } from './errors.js';
 import { resolveInside } from '../core/fsutil.js';
+import { removeTempDir, tempDir } from '../core/cleanup.js';
 import { KustomizeErrors } from '../kustomize/errors.js';
 
 export interface BumpConfig {
@@ -197,7 +197,7 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
   let parent: string | undefined;
   try {
     session = await GitSession.open(cfg.remote, { env: cfg.env, log, sshAcceptNew: cfg.sshAcceptNew, deadline: cfg.deadline });
-    parent = cfg.workdir ? undefined : await mkdtemp(join(tmpdir(), 'gitops-ci-bump-'));
+    parent = cfg.workdir ? undefined : tempDir('gitops-ci-bump-'); // removed on SIGTERM/SIGINT too
     const dir = cfg.workdir ?? join(parent!, 'config');
     const git = session;
     let sparse: string[] = [];
@@ -277,6 +277,6 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
     }
   } finally {
     await session?.close();
-    if (parent) await rm(parent, { recursive: true, force: true });
+    removeTempDir(parent);
   }
 }
