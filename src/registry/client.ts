@@ -237,6 +237,16 @@ export class RegistryClient {
       }
       const st = r.res.statusCode ?? 0;
       if (st >= 500 || st === 429) throw new Transient(`HTTP ${st}`, st);
+      // a registry says so (Docker-Distribution-API-Version: registry/2.0, or a JSON answer as the OCI spec
+      // allows); an SSO or proxy page answering 200 text/html to everything is not one, whatever it accepts
+      const apiVersion = String(r.res.headers['docker-distribution-api-version'] ?? '');
+      const type = String(r.res.headers['content-type'] ?? '');
+      if ((st === 200 || st === 401) && !/^registry\/2/i.test(apiVersion) && !/json/i.test(type)) {
+        throw fail.failed('EREGISTRY_PROTOCOL', `${this.host} does not serve the registry API: GET /v2/ answered ${st} ${type || 'without a content type'} and no Docker-Distribution-API-Version header (a login page or a proxy?)`, {
+          where: this.url('/v2/'),
+          hint: 'check the registry host name; a registry behind SSO needs a path that bypasses it',
+        });
+      }
       if (st === 401) this.challenge = parseChallenge(String(r.res.headers['www-authenticate'] ?? ''));
       else if (st === 200) this.challenge = { scheme: 'none' };
       else if (st === 404) throw fail.failed('EREGISTRY_PROTOCOL', `${this.host} does not serve the registry API (GET /v2/ answered 404)`, { where: this.url('/v2/') });

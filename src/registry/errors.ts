@@ -12,6 +12,7 @@
  * EREGISTRY_TLS            1  the registry's certificate cannot be verified
  * EREGISTRY_PROTOCOL       1  an answer the distribution spec does not allow
  * EREGISTRY_DIGEST         1  the registry stored other bytes than were sent
+ * EREGISTRY_NOT_STORED     1  the destination does not serve back what was written
  * EREGISTRY_UNAVAILABLE   75  5xx or 429 after retries
  * EREGISTRY_NETWORK       75  connection refused/reset/timeout after retries
  * EIMAGE_NO_TAG            2  no --tag and no CI_REGISTRY_IMAGE/CI_COMMIT_SHA
@@ -39,6 +40,7 @@ export const REGISTRY_ERROR_CODES = [
   'EREGISTRY_TLS',
   'EREGISTRY_PROTOCOL',
   'EREGISTRY_DIGEST',
+  'EREGISTRY_NOT_STORED',
   'EREGISTRY_UNAVAILABLE',
   'EREGISTRY_NETWORK',
   'EIMAGE_NO_TAG',
