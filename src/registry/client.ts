@@ -39,6 +39,8 @@ export interface ClientOptions {
   attempts?: number;
   /** first backoff delay in ms (default 200, doubled each time, at most 3 s) */
   backoffMs?: number;
+  /** Date.now() ms after which no request is started or waited for (EREGISTRY_TIMEOUT, exit 4) */
+  deadline?: number;
 }
 
 export interface Manifest {
@@ -149,7 +151,8 @@ export class RegistryClient {
     const mod = u.protocol === 'http:' ? http : https;
     const agent = u.protocol === 'http:' ? this.httpAgent : this.httpsAgent;
     return new Promise((resolve, reject) => {
-      const req = mod.request(u, { method, headers: { 'User-Agent': 'gitops-ci', ...headers }, agent, timeout: 60_000 }, (res) => {
+      const left = this.opts.deadline === undefined ? 60_000 : Math.max(1, Math.min(60_000, this.opts.deadline - Date.now()));
+      const req = mod.request(u, { method, headers: { 'User-Agent': 'gitops-ci', ...headers }, agent, timeout: left }, (res) => {
         if (stream) return resolve({ res });
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -190,7 +193,10 @@ export class RegistryClient {
   /** run `op` with bounded exponential backoff on Transient errors */
   async retry<T>(what: string, op: () => Promise<T>): Promise<T> {
     let last: Transient | undefined;
+    const pastDeadline = () =>
+      fail.timeout('EREGISTRY_TIMEOUT', `${this.host} did not answer ${what} within --timeout${last ? ` (${last.message})` : ''}`, { where: what, hint: 'raise --timeout, or check the registry and the network' });
     for (let i = 0; i < this.attempts; i++) {
+      if (this.opts.deadline !== undefined && Date.now() >= this.opts.deadline) throw pastDeadline();
       if (i > 0) {
         const delay = Math.min(this.backoffMs * 2 ** (i - 1), 3000) * (0.75 + Math.random() * 0.5);
         this.stats.retries++;
@@ -203,6 +209,7 @@ export class RegistryClient {
         const c = this.classify(e, what);
         if (!(c instanceof Transient)) throw c;
         last = c;
+        if (this.opts.deadline !== undefined && Date.now() >= this.opts.deadline) throw pastDeadline();
       }
     }
     if (last?.status) {
