@@ -91,7 +91,7 @@ export function standaloneFlags(rest: string[], options: Record<string, OptionSp
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   registerEnvSecrets(env);
   // credentials in any URL-ish argument are masked before anything can print them, parsed or not
-  for (const a of argv) registerUrlSecrets(a);
+  const argvCreds = argv.filter((a) => registerUrlSecrets(a).some((u) => u.password) || /^--auth-token(=|$)/.test(a)).length > 0;
   // -v/--verbose before the command; after it, only where it stands as a flag (see below)
   let verbose = false;
   while (argv[0] === '-v' || argv[0] === '--verbose') (verbose = true), (argv = argv.slice(1));
@@ -104,6 +104,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     }));
     log.summary(false, 'secret rejected');
     return ExitCode.usage;
+  }
+  if (argvCreds) {
+    log.warn('credentials on the command line are visible to every process on the machine (ps, /proc): put the URL without them in GITOPS_CONFIG_REPO (or --repo) and the token in GITOPS_GIT_TOKEN, ARGOCD_AUTH_TOKEN or DOCKER_AUTH_CONFIG (see docs/security.md)');
   }
   // libraries print their `debug` output straight to stderr, past the masker: docker-modem's includes request
   // headers such as X-Registry-Auth. So DEBUG is dropped before any library loads.

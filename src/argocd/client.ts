@@ -258,10 +258,13 @@ export class ArgoClient {
       let buf = '';
       let events = 0;
       let done = false;
+      const onAbort = () => finish('aborted');
       const finish = (how: 'server' | 'idle' | 'aborted', err?: GitopsError) => {
         if (done) return;
         done = true;
         clearTimeout(idle);
+        // one watch per reconnect on the same signal: a listener left behind per stream adds up (MaxListeners)
+        opts.signal.removeEventListener('abort', onAbort);
         res.destroy();
         if (err) reject(err);
         else resolve({ events, ended: how });
@@ -305,7 +308,8 @@ export class ArgoClient {
       });
       res.on('aborted', () => finish('server'));
       res.on('error', (e) => (opts.signal.aborted ? finish('aborted') : finish('server', this.networkError(e, 'GET', where))));
-      opts.signal.addEventListener('abort', () => finish('aborted'), { once: true });
+      if (opts.signal.aborted) finish('aborted');
+      else opts.signal.addEventListener('abort', onAbort, { once: true });
     });
   }
 }

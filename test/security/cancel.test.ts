@@ -42,6 +42,31 @@ async function until(what: string, f: () => boolean, ms = 30_000): Promise<void>
   }
 }
 
+describe('a silent ssh server', () => {
+  it('bump to a server that accepts and never speaks ends at --timeout (exit 4), leaving no ssh or git behind', async () => {
+    const net = await import('node:net');
+    const silent = net.createServer(() => undefined);
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as import('node:net').AddressInfo).port;
+    const tmpdir = tmp('gci-silent-tmp-');
+    try {
+      const p = spawn(process.execPath, [CLI, 'bump', '--repo', `ssh://git@127.0.0.1:${port}/x.git`, '--branch', 'main', '--dir', PROD, '--image', 'app:1', '--timeout', '3'], {
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: tmpdir, SSH_PRIVATE_KEY: ssh.privateKey, SSH_KNOWN_HOSTS: ssh.knownHosts },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      p.stderr.on('data', (d) => (stderr += d));
+      const code = await new Promise<number | null>((r) => p.on('close', (c) => r(c)));
+      expect(code, stderr).toBe(4);
+      expect(stderr).toContain('EGIT_TIMEOUT');
+      await until('the children to be gone', () => processesWith(`TMPDIR=${tmpdir}`).length === 0, 5_000);
+      expect(readdirSync(tmpdir)).toEqual([]);
+    } finally {
+      silent.close();
+    }
+  });
+});
+
 describe('cancel', () => {
   for (const [sig, code] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
     it(`${sig} during an ssh push: exit ${code}, no key file, no clone, no orphan git/ssh, remote unchanged`, async () => {

@@ -7,7 +7,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
+import { tmp } from '../helpers/services.js';
 import { runAbused } from './abuse.js';
 
 let silent: net.Server;
@@ -45,6 +48,26 @@ describe('bad input and faults: the right exit code', () => {
       expect(res.stderr).toContain(r.says);
     });
   }
+
+  it('a !!binary newTag is refused, not rewritten into invalid YAML; the file is left as it was', async () => {
+    const dir = tmp('gci-binary-');
+    const text = 'images:\n- name: app\n  newTag: !!binary aGVsbG8=\n';
+    writeFileSync(join(dir, 'kustomization.yaml'), text);
+    for (const dry of [['--dry-run'], []]) {
+      const res = await runCli(['set-image', '--dir', dir, ...dry, 'app:2']);
+      expect(res.code, res.all).toBe(2);
+      expect(res.stderr).toContain('EKUSTOMIZE_BAD_IMAGE_ENTRY');
+      expect(res.stdout).toBe('');
+    }
+    expect(readFileSync(join(dir, 'kustomization.yaml'), 'utf8')).toBe(text);
+  });
+
+  it('credentials on the command line: a warning that names the safe way (the value masked)', async () => {
+    const res = await runCli(['bump', '--repo', 'https://bot:argv-secret-123456@127.0.0.1:1/x.git', '--branch', 'main', '--dir', 'envs/prod', '--image', 'app:1', '--timeout', '5']);
+    expect(res.stderr).toContain('credentials on the command line are visible');
+    expect(res.stderr).toContain('GITOPS_GIT_TOKEN');
+    expect(res.all).not.toContain('argv-secret-123456');
+  });
 
   it('ext:: never runs its command, and no git child sees the URL', async () => {
     const res = await runAbused(['bump', '--repo', 'ext::sh -c echo% secret-ext-command', '--branch', 'main', '--dir', 'envs/prod', '--image', 'app:1'], { secret: 'secret-ext-command' });
