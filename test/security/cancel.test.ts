@@ -42,16 +42,17 @@ async function until(what: string, f: () => boolean, ms = 30_000): Promise<void>
   }
 }
 
-describe('a silent ssh server', () => {
-  it('bump to a server that accepts and never speaks ends at --timeout (exit 4), leaving no ssh or git behind', async () => {
+describe('a silent server', () => {
+  for (const scheme of ['ssh', 'http'] as const)
+  it(`bump to a${scheme === 'ssh' ? 'n ssh' : 'n http'} server that accepts and never speaks ends at --timeout (exit 4), leaving no ${scheme === 'ssh' ? 'ssh' : 'git-remote-http (which holds the password)'} or git behind`, async () => {
     const net = await import('node:net');
     const silent = net.createServer(() => undefined);
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
     const port = (silent.address() as import('node:net').AddressInfo).port;
     const tmpdir = tmp('gci-silent-tmp-');
     try {
-      const p = spawn(process.execPath, [CLI, 'bump', '--repo', `ssh://git@127.0.0.1:${port}/x.git`, '--branch', 'main', '--dir', PROD, '--image', 'app:1', '--timeout', '3'], {
-        env: { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: tmpdir, SSH_PRIVATE_KEY: ssh.privateKey, SSH_KNOWN_HOSTS: ssh.knownHosts },
+      const p = spawn(process.execPath, [CLI, 'bump', '--repo', scheme === 'ssh' ? `ssh://git@127.0.0.1:${port}/x.git` : `http://127.0.0.1:${port}/x.git`, '--branch', 'main', '--dir', PROD, '--image', 'app:1', '--timeout', '3'], {
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: tmpdir, SSH_PRIVATE_KEY: ssh.privateKey, SSH_KNOWN_HOSTS: ssh.knownHosts, GITOPS_GIT_TOKEN: 'silent-server-token-1234' },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let stderr = '';
