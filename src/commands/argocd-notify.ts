@@ -13,6 +13,7 @@ import { ArgoErrors } from '../argocd/errors.js';
 import { dotenvOption, validateAll } from '../argocd/support.js';
 import { shortSha } from '../argocd/types.js';
 import { parseRemote } from '../git/url.js';
+import { assertUsableSecret } from '../core/secrets.js';
 
 const { 'auth-token': _t, username: _u, 'app-namespace': _n, project: _p, ...tlsOptions } = connectionOptions;
 
@@ -60,6 +61,7 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
     const f = str(values, 'secret-file');
     const s = f ? readFileSync(f, 'utf8').trim() : env.ARGOCD_WEBHOOK_SECRET || env.GITOPS_WEBHOOK_SECRET || '';
     addSecret(s);
+    if (s) assertUsableSecret(s, f ? `the webhook secret in ${f}` : 'the webhook secret');
     return s;
   });
   // defaults: the config repo `bump` pushed to (GITOPS_CONFIG_REPO, GITOPS_CONFIG_BRANCH, GITOPS_COMMIT_SHA from

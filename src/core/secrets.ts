@@ -2,6 +2,7 @@
  * Secrets the CLI can meet in its environment. They are registered with the masker at start-up, before
  * anything is printed, so that no code path can print one by accident.
  */
+import { fail } from './errors.js';
 import { addSecret } from './mask.js';
 
 /** variables whose whole value is secret */
@@ -189,4 +190,14 @@ export function secretProblems(env: NodeJS.ProcessEnv, argv: string[]): string[]
   argv.forEach((a, i) => check(`argument ${i + 1}`, a));
   for (const k of ['GITOPS_CONFIG_REPO', 'CI_REPOSITORY_URL', 'ARGOCD_SERVER', 'ARGOCD_WEBHOOK_URL']) check(k, env[k]);
   return out;
+}
+
+/** for secrets read later than start-up (stdin, a file): the same refusal as secretProblems (ESECRET_INVALID, exit 2) */
+export function assertUsableSecret(value: string, name: string): void {
+  const p = secretValueProblem(value);
+  if (p) {
+    throw fail.usage('ESECRET_INVALID', `${name} ${p}; it cannot be used (its value is not shown)`, {
+      hint: 'set the secret again without line breaks, control characters or non-Latin-1 characters',
+    });
+  }
 }

@@ -80,11 +80,11 @@ export interface AbuseRun extends CliResult {
  * Run the bundle with `env` (PATH through the argv shim, TMPDIR fresh), then check `secret` is nowhere:
  * output, files under cwd/TMPDIR/`dirs`, child argv, and `payloads` (what servers received; read after).
  */
-export async function runAbused(args: string[], o: { env?: NodeJS.ProcessEnv; cwd?: string; secret: string; users?: string[]; dirs?: string[]; payloads?: () => string[] }): Promise<AbuseRun> {
+export async function runAbused(args: string[], o: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string; secret: string; users?: string[]; dirs?: string[]; payloads?: () => string[] }): Promise<AbuseRun> {
   const shim = argvShim();
   const tmpdir = tmp('gci-tmpdir-');
   const cwd = o.cwd ?? tmp('gci-cwd-');
-  const res = await runCli(args, { cwd, env: { ...o.env, PATH: `${shim.dir}:${process.env.PATH}`, TMPDIR: tmpdir } });
+  const res = await runCli(args, { cwd, input: o.input, env: { ...o.env, PATH: `${shim.dir}:${process.env.PATH}`, TMPDIR: tmpdir } });
   const childArgv = readFileSync(shim.log, 'utf8');
   const users = o.users ?? [];
   expectNoLeak('stdout', res.stdout, o.secret, users);

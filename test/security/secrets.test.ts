@@ -5,7 +5,9 @@
  * no output, file, child argv or payload. A new attack joins by adding a row.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, startGitServer, startRegistry, type GitServer, type Registry } from '../helpers/services.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort, startGitServer, startRegistry, tmp, type GitServer, type Registry } from '../helpers/services.js';
 import { runAbused } from './abuse.js';
 
 const RAND = Math.random().toString(36).slice(2, 10);
@@ -29,6 +31,7 @@ interface Row {
   name: string;
   args: () => string[];
   env?: () => NodeJS.ProcessEnv;
+  input?: string;
   secret: string;
   users?: string[];
   code: number;
@@ -37,6 +40,12 @@ interface Row {
 }
 
 const bumpArgs = ['bump', '--branch', 'main', '--dir', 'envs/prod', '--image', 'app:1', '--timeout', '30'];
+
+const secretFile = () => {
+  const f = join(tmp('gci-secret-'), 'hook-secret');
+  writeFileSync(f, `hook-${RAND}\ninjected: header-${RAND}\n`);
+  return f;
+};
 
 const rows: Row[] = [
   {
@@ -129,12 +138,28 @@ const rows: Row[] = [
     code: 2,
     says: 'ESECRET_INVALID',
   },
+  {
+    name: 'a registry password from stdin with a line break inside (--registry-password-stdin)',
+    args: () => ['image', 'resolve', `${reg.host}/app:1`, '--registry-user', 'reguser', '--registry-password-stdin'],
+    input: `${PW}\ntail-${RAND}\n`,
+    secret: `${PW}\ntail-${RAND}`,
+    users: ['reguser'],
+    code: 2,
+    says: 'ESECRET_INVALID',
+  },
+  {
+    name: 'a webhook secret file with a line break inside (argocd notify --secret-file): no header injection',
+    args: () => ['argocd', 'notify', '--repo-url', 'https://gitlab.example.com/g/c', '--branch', 'main', '--after', 'a'.repeat(40), '--server', `http://127.0.0.1:${closed}`, '--secret-file', secretFile()],
+    secret: `hook-${RAND}\ninjected: header-${RAND}`,
+    code: 2,
+    says: 'line break',
+  },
 ];
 
 describe('secrets in unusual places never show', () => {
   for (const row of rows) {
     it(row.name, async () => {
-      const res = await runAbused(row.args(), { env: row.env?.() ?? {}, secret: row.secret, users: row.users });
+      const res = await runAbused(row.args(), { env: row.env?.() ?? {}, input: row.input, secret: row.secret, users: row.users });
       expect(res.code, res.all).toBe(row.code);
       if (row.says) expect(res.stderr).toContain(row.says);
     });
