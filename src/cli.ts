@@ -4,11 +4,12 @@
  */
 import { parseArgs } from 'node:util';
 import { commands } from './commands/index.js';
-import type { CommandEntry, CommandSpec, OptionSpec } from './core/command.js';
-import { ExitCode, GitopsError, isGitopsError } from './core/errors.js';
+import { withoutEmptyValues, withoutEmptyVars, type CommandEntry, type CommandSpec, type OptionSpec } from './core/command.js';
+import { ExitCode, fail, GitopsError, isGitopsError } from './core/errors.js';
 import { Logger } from './core/log.js';
-import { registerEnvSecrets } from './core/secrets.js';
+import { registerEnvSecrets, registerUrlSecrets, secretProblems } from './core/secrets.js';
 import { mask } from './core/mask.js';
+import { installSignalHandlers } from './core/cleanup.js';
 
 declare const __VERSION__: string;
 const VERSION = typeof __VERSION__ === 'string' ? __VERSION__ : 'dev';
@@ -70,11 +71,43 @@ function printError(log: Logger, e: GitopsError): void {
   log.info(`  code: ${e.code} (exit ${e.exitCode})`);
 }
 
+/**
+ * The flags of `rest` that stand as flags (not as the value of the string option before them, not after
+ * `--`): `--dir --help` is a --dir named "--help", not a request for help.
+ */
+export function standaloneFlags(rest: string[], options: Record<string, OptionSpec> = {}): Set<number> {
+  const takesValue = new Set<string>();
+  for (const [n, o] of Object.entries(options)) if (o.type === 'string') takesValue.add(`--${n}`), o.short && takesValue.add(`-${o.short}`);
+  const out = new Set<number>();
+  for (let i = 0; i < rest.length; i++) {
+    const a = rest[i]!;
+    if (a === '--') break;
+    if (takesValue.has(a)) i++;
+    else if (a.startsWith('-')) out.add(i);
+  }
+  return out;
+}
+
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   registerEnvSecrets(env);
-  const verbose = argv.includes('--verbose') || argv.includes('-v');
-  argv = argv.filter((a) => a !== '--verbose' && a !== '-v');
+  // credentials in any URL-ish argument are masked before anything can print them, parsed or not
+  const argvCreds = argv.filter((a) => registerUrlSecrets(a).some((u) => u.password) || /^--auth-token(=|$)/.test(a)).length > 0;
+  // -v/--verbose before the command; after it, only where it stands as a flag (see below)
+  let verbose = false;
+  while (argv[0] === '-v' || argv[0] === '--verbose') (verbose = true), (argv = argv.slice(1));
   const log = new Logger({ verbose, gitlab: env.GITLAB_CI === 'true' });
+  const bad = secretProblems(env, argv);
+  if (bad.length) {
+    printError(log, fail.usage('ESECRET_INVALID', bad.length === 1 ? `${bad[0]}; it cannot be used (its value is not shown)` : `${bad.length} secrets cannot be used (their values are not shown)`, {
+      details: bad.length > 1 ? bad : undefined,
+      hint: 'set the secret again without line breaks, control characters or non-Latin-1 characters (a stray newline or a copy-paste artefact is the usual cause)',
+    }));
+    log.summary(false, 'secret rejected');
+    return ExitCode.usage;
+  }
+  if (argvCreds) {
+    log.warn('credentials on the command line are visible to every process on the machine (ps, /proc): put the URL without them in GITOPS_CONFIG_REPO (or --repo) and the token in GITOPS_GIT_TOKEN, ARGOCD_AUTH_TOKEN or DOCKER_AUTH_CONFIG (see docs/security.md)');
+  }
   // libraries print their `debug` output straight to stderr, past the masker: docker-modem's includes request
   // headers such as X-Registry-Auth. So DEBUG is dropped before any library loads.
   if (env.DEBUG) {
@@ -92,7 +125,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     return argv.length === 0 ? ExitCode.usage : ExitCode.ok;
   }
 
-  const { entry, rest } = findCommand(argv);
+  const found = findCommand(argv);
+  const entry = found.entry;
+  let rest = found.rest;
   if (!entry) {
     const group = commands.filter((c) => c.name.startsWith(`${argv[0]} `));
     if (group.length) {
@@ -113,10 +148,13 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   }
 
   const mod = await entry.load();
-  if (rest.includes('--help') || rest.includes('-h')) {
+  const flags = standaloneFlags(rest, mod.spec.options);
+  if ([...flags].some((i) => rest[i] === '--help' || rest[i] === '-h')) {
     process.stdout.write(commandHelp(mod.spec));
     return ExitCode.ok;
   }
+  if ([...flags].some((i) => rest[i] === '--verbose' || rest[i] === '-v')) log.verbose = true;
+  rest = rest.filter((a, i) => !(flags.has(i) && (a === '--verbose' || a === '-v')));
   let parsed;
   try {
     parsed = parseArgs({
@@ -133,9 +171,16 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   }
 
   const started = Date.now();
+  installSignalHandlers((sig, code, what) => {
+    log.error(`${entry.name}: cancelled by ${sig}; ${what}`);
+    log.summary(false, `${entry.name} cancelled (${sig})`);
+    process.exit(code);
+  });
   try {
-    const res = await mod.run({ log, env, cwd: process.cwd() }, { values: parsed.values as never, positionals: parsed.positionals });
-    const dotenvFile = typeof parsed.values.dotenv === 'string' ? parsed.values.dotenv : undefined;
+    // empty means unset, for variables and flags alike (src/core/command.ts)
+    const values = withoutEmptyValues(parsed.values as never);
+    const res = await mod.run({ log, env: withoutEmptyVars(env), cwd: process.cwd() }, { values, positionals: parsed.positionals });
+    const dotenvFile = typeof values.dotenv === 'string' ? values.dotenv : undefined;
     if (dotenvFile && res.outputs) {
       const { writeDotenv } = await import('./core/dotenv.js');
       await writeDotenv(dotenvFile, res.outputs);
@@ -150,7 +195,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       return e.exitCode;
     }
     log.error(`internal error in ${entry.name}: ${(e as Error)?.message ?? String(e)}`);
-    if (verbose && (e as Error)?.stack) log.info(mask((e as Error).stack!));
+    if (log.verbose && (e as Error)?.stack) log.info(mask((e as Error).stack!));
     log.info('  this is a bug in gitops-ci; please report it with the output above (rerun with --verbose for a stack trace)');
     log.summary(false, `${entry.name} failed: internal error`);
     return ExitCode.failed;
@@ -158,7 +203,38 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
 }
 
 const isEntry = process.argv[1] && /gitops-ci(\.[cm]?js|\.ts)?$|cli\.([cm]?js|ts)$/.test(process.argv[1]);
-if (isEntry) {
+/**
+ * NODE_DEBUG makes node itself print what it does (http: request headers such as Authorization;
+ * child_process: the spawn environment, with git's password) straight to stderr, past the masker. Node reads
+ * it once at start-up, so removing it later changes nothing: run ourselves again without it.
+ */
+function rerunWithoutNodeDebug(): boolean {
+  if (!process.env.NODE_DEBUG && !process.env.NODE_DEBUG_NATIVE) return false;
+  process.stderr.write('warning: NODE_DEBUG is set and ignored: node debug output would bypass secret masking; use --verbose instead\n');
+  const env = { ...process.env };
+  delete env.NODE_DEBUG;
+  delete env.NODE_DEBUG_NATIVE;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { spawn } = require('node:child_process') as typeof import('node:child_process');
+  // node's own child_process debug line (the spawn options, environment included) is written while spawn
+  // runs: hold stderr back for that call
+  const write = process.stderr.write;
+  process.stderr.write = (() => true) as typeof write;
+  let child;
+  try {
+    child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { env, stdio: 'inherit' });
+  } finally {
+    process.stderr.write = write;
+  }
+  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => child.kill(sig));
+  child.on('exit', (code, sig) => {
+    process.exitCode = code ?? (sig === 'SIGINT' ? 130 : sig === 'SIGTERM' ? 143 : 1);
+  });
+  child.on('error', () => (process.exitCode = ExitCode.failed));
+  return true;
+}
+
+if (isEntry && !rerunWithoutNodeDebug()) {
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

@@ -11,7 +11,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { fail, GitopsError, isTransientErrno, type ErrorInit } from '../core/errors.js';
-import { addSecret, redactUrl } from '../core/mask.js';
+import { addSecret, redactUrl, stripUserinfo } from '../core/mask.js';
 import type { Logger } from '../core/log.js';
 import type { Connection } from './config.js';
 import { ArgoErrors } from './errors.js';
@@ -137,7 +137,8 @@ export class ArgoClient {
   /** One request; returns status and body text, throws only on network errors. */
   async raw(method: string, path: string, opts: CallOpts = {}): Promise<RawResponse> {
     const u = opts.url ? new URL(opts.url) : this.url(path, opts.query);
-    const body = opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
+    // no URL leaves the process with credentials in it (a credentialed repo URL in a webhook event)
+    const body = opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(stripUserinfo(opts.body));
     const timeoutMs = opts.timeoutMs ?? this.conn.requestTimeoutMs;
     this.log.debug(`argocd: ${method} ${redactUrl(u.toString())}`);
     const res = await this.open(method, u, { ...opts, timeoutMs }, body);
@@ -257,10 +258,13 @@ export class ArgoClient {
       let buf = '';
       let events = 0;
       let done = false;
+      const onAbort = () => finish('aborted');
       const finish = (how: 'server' | 'idle' | 'aborted', err?: GitopsError) => {
         if (done) return;
         done = true;
         clearTimeout(idle);
+        // one watch per reconnect on the same signal: a listener left behind per stream adds up (MaxListeners)
+        opts.signal.removeEventListener('abort', onAbort);
         res.destroy();
         if (err) reject(err);
         else resolve({ events, ended: how });
@@ -304,7 +308,8 @@ export class ArgoClient {
       });
       res.on('aborted', () => finish('server'));
       res.on('error', (e) => (opts.signal.aborted ? finish('aborted') : finish('server', this.networkError(e, 'GET', where))));
-      opts.signal.addEventListener('abort', () => finish('aborted'), { once: true });
+      if (opts.signal.aborted) finish('aborted');
+      else opts.signal.addEventListener('abort', onAbort, { once: true });
     });
   }
 }

@@ -5,8 +5,7 @@
  * backoff, bounded attempts and time. Never a force push; no edit is lost: an edit is either in a pushed
  * commit, or reported as skipped (stale) or failed.
  */
-import { mkdtemp, readFile, rm, writeFile, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fail, isGitopsError } from '../core/errors.js';
@@ -21,6 +20,9 @@ import { History, judge, type Verdict } from './guard.js';
 import { buildMessage, envOf, refOf, type Change, type Origin, type SkipCi } from './message.js';
 import { diffText, renderOverlays } from './kustomize.js';
 import { BumpErrors } from './errors.js';
+import { resolveInside } from '../core/fsutil.js';
+import { removeTempDir, tempDir } from '../core/cleanup.js';
+import { KustomizeErrors } from '../kustomize/errors.js';
 
 export interface BumpConfig {
   remote: Remote;
@@ -80,6 +82,11 @@ interface Plan {
 async function findFile(root: string, overlay: string): Promise<string | undefined> {
   const found: string[] = [];
   for (const f of KUSTOMIZATION_FILES) {
+    // a symlinked overlay or kustomization that leads out of the clone is refused before anything reads it
+    const where = await resolveInside(root, join(overlay, f));
+    if (!where.inside) {
+      throw fail.usage(KustomizeErrors.OUTSIDE, `${posix.join(overlay, f)} leads outside the config repo clone through a symlink; it is not read or written`, { where: overlay, hint: 'the config repo must keep its overlays and kustomization files inside the repo (no symlinks out of it)' });
+    }
     const s = await stat(join(root, overlay, f)).catch(() => undefined);
     if (s?.isFile()) found.push(f);
   }
@@ -192,7 +199,7 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
   let parent: string | undefined;
   try {
     session = await GitSession.open(cfg.remote, { env: cfg.env, log, sshAcceptNew: cfg.sshAcceptNew, deadline: cfg.deadline });
-    parent = cfg.workdir ? undefined : await mkdtemp(join(tmpdir(), 'gitops-ci-bump-'));
+    parent = cfg.workdir ? undefined : tempDir('gitops-ci-bump-'); // removed on SIGTERM/SIGINT too
     const dir = cfg.workdir ?? join(parent!, 'config');
     const git = session;
     let sparse: string[] = [];
@@ -272,6 +279,6 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
     }
   } finally {
     await session?.close();
-    if (parent) await rm(parent, { recursive: true, force: true });
+    removeTempDir(parent);
   }
 }

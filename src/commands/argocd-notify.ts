@@ -6,13 +6,14 @@
 import { readFileSync } from 'node:fs';
 import { str, strs, type CommandContext, type CommandResult, type CommandSpec, type ParsedArgs } from '../core/command.js';
 import { fail } from '../core/errors.js';
-import { addSecret, redactUrl } from '../core/mask.js';
+import { addSecret, redactUrl, stripUserinfo } from '../core/mask.js';
 import { ArgoClient, parseErrorBody } from '../argocd/client.js';
 import { connectionOptions, normalizeServer, resolveConnection } from '../argocd/config.js';
 import { ArgoErrors } from '../argocd/errors.js';
 import { dotenvOption, validateAll } from '../argocd/support.js';
 import { shortSha } from '../argocd/types.js';
 import { parseRemote } from '../git/url.js';
+import { assertUsableSecret } from '../core/secrets.js';
 
 const { 'auth-token': _t, username: _u, 'app-namespace': _n, project: _p, ...tlsOptions } = connectionOptions;
 
@@ -60,6 +61,7 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
     const f = str(values, 'secret-file');
     const s = f ? readFileSync(f, 'utf8').trim() : env.ARGOCD_WEBHOOK_SECRET || env.GITOPS_WEBHOOK_SECRET || '';
     addSecret(s);
+    if (s) assertUsableSecret(s, f ? `the webhook secret in ${f}` : 'the webhook secret');
     return s;
   });
   // defaults: the config repo `bump` pushed to (GITOPS_CONFIG_REPO, GITOPS_CONFIG_BRANCH, GITOPS_COMMIT_SHA from
@@ -84,7 +86,8 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
   }
   if (problems.length) throw fail.usage(ArgoErrors.CONFIG, problems.length === 1 ? problems[0] : `${problems.length} configuration problems`, { details: problems.length > 1 ? problems : undefined });
   const url = webhookUrl ? normalizeServer(webhookUrl, false) : `${conn!.baseUrl}/api/webhook`;
-  const web = repoUrl!.replace(/\.git$/, '');
+  // the web URL, without credentials (a credentialed --repo-url such as $CI_REPOSITORY_URL), never sent to Argo CD
+  const web = stripUserinfo(repoUrl!).replace(/\.git$/, '');
   const payload = {
     object_kind: 'push',
     event_name: 'push',

@@ -1,12 +1,14 @@
 /** `gitops-ci image resolve REF`: the digest behind a tag, from the registry API (no Docker engine). */
 import type { CommandContext, CommandResult, CommandSpec, ParsedArgs } from '../core/command.js';
+import { str } from '../core/command.js';
 import { fail } from '../core/errors.js';
+import { parseDuration } from '../argocd/duration.js';
 import { parseRef, refReference, repoName, formatRef } from '../registry/ref.js';
 import { makeRegistries, registryOptions } from '../registry/options.js';
 
 export const spec: CommandSpec = {
   name: 'image resolve',
-  usage: 'gitops-ci image resolve REF [--dotenv FILE] [--insecure] [--ca-file PEM]',
+  usage: 'gitops-ci image resolve REF [--dotenv FILE] [--timeout DURATION] [--insecure] [--ca-file PEM]',
   description: `
 Print the digest (sha256:…) behind an image tag on stdout, asking the registry (HEAD manifest, the
 Docker-Content-Digest header). A missing tag fails with exit 1. Credentials: DOCKER_AUTH_CONFIG,
@@ -15,6 +17,7 @@ CI_REGISTRY_USER/CI_REGISTRY_PASSWORD for CI_REGISTRY, or --registry-user (see d
   options: {
     ...registryOptions,
     dotenv: { type: 'string', value: 'FILE', description: 'write IMAGE (repo@digest), IMAGE_TAG and IMAGE_DIGEST to this dotenv file' },
+    timeout: { type: 'string', value: 'DURATION', description: 'time limit for the whole lookup, retries included (exit 4 past it)', default: '2m' },
   },
   examples: ['gitops-ci image resolve $CI_REGISTRY_IMAGE:$CI_COMMIT_SHA', 'gitops-ci image resolve 127.0.0.1:5000/app:main --dotenv image.env'],
 };
@@ -22,7 +25,8 @@ CI_REGISTRY_USER/CI_REGISTRY_PASSWORD for CI_REGISTRY, or --registry-user (see d
 export async function run(ctx: CommandContext, { values, positionals }: ParsedArgs): Promise<CommandResult> {
   if (positionals.length !== 1) throw fail.usage('EREGISTRY_BAD_REF', 'image resolve takes exactly one image reference', { hint: 'gitops-ci image resolve host/path/name:tag' });
   const ref = parseRef(positionals[0]);
-  const regs = await makeRegistries(ctx, values, [ref.registry]);
+  const timeoutMs = parseDuration(str(values, 'timeout') ?? '2m', 'timeout', { code: 'EREGISTRY_TIMEOUT_FLAG' });
+  const regs = await makeRegistries(ctx, values, [ref.registry], undefined, Date.now() + timeoutMs);
   const c = regs.for(ref.registry);
   const reference = refReference(ref);
   const m = await c.headManifest(ref.repository, reference);

@@ -77,3 +77,27 @@ export function strs(v: Values, k: string): string[] {
 export function bool(v: Values, k: string): boolean {
   return v[k] === true;
 }
+
+/**
+ * Empty means unset: a GitLab input or variable left empty (`config-branch: ""`, `GITOPS_CONFIG_BRANCH=`) must
+ * fall through to the next default, as an absent one does. The CLI applies these two once, to the environment
+ * commands see (ctx.env) and to the parsed flag values, so that no command has to remember it.
+ */
+export function withoutEmptyVars(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== '') out[k] = v;
+  return out;
+}
+export function withoutEmptyValues(values: Values): Values {
+  const out: Values = {};
+  for (const [k, v] of Object.entries(values)) {
+    if (v === '') continue;
+    if (Array.isArray(v)) {
+      const kept = (v as Array<string | boolean>).filter((x) => x !== '');
+      if (kept.length) out[k] = kept as string[] | boolean[];
+      continue;
+    }
+    out[k] = v;
+  }
+  return out;
+}

@@ -65,8 +65,11 @@ export function isGitopsError(e: unknown): e is GitopsError {
   return e instanceof GitopsError;
 }
 
-/** Node system errors that mean "try again later": network resets, refused connections, DNS hiccups. */
-const TRANSIENT_ERRNO = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT']);
+/**
+ * Node system errors that mean "try again later": network resets, refused connections, DNS failures (a name
+ * that does not resolve now is, in CI, most often a resolver or network hiccup: git and Argo CD treat it so).
+ */
+const TRANSIENT_ERRNO = new Set(['ENOTFOUND', 'ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT']);
 export function isTransientErrno(e: unknown): boolean {
   const code = (e as { code?: string; cause?: { code?: string } } | undefined)?.code ?? (e as { cause?: { code?: string } } | undefined)?.cause?.code;
   return typeof code === 'string' && TRANSIENT_ERRNO.has(code);

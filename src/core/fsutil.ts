@@ -23,3 +23,45 @@ export async function writeFileAtomic(file: string, data: string | Buffer): Prom
     throw e;
   }
 }
+
+/**
+ * Where `path` really is, every symlink on its way resolved (a missing tail is resolved as far as it exists),
+ * and whether that stays inside `root` (itself resolved). The one check for "nothing read or written outside
+ * the clone / work tree": call it before reading a file that will be edited, printed or written.
+ */
+export async function resolveInside(root: string, path: string): Promise<{ real: string; inside: boolean }> {
+  const { realpath } = await import('node:fs/promises');
+  const { isAbsolute, relative, resolve, sep } = await import('node:path');
+  const realRoot = await realpath(root).catch(() => resolve(root));
+  let head = resolve(root, path);
+  const tail: string[] = [];
+  let real: string | undefined;
+  for (;;) {
+    real = await realpath(head).catch(() => undefined);
+    if (real !== undefined) break;
+    const up = dirname(head);
+    if (up === head) {
+      real = head;
+      break;
+    }
+    tail.unshift(basename(head));
+    head = up;
+  }
+  real = tail.length ? resolve(real, ...tail) : real;
+  const rel = relative(realRoot, real);
+  const inside = rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel));
+  return { real, inside };
+}
+
+/**
+ * The git work tree that holds `dir` (looked up by name, without following symlinks, so that a symlinked
+ * directory is judged by where it sits, not where it points), or undefined.
+ */
+export async function workTreeOf(dir: string): Promise<string | undefined> {
+  const { existsSync } = await import('node:fs');
+  const { resolve } = await import('node:path');
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    if (existsSync(join(d, '.git'))) return d;
+    if (dirname(d) === d) return undefined;
+  }
+}

@@ -59,3 +59,28 @@ export function redactUrl(url: string): string {
     return mask(url);
   }
 }
+
+/**
+ * A copy of a JSON-able value with the userinfo taken out of every URL in its strings
+ * (`https://user:token@host/x` → `https://host/x`, a `/` or `@` in the password included): for payloads that
+ * leave the process (webhook events, API bodies), which must carry no credentials at all, masked or not.
+ */
+export function stripUserinfo<T>(value: T): T {
+  if (typeof value === 'string') {
+    return value.replace(/\b([a-z][a-z0-9+.-]*:\/\/)(\S+)/gi, (m, scheme: string, rest: string) => {
+      // the userinfo ends at the last `@` before the path that is not an image digest's
+      for (let i = rest.lastIndexOf('@'); i > 0; i = rest.lastIndexOf('@', i - 1)) {
+        if (/^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-f0-9]{32,}/i.test(rest.slice(i + 1))) continue;
+        const info = rest.slice(0, i);
+        if (!info.includes(':') && info.includes('/')) return m;
+        return scheme + rest.slice(i + 1);
+      }
+      return m;
+    }) as T;
+  }
+  if (Array.isArray(value)) return value.map((v) => stripUserinfo(v)) as T;
+  if (value && typeof value === 'object' && !Buffer.isBuffer(value)) {
+    return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, stripUserinfo(v)])) as T;
+  }
+  return value;
+}

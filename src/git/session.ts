@@ -17,10 +17,11 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fail } from '../core/errors.js';
+import { killGroup, removeTempDir, trackChild, trackTempDir } from '../core/cleanup.js';
 import { addSecret, mask } from '../core/mask.js';
 import { SECRET_VARS } from '../core/secrets.js';
 import type { Logger } from '../core/log.js';
@@ -129,6 +130,7 @@ export class GitSession {
     let tmpDir: string | undefined;
     if (remote.kind === 'ssh') {
       tmpDir = await mkdtemp(join(tmpdir(), 'gitops-ci-ssh-'));
+      trackTempDir(tmpDir); // removed on SIGTERM/SIGINT too: the deploy key never outlives a cancelled job
       await chmod(tmpDir, 0o700);
       const keyVar = o.env.GITOPS_SSH_PRIVATE_KEY ? 'GITOPS_SSH_PRIVATE_KEY' : 'SSH_PRIVATE_KEY';
       const keyRaw = o.env[keyVar];
@@ -152,10 +154,12 @@ export class GitSession {
         await writeFile(khFile, kh ? contentOrFile(kh, (s) => /\s(ssh-|ecdsa-|sk-)/.test(s)).replace(/\r\n/g, '\n').trim() + '\n' : '', { mode: 0o600 });
         // with SSH_KNOWN_HOSTS: only those keys. Without: ours first (accept-new writes there, never into
         // the user's file), then the user's own known_hosts.
-        const files = kh ? shq(khFile) : `${shq(khFile)} ${shq(join(o.env.HOME ?? '/root', '.ssh', 'known_hosts'))}`;
-        parts.push('-o', `UserKnownHostsFile=${kh ? files : `"${files.replace(/'/g, '')}"`}`, '-o', `StrictHostKeyChecking=${o.sshAcceptNew ? 'accept-new' : 'yes'}`);
+        // one shell word (single-quoted: HOME and TMPDIR are never expanded by the shell that runs
+        // GIT_SSH_COMMAND), each file double-quoted for ssh, which splits the option's value itself
+        const files = (kh ? [khFile] : [khFile, join(o.env.HOME ?? '/root', '.ssh', 'known_hosts')]).map((f) => `"${f}"`).join(' ');
+        parts.push('-o', shq(`UserKnownHostsFile=${files}`), '-o', `StrictHostKeyChecking=${o.sshAcceptNew ? 'accept-new' : 'yes'}`);
       } catch (e) {
-        await rm(tmpDir, { recursive: true, force: true });
+        removeTempDir(tmpDir);
         throw e;
       }
       env.GIT_SSH_COMMAND = parts.join(' ');
@@ -172,14 +176,17 @@ export class GitSession {
 
   /** remove the key file and anything else the session wrote */
   async close(): Promise<void> {
-    if (this.tmpDir) await rm(this.tmpDir, { recursive: true, force: true });
+    if (this.tmpDir) removeTempDir(this.tmpDir);
   }
 
   /** run git; resolves with its result whatever the exit code (unless the deadline passes) */
   run(args: string[], o: { cwd?: string; input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<GitResult> {
     this.log?.debug(`git ${args.join(' ')}`);
     return new Promise((resolve, reject) => {
-      const p = spawn('git', args, { cwd: o.cwd, env: { ...this.env, ...o.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+      // its own process group: on a timeout or a cancel, git and what it started (ssh, git-remote-http, which
+      // holds the password in its environment) are stopped together
+      const p = spawn('git', args, { cwd: o.cwd, env: { ...this.env, ...o.env }, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+      trackChild(p);
       let stdout = '';
       let stderr = '';
       let timedOut = false;
@@ -193,8 +200,8 @@ export class GitSession {
                 timedOut = true;
                 // git's helper (git-remote-http, ssh) may hold our pipes open after git is gone: stop
                 // waiting for them; the helper ends at its own low-speed/keep-alive limit
-                p.kill('SIGTERM');
-                setTimeout(() => p.kill('SIGKILL'), 2000).unref();
+                killGroup(p, 'SIGTERM');
+                setTimeout(() => killGroup(p, 'SIGKILL'), 2000).unref();
                 p.stdout.destroy();
                 p.stderr.destroy();
                 finish(null);

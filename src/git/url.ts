@@ -6,7 +6,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { fail } from '../core/errors.js';
-import { addSecret, redactUrl } from '../core/mask.js';
+import { addSecret, mask, redactUrl } from '../core/mask.js';
 
 export type RemoteKind = 'http' | 'ssh' | 'local';
 
@@ -28,6 +28,16 @@ const SCP_LIKE = /^([A-Za-z0-9._~-]+@)?([A-Za-z0-9.-]+|\[[0-9a-fA-F:.]+\]):(?!\/
 export function parseRemote(raw: string, cwd: string): Remote {
   const text = raw.trim();
   if (!text) throw fail.usage('EGIT_URL', 'the config repo URL is empty', { hint: 'pass --repo URL|PATH or set GITOPS_CONFIG_REPO' });
+  // git's transport helpers `ext::CMD` (runs a command) and `fd::N`, and any `<helper>::<address>`
+  if (/^[A-Za-z][A-Za-z0-9+.-]*::/.test(text)) {
+    throw fail.usage('EGIT_URL', `${redactUrl(text.replace(/::.*/s, '::…'))} URLs (git remote helpers) are not accepted`, { hint: 'use https://, ssh://, git@host:path or a local path' });
+  }
+  // `oauth2:TOKEN@host:group/repo.git`: credentials without a scheme (git would take `oauth2` for an scp host)
+  if (!/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(text) && /^[^\s/@:]+:[^\s]*@/.test(text)) {
+    throw fail.usage('EGIT_URL', `the config repo URL ${mask(text)} carries credentials but no scheme`, {
+      hint: 'write it as https://host/group/repo.git and put the token in GITOPS_GIT_TOKEN (user in GITOPS_GIT_USER), not in the URL',
+    });
+  }
   if (/^https?:\/\//i.test(text)) {
     let u: URL;
     try {
@@ -35,8 +45,15 @@ export function parseRemote(raw: string, cwd: string): Remote {
     } catch {
       throw fail.usage('EGIT_URL', 'the config repo URL is not a valid URL', { where: redactUrl(text) });
     }
-    const user = u.username ? decodeURIComponent(u.username) : undefined;
-    const password = u.password ? decodeURIComponent(u.password) : undefined;
+    let user: string | undefined;
+    let password: string | undefined;
+    try {
+      user = u.username ? decodeURIComponent(u.username) : undefined;
+      password = u.password ? decodeURIComponent(u.password) : undefined;
+    } catch {
+      if (u.password) addSecret(u.password);
+      throw fail.usage('EGIT_URL', 'the credentials in the config repo URL hold a malformed percent-escape', { where: redactUrl(text), hint: 'write % as %25 in a URL, or better, put the token in GITOPS_GIT_TOKEN' });
+    }
     if (password) addSecret(password, { users: user ? [user] : [] });
     u.username = '';
     u.password = '';
@@ -50,8 +67,14 @@ export function parseRemote(raw: string, cwd: string): Remote {
     } catch {
       throw fail.usage('EGIT_URL', 'the config repo URL is not a valid ssh URL', { where: redactUrl(text) });
     }
+    checkHost(u.hostname, u.username, text);
     if (u.password) {
-      addSecret(decodeURIComponent(u.password));
+      addSecret(u.password);
+      try {
+        addSecret(decodeURIComponent(u.password));
+      } catch {
+        /* masked as written */
+      }
       throw fail.usage('EGIT_URL', 'an ssh URL cannot carry a password; use a deploy key (SSH_PRIVATE_KEY)', { where: redactUrl(text) });
     }
     return { kind: 'ssh', url: u.toString(), display: u.toString(), host: u.hostname };
@@ -63,9 +86,17 @@ export function parseRemote(raw: string, cwd: string): Remote {
   const scp = SCP_LIKE.exec(text);
   if (scp && !text.startsWith('/') && !text.startsWith('.')) {
     const host = scp[2]!.replace(/^\[|\]$/g, '');
+    checkHost(host, scp[1]?.slice(0, -1) ?? '', text);
     return { kind: 'ssh', url: text, display: text, host };
   }
   // a local path (a bare repo, or the current repo): file:// so that --depth and --filter apply
   const abs = isAbsolute(text) ? text : resolve(cwd, text);
   return { kind: 'local', url: pathToFileURL(abs).toString(), display: abs };
+}
+
+/** an ssh host or user that ssh would read as an option (`-oProxyCommand=…`): refused before git sees it */
+function checkHost(host: string, user: string, text: string): void {
+  if (host.startsWith('-') || user.startsWith('-') || !host) {
+    throw fail.usage('EGIT_URL', `${redactUrl(text)} names an ssh ${host.startsWith('-') || !host ? 'host' : 'user'} that ssh would take for an option`, { hint: 'check the URL: hosts and users cannot start with "-"' });
+  }
 }

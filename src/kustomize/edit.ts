@@ -197,6 +197,9 @@ function parse(src: string, where: string): Parsed {
       if (pairs.has(k as Field)) throw bad(`repeats the field ${k}`);
       const val = pair.value as Node | null;
       if (val !== null && !isScalar(val)) throw bad(`has a ${k} that is not a string`);
+      // `newTag: !!binary …` (or any tag but !!str): not a plain string; a value spliced in after the tag
+      // would change its meaning or make the YAML invalid, so it is refused and the file left as it is
+      if (val !== null && (val as Scalar).tag && (val as Scalar).tag !== 'tag:yaml.org,2002:str') throw bad(`has a ${k} with the YAML tag ${(val as Scalar).tag!.replace('tag:yaml.org,2002:', '!!')}; write it as a plain string`);
       pairs.set(k as Field, pair as Pair<Scalar, Scalar | null>);
       const s = val === null ? undefined : scalarString(t, val);
       if (s !== undefined) (entry as Record<string, string>)[k] = s;

@@ -29,6 +29,8 @@ export const KustomizeErrors = {
   NO_RENDERER: 'EKUSTOMIZE_NO_RENDERER',
   /** --render: no rendered resource uses the image (files restored) */
   IMAGE_UNUSED: 'EKUSTOMIZE_IMAGE_UNUSED',
+  /** the overlay directory or its kustomization file leads outside the work tree (or the clone) through a symlink */
+  OUTSIDE: 'EKUSTOMIZE_OUTSIDE',
   /** flags that cannot be combined */
   FLAGS: 'EKUSTOMIZE_FLAGS',
 } as const;

@@ -84,6 +84,13 @@ export function parseImageExpr(arg: string): ImageExpr {
   // Deviation, documented: kustomize would write an entry without a name (`=` or `=:tag`), which matches nothing.
   if (imageName === '') throw badExpr(arg, 'the image name is empty');
   if (/\s/.test(arg)) throw badExpr(arg, 'it has whitespace');
+  // Deviation, documented: an empty tag or digest (`app:`, `app@`, `app:$UNSET`) would silently unpin the
+  // image; refused instead. (`app=`, kustomize's way to reset an entry to its name, stays as kustomize has it.)
+  const search = value.slice(Math.max(value.indexOf('/'), 0));
+  const at = search.indexOf('@');
+  const colon = search.indexOf(':');
+  if (colon >= 0 && (at < 0 || colon < at) && tag === '') throw badExpr(arg, "the tag after ':' is empty (an unset variable?)");
+  if (at >= 0 && digest === '') throw badExpr(arg, "the digest after '@' is empty (an unset variable?)");
   const e: ImageExpr = { raw: arg, name: imageName, keepNewName: false, keepNewTag: false, keepDigest: false };
   if (key !== '' && name !== '') e.newName = name;
   if (tag !== '') e.newTag = tag;

@@ -9,10 +9,10 @@
 import { execFile } from 'node:child_process';
 import type { Dirent } from 'node:fs';
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
-import { delimiter, dirname, join, relative, resolve } from 'node:path';
+import { delimiter, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { fail, isGitopsError } from '../core/errors.js';
-import { writeFileAtomic } from '../core/fsutil.js';
+import { resolveInside, workTreeOf, writeFileAtomic } from '../core/fsutil.js';
 import type { Logger } from '../core/log.js';
 import { editKustomizationText, type ImageChange, type ImageEntry } from './edit.js';
 import { KustomizeErrors } from './errors.js';
@@ -78,6 +78,15 @@ async function pool<T, R>(xs: T[], n: number, fn: (x: T, i: number) => Promise<R
   return out;
 }
 
+/** the tree set-image stays in: the git work tree holding the overlay, else the current directory (or the overlay, when it lies elsewhere) */
+async function boundaryOf(abs: string, cwd: string): Promise<{ root: string; what: string }> {
+  const wt = await workTreeOf(abs);
+  if (wt) return { root: wt, what: 'the git work tree' };
+  const r = relative(resolve(cwd), abs);
+  if (r === '' || !(r === '..' || r.startsWith('../') || isAbsolute(r))) return { root: resolve(cwd), what: 'the current directory' };
+  return { root: abs, what: 'the overlay directory' };
+}
+
 function display(cwd: string, dir: string): string {
   const r = relative(cwd, resolve(cwd, dir));
   return r === '' ? '.' : r.startsWith('..') ? resolve(cwd, dir) : r;
@@ -110,12 +119,24 @@ export async function setImagesInOverlays(dirs: string[], exprs: ImageExpr[], op
     const abs = resolve(opts.cwd, dir);
     const shown = display(opts.cwd, dir);
     try {
+      // nothing outside the work tree (or the directory we were given) is read or written: a symlinked
+      // overlay directory or kustomization file that leads out of it is refused before it is read
+      const boundary = await boundaryOf(abs, opts.cwd);
+      const outside = (real: string) =>
+        fail.usage(KustomizeErrors.OUTSIDE, `${shown} leads outside ${boundary.what} (to ${real}) through a symlink; it is not read or written`, {
+          where: shown,
+          hint: `keep the overlay and its kustomization file inside ${boundary.what} (${boundary.root}), or run set-image from where it lives`,
+        });
+      const dirReal = await resolveInside(boundary.root, abs);
+      if (!dirReal.inside) throw outside(dirReal.real);
       const found = await findKustomization(abs).catch((e) => {
         // name the directory as the user gave it
         if (isGitopsError(e)) throw fail[e.kind](e.code, e.message.replace(abs, shown), { where: shown, hint: e.hint });
         throw e;
       });
       // write through a symlinked kustomization to its target (a rename over the link would replace the link)
+      const fileReal = await resolveInside(boundary.root, found);
+      if (!fileReal.inside) throw outside(fileReal.real);
       const file = await realpath(found).catch(() => found);
       let before: string;
       try {

@@ -8,6 +8,7 @@
  * Every secret is registered with the masker when it is read.
  */
 import { addSecret } from '../core/mask.js';
+import { assertUsableSecret } from '../core/secrets.js';
 import { fail } from '../core/errors.js';
 import { knownUsers } from '../core/secrets.js';
 
@@ -86,6 +87,7 @@ export async function readExplicit(env: NodeJS.ProcessEnv, user: string | undefi
   }
   if (!password) throw fail.usage('EREGISTRY_NO_PASSWORD', `registry user ${u} given without a password`, { hint: 'set GITOPS_REGISTRY_PASSWORD, or pipe it in with --registry-password-stdin (never as a flag value)' });
   addSecret(password, { users: [u, ...knownUsers(env)] });
+  assertUsableSecret(password, `the registry password (${source})`);
   return { username: u, password, source };
 }
 

@@ -39,6 +39,8 @@ export interface ClientOptions {
   attempts?: number;
   /** first backoff delay in ms (default 200, doubled each time, at most 3 s) */
   backoffMs?: number;
+  /** Date.now() ms after which no request is started or waited for (EREGISTRY_TIMEOUT, exit 4) */
+  deadline?: number;
 }
 
 export interface Manifest {
@@ -149,7 +151,8 @@ export class RegistryClient {
     const mod = u.protocol === 'http:' ? http : https;
     const agent = u.protocol === 'http:' ? this.httpAgent : this.httpsAgent;
     return new Promise((resolve, reject) => {
-      const req = mod.request(u, { method, headers: { 'User-Agent': 'gitops-ci', ...headers }, agent, timeout: 60_000 }, (res) => {
+      const left = this.opts.deadline === undefined ? 60_000 : Math.max(1, Math.min(60_000, this.opts.deadline - Date.now()));
+      const req = mod.request(u, { method, headers: { 'User-Agent': 'gitops-ci', ...headers }, agent, timeout: left }, (res) => {
         if (stream) return resolve({ res });
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -190,7 +193,10 @@ export class RegistryClient {
   /** run `op` with bounded exponential backoff on Transient errors */
   async retry<T>(what: string, op: () => Promise<T>): Promise<T> {
     let last: Transient | undefined;
+    const pastDeadline = () =>
+      fail.timeout('EREGISTRY_TIMEOUT', `${this.host} did not answer ${what} within --timeout${last ? ` (${last.message})` : ''}`, { where: what, hint: 'raise --timeout, or check the registry and the network' });
     for (let i = 0; i < this.attempts; i++) {
+      if (this.opts.deadline !== undefined && Date.now() >= this.opts.deadline) throw pastDeadline();
       if (i > 0) {
         const delay = Math.min(this.backoffMs * 2 ** (i - 1), 3000) * (0.75 + Math.random() * 0.5);
         this.stats.retries++;
@@ -203,6 +209,7 @@ export class RegistryClient {
         const c = this.classify(e, what);
         if (!(c instanceof Transient)) throw c;
         last = c;
+        if (this.opts.deadline !== undefined && Date.now() >= this.opts.deadline) throw pastDeadline();
       }
     }
     if (last?.status) {
@@ -237,6 +244,16 @@ export class RegistryClient {
       }
       const st = r.res.statusCode ?? 0;
       if (st >= 500 || st === 429) throw new Transient(`HTTP ${st}`, st);
+      // a registry says so (Docker-Distribution-API-Version: registry/2.0, or a JSON answer as the OCI spec
+      // allows); an SSO or proxy page answering 200 text/html to everything is not one, whatever it accepts
+      const apiVersion = String(r.res.headers['docker-distribution-api-version'] ?? '');
+      const type = String(r.res.headers['content-type'] ?? '');
+      if ((st === 200 || st === 401) && !/^registry\/2/i.test(apiVersion) && !/json/i.test(type)) {
+        throw fail.failed('EREGISTRY_PROTOCOL', `${this.host} does not serve the registry API: GET /v2/ answered ${st} ${type || 'without a content type'} and no Docker-Distribution-API-Version header (a login page or a proxy?)`, {
+          where: this.url('/v2/'),
+          hint: 'check the registry host name; a registry behind SSO needs a path that bypasses it',
+        });
+      }
       if (st === 401) this.challenge = parseChallenge(String(r.res.headers['www-authenticate'] ?? ''));
       else if (st === 200) this.challenge = { scheme: 'none' };
       else if (st === 404) throw fail.failed('EREGISTRY_PROTOCOL', `${this.host} does not serve the registry API (GET /v2/ answered 404)`, { where: this.url('/v2/') });

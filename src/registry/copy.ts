@@ -4,7 +4,7 @@
  * has are skipped (HEAD first); on the same registry blobs are mounted across repositories instead of
  * uploaded.
  */
-import { fail } from '../core/errors.js';
+import { fail, isGitopsError } from '../core/errors.js';
 import { INDEX_TYPES, type Manifest, type Registries, type RegistryClient } from './client.js';
 import { refReference, type ImageRef } from './ref.js';
 
@@ -80,7 +80,30 @@ export async function copyImage(regs: Registries, src: ImageRef, dst: ImageRef, 
   const top = await s.getManifest(src.repository, refReference(src));
   if (src.digest && top.digest !== src.digest) throw fail.failed('EREGISTRY_DIGEST', `source manifest hashes to ${top.digest}, not ${src.digest}`);
   await copyManifest(top, dst.tag ?? top.digest);
+  await readBack(d, dst, top.digest);
   return { digest: top.digest, mediaType: top.mediaType, stats };
+}
+
+/**
+ * No success that was not read back: the destination must serve the manifest by its digest (the bytes hash
+ * to it: getManifest checks), and the tag must point at it. A registry that accepted every write but kept
+ * nothing, or a page that answers 200 to anything, fails here.
+ */
+async function readBack(d: RegistryClient, dst: ImageRef, digest: string): Promise<void> {
+  const where = `${d.host}/${dst.repository}`;
+  const hint = 'the destination accepted the writes but does not serve them back: check that it is a registry (not a proxy or login page) and that it has storage; do not use the tag';
+  try {
+    await d.getManifest(dst.repository, digest);
+  } catch (e) {
+    if (isGitopsError(e) && (e.code === 'EREGISTRY_NOT_FOUND' || e.code === 'EREGISTRY_PROTOCOL')) {
+      throw fail.failed('EREGISTRY_NOT_STORED', `${where} does not serve the manifest ${digest} that was just written (${e.message})`, { where, hint });
+    }
+    throw e;
+  }
+  if (dst.tag) {
+    const t = await d.headManifest(dst.repository, dst.tag);
+    if (t?.digest !== digest) throw fail.failed('EREGISTRY_NOT_STORED', `${where}:${dst.tag} ${t ? `points at ${t.digest}` : 'does not exist'} after the copy, not at ${digest}`, { where, hint });
+  }
 }
 
 export type { RegistryClient };

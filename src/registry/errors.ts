@@ -12,8 +12,11 @@
  * EREGISTRY_TLS            1  the registry's certificate cannot be verified
  * EREGISTRY_PROTOCOL       1  an answer the distribution spec does not allow
  * EREGISTRY_DIGEST         1  the registry stored other bytes than were sent
+ * EREGISTRY_NOT_STORED     1  the destination does not serve back what was written
  * EREGISTRY_UNAVAILABLE   75  5xx or 429 after retries
  * EREGISTRY_NETWORK       75  connection refused/reset/timeout after retries
+ * EREGISTRY_TIMEOUT         4  image resolve: no answer within --timeout
+ * EREGISTRY_TIMEOUT_FLAG    2  image resolve: --timeout is not a duration from 100ms to 24h
  * EIMAGE_NO_TAG            2  no --tag and no CI_REGISTRY_IMAGE/CI_COMMIT_SHA
  * EIMAGE_BAD_FLAG          2  --build-arg or --label not K=V
  * EIMAGE_CONTEXT           2  context directory or Dockerfile missing
@@ -40,8 +43,11 @@ export const REGISTRY_ERROR_CODES = [
   'EREGISTRY_TLS',
   'EREGISTRY_PROTOCOL',
   'EREGISTRY_DIGEST',
+  'EREGISTRY_NOT_STORED',
   'EREGISTRY_UNAVAILABLE',
   'EREGISTRY_NETWORK',
+  'EREGISTRY_TIMEOUT',
+  'EREGISTRY_TIMEOUT_FLAG',
   'EIMAGE_NO_TAG',
   'EIMAGE_BAD_FLAG',
   'EIMAGE_CONTEXT',

@@ -17,7 +17,7 @@ export async function makeCreds(ctx: CommandContext, v: Values, explicitFor: str
   return credentialStore(ctx.env, explicit, explicitFor);
 }
 
-export async function makeRegistries(ctx: CommandContext, v: Values, explicitFor: string[], store?: CredentialStore): Promise<Registries> {
+export async function makeRegistries(ctx: CommandContext, v: Values, explicitFor: string[], store?: CredentialStore, deadline?: number): Promise<Registries> {
   const creds = store ?? (await makeCreds(ctx, v, explicitFor));
   const attempts = Number(ctx.env.GITOPS_RETRY_ATTEMPTS) || undefined;
   return new Registries({
@@ -25,6 +25,7 @@ export async function makeRegistries(ctx: CommandContext, v: Values, explicitFor
     insecure: bool(v, 'insecure') || ctx.env.GITOPS_REGISTRY_INSECURE === 'true',
     caFile: str(v, 'ca-file') ?? (ctx.env.GITOPS_REGISTRY_CA_FILE || undefined),
     attempts,
+    deadline,
     debug: (m) => ctx.log.debug(m),
   });
 }

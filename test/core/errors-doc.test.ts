@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const AREAS = /'(E(?:ARGOCD|BUMP|GIT|KUSTOMIZE|REGISTRY|IMAGE|DOTENV|GITLAB|PROMOTE|PREVIEW|RENDER)_[A-Z0-9_]+)'/g;
+const AREAS = /'(E(?:ARGOCD|BUMP|GIT|KUSTOMIZE|REGISTRY|IMAGE|DOTENV|GITLAB|PROMOTE|PREVIEW|RENDER|SECRET)_[A-Z0-9_]+)'/g;
 
 function files(dir: string, ext: string): string[] {
   return readdirSync(dir, { withFileTypes: true, recursive: true })

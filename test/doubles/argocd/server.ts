@@ -131,6 +131,8 @@ export interface ArgoCdDouble {
   readonly responses: RecordedResponse[];
   /** request log */
   readonly requests: Array<{ method: string; path: string; query: string }>;
+  /** the bodies POSTed to /api/webhook, as received (for the no-secret-in-payloads checks) */
+  readonly webhookBodies: string[];
   /** resolves when predicate(app) holds (checked on every change) */
   waitFor(name: string, predicate: (app: any) => boolean, timeoutMs?: number): Promise<any>;
   /** makes the controller poll git now */
@@ -222,6 +224,7 @@ export async function startArgoCdDouble(opts: ArgoCdDoubleOptions): Promise<Argo
   const faults: ServerFaults = {};
   const responses: RecordedResponse[] = [];
   const requests: Array<{ method: string; path: string; query: string }> = [];
+  const webhookBodies: string[] = [];
   let rvCounter = 1000;
   let stopped = false;
   const apps = new Map<string, AppState>();
@@ -791,6 +794,7 @@ export async function startArgoCdDouble(opts: ArgoCdDoubleOptions): Promise<Argo
     if (!event) return send(req, res, 400, 'Unknown webhook event\n');
     if (req.method !== 'POST') return send(req, res, 405, 'Webhook processing failed\n');
     const text = await readBody(req);
+    webhookBodies.push(text);
     const secret = opts.webhookSecret ?? '';
     const given = String(req.headers['x-gitlab-token'] ?? '');
     if (given !== secret) return send(req, res, 400, 'Webhook processing failed\n');
@@ -838,6 +842,7 @@ export async function startArgoCdDouble(opts: ArgoCdDoubleOptions): Promise<Argo
     faults,
     responses,
     requests,
+    webhookBodies,
     waitFor(name, predicate, timeoutMs = 30_000) {
       const a = apps.get(`${CONTROL_NS}/${name}`) ?? [...apps.values()].find((x) => x.spec.name === name);
       if (!a) return Promise.reject(new Error(`no app ${name}`));

@@ -1,0 +1,139 @@
+/**
+ * Runs users' pipelines (component includes) in gitlab-ci-local against the harness's real services: a git
+ * server (projects with branches), a registry with htpasswd, the GitLab double in front of that git server, and
+ * the bundled CLI on PATH as the runner image has it. Shared by the template scenario tests.
+ *
+ * Variables: what GitLab itself provides (CI_*), the masked CI/CD variables the README tells users to set, and
+ * the runner's environment (DOCKER_HOST: the shell executor stands in for the docker:dind service).
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { startGitServer, startRegistry, tmp, useDocker, type GitServer, type Registry } from './services.js';
+import { git, writeTree, type Tree } from './config-repo.js';
+import { CLI } from './cli.js';
+import { GITLAB_CI_LOCAL, ROOT } from './gitlab-ci-local.js';
+import { startGitlabDouble, type GitlabDouble } from '../doubles/gitlab/server.js';
+
+export interface PipelineHarness {
+  srv: GitServer;
+  reg: Registry;
+  gl: GitlabDouble;
+  /** projects: path → GitLab id */
+  ids: Record<string, number>;
+  /** a checkout of `branch` of `project`, as the runner clones it, with the components where gitlab-ci-local caches `version` */
+  checkout(project: string, branch: string, version?: string): string;
+  /** what GitLab provides to a pipeline of `project` (protected ref or not), plus the README's masked variables */
+  vars(project: string, o: { protectedRef: boolean; argo?: { url: string; token: string } }): Record<string, string>;
+  gcl(dir: string, extra: string[], v: Record<string, string>, unset?: string[]): Promise<{ code: number; out: string }>;
+  /** the jobs the pipeline would run (rules evaluated), without running them */
+  jobs(dir: string, v: Record<string, string>, unset?: string[]): Promise<string[]>;
+  stop(): Promise<void>;
+}
+
+function run(args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv }): Promise<{ code: number; out: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(GITLAB_CI_LOCAL, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (out += d));
+    p.on('error', reject);
+    p.on('close', (code) => resolve({ code: code ?? -1, out }));
+  });
+}
+
+export async function startPipelineHarness(projects: Array<{ path: string; tree: Tree; branches: string[]; binaries?: Record<string, string> }>): Promise<PipelineHarness> {
+  const srv = await startGitServer({ user: 'gitlab-ci-token' });
+  const reg = await startRegistry({ user: 'gitlab-ci-token' });
+  const ids: Record<string, number> = {};
+  projects.forEach((p, i) => (ids[p.path] = 10 + i));
+  for (const p of projects) {
+    srv.createRepo(`${p.path}.git`);
+    const work = tmp('gci-proj-');
+    git(work, ['init', '-q', '-b', p.branches[0]!]);
+    writeTree(work, { ...p.tree, '.gitignore': '.gitlab-ci-local/\n' });
+    for (const [to, from] of Object.entries(p.binaries ?? {})) cpSync(from, join(work, to));
+    git(work, ['add', '-A']);
+    git(work, ['commit', '-q', '-m', 'initial']);
+    git(work, ['push', '-q', srv.authUrl(`${p.path}.git`), ...p.branches.map((b) => `HEAD:refs/heads/${b}`)]);
+  }
+  const gl = await startGitlabDouble({
+    git: srv,
+    projects: projects.map((p) => ({ path: p.path, repo: `${p.path}.git`, id: ids[p.path] })),
+    users: [{ username: 'gitops-bot', bot: true }, { username: 'dev' }, { username: 'alice' }],
+  });
+  const docker = await useDocker();
+  // gitlab-ci-local starts the build job's docker:27-dind service even under the shell executor: a stand-in of
+  // that name (a sleeping busybox, no ports) takes its place; the job uses the harness's engine (DOCKER_HOST)
+  const denv = { ...process.env, DOCKER_HOST: docker.host };
+  // (left in place afterwards: test files running at the same time share it; nothing can pull the real one here)
+  if (!execFileSync('docker', ['images', '-q', 'docker:27-dind'], { env: denv }).toString().trim()) {
+    const ctx = tmp('gci-dind-');
+    cpSync('/bin/busybox', join(ctx, 'busybox'));
+    writeFileSync(join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY busybox /bin/busybox\nLABEL gitops-ci.test=dind-stand-in\nCMD ["/bin/busybox", "sleep", "3600"]\n');
+    execFileSync('docker', ['build', '-q', '-t', 'docker:27-dind', ctx], { env: denv, stdio: 'ignore' });
+  }
+  const bin = tmp('gci-bin-');
+  writeFileSync(join(bin, 'gitops-ci'), `#!/bin/sh\nexec "${process.execPath}" "${CLI}" "$@"\n`);
+  chmodSync(join(bin, 'gitops-ci'), 0o755);
+
+  const h: PipelineHarness = {
+    srv,
+    reg,
+    gl,
+    ids,
+    checkout(project, branch, version) {
+      const dir = join(tmp('gci-glc-'), 'p');
+      git(dirname(dir), ['clone', '-q', '--branch', branch, srv.authUrl(`${project}.git`), 'p']);
+      git(dir, ['remote', 'set-url', 'origin', `${srv.url}/${project}.git`]);
+      if (version) {
+        const cache = join(dir, '.gitlab-ci-local/includes/127.0.0.1/gitops-ci/gitops-ci', version, 'templates');
+        mkdirSync(cache, { recursive: true });
+        cpSync(join(ROOT, 'templates'), cache, { recursive: true });
+      }
+      return dir;
+    },
+    vars(project, o) {
+      return {
+        CI_COMMIT_REF_PROTECTED: String(o.protectedRef),
+        CI_REGISTRY: reg.host,
+        CI_REGISTRY_IMAGE: `${reg.host}/${project}`,
+        CI_REGISTRY_USER: reg.user,
+        CI_REGISTRY_PASSWORD: reg.password,
+        CI_JOB_TOKEN: srv.password,
+        CI_REPOSITORY_URL: `http://gitlab-ci-token:${srv.password}@127.0.0.1:${srv.port}/${project}.git`,
+        CI_API_V4_URL: gl.apiUrl,
+        CI_PROJECT_ID: String(ids[project]),
+        GITOPS_GITLAB_TOKEN: gl.token,
+        ...(o.argo ? { ARGOCD_SERVER: o.argo.url, ARGOCD_AUTH_TOKEN: o.argo.token } : {}),
+      };
+    },
+    gcl(dir, extra, v, unset = []) {
+      // gitlab-ci-local's shell executor runs the jobs in `dir` but says CI_PROJECT_DIR=/builds/<path>; GitLab says
+      // where the checkout is
+      v = { CI_PROJECT_DIR: dir, ...v };
+      const all = { ...v, DOCKER_HOST: docker.host, DOCKER_TLS_VERIFY: '', DOCKER_CERT_PATH: '' };
+      const args = [
+        '--force-shell-executor',
+        '--ignore-predefined-vars',
+        Object.keys(v).filter((k) => k.startsWith('CI_')).join(','),
+        ...Object.entries(all).flatMap(([k, val]) => ['--variable', `${k}=${val}`]),
+        ...unset.flatMap((k) => ['--unset-variable', k]),
+        ...extra,
+      ];
+      return run(args, { cwd: dir, env: { ...process.env, DOCKER_HOST: docker.host, PATH: `${bin}:${process.env.PATH}`, NO_COLOR: '1' } });
+    },
+    async jobs(dir, v, unset = []) {
+      const r = await h.gcl(dir, ['--list-json', '--no-json-schema-validation'], v, unset);
+      if (r.code !== 0) throw new Error(r.out);
+      const list = JSON.parse(r.out.slice(r.out.indexOf('\n['))) as Array<{ name: string; when: string }>;
+      return list.filter((j) => j.when !== 'never').map((j) => j.name).sort();
+    },
+    async stop() {
+      await gl.stop();
+      await reg.stop();
+      await srv.stop();
+    },
+  };
+  return h;
+}
