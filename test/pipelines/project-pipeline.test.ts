@@ -325,6 +325,7 @@ describe('the self-test pipeline', () => {
     expect(flags).toContain('--render');
     // and reads the pushed commit back from the config repo
     expect(scriptOf(bump)).toMatch(/rev-parse main\)" = "\$head"/);
+    expect(scriptOf(bump)).toMatch(/show "\$head:\S+kustomization\.yaml" \| grep -F "\$\{SELF_TEST_BUILD_IMAGE#\*@\}"/);
   });
 
   it('seeds its config repo from files of this commit that kustomize can build', async () => {
