@@ -15,7 +15,7 @@
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
-import { fail } from '../core/errors.js';
+import { fail, GitopsError, isGitopsError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { bump, type BumpOutcome } from '../bump/bump.js';
 import { checkoutReferences, KUSTOMIZATION_FILES } from '../bump/closure.js';
@@ -28,7 +28,7 @@ import { editKustomizationText } from '../kustomize/edit.js';
 import type { ImageExpr } from '../kustomize/image-expr.js';
 import { unifiedDiff } from '../kustomize/diff.js';
 import { renderOverlay } from '../kustomize/overlay.js';
-import { diffRendered, formatDiffs, type DiffSection } from '../render/diff.js';
+import { diffRendered, formatDiffs, redactRenderError, type DiffSection } from '../render/diff.js';
 import { PromoteErrors } from './errors.js';
 import type { Pinned, Source } from './source.js';
 
@@ -188,7 +188,13 @@ export function mrTitle(cfg: Pick<PromoteConfig, 'from' | 'to'>, changes: Change
 }
 
 async function render(dir: string, overlay: string, log: Logger, when: string): Promise<string> {
-  return log.section(`kustomize build ${overlay} (${when})`, () => renderOverlay(join(dir, overlay)), { collapsed: true });
+  try {
+    return await log.section(`kustomize build ${overlay} (${when})`, () => renderOverlay(join(dir, overlay)), { collapsed: true });
+  } catch (e) {
+    // kustomize quotes generator literals (Secret values) in its errors
+    if (isGitopsError(e) && e.details) throw new GitopsError({ kind: e.kind, code: e.code, message: e.message, where: e.where, hint: e.hint, cause: e.cause, details: e.details.map(redactRenderError) });
+    throw e;
+  }
 }
 
 async function promoteByMr(cfg: PromoteConfig): Promise<PromoteOutcome> {
