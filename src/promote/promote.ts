@@ -249,7 +249,14 @@ async function promoteByMr(cfg: PromoteConfig): Promise<PromoteOutcome> {
       log.info(`pushed ${commit.slice(0, 12)} to ${branch}${old ? ` (replacing ${old.slice(0, 12)})` : ''}`);
     }
     const mrOpts = cfg.mr!;
-    const mr = await api.upsert({ sourceBranch: branch, targetBranch: cfg.branch, title: mrOpts.title ?? mrTitle(cfg, changes), description, labels: mrOpts.labels, assignees: mrOpts.assignees, reviewers: mrOpts.reviewers, draft: mrOpts.draft });
+    let mr;
+    try {
+      mr = await api.upsert({ sourceBranch: branch, targetBranch: cfg.branch, title: mrOpts.title ?? mrTitle(cfg, changes), description, labels: mrOpts.labels, assignees: mrOpts.assignees, reviewers: mrOpts.reviewers, draft: mrOpts.draft });
+    } catch (e) {
+      // no half-done promotion: our branch goes back to what it was (the open MR keeps describing what it holds)
+      if (pushed) await restoreBranch(session, dir, branch, commit, old, log);
+      throw e;
+    }
     log.info(`merge request !${mr.iid} ${mr.created ? 'opened' : mr.updated ? 'updated' : 'already up to date'}: ${mr.webUrl}`);
     if (mrOpts.autoMerge) await api.autoMerge({ iid: mr.iid, sha: commit, timeoutMs: mrOpts.autoMergeTimeoutMs });
     return { changed: true, dryRun: false, changes, commit, head, diff, rendered: description, mr: { ...mr, branch, pushed }, attempts: 1 };
@@ -257,6 +264,16 @@ async function promoteByMr(cfg: PromoteConfig): Promise<PromoteOutcome> {
     await session.close();
     await rm(parent, { recursive: true, force: true });
   }
+}
+
+/** Puts our promotion branch back to `old` (deleted when there was none), only over `ours`; says what it did. */
+async function restoreBranch(session: GitSession, dir: string, branch: string, ours: string, old: string | undefined, log: Logger): Promise<void> {
+  // pushing `old` needs it here, and not as a shallow boundary: the server refuses a shallow update of a
+  // commit no ref of its own reaches; with depth 2 the boundary is old's parent, an ancestor of BRANCH
+  if (old) await session.run(['fetch', '--quiet', '--depth=2', '--filter=blob:none', '--no-tags', 'origin', old], { cwd: dir });
+  const r = await session.run(['push', '--porcelain', '--no-verify', `--force-with-lease=refs/heads/${branch}:${ours}`, 'origin', `${old ?? ''}:refs/heads/${branch}`], { cwd: dir });
+  if (r.code === 0) log.warn(old ? `${branch} reset to ${old.slice(0, 12)} (what it held before this run)` : `${branch} removed again (this run created it)`);
+  else log.warn(`could not restore ${branch} (${tailLines(`${r.stdout}\n${r.stderr}`, 4).join(' ')}): it holds ${ours.slice(0, 12)}; the next run reuses or replaces it`);
 }
 
 /** `old` (the tip of our branch on the server) has the same tree and the same parent as `ours` */
