@@ -52,6 +52,8 @@ export interface MergeRequestOptions {
 export interface MergeRequestApi {
   upsert(o: { sourceBranch: string; targetBranch: string; title: string; description: string; labels?: string[]; assignees?: string[]; reviewers?: string[]; draft?: boolean }): Promise<{ iid: number; webUrl: string; created: boolean; updated: boolean }>;
   autoMerge(o: { iid: number; sha: string; timeoutMs: number }): Promise<void>;
+  /** close the open MR(s) of our branch, with `reason` as a note */
+  closeSuperseded(o: { sourceBranch: string; targetBranch: string; reason: string }): Promise<Array<{ iid: number; webUrl: string }>>;
 }
 
 export interface PromoteConfig {
@@ -216,7 +218,16 @@ async function promoteByMr(cfg: PromoteConfig): Promise<PromoteOutcome> {
     const text = await readFile(join(dir, file), 'utf8');
     const res = editKustomizationText(text, cfg.exprs, file);
     const changes: Change[] = res.changes.filter((c) => c.changed).map((c) => ({ overlay: cfg.to, env: envOf(cfg.to), image: c.name, before: c.before ? refOf(c.before) : undefined, after: refOf(c.after) }));
-    if (res.text === text || !changes.length) return { changed: false, dryRun: cfg.dryRun, changes: [], head, attempts: 1 };
+    if (res.text === text || !changes.length) {
+      // an open promotion MR proposes something the source no longer runs (or that is there already): merging
+      // it later would move what was not verified, so it is closed as superseded
+      if (!cfg.dryRun) {
+        const api = await cfg.mrApi!();
+        const reason = `Superseded: ${envOf(cfg.to)} already runs what ${envOf(cfg.from)} runs (config commit \`${cfg.source.commit}\`), so this promotion is no longer wanted. Closed by gitops-ci promote${cfg.job.jobUrl ? ` ([job](${cfg.job.jobUrl}))` : ''}.`;
+        for (const c of await api.closeSuperseded({ sourceBranch: promotionBranch(cfg.to), targetBranch: cfg.branch, reason })) log.info(`closed !${c.iid} (${c.webUrl}): it proposed content ${envOf(cfg.from)} no longer runs`);
+      }
+      return { changed: false, dryRun: cfg.dryRun, changes: [], head, attempts: 1 };
+    }
     const before = await render(dir, cfg.to, log, 'before');
     await writeFile(join(dir, file), res.text);
     const after = await render(dir, cfg.to, log, 'after');

@@ -17,7 +17,7 @@ let git: GitServer;
 let gl: GitlabDouble;
 const recorder = gitlabContractRecorder();
 let seq = 0;
-const N = 6;
+const N = 8;
 
 beforeAll(async () => {
   git = await startGitServer();
@@ -102,4 +102,34 @@ describe('promote --via mr: GitLab failing part-way leaves nothing behind', () =
     expect(gl.hooks.branchSha(p.path, 'main')).toBe(p.head);
     expect(mrs(p.path)).toHaveLength(0);
   });
+});
+
+describe('promote --via mr: an open promotion MR that the source no longer runs', () => {
+  it('staging rolled back to what production runs: no commit, and the open MR proposing the newer digest is closed as superseded', async () => {
+    const p = project();
+    // production runs DIGEST; staging moves on to a newer digest: MR proposing it
+    pushTree(git.authUrl(`${p.path}.git`), withImages(withImages(layout(), PROD, `  - name: ${IMAGE}\n    digest: ${DIGEST}\n`), STAGING, `  - name: ${IMAGE}\n    digest: sha256:${'ef56'.repeat(16)}\n`));
+    expect((await runCli(args(p.url), { env: p.env })).code).toBe(0);
+    const open = mrs(p.path).filter((m) => m.state === 'opened');
+    expect(open).toHaveLength(1);
+    // the newer digest is rolled back in staging: staging runs what production runs again
+    const main = pushTree(git.authUrl(`${p.path}.git`), withImages(layout(), PROD, `  - name: ${IMAGE}\n    digest: ${DIGEST}\n`));
+    const res = await runCli(args(p.url), { env: p.env });
+    expect(res.code, res.all).toBe(0);
+    expect(res.stderr).toContain('no change: production already runs what staging runs');
+    expect(res.stderr).toContain(`closed !${open[0]!.iid}`);
+    expect(gl.hooks.mergeRequest(p.path, open[0]!.iid as number).state).toBe('closed');
+    expect(gl.hooks.branchSha(p.path, 'main')).toBe(main);
+    expect(mrs(p.path)).toHaveLength(1);
+  }, 150_000);
+
+  it('--dry-run closes nothing', async () => {
+    const q = project();
+    pushTree(git.authUrl(`${q.path}.git`), withImages(withImages(layout(), PROD, `  - name: ${IMAGE}\n    digest: ${DIGEST}\n`), STAGING, `  - name: ${IMAGE}\n    digest: sha256:${'ef56'.repeat(16)}\n`));
+    expect((await runCli(args(q.url), { env: q.env })).code).toBe(0);
+    pushTree(git.authUrl(`${q.path}.git`), withImages(layout(), PROD, `  - name: ${IMAGE}\n    digest: ${DIGEST}\n`));
+    const dry = await runCli(args(q.url, '--dry-run'), { env: q.env });
+    expect(dry.code, dry.all).toBe(0);
+    expect(mrs(q.path).filter((m) => m.state === 'opened')).toHaveLength(1);
+  }, 150_000);
 });
