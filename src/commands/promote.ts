@@ -7,6 +7,7 @@
 import { bool, str, strs, type CommandContext, type CommandResult, type CommandSpec, type ParsedArgs, type Values } from '../core/command.js';
 import { fail, isGitopsError, type GitopsError } from '../core/errors.js';
 import { intFlag, overlayFlag } from '../core/flags.js';
+import { redactUrl } from '../core/mask.js';
 import { envOf, originFromCi, shortImageOf, tersely, type Origin, type SkipCi } from '../bump/message.js';
 import { parseRemote, type Remote } from '../git/url.js';
 import { parseImageExprs } from '../kustomize/image-expr.js';
@@ -137,7 +138,9 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
   if (/[<>\n]/.test(author.name) || /[<>\s]/.test(author.email)) problems.push('--author-name/--author-email must not contain <, > or line breaks');
   const fromApp = str(values, 'from-app');
   const verifyJob = str(values, 'verify-job') ?? (env.GITOPS_VERIFY_JOB_URL || undefined);
-  if (verifyJob && !/^https?:\/\/\S+$/.test(verifyJob)) problems.push(`--verify-job must be a job URL (got ${JSON.stringify(verifyJob)})`);
+  if (verifyJob && !/^https?:\/\/\S+$/.test(verifyJob)) problems.push(`--verify-job must be a job URL (got ${JSON.stringify(redactUrl(verifyJob))})`);
+  // it goes into the commit trailer and the MR description
+  else if (verifyJob && /^https?:\/\/[^/]*@/.test(verifyJob)) problems.push(`--verify-job must not carry credentials (got ${JSON.stringify(redactUrl(verifyJob))}): give the job's web URL`);
 
   if (problems.length || errors.length) {
     const all = [...problems, ...errors.map((e) => `${e.message}${e.where && e.where !== 'command line' ? ` (${e.where})` : ''}`)];

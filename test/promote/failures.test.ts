@@ -133,3 +133,13 @@ describe('promote --via mr: an open promotion MR that the source no longer runs'
     expect(mrs(q.path).filter((m) => m.state === 'opened')).toHaveLength(1);
   }, 150_000);
 });
+
+describe('promote: credentials in flags', () => {
+  it('--verify-job with credentials in the URL is refused (it would go into the commit trailer and the MR), and never echoed', async () => {
+    const secret = 'glpat-VerifyJobSecret42';
+    const res = await runCli(['promote', '--repo', '/nonexistent', '--branch', 'main', '--from', STAGING, '--to', PROD, '--verify-job', `https://bot:${secret}@gitlab.example.com/g/p/-/jobs/1`]);
+    expect(res.code, res.all).toBe(2);
+    expect(res.stderr).toContain('--verify-job must not carry credentials');
+    for (const f of leakForms(secret, ['bot'])) expect(res.all).not.toContain(f);
+  });
+});
