@@ -34,6 +34,18 @@ export interface Origin {
   jobUrl?: string;
 }
 
+/** the running job's own origin, from GitLab's predefined variables (empty values count as unset) */
+export function originFromCi(env: NodeJS.ProcessEnv): Origin {
+  return {
+    project: env.CI_PROJECT_PATH || undefined,
+    commit: env.CI_COMMIT_SHA || undefined,
+    ref: env.CI_COMMIT_REF_NAME || undefined,
+    pipelineId: env.CI_PIPELINE_ID || undefined,
+    pipelineUrl: env.CI_PIPELINE_URL || undefined,
+    jobUrl: env.CI_JOB_URL || undefined,
+  };
+}
+
 export type SkipCi = 'message' | 'push-option' | 'none';
 
 export const TRAILER = {

@@ -3,11 +3,12 @@
  * Resolves and validates the whole configuration first (flags over GitLab variables), then hands it to
  * src/bump/bump.ts. See docs/commands/bump.md.
  */
-import { posix, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { bool, str, strs, type CommandContext, type CommandResult, type CommandSpec, type ParsedArgs } from '../core/command.js';
 import { fail, isGitopsError, type GitopsError } from '../core/errors.js';
+import { intFlag, overlayFlag } from '../core/flags.js';
 import { bump, type BumpOutcome } from '../bump/bump.js';
-import { PLACEHOLDERS, shortImageOf, tersely, validateTemplate, type Origin, type SkipCi } from '../bump/message.js';
+import { originFromCi, PLACEHOLDERS, shortImageOf, tersely, validateTemplate, type Origin, type SkipCi } from '../bump/message.js';
 import { isGitRepo, setAncestryEnv } from '../git/ancestry.js';
 import { parseRemote } from '../git/url.js';
 import { parseImageExprs, type ImageExpr } from '../kustomize/image-expr.js';
@@ -51,29 +52,6 @@ Placeholders for --message: ${Object.keys(PLACEHOLDERS).map((k) => `{${k}}`).joi
   ],
 };
 
-function intOpt(v: string | undefined, name: string, def: number, min: number, max: number, problems: string[]): number {
-  if (v === undefined) return def;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    problems.push(`--${name} must be an integer from ${min} to ${max} (got ${JSON.stringify(v)})`);
-    return def;
-  }
-  return n;
-}
-
-function normaliseDir(d: string, problems: string[]): string | undefined {
-  const p = posix.normalize(d.replace(/\\/g, '/')).replace(/^(\.\/)+/, '').replace(/\/+$/, '');
-  if (posix.isAbsolute(p) || p === '..' || p.startsWith('../')) {
-    problems.push(`--dir ${JSON.stringify(d)} must be relative to the config repo root and stay inside it`);
-    return undefined;
-  }
-  if (p === '' || p === '.') {
-    problems.push('--dir . (the repo root) is not supported: name the overlay directory');
-    return undefined;
-  }
-  return p;
-}
-
 export async function run(ctx: CommandContext, { values, positionals }: ParsedArgs): Promise<CommandResult> {
   const { env, log } = ctx;
   const problems: string[] = [];
@@ -97,7 +75,7 @@ export async function run(ctx: CommandContext, { values, positionals }: ParsedAr
 
   const dirs = strs(values, 'dir');
   if (!dirs.length) problems.push('no overlay: pass --dir OVERLAY (relative to the config repo root), e.g. --dir .kubernetes/overlays/staging');
-  const overlays = [...new Set(dirs.map((d) => normaliseDir(d, problems)).filter((d): d is string => !!d))];
+  const overlays = [...new Set(dirs.map((d) => overlayFlag(d, 'dir', problems)).filter((d): d is string => !!d))];
 
   const rawExprs = [...strs(values, 'image'), ...positionals];
   if (!rawExprs.length) problems.push('no image: pass --image EXPR, e.g. --image registry.example.com/app:1.2.3');
@@ -123,9 +101,9 @@ export async function run(ctx: CommandContext, { values, positionals }: ParsedAr
   }
   const skipCi = (str(values, 'skip-ci') ?? env.GITOPS_SKIP_CI ?? 'message') as SkipCi;
   if (!['message', 'push-option', 'none'].includes(skipCi)) problems.push(`--skip-ci must be message, push-option or none (got ${JSON.stringify(skipCi)})`);
-  const maxAttempts = intOpt(str(values, 'max-attempts'), 'max-attempts', 20, 1, 100, problems);
-  const timeoutS = intOpt(str(values, 'timeout'), 'timeout', 300, 1, 86_400, problems);
-  const historyDepth = intOpt(str(values, 'history-depth'), 'history-depth', 200, 1, 100_000, problems);
+  const maxAttempts = intFlag(str(values, 'max-attempts'), 'max-attempts', 20, 1, 100, problems);
+  const timeoutS = intFlag(str(values, 'timeout'), 'timeout', 300, 1, 86_400, problems);
+  const historyDepth = intFlag(str(values, 'history-depth'), 'history-depth', 200, 1, 100_000, problems);
 
   setAncestryEnv(env);
   let sourceRepo: string | undefined;
@@ -153,14 +131,7 @@ export async function run(ctx: CommandContext, { values, positionals }: ParsedAr
     });
   }
 
-  const origin: Origin = {
-    project: env.CI_PROJECT_PATH || undefined,
-    commit: env.CI_COMMIT_SHA || undefined,
-    ref: env.CI_COMMIT_REF_NAME || undefined,
-    pipelineId: env.CI_PIPELINE_ID || undefined,
-    pipelineUrl: env.CI_PIPELINE_URL || undefined,
-    jobUrl: env.CI_JOB_URL || undefined,
-  };
+  const origin: Origin = originFromCi(env);
   if (!origin.commit && !origin.pipelineId) log.debug('neither CI_COMMIT_SHA nor CI_PIPELINE_ID is set: the stale guard has nothing to compare and stands aside');
 
   const out: BumpOutcome = await bump({

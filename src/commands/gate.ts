@@ -70,6 +70,7 @@ export async function run(ctx: CommandContext, { values, positionals }: ParsedAr
   let required = 0;
   if (n === undefined) problems.push('--approvals N is required');
   else if (!/^\d+$/.test(n)) problems.push(`--approvals ${JSON.stringify(n)} is not a whole number`);
+  else if (Number(n) < 1) problems.push(`--approvals ${n} would let every merge request through: a gate needs at least 1 approval`);
   else required = Number(n);
   const approvers = strs(values, 'approver').flatMap((a) => a.split(',')).map((a) => a.trim()).filter(Boolean);
   for (const a of approvers) if (!/^@?[A-Za-z0-9_.][A-Za-z0-9_.\-/]*$/.test(a)) problems.push(`--approver ${JSON.stringify(a)} is not a username or @group path`);

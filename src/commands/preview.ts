@@ -4,9 +4,10 @@
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, posix, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { bool, str, strs, type CommandContext, type CommandResult, type CommandSpec, type ParsedArgs } from '../core/command.js';
 import { fail, isGitopsError, type GitopsError } from '../core/errors.js';
+import { intFlag, overlayFlag } from '../core/flags.js';
 import { envOf } from '../bump/message.js';
 import { parseRemote, type Remote } from '../git/url.js';
 import { parseImageExprs, type ImageExpr } from '../kustomize/image-expr.js';
@@ -56,15 +57,6 @@ marker before diffing. GitLab: CI_API_V4_URL / CI_SERVER_URL, CI_PROJECT_ID, GIT
 
 const MARKER_KIND = 'preview';
 
-function overlayDir(d: string, problems: string[]): string | undefined {
-  const p = posix.normalize(d.replace(/\\/g, '/')).replace(/^(\.\/)+/, '').replace(/\/+$/, '');
-  if (posix.isAbsolute(p) || p === '..' || p.startsWith('../') || p === '' || p === '.') {
-    problems.push(`--dir ${JSON.stringify(d)} must be an overlay directory relative to the config repo root, inside it`);
-    return undefined;
-  }
-  return p;
-}
-
 export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<CommandResult> {
   const { env, log } = ctx;
   const problems: string[] = [];
@@ -73,10 +65,10 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
   const mrRaw = str(values, 'mr') ?? (env.CI_MERGE_REQUEST_IID || undefined);
   const mrIid = mrRaw !== undefined ? Number(mrRaw) : undefined;
   if (mrRaw !== undefined && (!Number.isInteger(mrIid) || mrIid! < 1)) problems.push(`--mr must be a merge request IID (got ${JSON.stringify(mrRaw)})`);
-  const dirs = [...new Set(strs(values, 'dir').map((d) => overlayDir(d, problems)).filter((d): d is string => !!d))];
+  const dirs = [...new Set(strs(values, 'dir').map((d) => overlayFlag(d, 'dir', problems)).filter((d): d is string => !!d))];
   const rawExprs = strs(values, 'image');
   const fromRaw = str(values, 'from');
-  const from = fromRaw !== undefined ? overlayDir(fromRaw, problems) : undefined;
+  const from = fromRaw !== undefined ? overlayFlag(fromRaw, 'from', problems) : undefined;
   if (fromRaw !== undefined && rawExprs.length) problems.push('--image and --from do not go together: preview what bump would set (--image), or what promote would move (--from)');
   const appMode = rawExprs.length > 0 || fromRaw !== undefined;
   let exprs: ImageExpr[] = [];
@@ -113,10 +105,8 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
     if (!base) problems.push('no base commit: pass --base SHA (CI_MERGE_REQUEST_DIFF_BASE_SHA in an MR pipeline), or --image/--dir for an app repo MR');
     if (!head) problems.push('no head commit: pass --head SHA (CI_COMMIT_SHA in a pipeline)');
   }
-  const maxChars = Number(str(values, 'max-chars') ?? '100000');
-  if (!Number.isInteger(maxChars) || maxChars < 2000 || maxChars > 1_000_000) problems.push(`--max-chars must be an integer from 2000 to 1000000`);
-  const timeoutS = Number(str(values, 'timeout') ?? '300');
-  if (!Number.isInteger(timeoutS) || timeoutS < 1) problems.push('--timeout must be a positive integer (seconds)');
+  const maxChars = intFlag(str(values, 'max-chars'), 'max-chars', 100_000, 2000, 1_000_000, problems);
+  const timeoutS = intFlag(str(values, 'timeout'), 'timeout', 300, 1, 86_400, problems);
   const key = (str(values, 'key') ?? 'default').trim() || 'default';
   if (!dryRun && mrIid === undefined && !problems.length) {
     throw fail.usage(PreviewErrors.NO_MR, 'no merge request to comment on: this is not a merge-request pipeline and --mr is not given', {

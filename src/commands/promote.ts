@@ -4,10 +4,11 @@
  * revision Argo CD verified, with --from-app), pins digests (resolving tags, copying with --copy-to), then
  * commits to the branch (bump's machinery) or opens/updates one merge request. See docs/commands/promote.md.
  */
-import { posix } from 'node:path';
 import { bool, str, strs, type CommandContext, type CommandResult, type CommandSpec, type ParsedArgs, type Values } from '../core/command.js';
 import { fail, isGitopsError, type GitopsError } from '../core/errors.js';
-import { envOf, shortImageOf, tersely, type Origin, type SkipCi } from '../bump/message.js';
+import { intFlag, overlayFlag } from '../core/flags.js';
+import { redactUrl } from '../core/mask.js';
+import { envOf, originFromCi, shortImageOf, tersely, type Origin, type SkipCi } from '../bump/message.js';
 import { parseRemote, type Remote } from '../git/url.js';
 import { parseImageExprs } from '../kustomize/image-expr.js';
 import { makeRegistries, registryOptions } from '../registry/options.js';
@@ -70,27 +71,12 @@ GitLab (--via mr): CI_API_V4_URL / CI_SERVER_URL, CI_PROJECT_ID or the project o
   ],
 };
 
-function intOpt(v: string | undefined, name: string, def: number, min: number, max: number, problems: string[]): number {
-  if (v === undefined) return def;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    problems.push(`--${name} must be an integer from ${min} to ${max} (got ${JSON.stringify(v)})`);
-    return def;
-  }
-  return n;
-}
-
 function overlayOpt(d: string | undefined, flag: string, problems: string[]): string | undefined {
   if (!d) {
     problems.push(`no --${flag}: name the ${flag === 'from' ? 'source' : 'target'} overlay, e.g. --${flag} .kubernetes/overlays/${flag === 'from' ? 'staging' : 'production'}`);
     return undefined;
   }
-  const p = posix.normalize(d.replace(/\\/g, '/')).replace(/^(\.\/)+/, '').replace(/\/+$/, '');
-  if (posix.isAbsolute(p) || p === '..' || p.startsWith('../') || p === '' || p === '.') {
-    problems.push(`--${flag} ${JSON.stringify(d)} must be an overlay directory relative to the config repo root, inside it`);
-    return undefined;
-  }
-  return p;
+  return overlayFlag(d, flag, problems);
 }
 
 const list = (v: Values, k: string) => strs(v, k).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
@@ -140,9 +126,9 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
     if (!name && copyRaw.length > 1) problems.push(`--copy-to ${JSON.stringify(c)}: with several --copy-to, write NAME=REPO`);
     copyTo.set(name, repo);
   }
-  const maxAttempts = intOpt(str(values, 'max-attempts'), 'max-attempts', 20, 1, 100, problems);
-  const timeoutS = intOpt(str(values, 'timeout'), 'timeout', 300, 1, 86_400, problems);
-  const autoMergeS = intOpt(str(values, 'auto-merge-timeout'), 'auto-merge-timeout', 120, 1, 86_400, problems);
+  const maxAttempts = intFlag(str(values, 'max-attempts'), 'max-attempts', 20, 1, 100, problems);
+  const timeoutS = intFlag(str(values, 'timeout'), 'timeout', 300, 1, 86_400, problems);
+  const autoMergeS = intFlag(str(values, 'auto-merge-timeout'), 'auto-merge-timeout', 120, 1, 86_400, problems);
   const mrOnly = ['label', 'assignee', 'reviewer', 'draft', 'auto-merge', 'title'].filter((k) => values[k] !== undefined && values[k] !== false && !(Array.isArray(values[k]) && !(values[k] as unknown[]).length));
   if (via === 'push' && mrOnly.length) problems.push(`${mrOnly.map((k) => `--${k}`).join(', ')} only apply with --via mr`);
   const author = {
@@ -152,7 +138,9 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
   if (/[<>\n]/.test(author.name) || /[<>\s]/.test(author.email)) problems.push('--author-name/--author-email must not contain <, > or line breaks');
   const fromApp = str(values, 'from-app');
   const verifyJob = str(values, 'verify-job') ?? (env.GITOPS_VERIFY_JOB_URL || undefined);
-  if (verifyJob && !/^https?:\/\/\S+$/.test(verifyJob)) problems.push(`--verify-job must be a job URL (got ${JSON.stringify(verifyJob)})`);
+  if (verifyJob && !/^https?:\/\/\S+$/.test(verifyJob)) problems.push(`--verify-job must be a job URL (got ${JSON.stringify(redactUrl(verifyJob))})`);
+  // it goes into the commit trailer and the MR description
+  else if (verifyJob && /^https?:\/\/[^/]*@/.test(verifyJob)) problems.push(`--verify-job must not carry credentials (got ${JSON.stringify(redactUrl(verifyJob))}): give the job's web URL`);
 
   if (problems.length || errors.length) {
     const all = [...problems, ...errors.map((e) => `${e.message}${e.where && e.where !== 'command line' ? ` (${e.where})` : ''}`)];
@@ -210,14 +198,7 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
   if (dryRun) for (const p of pinned) if (copyTo.get(p.name)) Object.assign(p, { repo: copyTo.get(p.name)!, expr: p.name === copyTo.get(p.name) ? `${p.name}@${p.digest}` : `${p.name}=${copyTo.get(p.name)}@${p.digest}` });
   const exprs = parseImageExprs(pinned.map((p) => p.expr));
 
-  const job: Origin = {
-    project: env.CI_PROJECT_PATH || undefined,
-    commit: env.CI_COMMIT_SHA || undefined,
-    ref: env.CI_COMMIT_REF_NAME || undefined,
-    pipelineId: env.CI_PIPELINE_ID || undefined,
-    pipelineUrl: env.CI_PIPELINE_URL || undefined,
-    jobUrl: env.CI_JOB_URL || undefined,
-  };
+  const job: Origin = originFromCi(env);
   const out = await promote({
     remote: remote!,
     branch: branch!,

@@ -102,6 +102,22 @@ export async function upsertMergeRequest(gl: GitlabClient, i: UpsertMergeRequest
   }
 }
 
+/**
+ * Closes the open MR(s) from sourceBranch into targetBranch, with a note saying why (a promotion whose
+ * target already runs what the source runs: the MR's older content must not be merged later).
+ */
+export async function closeOpenMergeRequests(gl: GitlabClient, i: { project: string | number; sourceBranch: string; targetBranch: string; reason: string }): Promise<Array<{ iid: number; webUrl: string }>> {
+  const list = await gl.listMergeRequests(i.project, { sourceBranch: i.sourceBranch, targetBranch: i.targetBranch, state: 'opened' });
+  const open = list.filter((m) => m.state === 'opened' && m.sourceBranch === i.sourceBranch && m.targetBranch === i.targetBranch);
+  const out: Array<{ iid: number; webUrl: string }> = [];
+  for (const mr of open) {
+    await gl.createNote(i.project, mr.iid, i.reason);
+    await gl.editMergeRequest(i.project, mr.iid, { stateEvent: 'close' });
+    out.push({ iid: mr.iid, webUrl: mr.webUrl });
+  }
+  return out;
+}
+
 export interface AutoMergeInput {
   project: string | number;
   iid: number;

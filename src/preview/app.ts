@@ -16,7 +16,7 @@ import type { Remote } from '../git/url.js';
 import { editKustomizationText } from '../kustomize/edit.js';
 import type { ImageExpr } from '../kustomize/image-expr.js';
 import { renderOverlay } from '../kustomize/overlay.js';
-import { diffRendered, type DiffSection } from '../render/diff.js';
+import { diffRendered, redactRenderError, type DiffSection } from '../render/diff.js';
 import { PreviewErrors } from './errors.js';
 
 async function findFile(root: string, overlay: string): Promise<string | undefined> {
@@ -33,7 +33,7 @@ export async function renderOrError(root: string, overlay: string, log: Logger, 
     return { yaml: await log.section(`kustomize build ${overlay} (${when})`, () => renderOverlay(join(root, overlay)), { collapsed: true }) };
   } catch (e) {
     if (!isGitopsError(e)) throw e;
-    return { error: [e.message, ...(e.details ?? [])].join('\n').split(`${root}/`).join('') };
+    return { error: redactRenderError([e.message, ...(e.details ?? [])].join('\n').split(`${root}/`).join('')) };
   }
 }
 

@@ -15,7 +15,7 @@ export const PromoteErrors = {
   TAG_UNRESOLVED: 'EPROMOTE_TAG_UNRESOLVED',
   /** --from-app: the app is not deployed, synced and healthy (1) */
   APP_NOT_READY: 'EPROMOTE_APP_NOT_READY',
-  /** --from-app: the app deploys another repo/path than --repo/--from (2) */
+  /** --from-app: the app deploys another path than --from (2) */
   APP_MISMATCH: 'EPROMOTE_APP_MISMATCH',
   /** the config commit Argo CD reports cannot be fetched from the config repo (1) */
   REVISION: 'EPROMOTE_REVISION',
@@ -23,6 +23,4 @@ export const PromoteErrors = {
   COPY_DIGEST: 'EPROMOTE_COPY_DIGEST',
   /** --via mr: the push of the promotion branch was refused (1) */
   PUSH: 'EPROMOTE_PUSH',
-  /** --via mr needs a GitLab connection and none was configured (2) */
-  GITLAB: 'EPROMOTE_GITLAB',
 } as const;

@@ -4,7 +4,7 @@ import { redactUrl } from '../core/mask.js';
 import type { Remote } from '../git/url.js';
 import { gitlabClient } from '../gitlab/client.js';
 import { resolveGitlabConfig } from '../gitlab/config.js';
-import { autoMerge, upsertMergeRequest } from '../gitlab/mr.js';
+import { autoMerge, closeOpenMergeRequests, upsertMergeRequest } from '../gitlab/mr.js';
 import type { MergeRequestApi } from './promote.js';
 
 export async function mergeRequestApi(ctx: CommandContext, values: Values, remote: Remote): Promise<MergeRequestApi> {
@@ -15,6 +15,7 @@ export async function mergeRequestApi(ctx: CommandContext, values: Values, remot
   ctx.log.debug(`GitLab ${redactUrl(cfg.apiUrl)}, project ${cfg.project}, token from ${cfg.tokenSource}`);
   return {
     upsert: (o) => upsertMergeRequest(gl, { project: cfg.project, ...o }),
+    closeSuperseded: (o) => closeOpenMergeRequests(gl, { project: cfg.project, ...o }),
     autoMerge: async (o) => {
       const r = await autoMerge(gl, { project: cfg.project, iid: o.iid, sha: o.sha, timeoutMs: o.timeoutMs, onWait: (m) => ctx.log.info(m) });
       ctx.log.info(r.state === 'merged' ? `merge request !${o.iid} merged (${r.mergeCommitSha?.slice(0, 12) ?? '?'})` : `merge request !${o.iid} set to merge when the pipeline succeeds`);

@@ -15,7 +15,7 @@
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
-import { fail } from '../core/errors.js';
+import { fail, GitopsError, isGitopsError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { bump, type BumpOutcome } from '../bump/bump.js';
 import { checkoutReferences, KUSTOMIZATION_FILES } from '../bump/closure.js';
@@ -28,7 +28,7 @@ import { editKustomizationText } from '../kustomize/edit.js';
 import type { ImageExpr } from '../kustomize/image-expr.js';
 import { unifiedDiff } from '../kustomize/diff.js';
 import { renderOverlay } from '../kustomize/overlay.js';
-import { diffRendered, formatDiffs, type DiffSection } from '../render/diff.js';
+import { diffRendered, formatDiffs, redactRenderError, type DiffSection } from '../render/diff.js';
 import { PromoteErrors } from './errors.js';
 import type { Pinned, Source } from './source.js';
 
@@ -52,6 +52,8 @@ export interface MergeRequestOptions {
 export interface MergeRequestApi {
   upsert(o: { sourceBranch: string; targetBranch: string; title: string; description: string; labels?: string[]; assignees?: string[]; reviewers?: string[]; draft?: boolean }): Promise<{ iid: number; webUrl: string; created: boolean; updated: boolean }>;
   autoMerge(o: { iid: number; sha: string; timeoutMs: number }): Promise<void>;
+  /** close the open MR(s) of our branch, with `reason` as a note */
+  closeSuperseded(o: { sourceBranch: string; targetBranch: string; reason: string }): Promise<Array<{ iid: number; webUrl: string }>>;
 }
 
 export interface PromoteConfig {
@@ -188,7 +190,13 @@ export function mrTitle(cfg: Pick<PromoteConfig, 'from' | 'to'>, changes: Change
 }
 
 async function render(dir: string, overlay: string, log: Logger, when: string): Promise<string> {
-  return log.section(`kustomize build ${overlay} (${when})`, () => renderOverlay(join(dir, overlay)), { collapsed: true });
+  try {
+    return await log.section(`kustomize build ${overlay} (${when})`, () => renderOverlay(join(dir, overlay)), { collapsed: true });
+  } catch (e) {
+    // kustomize quotes generator literals (Secret values) in its errors
+    if (isGitopsError(e) && e.details) throw new GitopsError({ kind: e.kind, code: e.code, message: e.message, where: e.where, hint: e.hint, cause: e.cause, details: e.details.map(redactRenderError) });
+    throw e;
+  }
 }
 
 async function promoteByMr(cfg: PromoteConfig): Promise<PromoteOutcome> {
@@ -210,7 +218,16 @@ async function promoteByMr(cfg: PromoteConfig): Promise<PromoteOutcome> {
     const text = await readFile(join(dir, file), 'utf8');
     const res = editKustomizationText(text, cfg.exprs, file);
     const changes: Change[] = res.changes.filter((c) => c.changed).map((c) => ({ overlay: cfg.to, env: envOf(cfg.to), image: c.name, before: c.before ? refOf(c.before) : undefined, after: refOf(c.after) }));
-    if (res.text === text || !changes.length) return { changed: false, dryRun: cfg.dryRun, changes: [], head, attempts: 1 };
+    if (res.text === text || !changes.length) {
+      // an open promotion MR proposes something the source no longer runs (or that is there already): merging
+      // it later would move what was not verified, so it is closed as superseded
+      if (!cfg.dryRun) {
+        const api = await cfg.mrApi!();
+        const reason = `Superseded: ${envOf(cfg.to)} already runs what ${envOf(cfg.from)} runs (config commit \`${cfg.source.commit}\`), so this promotion is no longer wanted. Closed by gitops-ci promote${cfg.job.jobUrl ? ` ([job](${cfg.job.jobUrl}))` : ''}.`;
+        for (const c of await api.closeSuperseded({ sourceBranch: promotionBranch(cfg.to), targetBranch: cfg.branch, reason })) log.info(`closed !${c.iid} (${c.webUrl}): it proposed content ${envOf(cfg.from)} no longer runs`);
+      }
+      return { changed: false, dryRun: cfg.dryRun, changes: [], head, attempts: 1 };
+    }
     const before = await render(dir, cfg.to, log, 'before');
     await writeFile(join(dir, file), res.text);
     const after = await render(dir, cfg.to, log, 'after');
@@ -243,7 +260,14 @@ async function promoteByMr(cfg: PromoteConfig): Promise<PromoteOutcome> {
       log.info(`pushed ${commit.slice(0, 12)} to ${branch}${old ? ` (replacing ${old.slice(0, 12)})` : ''}`);
     }
     const mrOpts = cfg.mr!;
-    const mr = await api.upsert({ sourceBranch: branch, targetBranch: cfg.branch, title: mrOpts.title ?? mrTitle(cfg, changes), description, labels: mrOpts.labels, assignees: mrOpts.assignees, reviewers: mrOpts.reviewers, draft: mrOpts.draft });
+    let mr;
+    try {
+      mr = await api.upsert({ sourceBranch: branch, targetBranch: cfg.branch, title: mrOpts.title ?? mrTitle(cfg, changes), description, labels: mrOpts.labels, assignees: mrOpts.assignees, reviewers: mrOpts.reviewers, draft: mrOpts.draft });
+    } catch (e) {
+      // no half-done promotion: our branch goes back to what it was (the open MR keeps describing what it holds)
+      if (pushed) await restoreBranch(session, dir, branch, commit, old, log);
+      throw e;
+    }
     log.info(`merge request !${mr.iid} ${mr.created ? 'opened' : mr.updated ? 'updated' : 'already up to date'}: ${mr.webUrl}`);
     if (mrOpts.autoMerge) await api.autoMerge({ iid: mr.iid, sha: commit, timeoutMs: mrOpts.autoMergeTimeoutMs });
     return { changed: true, dryRun: false, changes, commit, head, diff, rendered: description, mr: { ...mr, branch, pushed }, attempts: 1 };
@@ -251,6 +275,16 @@ async function promoteByMr(cfg: PromoteConfig): Promise<PromoteOutcome> {
     await session.close();
     await rm(parent, { recursive: true, force: true });
   }
+}
+
+/** Puts our promotion branch back to `old` (deleted when there was none), only over `ours`; says what it did. */
+async function restoreBranch(session: GitSession, dir: string, branch: string, ours: string, old: string | undefined, log: Logger): Promise<void> {
+  // pushing `old` needs it here, and not as a shallow boundary: the server refuses a shallow update of a
+  // commit no ref of its own reaches; with depth 2 the boundary is old's parent, an ancestor of BRANCH
+  if (old) await session.run(['fetch', '--quiet', '--depth=2', '--filter=blob:none', '--no-tags', 'origin', old], { cwd: dir });
+  const r = await session.run(['push', '--porcelain', '--no-verify', `--force-with-lease=refs/heads/${branch}:${ours}`, 'origin', `${old ?? ''}:refs/heads/${branch}`], { cwd: dir });
+  if (r.code === 0) log.warn(old ? `${branch} reset to ${old.slice(0, 12)} (what it held before this run)` : `${branch} removed again (this run created it)`);
+  else log.warn(`could not restore ${branch} (${tailLines(`${r.stdout}\n${r.stderr}`, 4).join(' ')}): it holds ${ours.slice(0, 12)}; the next run reuses or replaces it`);
 }
 
 /** `old` (the tip of our branch on the server) has the same tree and the same parent as `ours` */

@@ -160,6 +160,18 @@ function escapeHtml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
+/**
+ * A render error as it may be shown in a note or a log: kustomize quotes secretGenerator/configMapGenerator
+ * literal sources in its errors (`literal sources [K=V …]: invalid literal source K V, expected key=value`),
+ * which would put a Secret value in the MR. Those parts are replaced by the marker.
+ */
+export function redactRenderError(text: string): string {
+  return text
+    .replace(/(literal sources?) \[[^\]\n]*\]/g, `$1 [${REDACTED}]`)
+    .replace(/(invalid literal source) .*?(, expected key=value|$)/gm, `$1 ${REDACTED}$2`)
+    .replace(/(\bliterals?:?\s*\[)[^\]\n]*\]/gi, `$1${REDACTED}]`);
+}
+
 /** a code fence longer than any run of backticks in the text */
 function fenceFor(text: string): string {
   let longest = 0;
@@ -235,8 +247,9 @@ export function formatDiffs(sections: DiffSection[], opts: FormatOptions = {}): 
     parts.push(head);
     budget -= head.length;
     if (s.error) {
-      const fence = fenceFor(s.error);
-      const t = truncateDiff(s.error, Math.min(maxPer, 4000, Math.max(0, budget - 20)));
+      const error = redactRenderError(s.error);
+      const fence = fenceFor(error);
+      const t = truncateDiff(error, Math.min(maxPer, 4000, Math.max(0, budget - 20)));
       const block = `${fence}\n${t.text}${fence}\n\n`;
       if (block.length <= budget) {
         parts.push(block);

@@ -27,4 +27,18 @@ describe('error catalogue', () => {
     const missing = [...codes].filter((c) => !docs.includes(c)).sort();
     expect(missing).toEqual([]);
   });
+
+  it('every catalogued code is raised somewhere, so no documented row is dead', () => {
+    const sources = files(join(root, 'src'), '.ts').map((f) => ({ f, text: readFileSync(f, 'utf8') }));
+    const dead: string[] = [];
+    for (const { f, text } of sources) {
+      const obj = /^export const (\w+Errors) = \{/m.exec(text)?.[1];
+      if (!obj) continue;
+      for (const m of text.matchAll(/^\s+([A-Z0-9_]+): '(E[A-Z]+_[A-Z0-9_]+)'/gm)) {
+        const used = sources.some((o) => o.f !== f && (new RegExp(`\\b${obj}\\.${m[1]}\\b`).test(o.text) || o.text.includes(`'${m[2]}'`)));
+        if (!used) dead.push(`${m[2]} (${obj}.${m[1]})`);
+      }
+    }
+    expect(dead).toEqual([]);
+  });
 });

@@ -212,4 +212,15 @@ describe('gitops-ci gate (CLI against the double)', () => {
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/merge request !9999 of project 42 not found/);
   });
+
+  it('--approvals 0 (a gate that lets every MR through) and a negative count are usage errors, before any request', async () => {
+    const before = fx.gl.requests.length;
+    const zero = await gate(['--mr', '1', '--approvals', '0']);
+    expect(zero.code, zero.all).toBe(2);
+    expect(zero.stderr).toMatch(/--approvals 0 .*at least 1/);
+    const neg = await gate(['--mr', '1', '--approvals=-1']);
+    expect(neg.code, neg.all).toBe(2);
+    expect(neg.stderr).toMatch(/--approvals "-1" is not a whole number/);
+    expect(fx.gl.requests.length).toBe(before);
+  });
 });

@@ -7,6 +7,10 @@ import { describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { diffRendered, formatDiffs, REDACTED, REDACTED_CHANGED } from '../../src/render/diff.js';
+import { renderOrError } from '../../src/preview/app.js';
+import { Logger } from '../../src/core/log.js';
+import { tmp } from '../helpers/services.js';
+import { mkdirSync } from 'node:fs';
 
 const dir = (c: string) => fileURLToPath(new URL(`../fixtures/render/${c}/`, import.meta.url));
 const read = (c: string, f: string) => readFileSync(`${dir(c)}${f}`, 'utf8');
@@ -107,5 +111,24 @@ describe('rendered diff', () => {
     const out = formatDiffs([{ title: 'staging', diffs: [], error: 'kustomize build failed: accumulating resources' }]).body;
     expect(out).toContain('staging: could not be rendered');
     expect(out).toContain('accumulating resources');
+  });
+
+  it('a render error that quotes a secretGenerator literal (real kustomize) shows no value in the note or the log', async () => {
+    const root = tmp('gci-render-err-');
+    mkdirSync(`${root}/prod`, { recursive: true });
+    // a careless literal: a space instead of '=' makes kustomize quote the whole source in its error
+    writeFileSync(`${root}/prod/kustomization.yaml`, 'secretGenerator:\n- name: db\n  literals:\n  - PASSWORD hunter2-literal-value\n  - TOKEN=tok-second-literal\n');
+    const r = await renderOrError(root, 'prod', new Logger({ sink: { out: () => {}, err: () => {} } }), 'head');
+    expect(r.error).toBeTruthy();
+    expect(r.error).toContain('invalid literal source');
+    const body = formatDiffs([{ title: 'production (prod)', diffs: [], error: r.error! }]).body;
+    for (const v of ['hunter2-literal-value', 'tok-second-literal']) {
+      expect(r.error).not.toContain(v);
+      expect(body).not.toContain(v);
+    }
+    // formatDiffs redacts on its own too (an error from elsewhere)
+    const direct = formatDiffs([{ title: 'p', diffs: [], error: 'loading KV pairs: literal sources [A=one-secret B two-secret]: invalid literal source B two-secret, expected key=value' }]).body;
+    expect(direct).not.toMatch(/one-secret|two-secret/);
+    expect(direct).toContain('invalid literal source');
   });
 });
