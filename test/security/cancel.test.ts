@@ -68,6 +68,28 @@ describe('a silent server', () => {
   });
 });
 
+describe('GIT_SSH_COMMAND quoting', () => {
+  it('a HOME holding $(…) is not run by the shell that runs ssh (SSH_KNOWN_HOSTS unset)', async () => {
+    const base = tmp('gci-home-');
+    const marker = join(base, 'pwned');
+    const home = join(base, `h$(touch ${marker})`);
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(home, { recursive: true });
+    const bare = bareRepo(seedLayout());
+    const p = spawn(process.execPath, [CLI, 'bump', '--repo', ssh.url(bare), '--branch', 'main', '--dir', PROD, '--image', 'app:q', '--timeout', '30'], {
+      env: { PATH: process.env.PATH, HOME: home, TMPDIR: tmp('gci-q-tmp-'), SSH_PRIVATE_KEY: ssh.privateKey },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    p.stderr.on('data', (d) => (stderr += d));
+    const code = await new Promise<number | null>((r) => p.on('close', (c) => r(c)));
+    // the host is unknown to the (empty) known_hosts files: refused, as it should be
+    expect(code, stderr).toBe(3);
+    expect(stderr).toContain('EGIT_HOST_KEY');
+    expect(existsSync(marker)).toBe(false);
+  });
+});
+
 describe('cancel', () => {
   for (const [sig, code] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
     it(`${sig} during an ssh push: exit ${code}, no key file, no clone, no orphan git/ssh, remote unchanged`, async () => {
