@@ -43,8 +43,8 @@ async function until(what: string, f: () => boolean, ms = 30_000): Promise<void>
 }
 
 describe('a silent server', () => {
-  for (const scheme of ['ssh', 'http'] as const)
-  it(`bump to a${scheme === 'ssh' ? 'n ssh' : 'n http'} server that accepts and never speaks ends at --timeout (exit 4), leaving no ${scheme === 'ssh' ? 'ssh' : 'git-remote-http (which holds the password)'} or git behind`, async () => {
+  for (const scheme of ['ssh', 'http'] as const) {
+    it(`bump to a${scheme === 'ssh' ? 'n ssh' : 'n http'} server that accepts and never speaks ends at --timeout (exit 4), leaving no ${scheme === 'ssh' ? 'ssh' : 'git-remote-http (which holds the password)'} or git behind`, async () => {
     const net = await import('node:net');
     const silent = net.createServer(() => undefined);
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
@@ -66,6 +66,7 @@ describe('a silent server', () => {
       silent.close();
     }
   });
+  }
 });
 
 describe('GIT_SSH_COMMAND quoting', () => {
