@@ -96,18 +96,6 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   let verbose = false;
   while (argv[0] === '-v' || argv[0] === '--verbose') (verbose = true), (argv = argv.slice(1));
   const log = new Logger({ verbose, gitlab: env.GITLAB_CI === 'true' });
-  const bad = secretProblems(env, argv);
-  if (bad.length) {
-    printError(log, fail.usage('ESECRET_INVALID', bad.length === 1 ? `${bad[0]}; it cannot be used (its value is not shown)` : `${bad.length} secrets cannot be used (their values are not shown)`, {
-      details: bad.length > 1 ? bad : undefined,
-      hint: 'set the secret again without line breaks, control characters or non-Latin-1 characters (a stray newline or a copy-paste artefact is the usual cause)',
-    }));
-    log.summary(false, 'secret rejected');
-    return ExitCode.usage;
-  }
-  if (argvCreds) {
-    log.warn('credentials on the command line are visible to every process on the machine (ps, /proc): put the URL without them in GITOPS_CONFIG_REPO (or --repo) and the token in GITOPS_GIT_TOKEN, ARGOCD_AUTH_TOKEN or DOCKER_AUTH_CONFIG (see docs/security.md)');
-  }
   // libraries print their `debug` output straight to stderr, past the masker: docker-modem's includes request
   // headers such as X-Registry-Auth. So DEBUG is dropped before any library loads.
   if (env.DEBUG) {
@@ -125,6 +113,19 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     return argv.length === 0 ? ExitCode.usage : ExitCode.ok;
   }
 
+  // secrets that cannot be sent as they are: refused before any command runs (help and --version need none)
+  const bad = secretProblems(env, argv);
+  if (bad.length) {
+    printError(log, fail.usage('ESECRET_INVALID', bad.length === 1 ? `${bad[0]}; it cannot be used (its value is not shown)` : `${bad.length} secrets cannot be used (their values are not shown)`, {
+      details: bad.length > 1 ? bad : undefined,
+      hint: 'set the secret again without line breaks, control characters or non-Latin-1 characters (a stray newline or a copy-paste artefact is the usual cause)',
+    }));
+    log.summary(false, 'secret rejected');
+    return ExitCode.usage;
+  }
+  if (argvCreds) {
+    log.warn('credentials on the command line are visible to every process on the machine (ps, /proc): put the URL without them in GITOPS_CONFIG_REPO (or --repo) and the token in GITOPS_GIT_TOKEN, ARGOCD_AUTH_TOKEN or DOCKER_AUTH_CONFIG (see docs/security.md)');
+  }
   const found = findCommand(argv);
   const entry = found.entry;
   let rest = found.rest;

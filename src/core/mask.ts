@@ -72,7 +72,7 @@ export function stripUserinfo<T>(value: T): T {
       for (let i = rest.lastIndexOf('@'); i > 0; i = rest.lastIndexOf('@', i - 1)) {
         if (/^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-f0-9]{32,}/i.test(rest.slice(i + 1))) continue;
         const info = rest.slice(0, i);
-        if (!info.includes(':') && info.includes('/')) return m;
+        if ((!info.includes(':') && info.includes('/')) || /^[^:@/]+:\d+\//.test(info)) return m;
         return scheme + rest.slice(i + 1);
       }
       return m;

@@ -100,8 +100,8 @@ export function findUserinfo(text: string): UrlUserinfo[] {
     const at = userinfoEnd(rest);
     if (at <= 0) continue;
     const info = rest.slice(0, at);
-    // `https://host/users/@me`: a path with an `@`, not userinfo
-    if (!info.includes(':') && info.includes('/')) continue;
+    // `https://host/users/@me`, `http://host:8080/users/@me`: a path with an `@`, not userinfo
+    if ((!info.includes(':') && info.includes('/')) || /^[^:@/]+:\d+\//.test(info)) continue;
     take(info);
   }
   const whole = text.trim().replace(/^--?[a-z][a-z0-9-]*=/i, '');

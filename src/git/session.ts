@@ -198,8 +198,8 @@ export class GitSession {
           ? setTimeout(
               () => {
                 timedOut = true;
-                // git's helper (git-remote-http, ssh) may hold our pipes open after git is gone: stop
-                // waiting for them; the helper ends at its own low-speed/keep-alive limit
+                // the whole group: git and its helpers (git-remote-http, ssh, an orphaned send-pack), which
+                // may otherwise hold our pipes open and the password in their environment after git is gone
                 killGroup(p, 'SIGTERM');
                 setTimeout(() => killGroup(p, 'SIGKILL'), 2000).unref();
                 p.stdout.destroy();

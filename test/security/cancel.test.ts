@@ -43,8 +43,8 @@ async function until(what: string, f: () => boolean, ms = 30_000): Promise<void>
 }
 
 describe('a silent server', () => {
-  for (const scheme of ['ssh', 'http'] as const)
-  it(`bump to a${scheme === 'ssh' ? 'n ssh' : 'n http'} server that accepts and never speaks ends at --timeout (exit 4), leaving no ${scheme === 'ssh' ? 'ssh' : 'git-remote-http (which holds the password)'} or git behind`, async () => {
+  for (const scheme of ['ssh', 'http'] as const) {
+    it(`bump to a${scheme === 'ssh' ? 'n ssh' : 'n http'} server that accepts and never speaks ends at --timeout (exit 4), leaving no ${scheme === 'ssh' ? 'ssh' : 'git-remote-http (which holds the password)'} or git behind`, async () => {
     const net = await import('node:net');
     const silent = net.createServer(() => undefined);
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
@@ -65,6 +65,29 @@ describe('a silent server', () => {
     } finally {
       silent.close();
     }
+  });
+  }
+});
+
+describe('GIT_SSH_COMMAND quoting', () => {
+  it('a HOME holding $(…) is not run by the shell that runs ssh (SSH_KNOWN_HOSTS unset)', async () => {
+    const base = tmp('gci-home-');
+    const marker = join(base, 'pwned');
+    const home = join(base, `h$(touch ${marker})`);
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(home, { recursive: true });
+    const bare = bareRepo(seedLayout());
+    const p = spawn(process.execPath, [CLI, 'bump', '--repo', ssh.url(bare), '--branch', 'main', '--dir', PROD, '--image', 'app:q', '--timeout', '30'], {
+      env: { PATH: process.env.PATH, HOME: home, TMPDIR: tmp('gci-q-tmp-'), SSH_PRIVATE_KEY: ssh.privateKey },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    p.stderr.on('data', (d) => (stderr += d));
+    const code = await new Promise<number | null>((r) => p.on('close', (c) => r(c)));
+    // the host is unknown to the (empty) known_hosts files: refused, as it should be
+    expect(code, stderr).toBe(3);
+    expect(stderr).toContain('EGIT_HOST_KEY');
+    expect(existsSync(marker)).toBe(false);
   });
 });
 

@@ -28,7 +28,7 @@ describe('NODE_DEBUG', () => {
     expect(res.stderr).not.toMatch(/^(HTTP|NET|CHILD_PROCESS|TLS) \d+:/m);
   });
 
-  it('a cancelled re-run still ends with the conventional code', async () => {
+  it('the re-run without NODE_DEBUG keeps the exit code and stdout (--version)', async () => {
     const res = await runCli(['--version'], { env: { NODE_DEBUG: 'http' } });
     expect(res.code).toBe(0);
     expect(res.stdout).toMatch(/^\d+\.\d+\.\d+/);
