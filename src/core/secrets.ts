@@ -3,7 +3,7 @@
  * anything is printed, so that no code path can print one by accident.
  */
 import { fail } from './errors.js';
-import { addSecret } from './mask.js';
+import { addSecret, stripUserinfo } from './mask.js';
 
 /** variables whose whole value is secret */
 export const SECRET_VARS = [
@@ -200,4 +200,24 @@ export function assertUsableSecret(value: string, name: string): void {
       hint: 'set the secret again without line breaks, control characters or non-Latin-1 characters',
     });
   }
+}
+
+/**
+ * The environment for a child that needs no credential of ours (kustomize, kubectl): every known secret
+ * variable, DOCKER_AUTH_CONFIG and our own git credential variables are left out, and the userinfo is stripped
+ * from every URL-ish value. A child cannot print, log or pass on what it was never given.
+ */
+export function childEnvWithoutSecrets(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const drop = new Set<string>([...SECRET_VARS, 'DOCKER_AUTH_CONFIG', 'GITOPS_CI_GIT_USERNAME', 'GITOPS_CI_GIT_PASSWORD']);
+  const out: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined || drop.has(k)) continue;
+    if (!findUserinfo(v).length) out[k] = v;
+    else {
+      const stripped = stripUserinfo(v);
+      // a form stripUserinfo does not take apart (no scheme: `user:token@host:group/repo`) is left out whole
+      if (!findUserinfo(stripped).length) out[k] = stripped;
+    }
+  }
+  return out;
 }

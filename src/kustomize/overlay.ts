@@ -14,6 +14,7 @@ import { parseAllDocuments } from 'yaml';
 import { fail, isGitopsError } from '../core/errors.js';
 import { resolveInside, workTreeOf, writeFileAtomic } from '../core/fsutil.js';
 import type { Logger } from '../core/log.js';
+import { childEnvWithoutSecrets } from '../core/secrets.js';
 import { editKustomizationText, type ImageChange, type ImageEntry } from './edit.js';
 import { KustomizeErrors } from './errors.js';
 import { splitImage, type ImageExpr } from './image-expr.js';
@@ -394,7 +395,7 @@ export async function renderOverlay(dir: string): Promise<string> {
   }
   const [cmd, args] = kustomize ? [kustomize, ['build', dir]] : [kubectl!, ['kustomize', dir]];
   return new Promise((res, rej) => {
-    execFile(cmd, args, { maxBuffer: 256 * 1024 * 1024, env: { ...process.env } }, (err, stdout, stderr) => {
+    execFile(cmd, args, { maxBuffer: 256 * 1024 * 1024, env: childEnvWithoutSecrets(process.env) }, (err, stdout, stderr) => {
       if (err) {
         const lines = String(stderr || err.message).trim().split('\n');
         rej(

@@ -10,6 +10,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
+import { childEnvWithoutSecrets } from '../core/secrets.js';
 import { parse } from 'yaml';
 import { fail } from '../core/errors.js';
 import { KUSTOMIZATION_FILES, referencedPaths } from '../bump/closure.js';
@@ -17,7 +18,7 @@ import { PreviewErrors } from './errors.js';
 
 export function gitOut(cwd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((res) => {
-    execFile('git', args, { cwd, maxBuffer: 256 * 1024 * 1024, env: { ...process.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' } }, (err, stdout, stderr) => {
+    execFile('git', args, { cwd, maxBuffer: 256 * 1024 * 1024, env: { ...childEnvWithoutSecrets(process.env), GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' } }, (err, stdout, stderr) => {
       res({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout: String(stdout), stderr: String(stderr) });
     });
   });
@@ -40,8 +41,8 @@ export async function ensureCommit(repo: string, sha: string, what: string): Pro
 export async function exportTree(repo: string, sha: string, dir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
   await new Promise<void>((res, rej) => {
-    const archive = spawn('git', ['archive', '--format=tar', sha], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
-    const tar = spawn('tar', ['-x', '-C', dir], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const archive = spawn('git', ['archive', '--format=tar', sha], { cwd: repo, env: childEnvWithoutSecrets(process.env), stdio: ['ignore', 'pipe', 'pipe'] });
+    const tar = spawn('tar', ['-x', '-C', dir], { env: childEnvWithoutSecrets(process.env), stdio: ['pipe', 'ignore', 'pipe'] });
     let err = '';
     archive.stderr.on('data', (d) => (err += d));
     tar.stderr.on('data', (d) => (err += d));
