@@ -115,16 +115,16 @@ describe('bump: the commit', () => {
     const prodK = seed[`${PROD}/kustomization.yaml`]!.replace('resources:\n  - ../../base\n', 'resources:\n  - ../../base\ncomponents:\n  - ../../components/labels\n');
     const r = configRepo(srv, {
       [`${PROD}/kustomization.yaml`]: prodK,
-      '.kubernetes/base/kustomization.yaml': 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - deployment.yaml\n  - service.yaml\n  - ../shared\n',
-      '.kubernetes/shared/kustomization.yaml': 'resources:\n  - sa.yaml\n',
-      '.kubernetes/shared/sa.yaml': 'apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: shovel\n',
+      '.kubernetes/base/kustomization.yaml': 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - deployment.yaml\n  - service.yaml\n  - ../common\n',
+      '.kubernetes/common/kustomization.yaml': 'resources:\n  - sa.yaml\n',
+      '.kubernetes/common/sa.yaml': 'apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: shovel\n',
       '.kubernetes/components/labels/kustomization.yaml': 'apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\ncommonLabels:\n  team: shovel\n',
       '.kubernetes/components/unused/kustomization.yaml': 'apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n',
     });
     const work = join(tmp(), 'clone');
     const res = await runCli(['bump', '--repo', r.url, '--branch', 'main', '--dir', PROD, '--image', `${IMAGE}:closure`, '--render', '--workdir', work], { env: jobEnv(srv) });
     expect(res.code, res.all).toBe(0);
-    for (const d of ['.kubernetes/base', '.kubernetes/shared', '.kubernetes/components/labels']) expect(existsSync(join(work, d, 'kustomization.yaml')), d).toBe(true);
+    for (const d of ['.kubernetes/base', '.kubernetes/common', '.kubernetes/components/labels']) expect(existsSync(join(work, d, 'kustomization.yaml')), d).toBe(true);
     expect(existsSync(join(work, '.kubernetes/components/unused'))).toBe(false);
     expect(existsSync(join(work, STAGING))).toBe(false);
   });

@@ -187,10 +187,10 @@ describe('gitops-ci set-image', () => {
   });
 
   it('writes through a symlinked kustomization file and keeps the link', async () => {
-    const shared = join(r.root, 'shared.yaml');
+    const shared = join(r.root, 'common.yaml');
     writeFileSync(shared, PROD);
     rmSync(r.file('dev'));
-    symlinkSync('../../../shared.yaml', r.file('dev'));
+    symlinkSync('../../../common.yaml', r.file('dev'));
     const res = await runCli(['set-image', '--dir', r.dir('dev'), 'registry.example.com/team/app:5'], { cwd: r.root });
     expect(res.code, res.all).toBe(0);
     expect(lstatSync(r.file('dev')).isSymbolicLink()).toBe(true);
