@@ -89,6 +89,26 @@ function shq(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+/** process groups of the git children still running (each git runs in a group of its own) */
+const liveGroups = new Set<number>();
+
+function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
+  if (!pid) return;
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    /* the group is gone */
+  }
+}
+
+/**
+ * Stop every git child still running, with its helpers (its whole process group): for a signal handler
+ * (a cancelled job) before it removes the clone and the key file.
+ */
+export function killGitChildren(signal: NodeJS.Signals = 'SIGKILL'): void {
+  for (const pid of liveGroups) killGroup(pid, signal);
+}
+
 export class GitSession {
   readonly remote: Remote;
   readonly credentials?: Credentials;
@@ -175,26 +195,33 @@ export class GitSession {
     if (this.tmpDir) await rm(this.tmpDir, { recursive: true, force: true });
   }
 
-  /** run git; resolves with its result whatever the exit code (unless the deadline passes) */
-  run(args: string[], o: { cwd?: string; input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<GitResult> {
+  /**
+   * run git; resolves with its result whatever the exit code (unless the deadline passes).
+   *
+   * Each git runs in its own process group. At the deadline the whole group is stopped: git's helpers
+   * (git-remote-http, send-pack, ssh) are not git's to stop, and an orphaned send-pack may still deliver a
+   * push we then report as not made. `deadline` overrides the session's for this one call (a short look
+   * at the remote after the session's time is up).
+   */
+  run(args: string[], o: { cwd?: string; input?: string; env?: NodeJS.ProcessEnv; deadline?: number } = {}): Promise<GitResult> {
     this.log?.debug(`git ${args.join(' ')}`);
     return new Promise((resolve, reject) => {
-      const p = spawn('git', args, { cwd: o.cwd, env: { ...this.env, ...o.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+      const p = spawn('git', args, { cwd: o.cwd, env: { ...this.env, ...o.env }, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+      if (p.pid) liveGroups.add(p.pid);
       let stdout = '';
       let stderr = '';
       let timedOut = false;
       p.stdout.on('data', (d) => (stdout += d));
       p.stderr.on('data', (d) => (stderr += d));
-      const left = this.deadline ? this.deadline - Date.now() : undefined;
+      const deadline = o.deadline ?? this.deadline;
+      const left = deadline ? deadline - Date.now() : undefined;
       const t =
         left !== undefined
           ? setTimeout(
               () => {
                 timedOut = true;
-                // git's helper (git-remote-http, ssh) may hold our pipes open after git is gone: stop
-                // waiting for them; the helper ends at its own low-speed/keep-alive limit
-                p.kill('SIGTERM');
-                setTimeout(() => p.kill('SIGKILL'), 2000).unref();
+                killGroup(p.pid, 'SIGTERM');
+                setTimeout(() => killGroup(p.pid, 'SIGKILL'), 2000).unref();
                 p.stdout.destroy();
                 p.stderr.destroy();
                 finish(null);
@@ -204,6 +231,7 @@ export class GitSession {
           : undefined;
       p.on('error', (e) => {
         if (t) clearTimeout(t);
+        if (p.pid) liveGroups.delete(p.pid);
         reject(fail.failed('EGIT_FAILED', `cannot run git: ${e.message}`, { hint: 'install git ≥ 2.25 in the job image' }));
       });
       let done = false;
@@ -217,14 +245,21 @@ export class GitSession {
         }
         resolve({ code: code ?? 1, stdout, stderr });
       };
-      p.on('close', (code) => finish(code));
+      p.on('close', (code) => {
+        // git is done; a helper it left behind (it should not) goes with the group
+        if (p.pid) {
+          if (!timedOut) killGroup(p.pid, 'SIGKILL');
+          liveGroups.delete(p.pid);
+        }
+        finish(code);
+      });
       p.stdin.on('error', () => undefined);
       p.stdin.end(o.input ?? '');
     });
   }
 
   /** run git and throw a classified error on failure */
-  async must(op: GitOp, args: string[], o: { cwd?: string; input?: string; branch?: string; env?: NodeJS.ProcessEnv } = {}): Promise<string> {
+  async must(op: GitOp, args: string[], o: { cwd?: string; input?: string; branch?: string; env?: NodeJS.ProcessEnv; deadline?: number } = {}): Promise<string> {
     const r = await this.run(args, o);
     if (r.code !== 0) throw classifyGitFailure({ op, stderr: r.stderr, stdout: r.stdout, where: this.remote.display, branch: o.branch });
     return r.stdout;
