@@ -6,17 +6,19 @@
  *   seed   the seed's path: full clone, edit, commit, push
  *   floor  git's own shallow sparse blob-filtered clone + a one-line change, commit, push (no Node, no checks)
  *
- * plus ours against a small repo (the seed layout alone: cost must not follow the repo), and 20 concurrent
- * bumps of 20 images on one branch of the big repo (3 rounds: on a 2-core machine 20 processes contend for
- * the CPU, and the retries a round needs vary with the draw of the backoff).
+ * plus ours against a small repo (the seed layout alone: cost must not follow the repo), and N bumps of N
+ * images on one branch, N = 5, 12, 20, one after another and all at once, on the small and the big repo
+ * (issue #12: at once must cost no more than in a row), with the trace of where the 20 concurrent writers'
+ * time went (bench/contention.ts).
  *
  *   npx tsx bench/bump.ts        → bench/results/bump.txt
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { CLI, machine, median, ms, report, run, table, timeIt } from './lib.js';
+import { concurrent, phases, sequential, type Round } from './contention.js';
 import { startGitServer, tmp } from '../test/helpers/services.js';
 import { pushTree, seedLayout } from '../test/helpers/config-repo.js';
 
@@ -128,16 +130,6 @@ function floor(auth: string): { t: number; size: number } {
   return { t, size };
 }
 
-function bumpAsync(repoUrl: string, image: string): Promise<{ code: number; ms: number; retries: number }> {
-  return new Promise((resolve) => {
-    const s = process.hrtime.bigint();
-    const p = spawn(process.execPath, [CLI, 'bump', '--repo', repoUrl, '--branch', 'main', '--dir', OVERLAY, '--image', image], { env: cliEnv, stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    p.stderr.on('data', (d) => (err += d));
-    p.on('close', (code) => resolve({ code: code ?? -1, ms: Number(process.hrtime.bigint() - s) / 1e6, retries: (err.match(/push rejected/g) ?? []).length }));
-  });
-}
-
 // ------------------------------------------------------------------------------------------------ setup
 const big = serverRepo('bench/big.git');
 const buildMs = buildBig(big.path);
@@ -146,6 +138,7 @@ const files = spawnSync('sh', ['-c', `git -C "$1" ls-tree -r main | wc -l`, 'sh'
 const packSize = du(join(big.path, 'objects'));
 const small = serverRepo('bench/small.git');
 pushTree(small.auth, seedLayout(IMAGE));
+const base = new Map<string, string>();
 
 // ------------------------------------------------------------------------------------------------ side by side
 const cases = {
@@ -162,23 +155,51 @@ for (let r = 0; r < ROUNDS; r++) {
     samples[name]!.size.push(x.size);
   }
 }
+for (const r of [big, small]) base.set(r.path, spawnSync('git', ['-C', r.path, 'rev-parse', 'main']).stdout.toString().trim());
 const floorMed = median(samples['floor: git shallow sparse clone + 1-line change, big repo']!.t);
 
-// ------------------------------------------------------------------------------------------------ 20 concurrent
-const N = 20;
-const CONC_ROUNDS = 3;
+// ------------------------------------------------------------------------------------------------ N at once vs N in a row
+// On one fresh branch per row (same repo content), N bumps one after another, then N at once, side by side.
+const NS = [5, 12, 20];
 const loadBefore = loadavg()[0]!;
 const concRows: string[][] = [];
-for (let round = 1; round <= CONC_ROUNDS; round++) {
-  const load = loadavg()[0]!;
-  const t0 = process.hrtime.bigint();
-  const conc = await Promise.all(Array.from({ length: N }, (_, i) => bumpAsync(big.url, `registry.example.com/team/svc-${String(i).padStart(2, '0')}:r${round}-c${i}`)));
-  const wall = Number(process.hrtime.bigint() - t0) / 1e6;
-  const landed = conc.filter((c) => c.code === 0).length;
-  const tip = spawnSync('git', ['-C', big.path, 'show', `main:${OVERLAY}/kustomization.yaml`]).stdout.toString();
-  const inFile = Array.from({ length: N }, (_, i) => tip.includes(`registry.example.com/team/svc-${String(i).padStart(2, '0')}`) && new RegExp(`newTag: ["']?r${round}-c${i}["']?$`, 'm').test(tip)).filter(Boolean).length;
-  const retries = conc.map((c) => c.retries);
-  concRows.push([String(round), load.toFixed(2), `${landed}/${N}`, `${inFile}/${N}`, ms(wall), ms(median(conc.map((c) => c.ms))), ms(Math.max(...conc.map((c) => c.ms))), String(median(retries)), String(Math.max(...retries)), String(retries.reduce((a, b) => a + b, 0))]);
+let trace: Record<string, number> | undefined;
+let traceRound: Round | undefined;
+for (const [label, repo] of [['small', small], ['big', big]] as const) {
+  for (const n of NS) {
+    const load = loadavg()[0]!;
+    const seqBranch = await freshRound(repo, n, 'sequential');
+    const concBranch = await freshRound(repo, n, 'concurrent');
+    const retries = concBranch.round.runs.map((r) => r.retries);
+    concRows.push([
+      label,
+      String(n),
+      load.toFixed(2),
+      `${seqBranch.landed}/${n}`,
+      `${concBranch.landed}/${n}`,
+      ms(seqBranch.round.wall),
+      ms(concBranch.round.wall),
+      `${(concBranch.round.wall / seqBranch.round.wall).toFixed(2)}`,
+      String(median(retries)),
+      String(Math.max(...retries)),
+      (retries.reduce((a, b) => a + b, 0) / n).toFixed(2),
+    ]);
+    if (label === 'big' && n === 20) {
+      trace = phases(concBranch.round);
+      traceRound = concBranch.round;
+    }
+  }
+}
+
+/** reset `main` of the repo to its built state, run n bumps, and count the images that landed */
+async function freshRound(repo: { url: string; path: string }, n: number, mode: 'sequential' | 'concurrent'): Promise<{ round: Round; landed: number }> {
+  run('git', ['-C', repo.path, 'update-ref', 'refs/heads/main', base.get(repo.path)!]);
+  const tag = `${mode[0]}${++tagSeq}`;
+  const round = mode === 'sequential' ? await sequential(cliEnv, repo.url, n, tag) : await concurrent(cliEnv, repo.url, n, tag);
+  const tip = spawnSync('git', ['-C', repo.path, 'show', `main:${OVERLAY}/kustomization.yaml`]).stdout.toString();
+  const commits = Number(spawnSync('git', ['-C', repo.path, 'rev-list', '--count', `${base.get(repo.path)}..main`]).stdout.toString().trim());
+  const inFile = Array.from({ length: n }, (_, i) => new RegExp(`newTag: ["']?${tag}-${i}["']?$`, 'm').test(tip)).filter(Boolean).length;
+  return { round, landed: round.runs.every((r) => r.code === 0) && commits === n ? inFile : Math.min(inFile, commits) };
 }
 
 await srv.stop();
@@ -194,8 +215,12 @@ report(
       ...Object.entries(samples).map(([n, s]) => [n, ms(median(s.t)), ms(Math.max(...s.t)), `${(median(s.t) / floorMed).toFixed(2)}x`, kib(median(s.size))]),
     ]),
     '',
-    `${N} concurrent gitops-ci bump processes, ${N} different images, one branch of the big repo, ${CONC_ROUNDS} rounds (load = 1-min load average before the round):`,
-    table([['round', 'load', 'landed', 'images in file', 'wall', 'per process median', 'max', 'retries median', 'retries max', 'retries total'], ...concRows]),
+    `N gitops-ci bump processes on one branch, N different images: one after another (sequential) and all at once (concurrent), side by side on the same repo reset to the same commit (load = 1-min load average before the row; retries = extra push attempts per writer):`,
+    table([['repo', 'N', 'load', 'landed seq', 'landed conc', 'sequential', 'concurrent', 'conc/seq', 'retries median', 'retries max', 'retries mean'], ...concRows]),
+    '',
+    'where the time of the 20 concurrent writers on the big repo went, summed over the 20 processes (bump --verbose "bump timing"):',
+    table([['phase', 'total', 'per writer', 'share'], ...Object.entries(trace!).filter(([k]) => k !== 'processes' && k !== 'attempts').map(([k, v]) => [k, ms(v), ms(v / 20), `${((100 * v) / trace!.processes!).toFixed(0)}%`])]),
+    `(${trace!.attempts} attempts for 20 writers; sum of the processes' wall time ${ms(trace!.processes!)}; wall of the round ${ms(traceRound!.wall)})`,
     '',
     'ours includes Node start-up (~0.1 s), the stale-guard history read and the sparse closure of the bases;',
     'seed edits with a regex instead of kustomize, so its real cost is higher. The machine is shared: compare rows, not runs.',

@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 
 const sections = [
   ['set-image', 'Editing 1,000 overlays: one `gitops-ci set-image` call against a `sed -i` over the same files (the I/O floor) and one process per overlay (what a `kustomize edit` loop costs).'],
-  ['bump', 'Write-back to a config repo of 20,000 files and 10,000 commits over smart HTTP: ours against the seed\'s full clone and against git\'s own shallow sparse clone (the floor); then 20 concurrent bumps of one branch.'],
+  ['bump', 'Write-back to a config repo of 20,000 files and 10,000 commits over smart HTTP: ours against the seed\'s full clone and against git\'s own shallow sparse clone (the floor); then N bumps of one branch all at once against the same N one after another (N = 5, 12, 20, small and big repo; issue #12), and where the time of 20 concurrent writers goes.'],
   ['image', 'An unchanged rebuild with registry cache against the seed\'s `docker build --no-cache`, and promotion by `image copy` against `docker pull` + `tag` + `push`.'],
   ['argocd-wait', 'Time from Argo CD (the double) reaching Synced and Healthy on the commit to the waiting job\'s exit: the watch stream against polling.'],
   ['startup', 'Start-up of the bundled CLI against `node -e 0`.'],

@@ -178,23 +178,70 @@ async function sparseClosure(c: SparseClone, cfg: BumpConfig, known: string[] = 
 }
 
 /**
- * How long a writer whose push was refused waits before it fetches and tries again: exponential backoff with
- * "full jitter" (a uniform draw below an exponential ceiling), which of the usual schemes spreads contending
- * writers best. The ceiling's unit is the writer's own last attempt (fetch, re-apply, commit, push), measured:
- * that is the window in which another writer's push makes ours fail, so it is the spacing that lets one
- * writer through per window. A fixed unit (400 ms) is too short when many jobs share a runner and an attempt
- * takes seconds (most retries then collide again), and longer than needed against an idle server.
- * Measured on 20 concurrent bumps (bench/results/bump.txt): ~50 retries in all instead of ~75, and a retry
- * that comes almost at once (a 100 ms unit) is worse still (~90).
+ * How long a writer whose push was refused waits before it fetches and tries again: "full jitter" (a uniform
+ * draw below an exponential ceiling), in units of one push window, the shortest this writer measured
+ * (fetch, re-apply, commit, push; the first attempt, which had no fetch, counts one push for it).
+ *
+ * Why the shortest: a window measured while all N writers clone and push at once on a small runner is N
+ * times too long for the writer whose turn it is afterwards, and waiting in units of it left most of a
+ * 12-writer round asleep (bench, docs/commands/bump.md "Under contention"). Why a uniform draw and not slots
+ * on a shared clock: slots must be a window wide to order anything, and their width rounds the unit up;
+ * measured, slots lost more to waiting than they saved in collisions. The ceiling starts at two windows
+ * (the first loss already means one other writer) and doubles per loss, up to 16 windows: with 64, the
+ * bench's 20-writer rounds spent 42% of their time asleep, and draws past --timeout ended writers that
+ * would have landed. A draw past the time left is cut to what is left, less one window.
+ * A writer that waits sleeps: it takes no CPU from the one whose turn it is.
  */
-export function backoffMs(attempt: number, attemptMs: number, random: () => number = Math.random): number {
-  const unit = Math.min(Math.max(attemptMs, 100), 4000);
-  const ceiling = Math.min(8000, unit * 2 ** Math.min(attempt - 1, 8));
-  return Math.round(100 + random() * ceiling);
+export function backoffMs(attempt: number, windowMs: number, random: () => number = Math.random): number {
+  return Math.round(random() * Math.max(windowMs, 50) * 2 ** Math.min(attempt, 4));
+}
+
+/** How long a look at the remote may take once the bump's own time is up (after a push that timed out). */
+const GRACE_MS = 15_000;
+
+/**
+ * After a push that timed out (and was stopped): is `commit` on the branch? Returns the branch's tip when it
+ * is (at the tip, or under later pushes), undefined when it is not. Throws a timeout when the remote cannot
+ * be asked, saying that the push may have landed.
+ */
+async function landedAfterTimeout(clone: SparseClone, git: GitSession, commit: string, cfg: BumpConfig): Promise<string | undefined> {
+  const deadline = Date.now() + GRACE_MS;
+  // the session's time is up: this look gets a short time of its own
+  git.deadline = deadline;
+  try {
+    const tip = await clone.remoteTip({ deadline });
+    if (!tip || tip === commit) return tip;
+    await clone.fetchTip({ deadline });
+    return (await clone.isAncestor(commit, tip)) ? tip : undefined;
+  } catch (e) {
+    throw fail.timeout(BumpErrors.TIMEOUT, `the push to ${cfg.branch} did not finish in time, and the branch could not be read afterwards: the push may or may not have landed`, {
+      where: `${cfg.remote.display} (${cfg.branch})`,
+      details: isGitopsError(e) ? [e.message] : undefined,
+      hint: `look at ${cfg.branch} for ${commit.slice(0, 12)} before re-running (a re-run is safe: it finds the image already set); raise --timeout`,
+      cause: e,
+    });
+  }
+}
+
+/** Where a bump's time went (ms), printed with --verbose as one `bump timing {json}` line: the bench's trace. */
+export interface BumpTiming {
+  /** process start to bump(): Node start-up, loading the bundle, configuration */
+  start: number;
+  clone: number;
+  attempts: Array<{ fetch?: number; plan: number; commit: number; push: number; result: 'ok' | 'race' | 'error'; backoff?: number }>;
+  total?: number;
 }
 
 export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
   const { log } = cfg;
+  const timing: BumpTiming = { start: Math.round(performance.now()), clone: 0, attempts: [] };
+  let mark = performance.now();
+  const lap = () => {
+    const now = performance.now();
+    const d = Math.round(now - mark);
+    mark = now;
+    return d;
+  };
   let session: GitSession | undefined;
   let parent: string | undefined;
   try {
@@ -220,12 +267,21 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
       return c;
     });
     let head = await clone.head();
+    timing.clone = lap();
     const guard: GuardState = { history: new History(clone, cfg.historyDepth), verdicts: new Map() };
     await guard.history.moved(head);
     log.info(`config repo ${cfg.remote.display} ${cfg.branch} at ${head.slice(0, 12)}`);
     // when the current attempt started (its fetch, on a retry): the unit of the backoff
     let attemptStart = Date.now();
+    // the shortest push window measured so far (fetch, re-apply, commit, push): the unit of the backoff
+    let window = Infinity;
+    const backoff = (attempt: number, measured: number) => {
+      window = Math.min(window, measured);
+      return backoffMs(attempt, window);
+    };
+    let fetchMs: number | undefined;
     for (let attempt = 1; ; attempt++) {
+      lap();
       const p = await plan(clone, cfg, attempt, guard);
       if (!p.changes.length) {
         return { changed: false, dryRun: cfg.dryRun, head, attempts: attempt, changes: [], skipped: p.skipped };
@@ -233,20 +289,48 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
       if (cfg.render) await renderOverlays(clone.dir, p.written, log);
       if (cfg.dryRun) return { changed: false, dryRun: true, head, attempts: attempt, changes: p.changes, skipped: p.skipped, diff: p.diff };
       const message = buildMessage({ changes: p.changes, origin: cfg.origin, skipCi: cfg.skipCi, template: cfg.template, shortSha: cfg.shortSha, trailers: cfg.trailers });
+      const planMs = lap();
       const commit = await clone.commit(p.files, message, cfg.author);
+      const commitMs = lap();
+      const t = { fetch: fetchMs, plan: planMs, commit: commitMs, push: 0, result: 'error' as 'ok' | 'race' | 'error', backoff: undefined as number | undefined };
+      timing.attempts.push(t);
       let pushed;
       try {
         pushed = await clone.push({ pushOptions: cfg.skipCi === 'push-option' ? ['ci.skip'] : [] });
+        t.push = lap();
+        t.result = pushed.ok ? 'ok' : 'race';
       } catch (e) {
+        t.push = lap();
+        if (!isGitopsError(e)) throw e;
+        if (e.kind === 'timeout') {
+          // the push ran out of time and its whole process group was stopped; it may have landed before
+          // that: look before saying that nothing was pushed
+          const landed = await landedAfterTimeout(clone, git, commit, cfg);
+          if (landed) {
+            log.warn(`the push did not answer in time, but ${commit.slice(0, 12)} is on ${cfg.branch} (${landed === commit ? 'its tip' : `in its history, now at ${landed.slice(0, 12)}`}): it landed`);
+            return { changed: true, dryRun: false, commit, head: landed, attempts: attempt, changes: p.changes, skipped: p.skipped };
+          }
+          throw fail.timeout(BumpErrors.TIMEOUT, `the push to ${cfg.branch} did not finish in time; it was stopped, and the branch does not hold it: nothing was pushed`, {
+            where: `${cfg.remote.display} (${cfg.branch})`,
+            hint: 'raise --timeout, or check the network to the git server',
+            cause: e,
+          });
+        }
         // a network error or 5xx during the push: the server may or may not have taken it. Look once (the
-        // fetch fails with exit 75 if the server is still away): our commit at the tip means it landed.
-        if (!isGitopsError(e) || e.kind !== 'transient' || attempt >= cfg.maxAttempts || Date.now() + 1000 > cfg.deadline) throw e;
+        // fetch fails with exit 75 if the server is still away): our commit on the branch means it landed,
+        // at the tip or under another writer's push that came after it.
+        if (e.kind !== 'transient' || attempt >= cfg.maxAttempts || Date.now() + 1000 > cfg.deadline) throw e;
         log.warn(`push failed (${e.message}); checking whether it landed`);
-        await sleep(backoffMs(attempt, Date.now() - attemptStart));
+        await sleep(backoff(attempt, Date.now() - attemptStart));
+        t.backoff = lap();
         attemptStart = Date.now();
         head = await clone.resetToRemoteTip();
+        fetchMs = lap();
         await guard.history.moved(head);
-        if (head === commit) return { changed: true, dryRun: false, commit, head, attempts: attempt, changes: p.changes, skipped: p.skipped };
+        if (head === commit || (await clone.isAncestor(commit, head))) {
+          if (head !== commit) log.info(`${commit.slice(0, 12)} landed; ${cfg.branch} has moved on since, to ${head.slice(0, 12)}`);
+          return { changed: true, dryRun: false, commit, head, attempts: attempt, changes: p.changes, skipped: p.skipped };
+        }
         log.info(`it did not; re-applying on ${head.slice(0, 12)}`);
         if (cfg.render) sparse = await sparseClosure(clone, cfg, sparse);
         continue;
@@ -261,8 +345,10 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
           hint: 'other jobs push to this branch heavily: raise --max-attempts, or serialise the jobs with a GitLab resource_group; nothing was pushed',
         });
       }
-      const wait = backoffMs(attempt, Date.now() - attemptStart);
-      if (Date.now() + wait > cfg.deadline) {
+      // the first attempt had no fetch: count one (a fetch costs about what a push does)
+      let wait = backoff(attempt, attempt === 1 ? Date.now() - attemptStart + t.push : Date.now() - attemptStart);
+      wait = Math.min(wait, Math.max(0, cfg.deadline - Date.now() - window));
+      if (Date.now() + window > cfg.deadline) {
         throw fail.timeout(BumpErrors.TIMEOUT, `out of time after ${attempt} push attempts: ${cfg.branch} kept moving`, {
           where: `${cfg.remote.display} (${cfg.branch})`,
           hint: 'raise --timeout, or serialise the jobs with a GitLab resource_group; nothing was pushed',
@@ -270,9 +356,11 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
       }
       log.info(`push rejected, ${cfg.branch} moved (attempt ${attempt}/${cfg.maxAttempts}); re-applying on the new tip in ${wait} ms`);
       await sleep(wait);
+      t.backoff = lap();
       attemptStart = Date.now();
       head = await clone.resetToRemoteTip();
       await guard.history.moved(head);
+      fetchMs = lap();
       log.debug(`${cfg.branch} is now at ${head}`);
       // the new tip may reference other bases (only new references cost a git call)
       if (cfg.render) sparse = await sparseClosure(clone, cfg, sparse);
@@ -280,5 +368,7 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
   } finally {
     await session?.close();
     removeTempDir(parent);
+    timing.total = Math.round(performance.now());
+    log.debug(`bump timing ${JSON.stringify(timing)}`);
   }
 }

@@ -13,6 +13,9 @@ import { fail } from '../core/errors.js';
 import { classifyGitFailure, isPushRace, tailLines } from './errors.js';
 import type { GitSession } from './session.js';
 
+/** blobs up to this size come with a fetch of new commits (see resetToRemoteTip); larger ones on demand */
+const FETCH_BLOB_LIMIT = '256k';
+
 export interface Identity {
   name: string;
   email: string;
@@ -38,7 +41,8 @@ export class SparseClone {
 
   /** clone `branch` into `dir` (which must not exist or be empty) with `paths` checked out */
   static async clone(git: GitSession, o: { dir: string; branch: string; paths: string[] }): Promise<SparseClone> {
-    await git.must('clone', ['clone', '--config=index.sparse=true', '--quiet', '--no-checkout', '--depth=1', '--filter=blob:none', '--sparse', '--single-branch', '--no-tags', `--branch=${o.branch}`, '--', git.remote.url, o.dir], { branch: o.branch });
+    // no auto-maintenance: it would start one more process after every fetch and commit of a short-lived clone
+    await git.must('clone', ['clone', '--config=index.sparse=true', '--config=maintenance.auto=false', '--config=gc.auto=0', '--quiet', '--no-checkout', '--depth=1', '--filter=blob:none', '--sparse', '--single-branch', '--no-tags', `--branch=${o.branch}`, '--', git.remote.url, o.dir], { branch: o.branch });
     const c = new SparseClone(git, o.dir, o.branch);
     await c.local(['sparse-checkout', 'set', '--cone', '--', ...o.paths]);
     // fetches the blobs of the sparse paths in one batch
@@ -54,8 +58,8 @@ export class SparseClone {
   }
 
   /** git in the clone for an operation that may reach the remote (lazy blob fetches, fetch) */
-  private async remoteOp(op: 'fetch', args: string[]): Promise<string> {
-    return this.git.must(op, args, { cwd: this.dir, branch: this.branch });
+  private async remoteOp(op: 'fetch', args: string[], o: { deadline?: number } = {}): Promise<string> {
+    return this.git.must(op, args, { cwd: this.dir, branch: this.branch, ...o });
   }
 
   async addSparse(paths: string[]): Promise<void> {
@@ -78,15 +82,29 @@ export class SparseClone {
   /**
    * Move to the branch's current tip on the remote, dropping our local commit and edits. Returns the tip.
    *
-   * The fetch is not `--depth=1`: the new commits (commits and trees; the tip's sparse blobs come with the
-   * reset) attach to the history already here, so history read or deepened for the stale guard stays valid
-   * and is not fetched again on every retry. What is fetched is what was pushed since our last look.
+   * The fetch is not `--depth=1`: the new commits attach to the history already here, so history read or
+   * deepened for the stale guard stays valid and is not fetched again on every retry. What is fetched is
+   * what was pushed since our last look: its commits and trees, and its blobs up to a size (the edited
+   * files of the other writers), so that the reset that follows has what the sparse checkout needs at
+   * hand instead of asking the server for it in a second round trip (which blob:none would make).
    */
-  async resetToRemoteTip(): Promise<string> {
-    await this.remoteOp('fetch', ['fetch', '--quiet', '--filter=blob:none', '--no-tags', 'origin', `+refs/heads/${this.branch}:refs/remotes/origin/${this.branch}`]);
+  async resetToRemoteTip(o: { deadline?: number } = {}): Promise<string> {
+    const tip = await this.fetchTip(o);
     // only tracked files are ever edited: reset --hard is enough (no clean)
-    await this.remoteOp('fetch', ['reset', '--quiet', '--hard', `refs/remotes/origin/${this.branch}`]);
-    return this.head();
+    await this.remoteOp('fetch', ['reset', '--quiet', '--hard', tip], o);
+    return tip;
+  }
+
+  /** fetch the branch's tip (see resetToRemoteTip) without touching the work tree; returns the tip */
+  async fetchTip(o: { deadline?: number } = {}): Promise<string> {
+    await this.remoteOp('fetch', ['fetch', '--quiet', `--filter=blob:limit=${FETCH_BLOB_LIMIT}`, '--no-tags', '--no-write-fetch-head', '--no-show-forced-updates', 'origin', `+refs/heads/${this.branch}:refs/remotes/origin/${this.branch}`], o);
+    return (await this.local(['rev-parse', `refs/remotes/origin/${this.branch}`])).trim();
+  }
+
+  /** the branch's tip on the remote (ls-remote: one request, nothing fetched); undefined when the branch is gone */
+  async remoteTip(o: { deadline?: number } = {}): Promise<string | undefined> {
+    const out = await this.git.must('ls-remote', ['ls-remote', '--heads', 'origin', `refs/heads/${this.branch}`], { cwd: this.dir, branch: this.branch, ...o });
+    return /^([0-9a-f]{40,64})\s/.exec(out)?.[1];
   }
 
   /** true when `a` is an ancestor of (or equal to) `b` in the history fetched so far */
@@ -105,9 +123,9 @@ export class SparseClone {
   }
 
   /** push HEAD to the branch, never forced; a rejection because the branch moved is returned, not thrown */
-  async push(o: { pushOptions?: string[] } = {}): Promise<PushOutcome> {
+  async push(o: { pushOptions?: string[]; deadline?: number } = {}): Promise<PushOutcome> {
     const args = ['push', '--porcelain', '--no-verify', ...(o.pushOptions ?? []).flatMap((p) => ['-o', p]), 'origin', `HEAD:refs/heads/${this.branch}`];
-    const r = await this.git.run(args, { cwd: this.dir });
+    const r = await this.git.run(args, { cwd: this.dir, deadline: o.deadline });
     if (r.code === 0) return { ok: true };
     const text = `${r.stdout}\n${r.stderr}`;
     // a hook or protected branch also reports `[remote rejected]`; only the branch-moved reasons are a race

@@ -179,12 +179,19 @@ export class GitSession {
     if (this.tmpDir) removeTempDir(this.tmpDir);
   }
 
-  /** run git; resolves with its result whatever the exit code (unless the deadline passes) */
-  run(args: string[], o: { cwd?: string; input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<GitResult> {
+  /**
+   * run git; resolves with its result whatever the exit code (unless the deadline passes).
+   *
+   * Each git runs in its own process group. At the deadline the whole group is stopped: git's helpers
+   * (git-remote-http, send-pack, ssh) are not git's to stop, and an orphaned send-pack may still deliver a
+   * push we then report as not made. `deadline` overrides the session's for this one call (a short look
+   * at the remote after the session's time is up).
+   */
+  run(args: string[], o: { cwd?: string; input?: string; env?: NodeJS.ProcessEnv; deadline?: number } = {}): Promise<GitResult> {
     this.log?.debug(`git ${args.join(' ')}`);
     return new Promise((resolve, reject) => {
       // its own process group: on a timeout or a cancel, git and what it started (ssh, git-remote-http, which
-      // holds the password in its environment) are stopped together
+      // holds the password in its environment) are stopped together (src/core/cleanup.ts)
       const p = spawn('git', args, { cwd: o.cwd, env: { ...this.env, ...o.env }, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
       trackChild(p);
       let stdout = '';
@@ -192,7 +199,8 @@ export class GitSession {
       let timedOut = false;
       p.stdout.on('data', (d) => (stdout += d));
       p.stderr.on('data', (d) => (stderr += d));
-      const left = this.deadline ? this.deadline - Date.now() : undefined;
+      const deadline = o.deadline ?? this.deadline;
+      const left = deadline ? deadline - Date.now() : undefined;
       const t =
         left !== undefined
           ? setTimeout(
@@ -224,14 +232,24 @@ export class GitSession {
         }
         resolve({ code: code ?? 1, stdout, stderr });
       };
-      p.on('close', (code) => finish(code));
+      p.on('close', (code) => {
+        // git is done; a helper it left behind (it should not) goes with the group
+        if (p.pid && !timedOut) {
+          try {
+            process.kill(-p.pid, 'SIGKILL');
+          } catch {
+            /* the group is gone, as it should be */
+          }
+        }
+        finish(code);
+      });
       p.stdin.on('error', () => undefined);
       p.stdin.end(o.input ?? '');
     });
   }
 
   /** run git and throw a classified error on failure */
-  async must(op: GitOp, args: string[], o: { cwd?: string; input?: string; branch?: string; env?: NodeJS.ProcessEnv } = {}): Promise<string> {
+  async must(op: GitOp, args: string[], o: { cwd?: string; input?: string; branch?: string; env?: NodeJS.ProcessEnv; deadline?: number } = {}): Promise<string> {
     const r = await this.run(args, o);
     if (r.code !== 0) throw classifyGitFailure({ op, stderr: r.stderr, stdout: r.stdout, where: this.remote.display, branch: o.branch });
     return r.stdout;
