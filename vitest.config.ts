@@ -7,6 +7,9 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // Most test time is spent waiting on real services (git, registry, dockerd, gitlab-ci-local jobs), not on
+    // the CPU: three files at a time on a 2-core machine (vitest's default there is one).
+    maxWorkers: 3,
     reporters: ['default'],
   },
 });
