@@ -106,7 +106,13 @@ export async function run(ctx: CommandContext, { values, positionals }: ParsedAr
     }
     const r = await checkMergeRequestApprovals(gl, { project, mr: mr ?? iid!, required, approvers, allowAuthor, beforeMerge: mode === 'commit' });
     const what = `!${r.mr.iid} ${JSON.stringify(r.mr.title)}`;
-    if (mode === 'mr' && r.mr.state !== 'opened' && r.mr.state !== 'merged') ctx.log.warn(`!${r.mr.iid} is ${r.mr.state}`);
+    if (mode === 'mr' && r.mr.state !== 'opened' && r.mr.state !== 'merged') {
+      // a closed MR will never merge: its approvals prove nothing about what reaches the branch
+      throw fail.failed(GitlabErrors.NOT_OPEN, `!${r.mr.iid} is ${r.mr.state}: a closed merge request passes no gate`, {
+        where: r.mr.webUrl || `merge request !${r.mr.iid}`,
+        hint: 'reopen the merge request (or open a new one) and re-run this job',
+      });
+    }
     const report = formatGateReport(r, what);
     if (r.lastPushAt) report.splice(1, 0, `  latest push: ${r.lastPushAt} (${r.mr.sha.slice(0, 12)})`);
     const outputs = {

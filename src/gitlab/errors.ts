@@ -25,6 +25,8 @@ export const GitlabErrors = {
   MERGE_TIMEOUT: 'EGITLAB_MERGE_TIMEOUT',
   /** gate: fewer qualifying approvals than --approvals (exit 1) */
   NOT_APPROVED: 'EGITLAB_NOT_APPROVED',
+  /** gate --mr on a closed merge request (exit 1) */
+  NOT_OPEN: 'EGITLAB_NOT_OPEN',
   /** gate --commit: no merged MR brought the commit to the branch (exit 1) */
   NO_MERGE_REQUEST: 'EGITLAB_NO_MERGE_REQUEST',
   /** gate: an --approver user or @group does not exist (exit 2) */

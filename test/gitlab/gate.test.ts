@@ -101,6 +101,20 @@ describe('gitops-ci gate (CLI against the double)', () => {
     expect(ok.stderr).toMatch(/gate: !\d+ approved: 2 of 2 \(@alice, @bob\)/);
   });
 
+  it('a closed MR passes no gate, however approved (exit 1, EGITLAB_NOT_OPEN); reopened, it passes again', async () => {
+    const m = await mrByAlice();
+    await approve(m.iid, 'bob');
+    expect((await gate(['--mr', String(m.iid), '--approvals', '1'])).code).toBe(0);
+    fx.gl.hooks.setState(PROJECT, m.iid, 'close');
+    const r = await gate(['--mr', String(m.iid), '--approvals', '1']);
+    expect(r.code, r.all).toBe(1);
+    expect(r.stderr).toContain('EGITLAB_NOT_OPEN');
+    expect(r.stderr).toMatch(/is closed: a closed merge request passes no gate/);
+    expect(r.stderr).toMatch(/reopen the merge request/);
+    fx.gl.hooks.setState(PROJECT, m.iid, 'reopen');
+    expect((await gate(['--mr', String(m.iid), '--approvals', '1'])).code).toBe(0);
+  });
+
   it('ignores approvals given before the latest push; counts those after it; writes the dotenv', async () => {
     const m = await mrByAlice();
     await approve(m.iid, 'bob');
