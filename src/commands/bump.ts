@@ -10,7 +10,7 @@ import { intFlag, overlayFlag } from '../core/flags.js';
 import { bump, type BumpOutcome } from '../bump/bump.js';
 import { originFromCi, PLACEHOLDERS, shortImageOf, tersely, validateTemplate, type Origin, type SkipCi } from '../bump/message.js';
 import { isGitRepo, setAncestryEnv } from '../git/ancestry.js';
-import { parseRemote } from '../git/url.js';
+import { configRemote } from '../git/url.js';
 import { parseImageExprs, type ImageExpr } from '../kustomize/image-expr.js';
 import { BumpErrors } from '../bump/errors.js';
 
@@ -58,17 +58,7 @@ export async function run(ctx: CommandContext, { values, positionals }: ParsedAr
   const errors: GitopsError[] = [];
 
   // --- configuration: flags over GitLab variables; all problems at once
-  const repoRaw = str(values, 'repo') ?? env.GITOPS_CONFIG_REPO ?? env.CI_REPOSITORY_URL ?? (env.CI_SERVER_URL && env.CI_PROJECT_PATH ? `${env.CI_SERVER_URL}/${env.CI_PROJECT_PATH}.git` : undefined);
-  let remote;
-  if (!repoRaw) problems.push('no config repo: pass --repo URL|PATH, or set GITOPS_CONFIG_REPO (CI_REPOSITORY_URL is used in a GitLab job)');
-  else {
-    try {
-      remote = parseRemote(repoRaw, ctx.cwd);
-    } catch (e) {
-      if (isGitopsError(e)) errors.push(e);
-      else throw e;
-    }
-  }
+  const remote = configRemote(str(values, 'repo'), env, ctx.cwd, problems, errors);
   const branch = str(values, 'branch') ?? env.GITOPS_CONFIG_BRANCH ?? env.CI_DEFAULT_BRANCH;
   if (!branch) problems.push('no branch: pass --branch, or set GITOPS_CONFIG_BRANCH (CI_DEFAULT_BRANCH is used in a GitLab job)');
   else if (!/^(?!-)(?!.*\.\.)[^\s~^:?*[\\]+$/.test(branch) || branch.startsWith('refs/')) problems.push(`--branch ${JSON.stringify(branch)} is not a valid branch name`);

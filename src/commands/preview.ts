@@ -9,7 +9,7 @@ import { bool, str, strs, type CommandContext, type CommandResult, type CommandS
 import { fail, isGitopsError, type GitopsError } from '../core/errors.js';
 import { intFlag, overlayFlag } from '../core/flags.js';
 import { envOf } from '../bump/message.js';
-import { parseRemote, type Remote } from '../git/url.js';
+import { configRemote, type Remote } from '../git/url.js';
 import { parseImageExprs, type ImageExpr } from '../kustomize/image-expr.js';
 import { gitlabOptions } from '../gitlab/config.js';
 import { registryOptions } from '../registry/options.js';
@@ -87,16 +87,7 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
       }
     }
     if (!dirs.length) problems.push(`no overlay: with ${from ? '--from' : '--image'}, pass --dir OVERLAY for each overlay to preview`);
-    const repoRaw = str(values, 'repo') ?? env.GITOPS_CONFIG_REPO;
-    if (!repoRaw) problems.push('no config repo: pass --repo URL|PATH, or set GITOPS_CONFIG_REPO');
-    else {
-      try {
-        remote = parseRemote(repoRaw, ctx.cwd);
-      } catch (e) {
-        if (isGitopsError(e)) errors.push(e);
-        else throw e;
-      }
-    }
+    remote = configRemote(str(values, 'repo'), env, ctx.cwd, problems, errors);
     branch = str(values, 'branch') ?? env.GITOPS_CONFIG_BRANCH ?? 'main';
   } else {
     repoDir = resolve(ctx.cwd, str(values, 'repo-dir') ?? env.CI_PROJECT_DIR ?? '.');

@@ -5,11 +5,11 @@
  * commits to the branch (bump's machinery) or opens/updates one merge request. See docs/commands/promote.md.
  */
 import { bool, str, strs, type CommandContext, type CommandResult, type CommandSpec, type ParsedArgs, type Values } from '../core/command.js';
-import { fail, isGitopsError, type GitopsError } from '../core/errors.js';
+import { fail, type GitopsError } from '../core/errors.js';
 import { intFlag, overlayFlag } from '../core/flags.js';
 import { redactUrl } from '../core/mask.js';
 import { envOf, originFromCi, shortImageOf, tersely, type Origin, type SkipCi } from '../bump/message.js';
-import { parseRemote, type Remote } from '../git/url.js';
+import { configRemote, type Remote } from '../git/url.js';
 import { parseImageExprs } from '../kustomize/image-expr.js';
 import { makeRegistries, registryOptions } from '../registry/options.js';
 import { parseRef } from '../registry/ref.js';
@@ -85,19 +85,8 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
   const { env, log } = ctx;
   const problems: string[] = [];
   const errors: GitopsError[] = [];
-  const collect = (fn: () => void) => {
-    try {
-      fn();
-    } catch (e) {
-      if (isGitopsError(e)) errors.push(e);
-      else throw e;
-    }
-  };
 
-  const repoRaw = str(values, 'repo') ?? env.GITOPS_CONFIG_REPO ?? env.CI_REPOSITORY_URL;
-  let remote: Remote | undefined;
-  if (!repoRaw) problems.push('no config repo: pass --repo URL|PATH, or set GITOPS_CONFIG_REPO (CI_REPOSITORY_URL is used in a GitLab job)');
-  else collect(() => (remote = parseRemote(repoRaw, ctx.cwd)));
+  const remote: Remote | undefined = configRemote(str(values, 'repo'), env, ctx.cwd, problems, errors);
   const branch = str(values, 'branch') ?? env.GITOPS_CONFIG_BRANCH ?? env.CI_DEFAULT_BRANCH;
   if (!branch) problems.push('no branch: pass --branch, or set GITOPS_CONFIG_BRANCH (CI_DEFAULT_BRANCH is used in a GitLab job)');
   else if (!/^(?!-)(?!.*\.\.)[^\s~^:?*[\\]+$/.test(branch) || branch.startsWith('refs/')) problems.push(`--branch ${JSON.stringify(branch)} is not a valid branch name`);

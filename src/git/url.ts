@@ -5,7 +5,7 @@
  */
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { fail } from '../core/errors.js';
+import { fail, isGitopsError, type GitopsError } from '../core/errors.js';
 import { addSecret, mask, redactUrl } from '../core/mask.js';
 
 export type RemoteKind = 'http' | 'ssh' | 'local';
@@ -98,5 +98,26 @@ export function parseRemote(raw: string, cwd: string): Remote {
 function checkHost(host: string, user: string, text: string): void {
   if (host.startsWith('-') || user.startsWith('-') || !host) {
     throw fail.usage('EGIT_URL', `${redactUrl(text)} names an ssh ${host.startsWith('-') || !host ? 'host' : 'user'} that ssh would take for an option`, { hint: 'check the URL: hosts and users cannot start with "-"' });
+  }
+}
+
+/**
+ * The config repo of bump, promote and preview, resolved the same way for all three: `--repo`, else
+ * GITOPS_CONFIG_REPO, else this pipeline's own repository (CI_REPOSITORY_URL, else CI_SERVER_URL/CI_PROJECT_PATH:
+ * the seed's layout, manifests in the app repo). A missing or malformed one is recorded in `problems` / `errors`
+ * so that the command reports every configuration problem at once.
+ */
+export function configRemote(flag: string | undefined, env: NodeJS.ProcessEnv, cwd: string, problems: string[], errors: GitopsError[]): Remote | undefined {
+  const raw = flag ?? env.GITOPS_CONFIG_REPO ?? env.CI_REPOSITORY_URL ?? (env.CI_SERVER_URL && env.CI_PROJECT_PATH ? `${env.CI_SERVER_URL}/${env.CI_PROJECT_PATH}.git` : undefined);
+  if (!raw) {
+    problems.push('no config repo: pass --repo URL|PATH, or set GITOPS_CONFIG_REPO (CI_REPOSITORY_URL is used in a GitLab job)');
+    return undefined;
+  }
+  try {
+    return parseRemote(raw, cwd);
+  } catch (e) {
+    if (isGitopsError(e)) errors.push(e);
+    else throw e;
+    return undefined;
   }
 }

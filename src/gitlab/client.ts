@@ -18,7 +18,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { Gitlab } from '@gitbeaker/rest';
-import { fail, GitopsError, isTransientErrno, type ErrorInit } from '../core/errors.js';
+import { fail, GitopsError, type ErrorInit } from '../core/errors.js';
 import { mask, redactUrl } from '../core/mask.js';
 import type { Logger } from '../core/log.js';
 import { serverRoot, type GitlabConfig } from './config.js';
