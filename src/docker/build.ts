@@ -229,7 +229,10 @@ export async function push(docker: Docker, ref: string, registry: string, creds:
         hint: c ? `check the credentials from ${c.source}` : 'no credentials for this registry: set CI_REGISTRY_USER/CI_REGISTRY_PASSWORD (for CI_REGISTRY), DOCKER_AUTH_CONFIG, or --registry-user with GITOPS_REGISTRY_PASSWORD',
       });
     }
-    const transient = /5\d\d|unavailable|connection reset|connection refused|broken pipe|EOF|timeout|i\/o timeout|TLS handshake/i.test(error);
+    // another push of the same layer (a second pipeline of the branch) was still uploading when the engine took it
+    // as "already exists": the registry refuses the manifest (blob unknown). A second whole push finds it complete.
+    const raced = /blob unknown|manifest blob unknown|digest invalid/i.test(error);
+    const transient = raced || /5\d\d|unavailable|connection reset|connection refused|broken pipe|EOF|timeout|i\/o timeout|TLS handshake/i.test(error);
     // the engine already retries each layer (5 attempts, with backoff): one more whole push is enough
     if (transient && attempt < 2) {
       log.warn(`push of ${ref} failed (${error}); pushing again (${attempt + 1}/2)`);

@@ -117,6 +117,23 @@ describe('registry faults', () => {
     expect(res.stdout.trim()).toBe(d);
   }, 120_000);
 
+  it('two pipelines pushing the same tag at once: a manifest refused with "blob unknown" (the other push still uploading the layer) is pushed again, not a failure', async () => {
+    // seen with two gitlab-ci-local pipelines of one branch: the engine found the layer "already exists" (the
+    // other pipeline's upload, not finished) and the registry refused the manifest: MANIFEST_BLOB_UNKNOWN
+    const dir = writeTree(tmp('gci-pushrace-'), { Dockerfile: `FROM ${BASE}\nRUN echo ${Date.now()} > /stamp\n` });
+    let faults = 0;
+    proxy.log.length = 0;
+    proxy.decide = (req) => (req.method === 'PUT' && req.url?.includes('/manifests/') && faults++ === 0 ? { status: 400, code: 'MANIFEST_BLOB_UNKNOWN', message: 'blob unknown to registry' } : 'pass');
+    const dotenv = join(tmp('gci-pr-'), 'out.env');
+    const r = await runCli(['image', 'build', '--push', '--tag', `${proxy.host}/pushrace/app:1`, '--dotenv', dotenv], { env: { ...env(), DOCKER_HOST: dockerHost }, cwd: dir, timeoutMs: 110_000 });
+    proxy.decide = () => 'pass';
+    expect(r.code, r.all).toBe(0);
+    expect(r.stderr).toMatch(/blob unknown.*pushing again/);
+    const d = /IMAGE_DIGEST=(sha256:[0-9a-f]{64})/.exec(readFileSync(dotenv, 'utf8'))?.[1];
+    const res = await runCli(['image', 'resolve', `${reg.host}/pushrace/app:1`], { env: registryEnv(reg) });
+    expect(res.stdout.trim()).toBe(d);
+  }, 120_000);
+
   it('does not retry 404 or 401', async () => {
     proxy.log.length = 0;
     const r = await runCli(['image', 'resolve', `${proxy.host}/src/app:missing`], { env: env() });

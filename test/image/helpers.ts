@@ -55,7 +55,8 @@ export function writeTree(dir: string, files: Record<string, string>): string {
   return dir;
 }
 
-export type Fault = 'pass' | 'drop' | number;
+/** pass it on, drop the connection, answer a status (a generic UNAVAILABLE error), or answer a status with the registry error given */
+export type Fault = 'pass' | 'drop' | number | { status: number; code: string; message: string };
 
 export interface ProxyLog {
   method: string;
@@ -92,11 +93,12 @@ export async function faultProxy(target: string, opts: { bearer?: { user: string
       req.socket.destroy();
       return;
     }
-    if (typeof f === 'number') {
+    if (typeof f === 'number' || typeof f === 'object') {
       req.resume();
-      entry.status = f;
-      res.writeHead(f, { 'Content-Type': 'application/json' });
-      res.end(JSON.stringify({ errors: [{ code: 'UNAVAILABLE', message: 'injected fault' }] }));
+      const status = typeof f === 'number' ? f : f.status;
+      entry.status = status;
+      res.writeHead(status, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ errors: [typeof f === 'number' ? { code: 'UNAVAILABLE', message: 'injected fault' } : { code: f.code, message: f.message }] }));
       return;
     }
     const headers = { ...req.headers };
