@@ -16,7 +16,6 @@ import { startPipelineHarness, type PipelineHarness } from '../helpers/pipeline-
 import { startArgoCdDouble, type ArgoCdDouble } from '../doubles/argocd/server.js';
 
 const VERSION = '0.2.0';
-const C = `$CI_SERVER_FQDN/gitops-ci/gitops-ci`;
 
 /** seedLayout with `.kubernetes/` moved to `prefix` */
 function layout(image: string, prefix: string): Tree {
@@ -30,27 +29,7 @@ function readmeBlock(first: string): string {
   throw new Error(`README.md: no yaml block starting with ${first}`);
 }
 
-const MULTI = `stages: [build, deploy]
-include:
-  - component: ${C}/build@${VERSION}
-    inputs: { job-prefix: api-, context: api, dockerfile: api/Dockerfile }
-  - component: ${C}/deploy@${VERSION}
-    inputs: { job-prefix: api-, image-name: registry.example.com/shovel/api, app: api-staging, overlay: .kubernetes/api/overlays/staging, timeout: 2m }
-  # the web team builds with its own job, as the seed's Makefile does; the image component hands the digest on
-  - component: ${C}/image@${VERSION}
-    inputs: { job-prefix: web-, image: $CI_REGISTRY_IMAGE/web:$CI_COMMIT_SHA, needs: [build-web] }
-  - component: ${C}/deploy@${VERSION}
-    inputs: { job-prefix: web-, image-name: registry.example.com/shovel/web, app: web-staging, overlay: .kubernetes/web/overlays/staging, timeout: 2m }
-build-web:
-  stage: build
-  rules:
-    - if: $CI_COMMIT_BRANCH == "staging"
-  script:
-    - export DOCKER_CONFIG="$(mktemp -d)"
-    - echo "$CI_REGISTRY_PASSWORD" | docker login -u "$CI_REGISTRY_USER" --password-stdin "$CI_REGISTRY"
-    - docker build -q -t "$CI_REGISTRY_IMAGE/web:$CI_COMMIT_SHA" --label "revision=$CI_COMMIT_SHA" web
-    - docker push -q "$CI_REGISTRY_IMAGE/web:$CI_COMMIT_SHA"
-`;
+const MULTI_FIRST_LINE = '# two services in one repository: api and web';
 
 const DOCKERFILE = 'FROM scratch\nCOPY busybox /bin/busybox\nCMD ["/bin/busybox", "true"]\n';
 
@@ -59,6 +38,7 @@ describe('component scenarios in gitlab-ci-local', () => {
   let argoApp: ArgoCdDouble;
   let argoCfg: ArgoCdDouble;
   const CONFIG_CI = readmeBlock("# the config repo's .gitlab-ci.yml");
+  const MULTI = readmeBlock(MULTI_FIRST_LINE); // the README's several-services example, verbatim
 
   beforeAll(async () => {
     h = await startPipelineHarness([
