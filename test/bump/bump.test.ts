@@ -34,6 +34,9 @@ const CI = {
   GITLAB_USER_EMAIL: 'ada@example.com',
 };
 
+/** tests that run many bumps or deepen a long history: minutes on a busy 2-core machine, not seconds (no timing is asserted) */
+const SLOW = 180_000;
+
 describe('bump: the commit', () => {
   it('sets the image, commits once with the environment, change list and trailers, and pushes', async () => {
     const r = configRepo(srv);
@@ -196,7 +199,7 @@ describe('bump: stale-pipeline guard', () => {
     expect(late.code).toBe(0);
     expect(late.stderr).toMatch(/skipped/);
     expect(show(r.path, `${PROD}/kustomization.yaml`)).toContain('newTag: "p309"');
-  });
+  }, SLOW);
 
   it('with the source repo at hand, git ancestry decides, not pipeline ids', async () => {
     const r = configRepo(srv);
@@ -219,7 +222,7 @@ describe('bump: stale-pipeline guard', () => {
     expect(late.code, late.all).toBe(0);
     expect(late.stderr).toMatch(/skipped .*is an ancestor of/);
     expect(show(r.path, `${PROD}/kustomization.yaml`)).toContain('newTag: "c5"');
-  });
+  }, SLOW);
 });
 
 describe('bump: stale guard history', () => {
@@ -242,7 +245,7 @@ describe('bump: stale guard history', () => {
     expect(blind.code, blind.all).toBe(0);
     expect(blind.stderr).toMatch(/no bump commit records .* within 10 commits; not guarded/);
     expect(show(r.path, file)).toContain('newTag: "older"');
-  });
+  }, SLOW);
 
   it('a retry on a new tip re-runs the guard on what was already read: the history is not deepened again', async () => {
     const r = configRepo(srv);
@@ -270,7 +273,7 @@ describe('bump: stale guard history', () => {
     expect(retry).toMatch(/stale guard .*pipeline 600 is not older than pipeline 500/);
     expect(logOf(r.path, 'main', '%P')[0]).toBe(other);
     expect(show(r.path, file)).toContain('newTag: "newer"');
-  });
+  }, SLOW);
 });
 
 describe('bump: races', () => {
