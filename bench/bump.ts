@@ -7,9 +7,10 @@
  *   floor  git's own shallow sparse blob-filtered clone + a one-line change, commit, push (no Node, no checks)
  *
  * plus ours against a small repo (the seed layout alone: cost must not follow the repo), and N bumps of N
- * images on one branch, N = 5, 12, 20, one after another and all at once, on the small and the big repo
- * (issue #12: at once must cost no more than in a row), with the trace of where the 20 concurrent writers'
- * time went (bench/contention.ts).
+ * images, N = 5, 12, 20, on the small and the big repo: one after another on one branch, all at once on one
+ * branch (issue #12: at once must cost no more than in a row), and all at once on N branches of their own
+ * (no race: what running at once gains on this machine at all), with how much two processes at once cost
+ * here against one, and the trace of where the 20 concurrent writers' time went (bench/contention.ts).
  *
  *   npx tsx bench/bump.ts        → bench/results/bump.txt
  */
@@ -17,8 +18,8 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { CLI, machine, median, ms, report, run, table, timeIt } from './lib.js';
-import { concurrent, phases, sequential, type Round } from './contention.js';
+import { CLI, machine, median, ms, parallelCapacity, report, run, table, timeIt } from './lib.js';
+import { apart, concurrent, phases, sequential, type Round } from './contention.js';
 import { startGitServer, tmp } from '../test/helpers/services.js';
 import { pushTree, seedLayout } from '../test/helpers/config-repo.js';
 
@@ -161,6 +162,7 @@ const floorMed = median(samples['floor: git shallow sparse clone + 1-line change
 // ------------------------------------------------------------------------------------------------ N at once vs N in a row
 // On one fresh branch per row (same repo content), N bumps one after another, then N at once, side by side.
 const NS = [5, 12, 20];
+const capacity = await parallelCapacity();
 const loadBefore = loadavg()[0]!;
 const concRows: string[][] = [];
 let trace: Record<string, number> | undefined;
@@ -169,17 +171,20 @@ for (const [label, repo] of [['small', small], ['big', big]] as const) {
   for (const n of NS) {
     const load = loadavg()[0]!;
     const seqBranch = await freshRound(repo, n, 'sequential');
+    const apartRound = await freshRound(repo, n, 'apart');
     const concBranch = await freshRound(repo, n, 'concurrent');
     const retries = concBranch.round.runs.map((r) => r.retries);
     concRows.push([
       label,
       String(n),
       load.toFixed(2),
-      `${seqBranch.landed}/${n}`,
-      `${concBranch.landed}/${n}`,
+      `${seqBranch.landed}/${apartRound.landed}/${concBranch.landed}`,
       ms(seqBranch.round.wall),
+      ms(apartRound.round.wall),
       ms(concBranch.round.wall),
+      `${(apartRound.round.wall / seqBranch.round.wall).toFixed(2)}`,
       `${(concBranch.round.wall / seqBranch.round.wall).toFixed(2)}`,
+      `${(concBranch.round.wall / apartRound.round.wall).toFixed(2)}`,
       String(median(retries)),
       String(Math.max(...retries)),
       (retries.reduce((a, b) => a + b, 0) / n).toFixed(2),
@@ -191,13 +196,28 @@ for (const [label, repo] of [['small', small], ['big', big]] as const) {
   }
 }
 
-/** reset `main` of the repo to its built state, run n bumps, and count the images that landed */
-async function freshRound(repo: { url: string; path: string }, n: number, mode: 'sequential' | 'concurrent'): Promise<{ round: Round; landed: number }> {
-  run('git', ['-C', repo.path, 'update-ref', 'refs/heads/main', base.get(repo.path)!]);
+/**
+ * reset `main` of the repo to its built state, run n bumps, and count the images that landed. `apart`: on
+ * n branches of their own, made at the same commit for the round and removed after it.
+ */
+async function freshRound(repo: { url: string; path: string }, n: number, mode: 'sequential' | 'concurrent' | 'apart'): Promise<{ round: Round; landed: number }> {
+  const start = base.get(repo.path)!;
+  run('git', ['-C', repo.path, 'update-ref', 'refs/heads/main', start]);
   const tag = `${mode[0]}${++tagSeq}`;
+  if (mode === 'apart') {
+    for (let i = 0; i < n; i++) run('git', ['-C', repo.path, 'update-ref', `refs/heads/race-${i}`, start]);
+    const round = await apart(cliEnv, repo.url, n, tag);
+    let landed = 0;
+    for (let i = 0; i < n; i++) {
+      const file = spawnSync('git', ['-C', repo.path, 'show', `race-${i}:${OVERLAY}/kustomization.yaml`]).stdout.toString();
+      if (round.runs[i]!.code === 0 && new RegExp(`newTag: ["']?${tag}-${i}["']?$`, 'm').test(file)) landed++;
+      run('git', ['-C', repo.path, 'update-ref', '-d', `refs/heads/race-${i}`]);
+    }
+    return { round, landed };
+  }
   const round = mode === 'sequential' ? await sequential(cliEnv, repo.url, n, tag) : await concurrent(cliEnv, repo.url, n, tag);
   const tip = spawnSync('git', ['-C', repo.path, 'show', `main:${OVERLAY}/kustomization.yaml`]).stdout.toString();
-  const commits = Number(spawnSync('git', ['-C', repo.path, 'rev-list', '--count', `${base.get(repo.path)}..main`]).stdout.toString().trim());
+  const commits = Number(spawnSync('git', ['-C', repo.path, 'rev-list', '--count', `${start}..main`]).stdout.toString().trim());
   const inFile = Array.from({ length: n }, (_, i) => new RegExp(`newTag: ["']?${tag}-${i}["']?$`, 'm').test(tip)).filter(Boolean).length;
   return { round, landed: round.runs.every((r) => r.code === 0) && commits === n ? inFile : Math.min(inFile, commits) };
 }
@@ -215,8 +235,10 @@ report(
       ...Object.entries(samples).map(([n, s]) => [n, ms(median(s.t)), ms(Math.max(...s.t)), `${(median(s.t) / floorMed).toFixed(2)}x`, kib(median(s.size))]),
     ]),
     '',
-    `N gitops-ci bump processes on one branch, N different images: one after another (sequential) and all at once (concurrent), side by side on the same repo reset to the same commit (load = 1-min load average before the row; retries = extra push attempts per writer):`,
-    table([['repo', 'N', 'load', 'landed seq', 'landed conc', 'sequential', 'concurrent', 'conc/seq', 'retries median', 'retries max', 'retries mean'], ...concRows]),
+    `what two at once cost on this machine against one alone (1.0 = two cores' worth, 2.0 = one core's worth): hashing ${capacity.hashing.toFixed(2)}x, starting 100 git processes ${capacity.spawning.toFixed(2)}x`,
+    '',
+    `N gitops-ci bump processes, N different images, side by side on the same repo reset to the same commit: one after another on one branch (sequential), all at once on N branches of their own (apart: no race, what running at once gains on this machine at best), all at once on one branch (concurrent). load = 1-min load average before the row; retries = extra push attempts per writer in the concurrent round:`,
+    table([['repo', 'N', 'load', 'landed seq/apart/conc', 'sequential', 'apart', 'concurrent', 'apart/seq', 'conc/seq', 'conc/apart', 'retries median', 'retries max', 'retries mean'], ...concRows]),
     '',
     'where the time of the 20 concurrent writers on the big repo went, summed over the 20 processes (bump --verbose "bump timing"):',
     table([['phase', 'total', 'per writer', 'share'], ...Object.entries(trace!).filter(([k]) => k !== 'processes' && k !== 'attempts').map(([k, v]) => [k, ms(v), ms(v / 20), `${((100 * v) / trace!.processes!).toFixed(0)}%`])]),

@@ -1,6 +1,6 @@
 /** Small helpers shared by the benches: timing, medians and a plain table. */
 import { cpus, loadavg, totalmem } from 'node:os';
-import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -48,4 +48,33 @@ export function report(name: string, text: string): void {
 
 export function machine(): string {
   return `${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, ${new Date().toISOString().slice(0, 10)}, load ${loadavg()[0]!.toFixed(2)}`;
+}
+
+/**
+ * How much two things at once cost on this machine against one alone, side by side, interleaved, median of `rounds`:
+ * the same fixed work once alone and twice at the same time. 1.0: two at once take as long as one (two
+ * cores' worth); 2.0: twice as long (one core's worth). Two workloads: hashing in one Node process
+ * (CPU-bound), and starting 100 git processes one after another (what a bump mostly does: about 35 git
+ * processes of its own and as many on the server).
+ */
+export async function parallelCapacity(rounds = 5): Promise<{ hashing: number; spawning: number }> {
+  const hashing = ['-e', "const c=require('crypto');let h=Buffer.alloc(32);for(let i=0;i<400000;i++)h=c.createHash('sha256').update(h).digest()"];
+  const spawning = ['-e', "const {spawnSync}=require('child_process');for(let i=0;i<100;i++)spawnSync('git',['--version'])"];
+  const once = (args: string[]) =>
+    new Promise<number>((resolve) => {
+      const t = process.hrtime.bigint();
+      spawn(process.execPath, args, { stdio: 'ignore' }).on('close', () => resolve(Number(process.hrtime.bigint() - t) / 1e6));
+    });
+  const ratio = async (args: string[]) => {
+    const one: number[] = [];
+    const two: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      one.push(await once(args));
+      const t = process.hrtime.bigint();
+      await Promise.all([once(args), once(args)]);
+      two.push(Number(process.hrtime.bigint() - t) / 1e6);
+    }
+    return median(two) / median(one);
+  };
+  return { hashing: await ratio(hashing), spawning: await ratio(spawning) };
 }
