@@ -164,7 +164,7 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
     try {
       await client.login();
       const ref = parseAppRef(fromApp, str(values, 'app-namespace') ?? (env.ARGOCD_APP_NAMESPACE || undefined), undefined);
-      revision = (await deployedRevision(client, ref, { from: from!, log })).revision;
+      revision = (await deployedRevision(client, ref, { from: from!, repo: remote!, log })).revision;
     } finally {
       client.close();
     }

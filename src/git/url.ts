@@ -121,3 +121,55 @@ export function configRemote(flag: string | undefined, env: NodeJS.ProcessEnv, c
     return undefined;
   }
 }
+
+/**
+ * Where a repo URL points, to tell whether two spellings name one repo: the host (lower case, no user, no
+ * port) and the path (no leading or trailing slash, no `.git`, lower case: GitLab's paths are
+ * case-insensitive); for a local repo, its absolute path. `https://u:t@Host:443/G/R.git`,
+ * `ssh://git@host:22/g/r` and `git@host:g/r.git` are one location. Undefined when the text is no repo URL.
+ */
+export function repoLocation(raw: string, cwd: string = process.cwd()): { host?: string; path: string } | undefined {
+  const text = raw.trim();
+  if (!text) return undefined;
+  const clean = (p: string) => p.replace(/\/+$/, '').replace(/\.git$/i, '').replace(/^\/+/, '');
+  if (/^file:\/\//i.test(text)) {
+    try {
+      return { path: clean(decodeURIComponent(new URL(text).pathname)) };
+    } catch {
+      return undefined;
+    }
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
+    let u: URL;
+    try {
+      u = new URL(text.replace(/^git\+ssh:/i, 'ssh:'));
+    } catch {
+      return undefined;
+    }
+    let path: string;
+    try {
+      path = decodeURIComponent(u.pathname);
+    } catch {
+      path = u.pathname;
+    }
+    return u.hostname ? { host: u.hostname.toLowerCase(), path: clean(path).toLowerCase() } : undefined;
+  }
+  const scp = SCP_LIKE.exec(text);
+  if (scp && !text.startsWith('/') && !text.startsWith('.')) return { host: scp[2]!.replace(/^\[|\]$/g, '').toLowerCase(), path: clean(scp[3]!.replace(/^~\//, '')).toLowerCase() };
+  return { path: clean(isAbsolute(text) ? text : resolve(cwd, text)) };
+}
+
+/**
+ * Whether two repo URLs name one repo: `same`; `other-host`: the same path reached through another host
+ * name or transport (an internal name, ssh against https), taken as the same repo and worth a warning;
+ * `different`; `unknown` when either is no repo URL.
+ */
+export function compareRepos(a: string, b: string, cwd?: string): 'same' | 'other-host' | 'different' | 'unknown' {
+  const x = repoLocation(a, cwd);
+  const y = repoLocation(b, cwd);
+  if (!x || !y) return 'unknown';
+  if (x.path !== y.path) return 'different';
+  if (!x.host && !y.host) return 'same';
+  if (!x.host || !y.host) return 'different';
+  return x.host === y.host ? 'same' : 'other-host';
+}

@@ -15,7 +15,7 @@ export const PromoteErrors = {
   TAG_UNRESOLVED: 'EPROMOTE_TAG_UNRESOLVED',
   /** --from-app: the app is not deployed, synced and healthy (1) */
   APP_NOT_READY: 'EPROMOTE_APP_NOT_READY',
-  /** --from-app: the app deploys another path than --from (2) */
+  /** --from-app: the app deploys another path than --from, or from another repo than the config repo (2) */
   APP_MISMATCH: 'EPROMOTE_APP_MISMATCH',
   /** the config commit Argo CD reports cannot be fetched from the config repo (1) */
   REVISION: 'EPROMOTE_REVISION',

@@ -11,7 +11,8 @@ import { fail } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { SparseClone } from '../git/clone.js';
 import { GitSession } from '../git/session.js';
-import type { Remote } from '../git/url.js';
+import { compareRepos, type Remote } from '../git/url.js';
+import { redactUrl } from '../core/mask.js';
 import { readImages, type ImageEntry } from '../kustomize/edit.js';
 import { KUSTOMIZATION_FILES } from '../bump/closure.js';
 import { History } from '../bump/guard.js';
@@ -207,17 +208,36 @@ export async function pinDigests(images: SourceImage[], o: { regs?: () => Promis
  * `argocd wait`, evaluated at the app's own sync revision). Anything else is a refusal: only what was
  * verified moves.
  */
-export async function deployedRevision(client: ArgoClient, ref: AppRef, o: { from: string; repoUrl?: string; log: Logger }): Promise<{ revision: string; app: Application }> {
+export async function deployedRevision(client: ArgoClient, ref: AppRef, o: { from: string; repo?: Remote; log: Logger }): Promise<{ revision: string; app: Application }> {
   const app = await client.getApp(ref);
-  const src = app.spec?.source ?? app.spec?.sources?.[0];
-  if (src?.path !== undefined && src.path.replace(/^\.\//, '').replace(/\/+$/, '') !== o.from) {
+  const sources = app.spec?.sources?.length ? app.spec.sources : app.spec?.source ? [app.spec.source] : [];
+  const norm = (p: string | undefined) => (p ?? '').replace(/^\.\//, '').replace(/\/+$/, '');
+  // which of the app's sources is the config repo: a multi-source app lists chart repos and value repos too
+  // (status.sync.revisions has one revision per source, in the same order)
+  let index = 0;
+  if (o.repo && sources.some((s) => s.repoURL)) {
+    const verdicts = sources.map((s) => (s.repoURL ? compareRepos(s.repoURL, o.repo!.url) : 'unknown'));
+    const ours = sources.map((_, i) => i).filter((i) => verdicts[i] === 'same' || verdicts[i] === 'other-host');
+    if (!ours.length) {
+      throw fail.usage(PromoteErrors.APP_MISMATCH, `Argo CD app ${appLabel(ref)} deploys from ${sources.map((s) => redactUrl(s.repoURL ?? '?')).join(', ')}, not from the config repo ${o.repo.display}`, {
+        where: appLabel(ref),
+        hint: 'name the app that deploys the --from overlay of this config repo, or fix --repo (GITOPS_CONFIG_REPO)',
+      });
+    }
+    index = ours.find((i) => norm(sources[i]!.path) === o.from) ?? ours[0]!;
+    if (verdicts[index] === 'other-host') o.log.warn(`Argo CD app ${appLabel(ref)} reaches the config repo as ${redactUrl(sources[index]!.repoURL!)}, this job as ${o.repo.display}: taken as the same repo (same path)`);
+  } else if (sources.length > 1) {
+    index = Math.max(0, sources.findIndex((s) => norm(s.path) === o.from));
+  }
+  const src = sources[index];
+  if (src?.path !== undefined && norm(src.path) !== o.from) {
     throw fail.usage(PromoteErrors.APP_MISMATCH, `Argo CD app ${appLabel(ref)} deploys ${src.path}, not --from ${o.from}`, {
       where: appLabel(ref),
       hint: 'name the app that deploys the --from overlay, or fix --from',
     });
   }
   const revs = syncRevisions(app);
-  const revision = revs[0];
+  const revision = revs.length === sources.length ? revs[index] : revs[0];
   const state = `sync ${app.status?.sync?.status ?? '?'}, health ${app.status?.health?.status ?? '?'}${revision ? ` at ${revision.slice(0, 12)}` : ''}`;
   if (!revision || !/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(revision)) {
     throw fail.failed(PromoteErrors.APP_NOT_READY, `Argo CD app ${appLabel(ref)} reports no deployed config commit (${state})`, { where: appLabel(ref), hint: 'wait for the app to sync (gitops-ci argocd wait), then re-run' });

@@ -1,7 +1,7 @@
 /** bump, promote and preview find their config repo the same way (configRemote, src/git/url.ts). */
 import { describe, expect, it } from 'vitest';
 import type { GitopsError } from '../../src/core/errors.js';
-import { configRemote } from '../../src/git/url.js';
+import { compareRepos, configRemote } from '../../src/git/url.js';
 
 function resolve(flag: string | undefined, env: NodeJS.ProcessEnv) {
   const problems: string[] = [];
@@ -33,5 +33,23 @@ describe('configRemote', () => {
     const r = resolve('https://oauth2:glpat-secret123@gitlab.example.com/g/config.git', {}).remote!;
     expect(r.url).toBe('https://gitlab.example.com/g/config.git');
     expect(r.display).not.toContain('glpat-secret123');
+  });
+});
+
+describe('compareRepos', () => {
+  it('one repo, however it is spelled: credentials, port, .git, trailing slash, case, ssh or scp-like', () => {
+    const a = 'https://gitlab.example.com/shovel/config.git';
+    expect(compareRepos(a, 'https://oauth2:tok@GitLab.example.com:443/Shovel/config/')).toBe('same');
+    expect(compareRepos(a, 'git@gitlab.example.com:shovel/config.git')).toBe('same');
+    expect(compareRepos(a, 'ssh://git@gitlab.example.com:2222/shovel/config')).toBe('same');
+    expect(compareRepos('/srv/git/config.git', 'file:///srv/git/config.git')).toBe('same');
+  });
+
+  it('another host with the same path is told apart from another repo', () => {
+    expect(compareRepos('https://gitlab.example.com/shovel/config.git', 'https://gitlab.internal/shovel/config.git')).toBe('other-host');
+    expect(compareRepos('https://gitlab.example.com/shovel/config.git', 'https://gitlab.example.com/shovel/other.git')).toBe('different');
+    expect(compareRepos('https://gitlab.example.com/shovel/config.git', 'https://gitlab.example.com/shovel/config/sub.git')).toBe('different');
+    expect(compareRepos('/srv/git/config.git', 'https://gitlab.example.com/srv/git/config.git')).toBe('different');
+    expect(compareRepos('', 'https://gitlab.example.com/shovel/config.git')).toBe('unknown');
   });
 });

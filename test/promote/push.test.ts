@@ -194,6 +194,19 @@ describe('promote --from-app', () => {
     expect(messageOf(repo)).toContain(`Gitops-Promoted-From-App: shovel-staging`);
   });
 
+  it('refuses an app that deploys from another repo than the config repo (exit 2, nothing pushed)', async () => {
+    const repo = bareRepo(layout());
+    const other = bareRepo(layout());
+    const fx = await setup({ repoURL: other });
+    const head = headOf(repo);
+    await fx.argo.waitFor('shovel-staging', (a) => a.status?.sync?.status === 'Synced' && a.status?.health?.status === 'Healthy');
+    const res = await fx.cli([...args(repo, '--from-app', 'shovel-staging', '--argocd-plaintext')]);
+    expect(res.code, res.all).toBe(2);
+    expect(res.stderr).toContain('EPROMOTE_APP_MISMATCH');
+    expect(res.stderr).toContain(`not from the config repo ${repo}`);
+    expect(headOf(repo)).toBe(head);
+  });
+
   it('refuses when the app is not synced and healthy (exit 1, nothing pushed)', async () => {
     const seeded = layout();
     const repo = bareRepo(seeded);
