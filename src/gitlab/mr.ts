@@ -211,7 +211,11 @@ export async function autoMerge(gl: GitlabClient, i: AutoMergeInput): Promise<Au
  */
 export async function findMergeRequestForCommit(gl: GitlabClient, i: { project: string | number; sha: string; targetBranch?: string }): Promise<MergeRequest | undefined> {
   const list = (await gl.commitMergeRequests(i.project, i.sha)).filter((m) => m.state === 'merged' && (!i.targetBranch || m.targetBranch === i.targetBranch));
-  const exact = list.filter((m) => m.mergeCommitSha === i.sha || m.squashCommitSha === i.sha || m.sha === i.sha);
+  // a short SHA (7+ hex, as GitLab shows them) matches by prefix: the API takes it, and the MR that merged it is
+  // the one whose merge, squash or head commit it abbreviates, not merely the newest MR that contains it
+  const sha = i.sha.toLowerCase();
+  const is = (x: string | null | undefined) => !!x && (x === sha || (sha.length < 40 && x.startsWith(sha)));
+  const exact = list.filter((m) => is(m.mergeCommitSha) || is(m.squashCommitSha) || is(m.sha));
   const pick = (xs: MergeRequest[]) => [...xs].sort((a, b) => (b.mergedAt ?? '').localeCompare(a.mergedAt ?? ''))[0];
   return pick(exact) ?? pick(list);
 }

@@ -176,6 +176,25 @@ describe('findMergeRequestForCommit', () => {
   });
 });
 
+describe('findMergeRequestForCommit with a short SHA', () => {
+  it('takes the MR whose head, merge or squash commit the short SHA abbreviates, not the newest MR that contains it', async () => {
+    // release branches off main before the first MR merges; a second MR carries the first one's commit to it
+    fx.gl.hooks.push(PROJECT, 'release', { files: { 'release.txt': 'r\n' } });
+    const first = branch('8.0');
+    const gl = fx.client();
+    const r1 = await upsertMergeRequest(gl, { project: PROJECT, sourceBranch: first.name, targetBranch: 'main', title: 'Promote web 8.0', description: 'd' });
+    await autoMerge(gl, { project: PROJECT, iid: r1.iid, sha: first.sha, timeoutMs: 10_000, pollMs: 5 });
+    const second = { name: 'backport-8.0', sha: fx.gl.hooks.push(PROJECT, 'backport-8.0', { files: { 'notes.txt': 'backport\n' }, from: first.name }) };
+    const r2 = await upsertMergeRequest(gl, { project: PROJECT, sourceBranch: second.name, targetBranch: 'release', title: 'Backport 8.0', description: 'd' });
+    await autoMerge(gl, { project: PROJECT, iid: r2.iid, sha: second.sha, timeoutMs: 10_000, pollMs: 5 });
+    // both merged MRs contain the first commit; the newer one is the backport
+    expect((await gl.commitMergeRequests(PROJECT, first.sha)).map((m) => m.iid).sort()).toEqual([r1.iid, r2.iid].sort());
+    for (const sha of [first.sha, first.sha.slice(0, 8), first.sha.slice(0, 8).toUpperCase()]) {
+      expect((await findMergeRequestForCommit(gl, { project: PROJECT, sha }))?.iid, sha).toBe(r1.iid);
+    }
+  });
+});
+
 describe('upsertNote', () => {
   it('creates one note and edits it in place on every later run; never touches a quote by someone else', async () => {
     const b = branch('8.0');
