@@ -10,32 +10,15 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isGitopsError, type GitopsError } from '../../src/core/errors.js';
+import type { GitopsError } from '../../src/core/errors.js';
 import { clearSecrets, mask } from '../../src/core/mask.js';
 import { gitlabClient } from '../../src/gitlab/client.js';
 import { gitlabConnectionOptions, normalizeApiUrl, projectPathFromRepoUrl, resolveGitlabConfig } from '../../src/gitlab/config.js';
 import { upsertMergeRequest } from '../../src/gitlab/mr.js';
 import { startGitlabDouble } from '../doubles/gitlab/server.js';
 import { PROJECT, setupGitlab, type GitlabFixture } from './fixture.js';
+import { rejected, thrown } from '../helpers/failure.js';
 
-function thrown(fn: () => unknown): GitopsError {
-  try {
-    fn();
-  } catch (e) {
-    if (isGitopsError(e)) return e;
-    throw e;
-  }
-  throw new Error('expected a failure');
-}
-async function rejected(p: Promise<unknown>): Promise<GitopsError> {
-  try {
-    await p;
-  } catch (e) {
-    if (isGitopsError(e)) return e;
-    throw e;
-  }
-  throw new Error('expected a failure');
-}
 
 /** the secret in none of its forms anywhere in the error's object graph */
 function expectNoSecret(e: unknown, secret: string) {

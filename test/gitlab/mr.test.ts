@@ -4,10 +4,10 @@
  * conflict, closed, moved head, timeout), the commit → MR lookup, and the notes upsert.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isGitopsError } from '../../src/core/errors.js';
 import { autoMerge, findMergeRequestForCommit, upsertMergeRequest } from '../../src/gitlab/mr.js';
 import { noteMarker, upsertNote } from '../../src/gitlab/notes.js';
 import { PROJECT, setupGitlab, type GitlabFixture } from './fixture.js';
+import { rejected as caught } from '../helpers/failure.js';
 
 let fx: GitlabFixture;
 beforeAll(async () => {
@@ -27,15 +27,6 @@ function branch(tag: string, name = `gitops-ci/promote/env${++branchNo}`): { nam
 }
 const openMrs = (source: string) => fx.gl.hooks.mergeRequests(PROJECT).filter((m) => m.source_branch === source && m.state === 'opened');
 
-async function caught(p: Promise<unknown>) {
-  try {
-    await p;
-  } catch (e) {
-    if (isGitopsError(e)) return e;
-    throw e;
-  }
-  throw new Error('expected a failure');
-}
 
 describe('upsertMergeRequest', () => {
   it('creates one MR, then updates it in place; an unchanged re-run changes nothing', async () => {

@@ -5,12 +5,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Logger } from '../../src/core/log.js';
-import { isGitopsError } from '../../src/core/errors.js';
 import { parseRemote } from '../../src/git/url.js';
 import { deployedRevision } from '../../src/promote/source.js';
 import type { ArgoClient } from '../../src/argocd/client.js';
 import type { Application } from '../../src/argocd/types.js';
 import { validateResponse } from '../argocd/contract.js';
+import { rejected } from '../helpers/failure.js';
 
 const SHA = 'a1b2c3d4'.repeat(5);
 const FROM = '.kubernetes/overlays/staging';
@@ -38,15 +38,6 @@ function run(a: Application, repo: string) {
   return { warnings, result: deployedRevision(client, { name: 'shovel-staging' }, { from: FROM, repo: parseRemote(repo, '/work'), log }) };
 }
 
-async function failure(p: Promise<unknown>) {
-  try {
-    await p;
-  } catch (e) {
-    if (isGitopsError(e)) return e;
-    throw e;
-  }
-  throw new Error('expected a failure');
-}
 
 describe('promote --from-app: which source of the app is the config repo', () => {
   it('a multi-source app: the revision of the config repo\'s source, not of the chart listed first', async () => {
@@ -74,7 +65,7 @@ describe('promote --from-app: which source of the app is the config repo', () =>
 
   it('an app that deploys from another repo is refused (EPROMOTE_APP_MISMATCH, exit 2), naming both without credentials', async () => {
     const a = app([{ repoURL: 'https://user:apptoken@gitlab.example.com/other/config.git', path: FROM, targetRevision: 'main' }], [SHA]);
-    const e = await failure(run(a, 'https://gitlab.example.com/shovel/config.git').result);
+    const e = await rejected(run(a, 'https://gitlab.example.com/shovel/config.git').result);
     expect(e.code).toBe('EPROMOTE_APP_MISMATCH');
     expect(e.exitCode).toBe(2);
     expect(e.message).toContain('deploys from https://gitlab.example.com/other/config.git, not from the config repo https://gitlab.example.com/shovel/config.git');
@@ -83,7 +74,7 @@ describe('promote --from-app: which source of the app is the config repo', () =>
 
   it('the config repo\'s source deploys another path than --from: refused as before', async () => {
     const a = app([{ repoURL: 'https://gitlab.example.com/shovel/config.git', path: '.kubernetes/overlays/production', targetRevision: 'main' }], [SHA]);
-    const e = await failure(run(a, 'https://gitlab.example.com/shovel/config.git').result);
+    const e = await rejected(run(a, 'https://gitlab.example.com/shovel/config.git').result);
     expect(e.code).toBe('EPROMOTE_APP_MISMATCH');
     expect(e.message).toContain('deploys .kubernetes/overlays/production, not --from .kubernetes/overlays/staging');
   });
