@@ -182,7 +182,64 @@ CMD ["/bin/httpd", "-f", "-p", "8080", "-h", "/srv"]
     console.log('(promote needs a digest in staging (image build), the promote and gate commands; skipped)');
   }
 
-  console.log(`\n${bold('demo done')}: ${newRef} is in staging${commit !== first ? ` at config commit ${commit.slice(0, 8)}` : ''}${promoted ? `, and in production at ${promoted.slice(0, 8)}` : ''}`);
+  step(7, 'many pipelines at once (issue #12): six services bump one branch together, then a late, older pipeline');
+  let raced = '';
+  if (available('bump')) raced = await racingPipelines({ url: `${srv.url}/shovel/shovel-config.git`, authUrl: srv.authUrl('shovel/shovel-config.git'), token: srv.password, ciEnv, work });
+  else console.log('(bump arrives with issue #3)');
+
+  console.log(`\n${bold('demo done')}: ${newRef} is in staging${commit !== first ? ` at config commit ${commit.slice(0, 8)}` : ''}${promoted ? `, and in production at ${promoted.slice(0, 8)}` : ''}${raced ? `; ${raced}` : ''}`);
+}
+
+/** a bump run quietly (six at once would interleave their logs): exit code, its summary line, its retries */
+function bumpQuiet(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; summary: string; retries: number }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [CLI, 'bump', ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d) => (err += d));
+    p.on('error', reject);
+    p.on('close', (code) => {
+      const lines = err.trim().split('\n');
+      resolve({ code: code ?? 1, summary: lines.filter((l) => /^(✔|✖|warning: skipped)/.test(l)).join(' | ') || lines[lines.length - 1]!, retries: (err.match(/push rejected/g) ?? []).length });
+    });
+  });
+}
+
+/**
+ * Step 7: six bump jobs of six services (pipelines 1002–1007) push to one branch at the same moment: each
+ * lands exactly once, as its own commit, without a force push (the losers of a race fetch, re-apply and
+ * push again). Then pipeline 995, older than 1002 and finishing last, tries to put its older worker-0 back:
+ * the stale-pipeline guard skips it (exit 0, no commit). Returns a one-line summary.
+ */
+async function racingPipelines(o: { url: string; authUrl: string; token: string; ciEnv: NodeJS.ProcessEnv; work: string }): Promise<string> {
+  const n = 6;
+  const args = (i: number, tag: string) => ['--repo', o.url, '--branch', 'main', '--dir', '.kubernetes/overlays/staging', '--image', `registry.example.com/shovel/worker-${i}:${tag}`];
+  const env = (pipeline: number) => ({
+    ...o.ciEnv,
+    CI_JOB_TOKEN: o.token,
+    CI_PIPELINE_ID: String(pipeline),
+    CI_COMMIT_SHA: `c0ffee${String(pipeline).padStart(34, '0')}`,
+    CI_COMMIT_SHORT_SHA: `c0ffee${String(pipeline).slice(-2)}`,
+  });
+  const probe = join(o.work, 'race');
+  git(o.work, ['clone', '-q', o.authUrl, probe]);
+  const before = git(probe, ['rev-parse', 'HEAD']).trim();
+  console.log(`$ ${n} × gitops-ci bump --repo ${o.url} --branch main --dir .kubernetes/overlays/staging --image registry.example.com/shovel/worker-<i>:1.0.<i>   (at once)`);
+  const t0 = Date.now();
+  const runs = await Promise.all(Array.from({ length: n }, (_, i) => bumpQuiet(args(i, `1.0.${i}`), env(1002 + i))));
+  runs.forEach((r, i) => console.log(`  pipeline ${1002 + i}: exit ${r.code}, ${r.retries} retr${r.retries === 1 ? 'y' : 'ies'}: ${r.summary}`));
+  if (runs.some((r) => r.code !== 0)) throw new Error('a racing bump failed');
+  console.log(`all ${n} landed in ${((Date.now() - t0) / 1000).toFixed(1)} s, ${runs.reduce((a, r) => a + r.retries, 0)} retries in all; the branch, one commit each, none forced:`);
+  git(probe, ['pull', '-q', '--ff-only']);
+  console.log(git(probe, ['log', '--format=%h %s', `${before}..HEAD`]).trimEnd());
+  console.log(`\n$ gitops-ci bump ... --image registry.example.com/shovel/worker-0:0.9.0   (pipeline 995, older than 1002, finishing last)`);
+  const late = await bumpQuiet(args(0, '0.9.0'), env(995));
+  console.log(`  pipeline 995: exit ${late.code}: ${late.summary}`);
+  git(probe, ['pull', '-q', '--ff-only']);
+  const staging = readFileSync(join(probe, '.kubernetes/overlays/staging/kustomization.yaml'), 'utf8');
+  const kept = /name: registry\.example\.com\/shovel\/worker-0\s+newTag: "?([^"\s]+)/.exec(staging)?.[1];
+  console.log(`staging keeps worker-0 at ${kept}`);
+  if (late.code !== 0 || kept !== '1.0.0') throw new Error('the stale-pipeline guard did not hold');
+  return `${n} racing pipelines landed once each, and the older one was skipped`;
 }
 
 /**
