@@ -46,7 +46,7 @@ demo: deps build
 	npx tsx scripts/demo.ts
 
 bench: deps build
-	@for b in bench/set-image.ts bench/bump.ts bench/image.ts bench/argocd-wait.ts bench/startup.ts; do echo "== $$b"; npx tsx $$b || exit 1; done
+	@for b in bench/set-image.ts bench/bump.ts bench/latency.ts bench/image.ts bench/argocd-wait.ts bench/startup.ts; do echo "== $$b"; npx tsx $$b || exit 1; done
 	node scripts/readme-bench.mjs
 
 clean:

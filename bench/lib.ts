@@ -78,3 +78,39 @@ export async function parallelCapacity(rounds = 5): Promise<{ hashing: number; s
   };
   return { hashing: await ratio(hashing), spawning: await ratio(spawning) };
 }
+
+/**
+ * A TCP proxy to 127.0.0.1:`target` that holds every chunk `oneWayMs` in each direction (order kept): a
+ * network round trip of 2 × oneWayMs between the jobs and the server, as between GitLab runners and GitLab,
+ * where this machine has no netem. Returns its port and a stop function.
+ */
+export async function startDelayProxy(target: number, oneWayMs: number): Promise<{ port: number; stop: () => Promise<void> }> {
+  const { createServer, connect } = await import('node:net');
+  const sockets = new Set<import('node:net').Socket>();
+  const delayed = (from: import('node:net').Socket, to: import('node:net').Socket) => {
+    let last = 0;
+    from.on('data', (chunk) => {
+      const at = Math.max(Date.now() + oneWayMs, last);
+      last = at;
+      setTimeout(() => to.destroyed || to.write(chunk), at - Date.now());
+    });
+    from.on('end', () => setTimeout(() => to.destroyed || to.end(), Math.max(0, last - Date.now()) + 1));
+    from.on('error', () => to.destroy());
+  };
+  const server = createServer((client) => {
+    const upstream = connect(target, '127.0.0.1');
+    sockets.add(client).add(upstream);
+    client.on('close', () => sockets.delete(client));
+    upstream.on('close', () => sockets.delete(upstream));
+    delayed(client, upstream);
+    delayed(upstream, client);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as import('node:net').AddressInfo).port,
+    stop: () => new Promise<void>((r) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => r());
+    }),
+  };
+}
