@@ -217,7 +217,12 @@ export async function deployedRevision(client: ArgoClient, ref: AppRef, o: { fro
   let index = 0;
   if (o.repo && sources.some((s) => s.repoURL)) {
     const verdicts = sources.map((s) => (s.repoURL ? compareRepos(s.repoURL, o.repo!.url) : 'unknown'));
-    const ours = sources.map((_, i) => i).filter((i) => verdicts[i] === 'same' || verdicts[i] === 'other-host');
+    let ours = sources.map((_, i) => i).filter((i) => verdicts[i] === 'same' || verdicts[i] === 'other-host');
+    if (!ours.length && verdicts.includes('unknown')) {
+      // a repoURL we cannot read as a location: the path decides, as without --repo
+      o.log.warn(`Argo CD app ${appLabel(ref)}: cannot compare its repoURL ${sources.map((s) => redactUrl(s.repoURL ?? '?')).join(', ')} with the config repo ${o.repo.display}; going by the path alone`);
+      ours = sources.map((_, i) => i).filter((i) => verdicts[i] === 'unknown');
+    }
     if (!ours.length) {
       throw fail.usage(PromoteErrors.APP_MISMATCH, `Argo CD app ${appLabel(ref)} deploys from ${sources.map((s) => redactUrl(s.repoURL ?? '?')).join(', ')}, not from the config repo ${o.repo.display}`, {
         where: appLabel(ref),

@@ -72,6 +72,13 @@ describe('promote --from-app: which source of the app is the config repo', () =>
     expect(e.message).not.toContain('apptoken');
   });
 
+  it('a repoURL that cannot be read as a location: the path decides, with a warning', async () => {
+    const a = app([{ repoURL: 'https://[broken/config.git', path: FROM, targetRevision: 'main' }], [SHA]);
+    const { result, warnings } = run(a, 'https://gitlab.example.com/shovel/config.git');
+    expect((await result).revision).toBe(SHA);
+    expect(warnings.join('')).toContain('cannot compare its repoURL https://[broken/config.git with the config repo https://gitlab.example.com/shovel/config.git; going by the path alone');
+  });
+
   it('the config repo\'s source deploys another path than --from: refused as before', async () => {
     const a = app([{ repoURL: 'https://gitlab.example.com/shovel/config.git', path: '.kubernetes/overlays/production', targetRevision: 'main' }], [SHA]);
     const e = await rejected(run(a, 'https://gitlab.example.com/shovel/config.git').result);
