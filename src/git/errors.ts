@@ -127,6 +127,21 @@ export function classifyGitFailure(i: ClassifyInput): GitopsError {
   }
   if (AUTH.some((r) => r.test(text))) {
     const push = i.op === 'push';
+    // git followed a redirect to another host and asked for credentials there: ours are not given out
+    const asked = /(?:Username for|Password for|failed for) '(https?:\/\/[^/']+)/i.exec(text)?.[1];
+    let elsewhere: string | undefined;
+    try {
+      if (asked && where && /^https?:\/\//i.test(where) && new URL(asked).host !== new URL(where).host) elsewhere = new URL(asked).host;
+    } catch {
+      elsewhere = undefined;
+    }
+    if (elsewhere) {
+      return fail.auth('EGIT_AUTH', `the config repo server redirected to ${elsewhere}, which asked for credentials: they are only given to ${new URL(where!).host}`, {
+        where,
+        details,
+        hint: `if ${elsewhere} is where the config repo now lives, pass that URL as --repo (GITOPS_CONFIG_REPO); otherwise check the server's redirect`,
+      });
+    }
     return fail.auth('EGIT_AUTH', push ? 'not allowed to push to the config repo' : 'authentication to the config repo failed', {
       where,
       details,

@@ -52,8 +52,17 @@ export interface Credentials {
   source: string;
 }
 
-const HELPER = '!f() { test "$1" = get || exit 0; printf "username=%s\\npassword=%s\\n" "$GITOPS_CI_GIT_USERNAME" "$GITOPS_CI_GIT_PASSWORD"; }; f';
-const DROP = /^(GIT_TRACE.*|GIT_CURL_VERBOSE|GIT_ASKPASS|SSH_ASKPASS|GIT_DIR|GIT_WORK_TREE|GIT_INDEX_FILE|GIT_OBJECT_DIRECTORY|GIT_ALTERNATE_OBJECT_DIRECTORIES|GIT_NAMESPACE|GIT_PREFIX|GIT_COMMON_DIR|GIT_CONFIG_COUNT|GIT_CONFIG_KEY_\d+|GIT_CONFIG_VALUE_\d+|GIT_CONFIG_PARAMETERS|GITOPS_CI_GIT_USERNAME|GITOPS_CI_GIT_PASSWORD)$/;
+/**
+ * The credential helper: answers `get` only for the remote's own host (with its port) and scheme, or the
+ * same host upgraded from http to https. git asks again after following a redirect (http.followRedirects
+ * is `initial` by default), with the new host: a config repo URL that redirects elsewhere must not hand
+ * the token to whoever it points at. Everything it compares comes from the environment, nothing from argv.
+ */
+const HELPER =
+  '!f() { test "$1" = get || exit 0; p=; h=; while IFS= read -r l; do case "$l" in protocol=*) p="${l#protocol=}";; host=*) h="${l#host=}";; esac; done; ' +
+  'test "$h" = "$GITOPS_CI_GIT_HOST" || exit 0; test "$p" = "$GITOPS_CI_GIT_PROTOCOL" || test "$p" = https || exit 0; ' +
+  'printf "username=%s\\npassword=%s\\n" "$GITOPS_CI_GIT_USERNAME" "$GITOPS_CI_GIT_PASSWORD"; }; f';
+const DROP = /^(GIT_TRACE.*|GIT_CURL_VERBOSE|GIT_ASKPASS|SSH_ASKPASS|GIT_DIR|GIT_WORK_TREE|GIT_INDEX_FILE|GIT_OBJECT_DIRECTORY|GIT_ALTERNATE_OBJECT_DIRECTORIES|GIT_NAMESPACE|GIT_PREFIX|GIT_COMMON_DIR|GIT_CONFIG_COUNT|GIT_CONFIG_KEY_\d+|GIT_CONFIG_VALUE_\d+|GIT_CONFIG_PARAMETERS|GITOPS_CI_GIT_USERNAME|GITOPS_CI_GIT_PASSWORD|GITOPS_CI_GIT_HOST|GITOPS_CI_GIT_PROTOCOL)$/;
 
 /**
  * Which credentials go with an https remote. Order: credentials in the URL, GITOPS_GIT_TOKEN (user
@@ -126,6 +135,10 @@ export class GitSession {
       config.push(['credential.helper', HELPER]);
       env.GITOPS_CI_GIT_USERNAME = credentials.user;
       env.GITOPS_CI_GIT_PASSWORD = credentials.password;
+      // what git will name in its request: host[:port] as in the URL git is given (no default port)
+      const u = new URL(remote.url);
+      env.GITOPS_CI_GIT_HOST = u.host;
+      env.GITOPS_CI_GIT_PROTOCOL = u.protocol.replace(/:$/, '');
     }
     let tmpDir: string | undefined;
     if (remote.kind === 'ssh') {
