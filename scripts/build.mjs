@@ -1,7 +1,7 @@
 // Bundles the CLI into one file, dist/gitops-ci.cjs, that starts about as fast as `node -e 0`.
 //
 // Each command (src/commands/<name>.ts, with everything it imports) is bundled on its own and embedded in
-// the file as a string; it is compiled only when that command runs. So `gitops-ci --version` and `--help`
+// the file, all chunks in one brotli stream (see below); a chunk is compiled only when that command runs. So `gitops-ci --version` and `--help`
 // parse a few kilobytes of code instead of the ~2 MB that dockerode, yaml and the commands weigh.
 // The shared mechanisms in src/core/ (errors, masking, logging, ...) are not copied into the chunks: a chunk's
 // imports of src/core resolve to the main bundle's modules, so that `instanceof GitopsError` and the set of
@@ -12,7 +12,7 @@ import { build } from 'esbuild';
 import { readFile, chmod, readdir } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gzipSync } from 'node:zlib';
+import { brotliCompressSync, constants as zc } from 'node:zlib';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8'));
@@ -66,11 +66,21 @@ const chunkLoader = {
       loader: 'js',
     }));
     b.onResolve({ filter: /^gitops-chunks$/ }, () => ({ path: 'chunks', namespace: 'gitops-chunks' }));
-    b.onLoad({ filter: /.*/, namespace: 'gitops-chunks' }, () => ({
-      // each source gzipped and base64-encoded: a short string literal is all that start-up has to scan
-      contents: `module.exports = ${JSON.stringify(Object.fromEntries(Object.entries(chunks).map(([k, v]) => [k, gzipSync(v, { level: 9 }).toString('base64')])))};`,
-      loader: 'js',
-    }));
+    b.onLoad({ filter: /.*/, namespace: 'gitops-chunks' }, () => {
+      // Every chunk in ONE brotli stream. The chunks share most of their code (yaml, gitbeaker, src/ areas), which
+      // a per-chunk compression stores once per chunk: one stream is 2.2x smaller (measured: 1.30 MB of
+      // gzip+base64 against 0.58 MB at quality 9; quality 11 saves 10% more but takes 6 s per build, not 0.35 s).
+      // Start-up reads and scans the whole file, so `--version` pays for every byte of it; a command pays once
+      // for decompressing the stream (a few ms per MB).
+      const names = Object.keys(chunks).sort();
+      const bufs = names.map((n) => Buffer.from(chunks[n], 'utf8'));
+      const index = {};
+      let at = 0;
+      names.forEach((n, i) => ((index[n] = [at, bufs[i].length]), (at += bufs[i].length)));
+      const all = Buffer.concat(bufs);
+      const packed = brotliCompressSync(all, { params: { [zc.BROTLI_PARAM_QUALITY]: 9, [zc.BROTLI_PARAM_LGWIN]: 24, [zc.BROTLI_PARAM_SIZE_HINT]: all.length } });
+      return { contents: `module.exports = { index: ${JSON.stringify(index)}, packed: ${JSON.stringify(packed.toString('base64'))} };`, loader: 'js' };
+    });
     b.onResolve({ filter: /^gitops-core-modules$/ }, () => ({ path: 'core', namespace: 'gitops-core-modules' }));
     b.onLoad({ filter: /.*/, namespace: 'gitops-core-modules' }, () => ({
       contents: `module.exports = {\n${coreFiles.map((f) => `  ${JSON.stringify(basename(f, '.ts'))}: () => require(${JSON.stringify(join(coreDir, f))}),`).join('\n')}\n};`,

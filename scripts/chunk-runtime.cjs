@@ -2,16 +2,18 @@
 // `require('gitops-core:<x>')` gets the main bundle's src/core/<x> module; anything else is Node's require.
 'use strict';
 const vm = require('node:vm');
-const chunks = require('gitops-chunks');
+const { index, packed } = require('gitops-chunks');
 const core = require('gitops-core-modules');
 
 const loaded = new Map();
+let all;
 
 function loadChunk(name) {
   if (loaded.has(name)) return loaded.get(name);
-  const packed = chunks[name];
-  if (typeof packed !== 'string') throw new Error(`gitops-ci: command chunk ${name} is missing from the bundle`);
-  const source = require('node:zlib').gunzipSync(Buffer.from(packed, 'base64')).toString('utf8');
+  const at = index[name];
+  if (!Array.isArray(at)) throw new Error(`gitops-ci: command chunk ${name} is missing from the bundle`);
+  all ??= require('node:zlib').brotliDecompressSync(Buffer.from(packed, 'base64'));
+  const source = all.subarray(at[0], at[0] + at[1]).toString('utf8');
   const mod = { exports: {} };
   const chunkRequire = (id) => {
     if (id.startsWith('gitops-core:')) {
