@@ -109,7 +109,7 @@ describe("the project's pipeline", () => {
     expect(validate(pipeline), JSON.stringify(validate.errors)).toBe(true);
   });
 
-  it('pins every image it runs (a version, never latest), services included', () => {
+  it('pins every image it runs by version and digest (never latest), services included', () => {
     const vars = pipeline.variables as Obj;
     const images: string[] = [];
     for (const [name, job] of jobs(pipeline)) {
@@ -122,7 +122,7 @@ describe("the project's pipeline", () => {
     expect(images.length).toBeGreaterThan(4);
     for (const img of images) {
       if (img.startsWith('$CI_REGISTRY_IMAGE/runner:$CI_COMMIT_SHA')) continue; // the image this pipeline built
-      expect(img, img).toMatch(/:(v?\d+\.\d+\.\d+)(-[\w.-]+)?(@sha256:[0-9a-f]{64})?$/);
+      expect(img, img).toMatch(/:(v?\d+\.\d+\.\d+)(-[\w.-]+)?@sha256:[0-9a-f]{64}$/);
       expect(img).not.toMatch(/:latest\b/);
     }
   });
@@ -158,6 +158,19 @@ describe("the project's pipeline", () => {
     for (const k of Object.keys(job.variables)) expect(componentVars, `trigger variable ${k}`).not.toContain(k);
     expect(pipeline['publish-runner'].needs).toEqual(expect.arrayContaining(['runner-image', 'self-test']));
     expect(pipeline.stages.indexOf('self-test')).toBeLessThan(pipeline.stages.indexOf('publish'));
+  });
+
+  it('runs on hosted runners as they are: no job asks for a runner tag', () => {
+    for (const [name, job] of jobs(pipeline)) expect(job.tags, name).toBeUndefined();
+    // the suite's kubectl is the release binary, checked against its sha256 before it runs
+    const script = (pipeline.test.script as string[]).join('\n');
+    expect(script).toMatch(/sha256sum -c/);
+    expect((pipeline.variables as Obj).KUBECTL_SHA256).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('ships a license, as the CI/CD Catalog asks of a component project', () => {
+    expect(readFileSync(join(root, 'LICENSE'), 'utf8')).toMatch(/MIT License/);
+    expect((JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { license: string }).license).toBe('MIT');
   });
 
   it('runs lint, test, runner-image and self-test in every pipeline its workflow allows; publishes only on a semver tag', () => {
