@@ -81,6 +81,16 @@ describe('the runner image', () => {
     await expect(d.getImage(`${TAG}-bad`).inspect()).rejects.toThrow();
   });
 
+  it('holds no kustomize archive in any layer: only the binary, copied from the stage that checked it', async () => {
+    expect(built.code, built.all).toBe(0);
+    const layers = (await d.getImage(TAG).history()) as Array<{ CreatedBy: string; Size: number }>;
+    // the ADD of the archive happened in the first stage, which is not part of the image
+    expect(layers.filter((l) => /\bADD\b/.test(l.CreatedBy)), JSON.stringify(layers.map((l) => l.CreatedBy))).toEqual([]);
+    const copied = layers.find((l) => /COPY \/out\/ \/usr\/local\/bin\//.test(l.CreatedBy));
+    expect(copied, 'the layer of the kustomize binary').toBeDefined();
+    expect(copied!.Size).toBeGreaterThan(0);
+  });
+
   it('runs as a non-root user; the CLI, git, ssh and kustomize are there', async () => {
     const info = await d.getImage(TAG).inspect();
     expect(info.Config.User).toBe('10001:10001');
