@@ -9,6 +9,7 @@ export const commands: CommandEntry[] = [
   { name: 'bump', summary: 'Clone the config repo, set images in overlays, commit with [skip ci] and push, safely under concurrency', load: () => import('./bump.js') },
   { name: 'image build', summary: 'Build an image through the Docker Engine API (BuildKit), with registry cache, and push it', load: () => import('./image-build.js') },
   { name: 'image resolve', summary: 'Print the digest behind an image tag, from the registry API', load: () => import('./image-resolve.js') },
+  { name: 'image index', summary: 'Make one multi-platform image from single-platform ones (an index of their digests), nothing rebuilt', load: () => import('./image-index.js') },
   { name: 'image copy', summary: 'Copy an image to another tag, repository or registry without rebuilding', load: () => import('./image-copy.js') },
   { name: 'argocd wait', summary: 'Wait until Argo CD has deployed a commit: synced to it, reconciled and healthy', load: () => import('./argocd-wait.js') },
   { name: 'argocd sync', summary: 'Trigger an Argo CD sync, optionally to a revision, and optionally wait', load: () => import('./argocd-sync.js') },
