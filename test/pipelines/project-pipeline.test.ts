@@ -127,14 +127,26 @@ describe("the project's pipeline", () => {
     }
   });
 
-  it('builds the runner image once from images/runner/Dockerfile, pushes it and hands on its digest', () => {
+  it('builds the runner image once per architecture from images/runner/Dockerfile, joins the digests into one index and hands that on', () => {
     const job = pipeline['runner-image'] as Obj;
     const script = (job.script as string[]).join('\n');
     expect(script.match(/image build/g)).toHaveLength(1);
     expect(script).toContain('--file images/runner/Dockerfile');
     expect(script).toContain('--push');
-    expect(job.artifacts.reports.dotenv).toBe('runner.env');
-    expect(script).toMatch(/RUNNER_DIGEST/);
+    expect(script).toContain('"$RUNNER_IMAGE:$CI_COMMIT_SHA-$ARCH"');
+    expect(job.artifacts.reports.dotenv).toBe('runner-arch.env');
+    // each architecture's digest under a name of its own: the key line run by sh for each ARCH
+    const keyLine = (job.script as string[]).find((l) => /^A=/.test(l))!;
+    for (const arch of ['amd64', 'arm64']) {
+      const a = execFileSync('sh', ['-c', `${keyLine}; printf %s "$A"`], { env: { PATH: process.env.PATH, ARCH: arch } }).toString();
+      expect(a).toBe(arch.toUpperCase());
+    }
+    const index = pipeline['runner-index'] as Obj;
+    expect(index.needs).toEqual(['runner-image']);
+    const iscript = (index.script as string[]).join('\n');
+    expect(iscript).toContain('gitops-ci image index "$RUNNER_IMAGE:$CI_COMMIT_SHA" "$RUNNER_IMAGE@$RUNNER_DIGEST_AMD64" "$RUNNER_IMAGE@$RUNNER_DIGEST_ARM64"');
+    expect(index.artifacts.reports.dotenv).toBe('runner.env');
+    expect(iscript).toMatch(/RUNNER_REF=.*RUNNER_DIGEST=/);
     expect(existsSync(join(root, 'images/runner/Dockerfile'))).toBe(true);
     expect(existsSync(join(root, '.dockerignore'))).toBe(true);
   });
@@ -146,7 +158,7 @@ describe("the project's pipeline", () => {
     expect(job.trigger.strategy).toBe('depend');
     expect(job.trigger.include).toEqual([{ local: SELF_TEST }]);
     expect(existsSync(join(root, SELF_TEST))).toBe(true);
-    expect(job.needs).toContain('runner-image');
+    expect(job.needs).toContain('runner-index');
     // the built image goes down under a name no component uses for a job variable of its own: a trigger
     // variable beats a job variable, so GITOPS_RUNNER_IMAGE would silently replace the components' default
     expect(job.variables).toEqual({ SELF_TEST_RUNNER_IMAGE: '$RUNNER_REF' });
@@ -156,12 +168,18 @@ describe("the project's pipeline", () => {
     }
     expect(componentVars).toContain('GITOPS_RUNNER_IMAGE');
     for (const k of Object.keys(job.variables)) expect(componentVars, `trigger variable ${k}`).not.toContain(k);
-    expect(pipeline['publish-runner'].needs).toEqual(expect.arrayContaining(['runner-image', 'self-test']));
+    expect(pipeline['publish-runner'].needs).toEqual(expect.arrayContaining(['runner-index', 'self-test']));
     expect(pipeline.stages.indexOf('self-test')).toBeLessThan(pipeline.stages.indexOf('publish'));
   });
 
-  it('runs on hosted runners as they are: no job asks for a runner tag', () => {
-    for (const [name, job] of jobs(pipeline)) expect(job.tags, name).toBeUndefined();
+  it("runs on GitLab.com's hosted runners as they are: no tag but the hosted runner of each architecture the runner image is built on", () => {
+    for (const [name, job] of jobs(pipeline)) if (name !== 'runner-image') expect(job.tags, name).toBeUndefined();
+    const build = pipeline['runner-image'] as Obj;
+    expect(build.tags).toEqual(['$RUNNER_TAG']);
+    expect(build.parallel.matrix).toEqual([
+      { ARCH: 'amd64', RUNNER_TAG: 'saas-linux-small-amd64' },
+      { ARCH: 'arm64', RUNNER_TAG: 'saas-linux-small-arm64' },
+    ]);
     // the suite's kubectl is the release binary, checked against its sha256 before it runs
     const script = (pipeline.test.script as string[]).join('\n');
     expect(script).toMatch(/sha256sum -c/);
@@ -182,7 +200,7 @@ describe("the project's pipeline", () => {
     for (const [what, vars] of Object.entries(contexts)) {
       expect(runs(pipeline.workflow.rules, vars), what).toBe(true);
       const ran = jobs(pipeline).filter(([, j]) => runs(j.rules, vars)).map(([n]) => n);
-      expect(ran, what).toEqual(expect.arrayContaining(['lint', 'test', 'runner-image', 'self-test']));
+      expect(ran, what).toEqual(expect.arrayContaining(['lint', 'test', 'runner-image', 'runner-index', 'self-test']));
       expect(ran.includes('publish-runner'), what).toBe(what === 'tag');
       expect(ran.includes('release'), what).toBe(what === 'tag');
     }
