@@ -62,7 +62,7 @@ describe('the self-test child pipeline in gitlab-ci-local', () => {
     await h?.stop();
   });
 
-  it('builds with the build component of this commit, bumps a config repo to the digest, and the registry serves that digest', async () => {
+  it('builds with the build component of this commit, resolves it with the image component, bumps a config repo to the digest, and the registry serves that digest', async () => {
     const dir = h.checkout(PROJECT, 'main');
     const sha = git(dir, ['rev-parse', 'HEAD']).trim();
     const v = {
@@ -72,14 +72,15 @@ describe('the self-test child pipeline in gitlab-ci-local', () => {
       // what the parent's trigger job passes down (the shell executor runs no image; the name must only be set)
       SELF_TEST_RUNNER_IMAGE: 'registry.example.invalid/gitops-ci/runner@sha256:' + '0'.repeat(64),
     };
-    expect(await h.jobs(dir, v)).toEqual(['self-test-build', 'self-test-bump', 'self-test-check']);
+    expect(await h.jobs(dir, v)).toEqual(['self-test-build', 'self-test-bump', 'self-test-byo-build', 'self-test-check']);
     const r = await h.gcl(dir, ['--no-json-schema-validation'], v);
     expect(r.code, r.out).toBe(0);
-    for (const j of ['self-test-build', 'self-test-bump', 'self-test-check']) expect(r.out).toMatch(new RegExp(`PASS\\s+${j}\\b`));
+    for (const j of ['self-test-build', 'self-test-byo-build', 'self-test-bump', 'self-test-check']) expect(r.out).toMatch(new RegExp(`PASS\\s+${j}\\b`));
     // the outputs under the build job's names, the digest the registry holds for the tag
     const image = /SELF_TEST_BUILD_IMAGE=(\S+)/.exec(r.out)?.[1];
     expect(image, r.out).toMatch(new RegExp(`^${h.reg.host.replace(/[.]/g, '\\.')}/${PROJECT}/self-test@sha256:[0-9a-f]{64}$`));
-    expect(r.out).toContain(`built ${image}; bump changed=true, commit `);
+    // the image component resolved the same digest by the tag
+    expect(r.out).toContain(`built ${image}, resolved ${image}; bump changed=true, commit `);
     expect(r.out).toMatch(/SELF_TEST_BUMP_CHANGED=true/);
     const served = execFileSync(process.execPath, [join(ROOT, 'dist/gitops-ci.cjs'), 'image', 'resolve', `${h.reg.host}/${PROJECT}/self-test:${sha}`], {
       env: { ...process.env, ...v },
