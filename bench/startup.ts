@@ -17,5 +17,5 @@ for (let i = 0; i < N; i++) cases.forEach(([, args], j) => samples[j]!.push(time
 const floor = median(samples[0]!);
 report(
   'startup',
-  [`bench/startup: ${N} interleaved runs each (${machine()})`, '', table([['command', 'median', 'max', 'vs floor'], ...cases.map(([n], j) => [n, ms(median(samples[j]!)), ms(Math.max(...samples[j]!)), `+${ms(median(samples[j]!) - floor)}`])])].join('\n'),
+  [`bench/startup: ${N} interleaved runs each (${machine()})`, '', table([['command', 'median', 'max', 'vs floor', '× floor'], ...cases.map(([n], j) => [n, ms(median(samples[j]!)), ms(Math.max(...samples[j]!)), `+${ms(median(samples[j]!) - floor)}`, `${(median(samples[j]!) / floor).toFixed(2)}×`])])].join('\n'),
 );
