@@ -23,7 +23,9 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 type Obj = Record<string, any>;
 
 const validate = new Ajv({ strict: false, allErrors: true, validateFormats: false }).compile(JSON.parse(readFileSync(contractFile('gitlab-ci-schema.json'), 'utf8')));
-const pipeline = parse(readFileSync(join(root, '.gitlab-ci.yml'), 'utf8')) as Obj;
+// GitLab's `!reference [job, key]` tag, kept as the list it holds (https://docs.gitlab.com/ci/yaml/yaml_optimization/#reference-tags)
+const reference = { tag: '!reference', collection: 'seq' as const, resolve: (seq: unknown) => seq };
+const pipeline = parse(readFileSync(join(root, '.gitlab-ci.yml'), 'utf8'), { customTags: [reference] }) as Obj;
 const SELF_TEST = 'test/pipelines/self-test.gitlab-ci.yml';
 const selfTest = parse(readFileSync(join(root, SELF_TEST), 'utf8')) as Obj;
 
@@ -37,7 +39,7 @@ function expand(s: string, vars: Obj): string {
 
 /** a job's image name, after `extends` */
 function imageOf(p: Obj, job: Obj): string | undefined {
-  const img = job.image ?? (job.extends ? p[job.extends as string]?.image : undefined);
+  const img = job.image ?? (job.extends ? imageOf(p, p[job.extends as string]) : undefined);
   return typeof img === 'string' ? img : img?.name;
 }
 
@@ -168,7 +170,16 @@ describe("the project's pipeline", () => {
     }
     expect(componentVars).toContain('GITOPS_RUNNER_IMAGE');
     for (const k of Object.keys(job.variables)) expect(componentVars, `trigger variable ${k}`).not.toContain(k);
-    expect(pipeline['publish-runner'].needs).toEqual(expect.arrayContaining(['runner-index', 'self-test']));
+    expect(pipeline['publish-runner'].needs).toEqual(expect.arrayContaining(['runner-index', 'self-test', 'self-test-components']));
+    // every component, with the CLI the runner image ships: the bundle taken out of the image, no build from the checkout
+    const bundle = (pipeline['runner-bundle'].script as string[]).join('\n');
+    expect(imageOf(pipeline, pipeline['runner-bundle'])).toBe('$RUNNER_IMAGE:$CI_COMMIT_SHA');
+    expect(bundle).toContain('cp /usr/local/lib/gitops-ci/gitops-ci.cjs dist/gitops-ci.cjs');
+    expect(pipeline['runner-bundle'].artifacts.paths).toEqual(['dist/gitops-ci.cjs']);
+    const comp = pipeline['self-test-components'] as Obj;
+    expect(comp.needs).toEqual(['runner-bundle']);
+    expect(comp.variables).toEqual({ GITOPS_SKIP_BUILD: '1' });
+    expect((comp.script as string[]).join('\n')).toContain('node scripts/run-tests.mjs test/templates/');
     expect(pipeline.stages.indexOf('self-test')).toBeLessThan(pipeline.stages.indexOf('publish'));
   });
 
@@ -181,8 +192,9 @@ describe("the project's pipeline", () => {
       { ARCH: 'arm64', RUNNER_TAG: 'saas-linux-small-arm64' },
     ]);
     // the suite's kubectl is the release binary, checked against its sha256 before it runs
-    const script = (pipeline.test.script as string[]).join('\n');
-    expect(script).toMatch(/sha256sum -c/);
+    const setup = (pipeline['.suite'].before_script as unknown[]).flat().join('\n');
+    expect(setup).toMatch(/sha256sum -c/);
+    for (const j of ['test', 'self-test-components']) expect(pipeline[j].extends, j).toBe('.suite');
     expect((pipeline.variables as Obj).KUBECTL_SHA256).toMatch(/^[0-9a-f]{64}$/);
   });
 
@@ -200,7 +212,7 @@ describe("the project's pipeline", () => {
     for (const [what, vars] of Object.entries(contexts)) {
       expect(runs(pipeline.workflow.rules, vars), what).toBe(true);
       const ran = jobs(pipeline).filter(([, j]) => runs(j.rules, vars)).map(([n]) => n);
-      expect(ran, what).toEqual(expect.arrayContaining(['lint', 'test', 'runner-image', 'runner-index', 'self-test']));
+      expect(ran, what).toEqual(expect.arrayContaining(['lint', 'test', 'runner-image', 'runner-index', 'self-test', 'runner-bundle', 'self-test-components']));
       expect(ran.includes('publish-runner'), what).toBe(what === 'tag');
       expect(ran.includes('release'), what).toBe(what === 'tag');
     }
