@@ -4,6 +4,7 @@
  * commands in one job can share a file. Written atomically.
  */
 import { readFile } from 'node:fs/promises';
+import { CoreErrors } from './catalogue.js';
 import { fail } from './errors.js';
 import { writeFileAtomic } from './fsutil.js';
 
@@ -29,20 +30,20 @@ export async function writeDotenv(file: string, vars: Record<string, string | nu
   const clean: Record<string, string> = {};
   for (const [k, v] of Object.entries(vars)) {
     if (v === undefined) continue;
-    if (!KEY.test(k)) throw fail.usage('EDOTENV_KEY', `invalid dotenv variable name ${JSON.stringify(k)}`, { where: file });
+    if (!KEY.test(k)) throw fail.usage(CoreErrors.DOTENV_KEY, `invalid dotenv variable name ${JSON.stringify(k)}`, { where: file });
     const s = String(v);
-    if (/[\r\n]/.test(s)) throw fail.failed('EDOTENV_VALUE', `dotenv value for ${k} has a line break, which GitLab's dotenv report rejects`, { where: file });
+    if (/[\r\n]/.test(s)) throw fail.failed(CoreErrors.DOTENV_VALUE, `dotenv value for ${k} has a line break, which GitLab's dotenv report rejects`, { where: file });
     clean[k] = s;
   }
   let existing: Record<string, string> = {};
   try {
     existing = parseDotenv(await readFile(file, 'utf8'));
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fail.failed('EDOTENV_READ', `cannot read dotenv file: ${(e as Error).message}`, { where: file });
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fail.failed(CoreErrors.DOTENV_READ, `cannot read dotenv file: ${(e as Error).message}`, { where: file });
   }
   try {
     await writeFileAtomic(file, formatDotenv({ ...existing, ...clean }));
   } catch (e) {
-    throw fail.failed('EDOTENV_WRITE', `cannot write dotenv file: ${(e as Error).message}`, { where: file, hint: 'check that the directory exists and is writable' });
+    throw fail.failed(CoreErrors.DOTENV_WRITE, `cannot write dotenv file: ${(e as Error).message}`, { where: file, hint: 'check that the directory exists and is writable' });
   }
 }

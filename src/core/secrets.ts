@@ -2,6 +2,7 @@
  * Secrets the CLI can meet in its environment. They are registered with the masker at start-up, before
  * anything is printed, so that no code path can print one by accident.
  */
+import { CoreErrors } from './catalogue.js';
 import { fail } from './errors.js';
 import { addSecret, stripUserinfo } from './mask.js';
 
@@ -196,7 +197,7 @@ export function secretProblems(env: NodeJS.ProcessEnv, argv: string[]): string[]
 export function assertUsableSecret(value: string, name: string): void {
   const p = secretValueProblem(value);
   if (p) {
-    throw fail.usage('ESECRET_INVALID', `${name} ${p}; it cannot be used (its value is not shown)`, {
+    throw fail.usage(CoreErrors.SECRET_INVALID, `${name} ${p}; it cannot be used (its value is not shown)`, {
       hint: 'set the secret again without line breaks, control characters or non-Latin-1 characters',
     });
   }

@@ -1,0 +1,17 @@
+/**
+ * Error catalogue of the codes every command shares (src/core/): its outputs and its secrets. The areas keep
+ * theirs in src/<area>/errors.ts; docs/errors.md's table of every code is generated from all of them
+ * (scripts/errors-doc.mjs).
+ */
+export const CoreErrors = {
+  /** --dotenv: a variable name GitLab's dotenv report does not accept (2) */
+  DOTENV_KEY: 'EDOTENV_KEY',
+  /** --dotenv: a value with a line break, which GitLab's dotenv report rejects (1) */
+  DOTENV_VALUE: 'EDOTENV_VALUE',
+  /** --dotenv: the existing file cannot be read (1) */
+  DOTENV_READ: 'EDOTENV_READ',
+  /** --dotenv: the file cannot be written (1) */
+  DOTENV_WRITE: 'EDOTENV_WRITE',
+  /** a secret (token, password, credentials in a URL) holds a control or non-Latin-1 character: refused, never shown (2) */
+  SECRET_INVALID: 'ESECRET_INVALID',
+} as const;
