@@ -143,7 +143,7 @@ include:
     expect(await list('manual', mr)).toEqual(['gitops-preview-production:on_success']);
     expect(await list('none', main)).toEqual(['gitops-promote-production:on_success']);
     expect(await list('merge-request', main)).toEqual(['gitops-promotion-mr-production:on_success']);
-  });
+  }, 240_000);
   it('pipeline sources: only a push of the protected branch builds, deploys and promotes by default; an input opens other sources; our own write-back commits start nothing of ours', async () => {
     // GitLab ignores [skip ci] in scheduled, "Run pipeline" (web) and API pipelines
     // (https://docs.gitlab.com/ci/pipelines/#skip-a-pipeline): the rules themselves must keep them from deploying
@@ -186,5 +186,5 @@ include:
     expect(await list(ci, on('main', 'push', promoted))).toEqual([]);
     // GitLab ignores [skip ci] in a web pipeline; a write-back head run on purpose still deploys (it is not a push)
     expect(await list(seed('push|web'), on('staging', 'web', bump))).toEqual(['gitops-build', 'gitops-deploy-staging']);
-  }, 300_000);
+  }, 600_000);
 });
