@@ -26,6 +26,10 @@ export const EditErrors = {
   TYPE: 'EEDIT_TYPE',
   /** a tag-only change on an image pinned by a digest (the change would not change what runs) */
   DIGEST_PINNED: 'EEDIT_DIGEST_PINNED',
+  /** a flag is missing or flags cannot be combined */
+  FLAGS: 'EEDIT_FLAGS',
+  /** the file does not exist or is not a regular file */
+  NO_FILE: 'EEDIT_NO_FILE',
   /** the file cannot be read or written */
   IO: 'EEDIT_IO',
   /** the file leads outside the work tree through a symlink */

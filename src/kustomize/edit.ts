@@ -158,6 +158,18 @@ function parse(src: string, where: string): Parsed {
       // `newTag: !!binary …` (or any tag but !!str): not a plain string; a value spliced in after the tag
       // would change its meaning or make the YAML invalid, so it is refused and the file left as it is
       if (val !== null && (val as Scalar).tag && (val as Scalar).tag !== 'tag:yaml.org,2002:str') throw bad(`has a ${k} with the YAML tag ${(val as Scalar).tag!.replace('tag:yaml.org,2002:', '!!')}; write it as a plain string`);
+      // `newTag: 1.10` (a float), `newTag: 16` (an int), `newTag: on` (a bool): kustomize refuses the whole file
+      // ("invalid Kustomization: json: cannot unmarshal number into Go struct field Image.images.newTag of type
+      // string", kustomize v5.5, as `kubectl kustomize` prints it). set-image matches it: refused, file untouched.
+      // Typed as YAML 1.1 reads it (sigs.k8s.io/yaml): `yes`, `on`, `012`, `0x1F` are refused too.
+      const type = val !== null && (val as Scalar).type === 'PLAIN' && (val as Scalar).value !== null ? yaml11Type(t.src.slice((val as Scalar).range![0], (val as Scalar).range![1]).trim()) : 'string';
+      if (type === 'number' || type === 'bool') {
+        const src = t.src.slice((val as Scalar).range![0], (val as Scalar).range![1]).trim();
+        throw fail.usage(KustomizeErrors.BAD_IMAGE_ENTRY, `an \`images\` entry in ${where} has ${k}: ${src}, which YAML reads as a ${type}, not a string; kustomize refuses the file ("cannot unmarshal ${type} into Go struct field Image.images.${k} of type string")`, {
+          where: at(t, where, (val as Scalar).range?.[0] ?? pos),
+          hint: `quote it: ${k}: "${src}"`,
+        });
+      }
       pairs.set(k as Field, pair as Pair<Scalar, Scalar | null>);
       const s = val === null ? undefined : scalarString(t, val);
       if (s !== undefined) (entry as Record<string, string>)[k] = s;
@@ -165,6 +177,18 @@ function parse(src: string, where: string): Parsed {
     p.entries.push({ node: item, entry: { name: entry.name ?? '', ...entry } as ImageEntry, pairs });
   }
   return p;
+}
+
+const typeCache = new Map<string, string>();
+/** what YAML 1.1 (sigs.k8s.io/yaml, which kustomize reads kustomizations with) makes of a plain scalar */
+function yaml11Type(src: string): 'number' | 'bool' | 'null' | 'string' {
+  let r = typeCache.get(src);
+  if (r === undefined) {
+    const v = parseDocument(`k: ${src}\n`, { version: '1.1' }).get('k');
+    r = v === null || v === undefined ? 'null' : typeof v === 'boolean' ? 'bool' : typeof v === 'number' || typeof v === 'bigint' ? 'number' : 'string';
+    typeCache.set(src, r);
+  }
+  return r as 'number' | 'bool' | 'null' | 'string';
 }
 
 /** The `images:` entries of a kustomization. Throws usage errors naming `where` (with line:col). */
@@ -279,10 +303,37 @@ function setValue(t: Text, edits: Edits, p: Pair<Scalar, Scalar | null>, want: s
   }
 }
 
+type Warn = (pos: number, message: string) => void;
+
+/**
+ * A Flux image automation marker in a trailing comment: `# {"$imagepolicy": "ns:policy"}` drives a whole image
+ * reference, `…:tag` the tag, `…:name` the name, `…:digest` the digest (Flux image automation guide,
+ * https://fluxcd.io/flux/guides/image-update/#configure-image-update-for-custom-resources). In a kustomization's
+ * images entry the fields are newTag, newName and digest.
+ */
+function fluxMarker(comment: string): { text: string; policy: string; field: string } | undefined {
+  const m = /#\s*(\{\s*"\$imagepolicy"\s*:\s*"([^"]*)"\s*\})/.exec(comment);
+  if (!m) return undefined;
+  const parts = m[2].split(':');
+  const suffix = parts.length >= 3 ? parts[parts.length - 1] : '';
+  const field = suffix === 'tag' ? 'newTag' : suffix === 'name' ? 'newName' : suffix === 'digest' ? 'digest' : '(image)';
+  return { text: m[1], policy: m[2], field };
+}
+
+function dropMarkerMessage(marker: { text: string; policy: string }, oldKey: string, newKey?: string): string {
+  const [ns, policy] = marker.policy.split(':');
+  return (
+    `dropped the Flux marker ${marker.text} of ${oldKey}: ` +
+    (newKey ? `the line now holds ${newKey}, which the marker does not describe` : `${oldKey} is no longer in the entry`) +
+    `; Flux will not update this image from ${ns}:${policy} any more` +
+    (newKey === 'digest' ? ` (if that ImagePolicy reflects digests, mark the line with {"$imagepolicy": "${ns}:${policy}:digest"})` : '')
+  );
+}
+
 /** Change one existing entry in place. */
-function editEntry(t: Text, edits: Edits, pe: ParsedEntry, after: ImageEntry): void {
+function editEntry(t: Text, edits: Edits, pe: ParsedEntry, after: ImageEntry, warn: Warn): void {
   if (pe.node.flow) editFlowEntry(t, edits, pe, after);
-  else editBlockEntry(t, edits, pe, after);
+  else editBlockEntry(t, edits, pe, after, warn);
 }
 
 /**
@@ -296,7 +347,7 @@ function editEntry(t: Text, edits: Edits, pe: ParsedEntry, after: ImageEntry): v
  *   column. Own-line comments in the entry are never removed: set-image cannot tell whether a comment above a
  *   removed key is about that key or about what follows, so it keeps it (a new key inserted there goes below it).
  */
-function editBlockEntry(t: Text, edits: Edits, pe: ParsedEntry, after: ImageEntry): void {
+function editBlockEntry(t: Text, edits: Edits, pe: ParsedEntry, after: ImageEntry, warn: Warn): void {
   const pairs = pe.node.items as Pair<Scalar, Scalar | null>[];
   const fieldOf = (p: Pair<Scalar, Scalar | null>) => String(p.key.value) as Field;
   // name never goes away: the entry was found by it
@@ -323,7 +374,14 @@ function editBlockEntry(t: Text, edits: Edits, pe: ParsedEntry, after: ImageEntr
     const keyStart = p.key.range![0];
     const end = pairValueEnd(t, p);
     if (i === first && added.length) {
-      edits.add(keyStart, end, added[0]);
+      const newKey = added[0].slice(0, added[0].indexOf(':'));
+      const c = trailingComment(t, end);
+      const marker = fluxMarker(c);
+      if (marker && marker.field !== newKey) {
+        // the line keeps its comment, but a Flux marker there would now drive the wrong field: dropped, said so
+        edits.add(keyStart, end + c.length, added[0]);
+        warn(keyStart, dropMarkerMessage(marker, String(p.key.value), newKey));
+      } else edits.add(keyStart, end, added[0]);
       if (added.length > 1) insertBelow(end, added.slice(1));
     } else if (!startsLine(t, keyStart)) {
       // the key on the `- ` line (only the first can be, and then nothing is added): the next key that stays
@@ -348,7 +406,13 @@ function editBlockEntry(t: Text, edits: Edits, pe: ParsedEntry, after: ImageEntr
       }
       i = j;
     } else {
-      const c = trailingComment(t, end);
+      let c = trailingComment(t, end);
+      const marker = fluxMarker(c);
+      if (marker) {
+        // a marker of a key that goes away describes nothing left: not kept on a line of its own
+        warn(keyStart, dropMarkerMessage(marker, String(p.key.value)));
+        c = '';
+      }
       const { pos } = afterLine(t, end);
       const eol = t.src.slice(lineStart(t, keyStart), pos).endsWith('\n') ? t.eol : '';
       edits.add(lineStart(t, keyStart), pos, c ? `${' '.repeat(colOf(t, keyStart))}${c.trimStart()}${eol}` : '');
@@ -436,6 +500,7 @@ export function editKustomizationText(text: string, exprs: ImageExpr[], where: s
     byName.set(e.name, e);
   }
   const changes: ImageChange[] = [];
+  const warnings: string[] = [];
   const added: ImageEntry[] = [];
   for (const expr of byName.values()) {
     const idxs = p.entries.map((e, i) => (e.entry.name === expr.name ? i : -1)).filter((i) => i >= 0);
@@ -446,7 +511,7 @@ export function editKustomizationText(text: string, exprs: ImageExpr[], where: s
     changes.push({ name: expr.name, ...(before ? { before } : {}), after, changed });
     if (!changed) continue;
     if (existing) {
-      editEntry(t, edits, existing, after);
+      editEntry(t, edits, existing, after, (pos, msg) => warnings.push(`${where}:${lineCol(t, pos).line}: ${msg}`));
       for (const dup of idxs.slice(1)) removeItem(t, edits, p.seq!, dup);
     } else {
       added.push(after);
@@ -456,7 +521,7 @@ export function editKustomizationText(text: string, exprs: ImageExpr[], where: s
   let out = edits.list.length ? edits.apply(text) : text;
   // a missing final newline stays missing (removing the last line of the file leaves the line break before it)
   if (text !== '' && !text.endsWith('\n') && out.endsWith('\n')) out = out.slice(0, out.endsWith('\r\n') ? -2 : -1);
-  return { text: out, changes };
+  return { text: out, changes, ...(warnings.length ? { warnings } : {}) };
 }
 
 /** an existing value equal to the wanted one, written plain although it would not read back as a string */
@@ -467,6 +532,20 @@ function needsRequote(t: Text, pe: ParsedEntry, after: ImageEntry): boolean {
     if (v.type === 'PLAIN' && typeof v.value !== 'string') return true;
   }
   return false;
+}
+
+/** past the last `+kubebuilder:scaffold:` comment among the comment/blank lines that start at `pos` */
+function belowScaffoldMarkers(t: Text, pos: number, needsEol: boolean): { pos: number; needsEol: boolean } {
+  let at = pos;
+  let best: { pos: number; needsEol: boolean } | undefined;
+  while (at < t.src.length) {
+    const next = nextLineStart(t, at);
+    const line = t.src.slice(at, next).trim();
+    if (line !== '' && !line.startsWith('#')) break;
+    if (/^#\s*\+kubebuilder:scaffold:/.test(line)) best = { pos: next, needsEol: next === t.src.length && !t.src.endsWith('\n') };
+    at = next;
+  }
+  return best ?? { pos, needsEol };
 }
 
 function insertEntries(p: Parsed, edits: Edits, added: ImageEntry[]): void {
@@ -554,6 +633,9 @@ function insertEntries(p: Parsed, edits: Edits, added: ImageEntry[]): void {
     const firstKey = root.items[0].key as Node;
     keyIndent = ' '.repeat(colOf(t, firstKey.range![0]));
     ({ pos, needsEol } = afterLine(t, contentEnd(root, root.range![1])));
+    // a kubebuilder scaffold marker (`# +kubebuilder:scaffold:…`) in the comments after the last key marks where
+    // kubebuilder inserts generated entries into the list above it: the new section goes below the marker
+    ({ pos, needsEol } = belowScaffoldMarkers(t, pos, needsEol));
     // top-level keys separated by blank lines: keep doing so
     if (root.items.length > 1) {
       const prev = root.items[root.items.length - 2];
