@@ -492,9 +492,6 @@ function newImagesBlock(entries: ImageEntry[], keyIndent: string, eol: string): 
  */
 export function editKustomizationText(text: string, exprs: ImageExpr[], where: string): { text: string; changes: ImageChange[]; warnings?: string[] } {
   if (exprs.length === 0) throw fail.usage(KustomizeErrors.NO_IMAGE, 'no image specified', { where: 'command line' });
-  const p = parse(text, where);
-  const { t } = p;
-  const edits = new Edits();
   // kustomize keeps one expression per name, the last one
   const byName = new Map<string, ImageExpr>();
   for (const e of exprs) {
@@ -503,6 +500,9 @@ export function editKustomizationText(text: string, exprs: ImageExpr[], where: s
   }
   const fast = fastPath.enabled ? fastEdit(text, byName) : undefined;
   if (fast) return fast;
+  const p = parse(text, where);
+  const { t } = p;
+  const edits = new Edits();
   const changes: ImageChange[] = [];
   const warnings: string[] = [];
   const added: ImageEntry[] = [];
