@@ -5,7 +5,8 @@
  * https://docs.gitlab.com/user/markdown/
  *
  * - escapeMarkdown(text): for running text. Line breaks become spaces (no new block can start), and every
- *   ASCII punctuation character that Markdown or HTML gives a meaning is written as a numeric character
+ *   ASCII punctuation character that Markdown or HTML gives a meaning (`-`, `+`, `.`, `=`, `)` only where they
+ *   could start a block: at the beginning) is written as a numeric character
  *   reference (`&#35;` for `#`): CommonMark renders a reference as the literal character and never as syntax
  *   (https://spec.commonmark.org/0.31.2/#entity-and-numeric-character-references), and so does HTML, so the
  *   result is also safe inside a raw HTML element such as `<summary>`.
@@ -13,12 +14,15 @@
  *   what is inside code into links, mentions or references. Use it for identifiers (names, images, paths).
  */
 
-const SPECIAL = /[\\`*_{}[\]()#+\-.!|~<>&"'@:$%=^]/g;
+const SPECIAL = /[\\`*_{}[\]()#!|~<>&"'@$%^]/g;
+/** characters that start a block only at the beginning of a line: a list item (`- `, `+ `, `1. `, `1) `) or a setext underline */
+const LEADING = /^(\s*\d*)([-+.=)])/;
 
 export function escapeMarkdown(text: string): string {
   return String(text)
     .replace(/[\r\n\u2028\u2029]+/g, ' ')
-    .replace(SPECIAL, (c) => `&#${c.charCodeAt(0)};`);
+    .replace(SPECIAL, (c) => `&#${c.charCodeAt(0)};`)
+    .replace(LEADING, (_m, pre: string, c: string) => `${pre}&#${c.charCodeAt(0)};`);
 }
 
 export function codeSpan(text: string): string {
