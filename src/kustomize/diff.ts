@@ -5,8 +5,8 @@
  * Bounded in space and time, whatever the input (a merge request controls it): common head and tail are
  * trimmed, then Myers' O(ND) greedy algorithm finds a shortest edit script, keeping for each edit distance d
  * only the 2d+1 furthest-reaching positions. The work is O((N+M)·D) and the memory O(N+M+D²); D is capped
- * (DEFAULT_MAX_EDITS), and a pair of texts that differ in more lines than that is not diffed line by line:
- * the hunk says how many lines were removed and added instead ("too many changed lines to show"). Before this,
+ * (DEFAULT_MAX_EDITS): texts that differ in more lines than that are compared line by line in order (a true
+ * diff, linear, not a shortest one), and the first hunk header says so. Before this,
  * an LCS table of N×M cells made 12,000 changed lines of one resource cost 656 MB.
  */
 
@@ -112,13 +112,12 @@ export function unifiedDiff(before: string, after: string, path: string, context
   const bm = b.slice(pre, b.length - suf);
   // git's a/ b/ prefixes for a relative path; an absolute path stands as it is, as in `diff -u`
   const out: string[] = path.startsWith('/') ? [`--- ${path}`, `+++ ${path}`] : [`--- a/${path}`, `+++ b/${path}`];
-  const middle = editScript(am, bm, o.maxEdits ?? DEFAULT_MAX_EDITS);
-  if (!middle) {
-    // too different to diff line by line within the bound: say how much changed, where
-    const la = pre + 1;
-    out.push(`@@ -${am.length ? la : la - 1},${am.length} +${bm.length ? la : la - 1},${bm.length} @@ too many changed lines to show: ${am.length} line${am.length === 1 ? '' : 's'} removed, ${bm.length} added (more than ${(o.maxEdits ?? DEFAULT_MAX_EDITS).toLocaleString('en-US')} changed lines are not diffed line by line)`);
-    return out.join('\n') + '\n';
-  }
+  const maxEdits = o.maxEdits ?? DEFAULT_MAX_EDITS;
+  // over the bound: still a true diff (applying it gives `after`), but lines are paired by position, not
+  // by a shortest edit script; the first hunk header says so
+  const exact = editScript(am, bm, maxEdits);
+  const middle = exact ?? pairByPosition(am, bm);
+  const note = exact ? '' : ` not a minimal diff: more than ${maxEdits.toLocaleString('en-US')} changed lines, compared line by line in order`;
   const ops: Op[] = [];
   for (let i = 0; i < pre; i++) ops.push({ t: ' ', line: a[i]! });
   for (const op of middle) ops.push(op);
@@ -144,7 +143,7 @@ export function unifiedDiff(before: string, after: string, path: string, context
     const lb = lineB[start]!;
     const ca = lineA[end + 1]! - la;
     const cb = lineB[end + 1]! - lb;
-    out.push(`@@ -${ca === 0 ? la - 1 : la}${ca === 1 ? '' : `,${ca}`} +${cb === 0 ? lb - 1 : lb}${cb === 1 ? '' : `,${cb}`} @@`);
+    out.push(`@@ -${ca === 0 ? la - 1 : la}${ca === 1 ? '' : `,${ca}`} +${cb === 0 ? lb - 1 : lb}${cb === 1 ? '' : `,${cb}`} @@${out.length === 2 ? note : ''}`);
     for (let x = start; x <= end; x++) {
       const op = ops[x]!;
       if (op.line.endsWith('\n')) out.push(`${op.t}${op.line.slice(0, -1)}`);
@@ -152,6 +151,32 @@ export function unifiedDiff(before: string, after: string, path: string, context
     }
   }
   return out.join('\n') + '\n';
+}
+
+/** a linear edit script: line i of a against line i of b, each run of differing lines removed then added */
+function pairByPosition(a: string[], b: string[]): Op[] {
+  const out: Op[] = [];
+  const common = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < common) {
+    if (a[i] === b[i]) {
+      out.push({ t: ' ', line: a[i]! });
+      i++;
+      continue;
+    }
+    let e = i;
+    while (e < common && a[e] !== b[e]) e++;
+    // a differing run that reaches the end takes the longer side's tail with it
+    const [ea, eb] = e === common ? [a.length, b.length] : [e, e];
+    for (let j = i; j < ea; j++) out.push({ t: '-', line: a[j]! });
+    for (let j = i; j < eb; j++) out.push({ t: '+', line: b[j]! });
+    i = e === common ? Number.MAX_SAFE_INTEGER : e;
+  }
+  if (i !== Number.MAX_SAFE_INTEGER) {
+    for (let j = common; j < a.length; j++) out.push({ t: '-', line: a[j]! });
+    for (let j = common; j < b.length; j++) out.push({ t: '+', line: b[j]! });
+  }
+  return out;
 }
 
 /** lines with their '\n' (the last one may lack it), so that a missing final newline is a difference */

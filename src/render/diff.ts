@@ -171,7 +171,7 @@ export function diffRendered(before: string, after: string, where = 'rendered ma
     if (ta === tb) continue;
     const r = (rb ?? ra)!;
     const renamedFrom = ra && rb && ra.name !== rb.name ? ra.name : undefined;
-    out.push({ key: r.key, apiVersion: r.apiVersion, kind: r.kind, namespace: r.namespace, name: r.name, status: !ra ? 'added' : !rb ? 'removed' : 'changed', renamedFrom, diff: unifiedDiff(ta, tb, label(r)) });
+    out.push({ key: r.key, apiVersion: r.apiVersion, kind: r.kind, namespace: r.namespace, name: r.name, status: !ra ? 'added' : !rb ? 'removed' : 'changed', renamedFrom, diff: unifiedDiff(ta, tb, `${r.kind}/${r.namespace ? `${r.namespace}/` : ''}${r.name}`) });
   }
   return out;
 }

@@ -83,9 +83,9 @@ describe('preview: config repo MR', () => {
     expect(ns).toHaveLength(1);
     const body = ns[0]!.body as string;
     expect(body).toContain('<!-- gitops-ci:preview:default -->');
-    expect(body).toContain(`#### production (${PROD}): 1 changed`);
-    expect(body).toContain(`#### staging (${STAGING}): 1 changed`);
-    expect(body).toContain('<details><summary>Deployment shovel-production/prod-shovel (changed)</summary>');
+    expect(body).toContain(`#### production &#40;${PROD}&#41;: 1 changed`);
+    expect(body).toContain(`#### staging &#40;${STAGING}&#41;: 1 changed`);
+    expect(body).toContain('<details><summary>Deployment <code>shovel-production/prod-shovel</code> (apps/v1, changed)</summary>');
     expect(body).toContain('+            - containerPort: 9090');
     const id = ns[0]!.id;
 
@@ -107,7 +107,7 @@ describe('preview: config repo MR', () => {
     const res = await runCli(['preview'], { env: { ...glEnv(iid), CI_PROJECT_DIR: c.dir, CI_MERGE_REQUEST_DIFF_BASE_SHA: c.first, CI_COMMIT_SHA: head } });
     expect(res.code, res.all).toBe(0);
     const body = notes(iid)[0]!.body as string;
-    expect(body).toContain('Secret shovel-production/');
+    expect(body).toContain('Secret <code>shovel-production/');
     expect(body).toContain('<redacted, changed>');
     for (const v of ['hunter2-before', 'hunter2-after']) for (const f of leakForms(v, [])) expect(body + res.all).not.toContain(f);
     // staging is not touched by a production-only change
@@ -126,8 +126,8 @@ describe('preview: config repo MR', () => {
     const res = await runCli(['preview', '--dry-run', '--base', readme, '--head', env, '--repo-dir', c.dir]);
     expect(res.code, res.all).toBe(0);
     expect(res.stderr).toContain(`overlays touched: ${STAGING}`);
-    expect(res.stdout).toContain(`#### staging (${STAGING}): 2 changed`);
-    expect(res.stdout).toMatch(/ConfigMap shovel-staging\/staging-shovel-config-\w+ \(changed, was staging-shovel-config-\w+\)/);
+    expect(res.stdout).toContain(`#### staging &#40;${STAGING}&#41;: 2 changed`);
+    expect(res.stdout).toMatch(/ConfigMap <code>shovel-staging\/staging-shovel-config-\w+<\/code> \(v1, changed, was <code>staging-shovel-config-\w+<\/code>\)/);
     expect(res.stdout).not.toContain('#### production');
     // --dir limits the preview
     const only = await runCli(['preview', '--dry-run', '--base', c.first, '--head', env, '--repo-dir', c.dir, '--dir', PROD]);
@@ -160,8 +160,8 @@ describe('preview: app repo MR', () => {
     const ns = notes(iid);
     expect(ns).toHaveLength(1);
     expect(ns[0]!.body).toContain(`+          image: ${IMAGE}@${digest}`);
-    expect(ns[0]!.body).toContain('<details><summary>Deployment shovel-staging/staging-shovel (changed)</summary>');
-    expect(ns[0]!.body).toContain('<details><summary>Deployment shovel-production/prod-shovel (changed)</summary>');
+    expect(ns[0]!.body).toContain('<details><summary>Deployment <code>shovel-staging/staging-shovel</code> (apps/v1, changed)</summary>');
+    expect(ns[0]!.body).toContain('<details><summary>Deployment <code>shovel-production/prod-shovel</code> (apps/v1, changed)</summary>');
     expect(gitIn(git.repoPath('group/config.git'), ['rev-parse', 'main'])).toBe(before);
   });
 
@@ -170,7 +170,7 @@ describe('preview: app repo MR', () => {
     const before = gitIn(bare, ['rev-parse', 'main']);
     const res = await runCli(['preview', '--dry-run', '--repo', `${git.url}/group/config-digest.git`, '--branch', 'main', '--from', STAGING, '--dir', PROD], { env: { GITOPS_GIT_USER: git.user, GITOPS_GIT_TOKEN: git.password } });
     expect(res.code, res.all).toBe(0);
-    expect(res.stdout).toContain(`What this merge request deploys: what promoting staging (${IMAGE}@${DIGEST}) changes in production`);
+    expect(res.stdout).toContain(`What this merge request deploys: what promoting \`staging\` (\`${IMAGE}@${DIGEST}\`) changes in \`production\``);
     expect(res.stdout).toContain(`+          image: ${IMAGE}@${DIGEST}`);
     expect(gitIn(bare, ['rev-parse', 'main'])).toBe(before);
     const both = await runCli(['preview', '--dry-run', '--repo', `${git.url}/group/config-digest.git`, '--from', STAGING, '--image', `${IMAGE}:1`, '--dir', PROD]);
