@@ -42,7 +42,9 @@ export async function ensureCommit(repo: string, sha: string, what: string): Pro
 /** git for local, read-only work: no system or global config (no filter drivers such as LFS that a
  * `.gitattributes` of the MR could name), no hooks, no prompt, no secret in the environment */
 function localGitEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return { ...childEnvWithoutSecrets(process.env), GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', GIT_ATTR_NOSYSTEM: '1', LC_ALL: 'C', ...extra };
+  const base = childEnvWithoutSecrets(process.env);
+  for (const k of Object.keys(base)) if (/TOKEN|PASSWORD|PASSWD|SECRET|PRIVATE_KEY|CREDENTIAL|AUTH/i.test(k)) delete base[k];
+  return { ...base, GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', GIT_ATTR_NOSYSTEM: '1', LC_ALL: 'C', ...extra };
 }
 
 /**

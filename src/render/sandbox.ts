@@ -174,6 +174,8 @@ export interface SandboxOptions {
 /** the environment of a renderer: no secret, no proxy that works, no git protocol, Go told its limits */
 export function sandboxEnv(env: NodeJS.ProcessEnv, memoryMb: number): NodeJS.ProcessEnv {
   const out = childEnvWithoutSecrets(env);
+  // and any credential-like variable the secret list does not know yet (GITOPS_GITLAB_READ_TOKEN, say)
+  for (const k of Object.keys(out)) if (/TOKEN|PASSWORD|PASSWD|SECRET|PRIVATE_KEY|CREDENTIAL|AUTH/i.test(k)) delete out[k];
   for (const k of Object.keys(out)) if (/^(https?|all|no|ftp)_proxy$/i.test(k) || /^GIT_/.test(k) || /^KUSTOMIZE_/.test(k) || /^HELM_/.test(k)) delete out[k];
   for (const k of ['HTTP_PROXY', 'HTTPS_PROXY', 'ALL_PROXY', 'http_proxy', 'https_proxy', 'all_proxy']) out[k] = NOWHERE;
   out.NO_PROXY = '';

@@ -190,3 +190,48 @@ describe('preview: app repo MR', () => {
     expect(notes(iid)).toHaveLength(0);
   });
 });
+
+describe('preview: forks, the MR project, what the note says', () => {
+  it('a fork MR pipeline without a token: exit 0 with one "skipped" line, nothing posted', async () => {
+    const iid = await openMr();
+    const c = checkout(seedLayout(IMAGE));
+    const head = c.commit({ 'README.md': '# fork change\n' });
+    // https://docs.gitlab.com/ci/variables/predefined_variables/#predefined-variables-for-merge-request-pipelines
+    const env = { CI_API_V4_URL: gl.apiUrl, CI_PROJECT_ID: '8', CI_MERGE_REQUEST_PROJECT_ID: '7', CI_MERGE_REQUEST_SOURCE_PROJECT_ID: '8', CI_MERGE_REQUEST_IID: String(iid), CI_JOB_TOKEN: 'job-token-of-the-fork', CI_PROJECT_DIR: c.dir, CI_MERGE_REQUEST_DIFF_BASE_SHA: c.first, CI_COMMIT_SHA: head };
+    const res = await runCli(['preview'], { env });
+    expect(res.code, res.all).toBe(0);
+    expect(res.all.split('\n').filter((l) => l.includes('skipped'))).toHaveLength(1);
+    expect(res.stderr).toMatch(/skipped: this merge request comes from a fork .* run the pipeline in the parent project/);
+    expect(notes(iid)).toHaveLength(0);
+  });
+
+  it('with the read token, the note goes to the MR project (not the fork), and "updated" only when the body changed', async () => {
+    const iid = await openMr();
+    const c = checkout(seedLayout(IMAGE));
+    const head = c.commit({ [`${STAGING}/deployment_patch.yaml`]: 'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: shovel\nspec:\n  replicas: 3\n' });
+    const env = { CI_API_V4_URL: gl.apiUrl, GITOPS_GITLAB_READ_TOKEN: gl.token, CI_PROJECT_ID: '8', CI_MERGE_REQUEST_PROJECT_ID: '7', CI_MERGE_REQUEST_SOURCE_PROJECT_ID: '8', CI_MERGE_REQUEST_IID: String(iid), CI_PROJECT_DIR: c.dir, CI_MERGE_REQUEST_DIFF_BASE_SHA: c.first, CI_COMMIT_SHA: head };
+    const first = await runCli(['preview'], { env });
+    expect(first.code, first.all).toBe(0);
+    expect(notes(iid)).toHaveLength(1);
+    expect(first.stderr).toContain('posted the preview note');
+    // the same pipeline again (a retry): the body is the same, nothing is written, and the log says so
+    const again = await runCli(['preview'], { env });
+    expect(again.code, again.all).toBe(0);
+    expect(again.stderr).not.toContain('updated the preview note');
+    expect(again.stderr).toMatch(/the preview note \d+ on merge request !\d+ is up to date/);
+    expect(notes(iid)).toHaveLength(1);
+  });
+
+  it('the production preview names its source: the staging app, the config commit Argo CD verified, the digests', async () => {
+    const digest = `sha256:${'5e'.repeat(32)}`;
+    const commit = 'c0ffee'.repeat(6) + 'c0ff';
+    const res = await runCli(['preview', '--dry-run', '--repo', `${git.url}/group/config.git`, '--branch', 'main', '--dir', PROD, '--image', `${IMAGE}@${digest}`, '--source-app', 'shovel-staging', '--source-commit', commit], {
+      env: { GITOPS_GIT_USER: git.user, GITOPS_GIT_TOKEN: git.password },
+    });
+    expect(res.code, res.all).toBe(0);
+    expect(res.stdout).toContain(`promoting what the Argo CD app \`shovel-staging\` runs at the config commit \`${commit}\` it verified (\`${IMAGE}@${digest}\`) changes in \`production\``);
+    const bad = await runCli(['preview', '--dry-run', '--repo', `${git.url}/group/config.git`, '--dir', PROD, '--image', `${IMAGE}@${digest}`, '--source-commit', 'not-a-sha']);
+    expect(bad.code, bad.all).toBe(2);
+    expect(bad.stderr).toContain('--source-commit must be a commit SHA');
+  });
+});
