@@ -14,7 +14,7 @@ import { bool, str, strs, type CommandContext, type CommandResult, type CommandS
 import { fail, GitopsError } from '../core/errors.js';
 import { checkMergeRequestApprovals, COMMITTER_CHECKS, formatGateReport, type CommitterCheck } from '../gitlab/approvals.js';
 import { gitlabClient, type MergeRequest } from '../gitlab/client.js';
-import { gitlabOptions, READ_TOKEN_HINT, resolveGitlabConfig, tokenVariables } from '../gitlab/config.js';
+import { gitlabOptions, resolveGitlabConfig, tokenVariables } from '../gitlab/config.js';
 import { GitlabErrors } from '../gitlab/errors.js';
 import { forkContext } from '../gitlab/fork.js';
 import { mergeSettings, settingsFromEnv, settingsFromFile, type SourcedSettings } from '../gitlab/gate-settings.js';
