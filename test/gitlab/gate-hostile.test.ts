@@ -68,6 +68,12 @@ describe('gitops-ci gate against a hostile GitLab', () => {
     const other = await gate(['--mr', String(m.iid), '--approvals', '1']);
     expect(other.code, other.all).toBe(0);
     expect(other.stderr).toMatch(/counted: @gate-reader/);
+    // a bad read token: exit 3, and never printed in any form (the write token beside it is not used instead)
+    const bad = 'glpat-Read+Token/Bad=0042';
+    const r3 = await gate(['--mr', String(m.iid), '--approvals', '1'], { GITOPS_GITLAB_READ_TOKEN: bad });
+    expect(r3.code, r3.all).toBe(3);
+    expect(r3.stderr).toMatch(/GITOPS_GITLAB_READ_TOKEN/);
+    for (const form of [bad, encodeURIComponent(bad), Buffer.from(bad).toString('base64')]) expect(r3.all).not.toContain(form);
   });
 
   it('never counts bots: GitLab\'s `bot` flag, and access-token users by their name', async () => {
