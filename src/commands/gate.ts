@@ -1,36 +1,48 @@
 /**
  * `gitops-ci gate (--mr IID | --commit SHA) --approvals N [--approver USER|@GROUP]... [--allow-author]
- *  [--project ID|PATH]`: the merge-request approval gate that GitLab Free does not enforce.
+ *  [--allow-committer-approval | --committer-check strict|gitlab|off] [--sha SHA] [--settings-file PATH]
+ *  [--project ID|PATH]`: the merge-request approval gate that GitLab Free does not enforce. It fails closed.
  *
- *  --mr (default CI_MERGE_REQUEST_IID): the MR has N qualifying approvals now.
- *  --commit (default CI_COMMIT_SHA): the merged MR that brought the commit to the branch had N qualifying
- *  approvals before it merged; a commit without such an MR fails.
- * Qualifying: distinct approvers, not the author (unless --allow-author), only --approver users / @group
- * members when any are given, given after the MR's latest push (src/gitlab/approvals.ts).
+ *  --mr (default CI_MERGE_REQUEST_IID): the MR has N qualifying approvals for the pipeline's own commit
+ *  (--sha, default CI_MERGE_REQUEST_SOURCE_BRANCH_SHA in merged-results pipelines, else CI_COMMIT_SHA); when the
+ *  MR's head has moved past it, the gate fails: the newer pipeline decides.
+ *  --commit (default CI_COMMIT_SHA): the merged MR that brought the commit into the branch (its merge, squash or
+ *  fast-forward head commit; the earliest such MR) had N qualifying approvals before it merged.
+ * Qualifying: src/gitlab/approvals.ts. Settings the MR cannot change: src/gitlab/gate-settings.ts (stricter wins).
  */
 import { bool, str, strs, type CommandContext, type CommandResult, type CommandSpec, type ParsedArgs } from '../core/command.js';
 import { fail, GitopsError } from '../core/errors.js';
-import { checkMergeRequestApprovals, formatGateReport } from '../gitlab/approvals.js';
-import { gitlabClient } from '../gitlab/client.js';
-import { gitlabOptions, resolveGitlabConfig } from '../gitlab/config.js';
+import { checkMergeRequestApprovals, COMMITTER_CHECKS, formatGateReport, type CommitterCheck } from '../gitlab/approvals.js';
+import { gitlabClient, type MergeRequest } from '../gitlab/client.js';
+import { gitlabOptions, resolveGitlabConfig, tokenVariables } from '../gitlab/config.js';
 import { GitlabErrors } from '../gitlab/errors.js';
+import { forkContext } from '../gitlab/fork.js';
+import { mergeSettings, settingsFromEnv, settingsFromFile, type SourcedSettings } from '../gitlab/gate-settings.js';
 import { findMergeRequestForCommit } from '../gitlab/mr.js';
 
 export const spec: CommandSpec = {
   name: 'gate',
-  usage: 'gitops-ci gate (--mr IID | --commit SHA) --approvals N [--approver USER|@GROUP]... [--allow-author] [--project ID|PATH]',
+  usage:
+    'gitops-ci gate (--mr IID | --commit SHA) --approvals N [--approver USER|@GROUP]... [--allow-author] [--allow-committer-approval | --committer-check MODE] [--sha SHA] [--settings-file PATH] [--project ID|PATH]',
   description: `
-Check merge-request approvals as GitLab Free does not enforce them: N distinct approvers, never the author
-(unless --allow-author), only the --approver users and @group members when given, and only approvals given
-after the MR's latest push. With --mr, the MR of a merge-request pipeline; with --commit, the merged MR that
-brought the commit to the branch, approved before it merged (a commit pushed without an MR fails).
-Exit 0 when satisfied, 1 with what is missing, 3 for a bad or under-scoped token.`,
+Check merge-request approvals as GitLab Free does not enforce them, failing closed: N distinct approvers,
+never the author (unless --allow-author), never the gate token's own user or a bot, by default never a user
+who added commits to the MR, only the --approver users and @group members when given, and only approvals
+given after the latest push that changed the diff. With --mr, the MR of a merge-request pipeline, for the
+pipeline's own commit; with --commit, the merged MR that brought the commit into the branch, approved before
+it merged (a commit pushed without an MR fails). Protected settings (GITOPS_GATE_* variables, the target
+branch's .gitops-ci.yml) apply too; the stricter wins.
+Exit 0 when satisfied, 1 with what is missing, 2 for bad settings, 3 for a bad or missing token.`,
   options: {
     mr: { type: 'string', value: 'IID', description: 'the merge request to check', env: ['CI_MERGE_REQUEST_IID'] },
     commit: { type: 'string', value: 'SHA', description: 'check the merged MR that brought this commit', env: ['CI_COMMIT_SHA'] },
     approvals: { type: 'string', value: 'N', description: 'qualifying approvals required' },
     approver: { type: 'string', multiple: true, value: 'USER|@GROUP', description: 'who may approve (repeat, or comma-separated); anyone when not given' },
     'allow-author': { type: 'boolean', description: "count the MR author's own approval" },
+    'allow-committer-approval': { type: 'boolean', description: 'count approvals by users who added commits to the MR (same as --committer-check off)' },
+    'committer-check': { type: 'string', value: 'MODE', description: 'strict (default): committers, and anyone when a commit email maps to no visible user, do not count; gitlab: only identified committers; off' },
+    sha: { type: 'string', value: 'SHA', description: "with --mr: the pipeline's commit; the gate fails when the MR's head moved past it", env: ['CI_MERGE_REQUEST_SOURCE_BRANCH_SHA', 'CI_COMMIT_SHA'] },
+    'settings-file': { type: 'string', value: 'PATH', description: "settings file read from the MR's target branch through the API (its `gate:` section)", default: '.gitops-ci.yml', env: ['GITOPS_GATE_SETTINGS_FILE'] },
     branch: { type: 'string', value: 'BRANCH', description: 'with --commit: the branch the commit must have reached through an MR', env: ['CI_COMMIT_BRANCH'] },
     dotenv: { type: 'string', value: 'FILE', description: 'write GATE_* outputs to this dotenv file' },
     ...gitlabOptions,
@@ -67,16 +79,51 @@ export async function run(ctx: CommandContext, { values, positionals }: ParsedAr
     if (!/^[0-9a-f]{7,64}$/i.test(sha)) problems.push(`--commit ${JSON.stringify(sha)} is not a commit SHA`);
   }
   const n = nz(str(values, 'approvals'));
-  let required = 0;
-  if (n === undefined) problems.push('--approvals N is required');
-  else if (!/^\d+$/.test(n)) problems.push(`--approvals ${JSON.stringify(n)} is not a whole number`);
+  let flagRequired: number | undefined;
+  if (n === undefined) {
+    if (!nz(ctx.env.GITOPS_GATE_APPROVALS)) problems.push('--approvals N is required (or the protected variable GITOPS_GATE_APPROVALS)');
+  } else if (!/^\d+$/.test(n)) problems.push(`--approvals ${JSON.stringify(n)} is not a whole number`);
   else if (Number(n) < 1) problems.push(`--approvals ${n} would let every merge request through: a gate needs at least 1 approval`);
-  else required = Number(n);
+  else flagRequired = Number(n);
+  let pipelineSha: string | undefined;
+  const shaFlag = nz(str(values, 'sha'));
+  if (mode === 'mr') {
+    // the pipeline's own commit: only when the MR is the pipeline's MR (merged-results pipelines: the source head)
+    // https://docs.gitlab.com/ci/variables/predefined_variables/#predefined-variables-for-merge-request-pipelines
+    const pipelineMr = nz(ctx.env.CI_MERGE_REQUEST_IID);
+    pipelineSha = shaFlag ?? (pipelineMr && Number(pipelineMr) === iid ? nz(ctx.env.CI_MERGE_REQUEST_SOURCE_BRANCH_SHA) ?? nz(ctx.env.CI_COMMIT_SHA) : undefined);
+    if (pipelineSha && !/^[0-9a-f]{40}([0-9a-f]{24})?$/i.test(pipelineSha)) problems.push(`--sha ${JSON.stringify(pipelineSha)} is not a full commit SHA`);
+  } else if (shaFlag) problems.push('--sha goes with --mr (with --commit, the commit is the SHA)');
+  let committerCheck: CommitterCheck | undefined;
+  const cc = nz(str(values, 'committer-check'));
+  if (cc && !(COMMITTER_CHECKS as string[]).includes(cc)) problems.push(`--committer-check ${JSON.stringify(cc)} is not one of ${COMMITTER_CHECKS.join(', ')}`);
+  else if (cc) committerCheck = cc as CommitterCheck;
+  if (bool(values, 'allow-committer-approval')) {
+    if (committerCheck && committerCheck !== 'off') problems.push(`--allow-committer-approval contradicts --committer-check ${committerCheck}`);
+    committerCheck = 'off';
+  }
+  let envSettings: SourcedSettings | undefined;
+  try {
+    envSettings = settingsFromEnv(ctx.env);
+  } catch (e) {
+    problems.push((e as Error).message);
+  }
+  const settingsFile = nz(str(values, 'settings-file')) ?? nz(ctx.env.GITOPS_GATE_SETTINGS_FILE) ?? '.gitops-ci.yml';
+  if (settingsFile.startsWith('/') || settingsFile.split('/').includes('..')) problems.push(`--settings-file ${JSON.stringify(settingsFile)} must be a path inside the repository`);
   const approvers = strs(values, 'approver').flatMap((a) => a.split(',')).map((a) => a.trim()).filter(Boolean);
   for (const a of approvers) if (!/^@?[A-Za-z0-9_.][A-Za-z0-9_.\-/]*$/.test(a)) problems.push(`--approver ${JSON.stringify(a)} is not a username or @group path`);
   let cfg;
+  const fork = forkContext(ctx.env);
+  const noToken = !tokenVariables('read').some((v) => nz(ctx.env[v]));
+  if (noToken && fork.runsInFork) {
+    // a fork's pipeline sees none of the parent's variables: no token, so nothing can be checked: fail closed
+    throw fail.auth(GitlabErrors.FORK_NO_TOKEN, `merge request !${nz(ctx.env.CI_MERGE_REQUEST_IID) ?? '?'} comes from a fork (project ${fork.sourceProjectId}) and this pipeline runs in the fork, without a GitLab token: the gate cannot check approvals`, {
+      where: `project ${fork.pipelineProjectId ?? fork.sourceProjectId} (fork of ${fork.mrProjectId})`,
+      hint: fork.hint,
+    });
+  }
   try {
-    cfg = resolveGitlabConfig(ctx.env, values);
+    cfg = resolveGitlabConfig(ctx.env, values, { token: 'read', mrProject: true });
   } catch (e) {
     if (e instanceof GitopsError && e.kind === 'usage' && !problems.length) throw e;
     if (e instanceof GitopsError && e.kind !== 'usage') throw e;
@@ -88,33 +135,55 @@ export async function run(ctx: CommandContext, { values, positionals }: ParsedAr
       hint: 'see `gitops-ci gate --help` and docs/commands/gate.md',
     });
   }
-  const gl = gitlabClient(cfg!, { log: ctx.log, attempts: Number(ctx.env.GITOPS_RETRY_ATTEMPTS) || undefined });
+  const gl = gitlabClient(cfg!, { log: ctx.log, attempts: Number(ctx.env.GITOPS_RETRY_ATTEMPTS) || undefined, maxPages: Number(ctx.env.GITOPS_GITLAB_MAX_PAGES) || undefined });
   const project = cfg!.project;
-  const allowAuthor = bool(values, 'allow-author');
+  const host = new URL(cfg!.apiUrl).hostname;
   try {
-    let mr;
+    let mr: MergeRequest | undefined;
     if (mode === 'commit') {
       const branch = nz(str(values, 'branch')) ?? nz(ctx.env.CI_COMMIT_BRANCH);
       mr = await findMergeRequestForCommit(gl, { project, sha: sha!, targetBranch: branch });
       if (!mr) {
         throw fail.failed(GitlabErrors.NO_MERGE_REQUEST, `commit ${sha!.slice(0, 12)} reached ${branch ? `branch ${branch}` : 'its branch'} without a merged merge request`, {
           where: `project ${project}`,
-          hint: 'changes to this branch must go through an approved MR; revert the direct push and open an MR (protect the branch: Allowed to push = No one)',
+          hint: 'changes to this branch must go through an approved MR: revert the direct push and open an MR. Let only the MR merge and the promote job push to it (docs/security.md, branch protection)',
         });
       }
-      ctx.log.info(`commit ${sha!.slice(0, 12)} was merged by !${mr.iid} (${mr.webUrl}) at ${mr.mergedAt}`);
-    }
-    const r = await checkMergeRequestApprovals(gl, { project, mr: mr ?? iid!, required, approvers, allowAuthor, beforeMerge: mode === 'commit' });
-    const what = `!${r.mr.iid} ${JSON.stringify(r.mr.title)}`;
-    if (mode === 'mr' && r.mr.state !== 'opened' && r.mr.state !== 'merged') {
+      ctx.log.info(`commit ${sha!.slice(0, 12)} was brought into ${mr.targetBranch} by !${mr.iid} (${mr.webUrl}) at ${mr.mergedAt}`);
+    } else mr = await gl.getMergeRequest(project, iid!);
+    const where = mr.webUrl || `merge request !${mr.iid}`;
+    if (mode === 'mr' && mr.state !== 'opened' && mr.state !== 'merged') {
       // a closed MR will never merge: its approvals prove nothing about what reaches the branch
-      throw fail.failed(GitlabErrors.NOT_OPEN, `!${r.mr.iid} is ${r.mr.state}: a closed merge request passes no gate`, {
-        where: r.mr.webUrl || `merge request !${r.mr.iid}`,
+      throw fail.failed(GitlabErrors.NOT_OPEN, `!${mr.iid} is ${mr.state}: a closed merge request passes no gate`, {
+        where,
         hint: 'reopen the merge request (or open a new one) and re-run this job',
       });
     }
+    if (mode === 'mr' && pipelineSha && mr.sha.toLowerCase() !== pipelineSha.toLowerCase()) {
+      // a retried old pipeline must not pass on approvals given to a later head
+      throw fail.failed(GitlabErrors.HEAD_MOVED, `!${mr.iid}'s head is ${mr.sha.slice(0, 12)}, not this pipeline's commit ${pipelineSha.slice(0, 12)}: the merge request moved on, and the pipeline of its new head decides`, {
+        where,
+        hint: "run the gate job of the MR's latest pipeline (or start a new pipeline for the MR)",
+      });
+    }
+    if (mode === 'mr' && !pipelineSha) ctx.log.info(`judging !${mr.iid} at its current head ${mr.sha.slice(0, 12)} (no pipeline commit given: --sha)`);
+    // settings the MR cannot change: the target branch's file (for a merged MR: the target as the MR found it)
+    const versions = mode === 'commit' ? await gl.mergeRequestVersions(project, mr.iid) : [];
+    const ref = mode === 'commit' ? [...versions].sort((a, b) => b.id - a.id)[0]?.startCommitSha || mr.targetBranch : mr.targetBranch;
+    const protectedSources: SourcedSettings[] = [];
+    if (envSettings) protectedSources.push(envSettings);
+    const text = await gl.fileAtRef(project, settingsFile, ref);
+    if (text !== undefined) {
+      const f = settingsFromFile(text, `${settingsFile} on ${ref === mr.targetBranch ? ref : `${mr.targetBranch} at ${ref.slice(0, 12)}`}`);
+      if (f) protectedSources.push(f);
+    }
+    const eff = mergeSettings({ approvals: flagRequired, approvers: approvers.length ? approvers : undefined, allowAuthor: bool(values, 'allow-author') || undefined, committerCheck }, protectedSources);
+    if ('missing' in eff) throw fail.usage(GitlabErrors.CONFIG, '--approvals N is required (or GITOPS_GATE_APPROVALS, or gate.approvals in the settings file)');
+    for (const l of eff.sources) ctx.log.info(`protected setting: ${l}`);
+    const r = await checkMergeRequestApprovals(gl, { project, mr, required: eff.required, approverSets: eff.approverSets, allowAuthor: eff.allowAuthor, committerCheck: eff.committerCheck, beforeMerge: mode === 'commit', host });
+    const what = `!${r.mr.iid} ${JSON.stringify(r.mr.title)}`;
     const report = formatGateReport(r, what);
-    if (r.lastPushAt) report.splice(1, 0, `  latest push: ${r.lastPushAt} (${r.mr.sha.slice(0, 12)})`);
+    if (r.lastPushAt) report.splice(1, 0, `  latest push that changed the diff: ${r.lastPushAt} (${r.mr.sha.slice(0, 12)}${r.keptBy ? `; later pushes ${r.keptBy.map((x) => x.slice(0, 12)).join(', ')} left the diff unchanged, approvals kept` : ''})`);
     const outputs = {
       GATE_MR_IID: String(r.mr.iid),
       GATE_MR_URL: r.mr.webUrl,
@@ -125,7 +194,7 @@ export async function run(ctx: CommandContext, { values, positionals }: ParsedAr
       throw fail.failed(GitlabErrors.NOT_APPROVED, `!${r.mr.iid} ${mode === 'commit' ? 'was not approved as required before it merged' : 'is not approved as required'}: ${r.counted.length} of ${r.required} approvals, ${r.missing} more needed from ${r.from}`, {
         where: r.mr.webUrl || `merge request !${r.mr.iid}`,
         details: report.slice(1).map((l) => l.trim()),
-        hint: mode === 'commit' ? 'the change reached the branch without the required approvals: revert it, or approve a new MR that re-applies it' : 'ask for the missing approvals, then re-run this job',
+        hint: mode === 'commit' ? 'the change reached the branch without the required approvals: revert it, or approve a new MR that re-applies it' : r.unattributed.length ? 'commit emails that map to no GitLab user hide who wrote them: make them match a profile (public email or the GitLab noreply address), or relax with --committer-check gitlab (docs/commands/gate.md); then re-run this job' : 'ask for the missing approvals, then re-run this job',
       });
     }
     for (const l of report) ctx.log.info(l);

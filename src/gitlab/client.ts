@@ -71,6 +71,15 @@ export interface MergeRequestVersion {
   startCommitSha: string;
   createdAt: string;
   state: string;
+  /** git patch-id of base..head, which GitLab compares to decide whether a push changed the diff; null when not computed */
+  patchIdSha: string | null;
+}
+
+/** a user as GET /users/:id shows it (fields that may be absent are undefined) */
+export interface UserDetail extends GitlabUser {
+  /** GitLab's `bot` flag (project/group access token users, service accounts, GitLab's own bots) */
+  bot?: boolean;
+  publicEmail?: string | null;
 }
 
 export interface Commit {
@@ -78,6 +87,10 @@ export interface Commit {
   title: string;
   message: string;
   authorName: string;
+  /** '' when the answer has none */
+  authorEmail: string;
+  committerName: string;
+  committerEmail: string;
   authoredDate: string;
   committedDate: string;
   createdAt: string;
@@ -94,6 +107,8 @@ export interface Approvals {
   /** on Free: at least one approval exists; do not rely on it */
   approved: boolean;
   approvedBy: Approval[];
+  /** what is malformed in the answer (approved_by not a list, an entry without a user object, id or username) */
+  problems: string[];
 }
 
 export interface Note {
@@ -160,7 +175,8 @@ export interface GitlabClient {
   readonly apiUrl: string;
   /** the configured project */
   readonly project: string | number;
-  currentUser(): Promise<GitlabUser>;
+  /** GET /user: the token's user (isAdmin only when GitLab says so) */
+  currentUser(): Promise<GitlabUser & { bot?: boolean; isAdmin?: boolean }>;
   getProject(project: string | number): Promise<Project>;
   listMergeRequests(project: string | number, q: { sourceBranch?: string; targetBranch?: string; state?: 'opened' | 'closed' | 'merged' | 'locked' | 'all' }): Promise<MergeRequest[]>;
   getMergeRequest(project: string | number, iid: number): Promise<MergeRequest>;
@@ -181,6 +197,12 @@ export interface GitlabClient {
   groupMembers(group: string | number): Promise<GroupMember[]>;
   /** the user with this username, or undefined */
   findUser(username: string): Promise<GitlabUser | undefined>;
+  /** GET /users/:id */
+  getUser(id: number): Promise<UserDetail>;
+  /** users whose (public; any, for an administrator's token) email is `email`: GET /users?search=<email>, exact matches only */
+  usersByEmail(email: string): Promise<GitlabUser[]>;
+  /** a file's content at `ref` (GET /projects/:id/repository/files/:path/raw); undefined when the file or ref does not exist */
+  fileAtRef(project: string | number, path: string, ref: string): Promise<string | undefined>;
   /** record a deployment of `sha` (on branch `ref`) to an environment */
   createDeployment(project: string | number, i: { environment: string; sha: string; ref: string; tag?: boolean; status: 'running' | 'success' | 'failed' | 'canceled' }): Promise<Deployment>;
   updateDeployment(project: string | number, id: number, status: 'running' | 'success' | 'failed' | 'canceled'): Promise<Deployment>;
@@ -193,6 +215,8 @@ export interface ClientOptions {
   attempts?: number;
   /** first backoff delay (default 500 ms, doubled each time, at most 8 s) */
   backoffMs?: number;
+  /** pages (of 100) a listing may take before it fails with EGITLAB_TOO_MANY_PAGES (default 20; GITOPS_GITLAB_MAX_PAGES) */
+  maxPages?: number;
 }
 
 // ------------------------------------------------------------------------------------------ errors
@@ -446,12 +470,27 @@ function toDeployment(j: J): Deployment {
   return { id: Number(j.id), iid: Number(j.iid), ref: s(j.ref), sha: s(j.sha), status: s(j.status), environment: s(j.environment?.name) };
 }
 
+/** a user object with a positive integer id and a non-empty username, or why not */
+export function userProblem(u: unknown): string | undefined {
+  if (!u || typeof u !== 'object' || Array.isArray(u)) return `not a user object (${u === null ? 'null' : Array.isArray(u) ? 'a list' : typeof u})`;
+  const o = u as J;
+  if (!Number.isInteger(o.id) || o.id <= 0) return 'a user without an id';
+  if (typeof o.username !== 'string' || !o.username.trim()) return 'a user without a username';
+  return undefined;
+}
+
 function toApprovals(j: J): Approvals {
-  const list = Array.isArray(j?.approved_by) ? j.approved_by : [];
-  return {
-    approved: !!j?.approved,
-    approvedBy: list.map((a: J) => ({ user: toUser(a.user), approvedAt: typeof a.approved_at === 'string' ? a.approved_at : undefined })),
-  };
+  const problems: string[] = [];
+  if (!j || typeof j !== 'object') problems.push('the answer is not an object');
+  else if (!Array.isArray(j.approved_by)) problems.push(`approved_by is ${j.approved_by === undefined ? 'missing' : 'not a list'}`);
+  const list: unknown[] = Array.isArray(j?.approved_by) ? j.approved_by : [];
+  const approvedBy: Approval[] = [];
+  list.forEach((a, i) => {
+    const p = a && typeof a === 'object' ? userProblem((a as J).user) : 'not an object';
+    if (p) problems.push(`approved_by[${i}]: ${p}`);
+    else approvedBy.push({ user: toUser((a as J).user), approvedAt: typeof (a as J).approved_at === 'string' ? (a as J).approved_at : undefined });
+  });
+  return { approved: !!j?.approved, approvedBy, problems };
 }
 
 const label = (project: string | number) => (typeof project === 'number' ? `project ${project}` : `project ${project}`);
@@ -486,11 +525,48 @@ export function gitlabClient(cfg: GitlabConfig, opts: ClientOptions = {}): Gitla
 
   const mrLabel = (project: string | number, iid: number) => `merge request !${iid} of ${label(project)}`;
 
+  // our own bounded listing (gitbeaker's maxPages stops silently; its allDiffVersions follows pages without end)
+  const service = { url: cfg.apiUrl, headers: {}, authHeaders: { 'PRIVATE-TOKEN': async () => cfg.token } };
+  const maxPages = Math.max(1, opts.maxPages ?? 20);
+  const enc = (p: string | number) => encodeURIComponent(String(p));
+  /**
+   * Every page of a GitLab listing, 100 a page, at most `maxPages` pages: a listing with more fails
+   * (EGITLAB_TOO_MANY_PAGES) instead of being cut short or followed forever. The next page is taken from
+   * x-next-page (or the `page` of the Link rel="next" URL); the URL itself is never followed, so a Link to
+   * another host gets no token. A next page that is not after the current one is a malformed answer.
+   */
+  async function allPages(what: string, endpoint: string, query: Record<string, unknown> = {}): Promise<J[]> {
+    const out: J[] = [];
+    for (let page = 1; ; ) {
+      const r = await transport.request('GET', service, endpoint, { searchParams: { ...query, perPage: 100, page } });
+      if (!Array.isArray(r.body)) throw fail.failed(GitlabErrors.BAD_ANSWER, `${what}: GitLab's answer (page ${page}) is not a list`, { where: redactUrl(`${cfg.apiUrl}/${endpoint}`), hint: 'a proxy or an incompatible GitLab answered; nothing was decided on it' });
+      out.push(...(r.body as J[]));
+      let next = /^\d+$/.test(r.headers['x-next-page'] ?? '') ? Number(r.headers['x-next-page']) : undefined;
+      if (next === undefined) {
+        const m = /<([^>]*)>\s*;\s*rel="next"/.exec(r.headers.link ?? '');
+        if (m) next = Number(/[?&]page=(\d+)/.exec(m[1])?.[1] ?? NaN);
+      }
+      if (next === undefined) return out;
+      if (!Number.isInteger(next) || next <= page) throw fail.failed(GitlabErrors.BAD_ANSWER, `${what}: GitLab's next page (${String(next)}) does not follow page ${page}`, { where: redactUrl(`${cfg.apiUrl}/${endpoint}`) });
+      if (page >= maxPages) {
+        throw fail.failed(GitlabErrors.TOO_MANY_PAGES, `${what}: more than ${maxPages} pages of ${100} (GitLab announces page ${next}); stopped reading`, {
+          where: redactUrl(`${cfg.apiUrl}/${endpoint}`),
+          hint: 'nothing was decided on a partial list; raise GITOPS_GITLAB_MAX_PAGES if this listing is really that long',
+        });
+      }
+      page = next;
+    }
+  }
+
   return {
     apiUrl: cfg.apiUrl,
     project: cfg.project,
     close: () => transport.agent.destroy(),
-    currentUser: () => call('the token\'s user', async () => toUser(await api.Users.showCurrentUser())),
+    currentUser: () =>
+      call('the token\'s user', async () => {
+        const j = (await api.Users.showCurrentUser()) as J;
+        return { ...toUser(j), bot: typeof j?.bot === 'boolean' ? j.bot : undefined, isAdmin: j?.is_admin === true };
+      }),
     getProject: (project) =>
       call(label(project), async () => {
         const j = (await api.Projects.show(project)) as J;
@@ -498,7 +574,7 @@ export function gitlabClient(cfg: GitlabConfig, opts: ClientOptions = {}): Gitla
       }),
     listMergeRequests: (project, q) =>
       call(`merge requests of ${label(project)}`, async () => {
-        const list = (await api.MergeRequests.all({ projectId: project, sourceBranch: q.sourceBranch, targetBranch: q.targetBranch, state: q.state, perPage: 100, maxPages: 10 })) as J[];
+        const list = await allPages(`merge requests of ${label(project)}`, `projects/${enc(project)}/merge_requests`, { sourceBranch: q.sourceBranch, targetBranch: q.targetBranch, state: q.state });
         return list.map(toMr);
       }),
     getMergeRequest: (project, iid) => call(mrLabel(project, iid), async () => toMr(await api.MergeRequests.show(project, iid))),
@@ -541,31 +617,31 @@ export function gitlabClient(cfg: GitlabConfig, opts: ClientOptions = {}): Gitla
       ),
     mergeRequestCommits: (project, iid) =>
       call(`the commits of ${mrLabel(project, iid)}`, async () => {
-        const list = (await api.MergeRequests.allCommits(project, iid, { perPage: 100, maxPages: 10 })) as J[];
-        return list.map((c) => ({ id: s(c.id), title: s(c.title), message: s(c.message), authorName: s(c.author_name), authoredDate: s(c.authored_date), committedDate: s(c.committed_date), createdAt: s(c.created_at), parentIds: Array.isArray(c.parent_ids) ? c.parent_ids.map(s) : [] }));
+        const list = await allPages(`the commits of ${mrLabel(project, iid)}`, `projects/${enc(project)}/merge_requests/${iid}/commits`);
+        return list.map((c) => ({ id: s(c?.id), title: s(c?.title), message: s(c?.message), authorName: s(c?.author_name), authorEmail: s(c?.author_email), committerName: s(c?.committer_name), committerEmail: s(c?.committer_email), authoredDate: s(c?.authored_date), committedDate: s(c?.committed_date), createdAt: s(c?.created_at), parentIds: Array.isArray(c?.parent_ids) ? c.parent_ids.map(s) : [] }));
       }),
     mergeRequestVersions: (project, iid) =>
       call(`the diff versions of ${mrLabel(project, iid)}`, async () => {
-        const list = (await api.MergeRequests.allDiffVersions(project, iid)) as J[];
-        return list.map((v) => ({ id: Number(v.id), headCommitSha: s(v.head_commit_sha), baseCommitSha: s(v.base_commit_sha), startCommitSha: s(v.start_commit_sha), createdAt: s(v.created_at), state: s(v.state) }));
+        const list = await allPages(`the diff versions of ${mrLabel(project, iid)}`, `projects/${enc(project)}/merge_requests/${iid}/versions`);
+        return list.map((v) => ({ id: Number(v?.id), headCommitSha: s(v?.head_commit_sha), baseCommitSha: s(v?.base_commit_sha), startCommitSha: s(v?.start_commit_sha), createdAt: s(v?.created_at), state: s(v?.state), patchIdSha: sn(v?.patch_id_sha) }));
       }),
     approvals: (project, iid) => call(`the approvals of ${mrLabel(project, iid)}`, async () => toApprovals(await api.MergeRequestApprovals.showConfiguration(project, { mergerequestIId: iid }))),
     approve: (project, iid, o = {}) => call(`approving ${mrLabel(project, iid)}`, async () => toApprovals(await api.MergeRequestApprovals.approve(project, iid, { sha: o.sha }))),
     listNotes: (project, iid) =>
       call(`the notes of ${mrLabel(project, iid)}`, async () => {
-        const list = (await api.MergeRequestNotes.all(project, iid, { perPage: 100, maxPages: 20, sort: 'asc', orderBy: 'created_at' })) as J[];
+        const list = await allPages(`the notes of ${mrLabel(project, iid)}`, `projects/${enc(project)}/merge_requests/${iid}/notes`, { sort: 'asc', orderBy: 'created_at' });
         return list.map(toNote);
       }),
     createNote: (project, iid, body) => call(`a note on ${mrLabel(project, iid)}`, async () => toNote(await api.MergeRequestNotes.create(project, iid, body))),
     editNote: (project, iid, noteId, body) => call(`note ${noteId} of ${mrLabel(project, iid)}`, async () => toNote(await api.MergeRequestNotes.edit(project, iid, noteId, { body }))),
     commitMergeRequests: (project, sha) =>
       call(`commit ${sha.slice(0, 12)} of ${label(project)}`, async () => {
-        const list = (await api.Commits.allMergeRequests(project, sha, { perPage: 100, maxPages: 5 })) as J[];
+        const list = await allPages(`the merge requests of commit ${sha.slice(0, 12)}`, `projects/${enc(project)}/repository/commits/${enc(sha)}/merge_requests`);
         return list.map(toMr);
       }),
     groupMembers: (group) =>
       call(`group ${group}`, async () => {
-        const list = (await api.GroupMembers.all(group, { includeInherited: true, perPage: 100, maxPages: 20 })) as J[];
+        const list = await allPages(`the members of group ${group}`, `groups/${enc(group)}/members/all`);
         return list.map((m) => ({ ...toUser(m), accessLevel: Number(m.access_level ?? 0) }));
       }),
     createDeployment: (project, d) =>
@@ -576,6 +652,41 @@ export function gitlabClient(cfg: GitlabConfig, opts: ClientOptions = {}): Gitla
         const list = (await api.Users.all({ username })) as J[];
         const u = list.find((x) => s(x.username).toLowerCase() === username.toLowerCase());
         return u ? toUser(u) : undefined;
+      }),
+    getUser: (id) =>
+      call(`user ${id}`, async () => {
+        const r = await transport.request('GET', service, `users/${id}`, {});
+        const j = r.body as J;
+        const p = userProblem(j);
+        if (p || j.id !== id) throw fail.failed(GitlabErrors.BAD_ANSWER, `user ${id}: GitLab's answer is ${p ?? `user ${String(j.id)}`}`, { where: redactUrl(`${cfg.apiUrl}/users/${id}`) });
+        return { ...toUser(j), bot: typeof j.bot === 'boolean' ? j.bot : undefined, publicEmail: typeof j.public_email === 'string' ? j.public_email : j.public_email === null ? null : undefined };
+      }),
+    usersByEmail: (email) =>
+      call('a user search', async () => {
+        // GitLab's search matches usernames, names and public emails (every email for an administrator), and lists
+        // UserBasic (with `email` for an administrator): keep only users whose email is exactly this one
+        const list = (await allPages('users by email', 'users', { search: email })).filter((u) => !userProblem(u)).slice(0, 20);
+        const want = email.toLowerCase();
+        const out: GitlabUser[] = [];
+        for (const u of list) {
+          if (typeof u.email === 'string') {
+            if (u.email.toLowerCase() === want) out.push(toUser(u));
+            continue;
+          }
+          const r = (await transport.request('GET', service, `users/${Number(u.id)}`, {})).body as J;
+          if (typeof r?.public_email === 'string' && r.public_email.toLowerCase() === want) out.push(toUser(u));
+        }
+        return out;
+      }),
+    fileAtRef: (project, path, ref) =>
+      call(`${path} at ${ref} of ${label(project)}`, async () => {
+        try {
+          const r = await transport.request('GET', service, `projects/${enc(project)}/repository/files/${enc(path)}/raw`, { searchParams: { ref } });
+          return typeof r.body === 'string' ? r.body : JSON.stringify(r.body);
+        } catch (e) {
+          if (isGitlabApiError(e, 404)) return undefined;
+          throw e;
+        }
       }),
   };
 }

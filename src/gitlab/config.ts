@@ -5,8 +5,12 @@
  *   server   --gitlab-url URL (server root or …/api/v4) > CI_API_V4_URL > CI_SERVER_URL (+ /api/v4)
  *   project  --project ID|PATH > the path derived from the config repo URL (opts.repoUrl; CI_PROJECT_ID when
  *            that path is CI_PROJECT_PATH) > CI_PROJECT_ID
- *   token    GITOPS_GITLAB_TOKEN (a project/group/personal access token with scope `api`) > GITLAB_TOKEN.
+ *   token    read commands (gate, preview; `token: 'read'`): GITOPS_GITLAB_READ_TOKEN > GITOPS_GITLAB_TOKEN >
+ *            GITLAB_TOKEN. Write commands (promote; the default): GITOPS_GITLAB_TOKEN > GITLAB_TOKEN.
  *            CI_JOB_TOKEN alone is refused with a clear message: it cannot create MRs or read approvals.
+ *   MR project  with `mrProject: true` (commands about a merge request), CI_MERGE_REQUEST_PROJECT_ID comes
+ *            before CI_PROJECT_ID: in a fork's pipeline CI_PROJECT_ID is the fork, the MR lives in the target
+ *            (https://docs.gitlab.com/ci/variables/predefined_variables/#predefined-variables-for-merge-request-pipelines).
  *   TLS      --gitlab-ca-file FILE > GITOPS_GITLAB_CA_FILE > CI_SERVER_TLS_CA_FILE; --gitlab-insecure or
  *            GITOPS_GITLAB_INSECURE=true skips verification (opt-in).
  */
@@ -57,6 +61,15 @@ const nz = (v: string | undefined | null): string | undefined => (v != null && v
 
 export const JOB_TOKEN_HINT =
   'create a project access token (Settings → Access tokens, role Developer or higher, scope `api`) and store it as a masked, protected CI/CD variable GITOPS_GITLAB_TOKEN';
+
+/** for the read-only commands (gate, preview): a Reporter token, which may be unprotected (docs/security.md) */
+export const READ_TOKEN_HINT =
+  'create a project access token (Settings → Access tokens, role Reporter, scope `api`; `read_api` is enough for `gate`) and store it as a masked CI/CD variable GITOPS_GITLAB_READ_TOKEN (see docs/security.md, tokens)';
+
+/** which token variables a command reads, in order */
+export function tokenVariables(kind: 'read' | 'write' = 'write'): string[] {
+  return kind === 'read' ? ['GITOPS_GITLAB_READ_TOKEN', 'GITOPS_GITLAB_TOKEN', 'GITLAB_TOKEN'] : ['GITOPS_GITLAB_TOKEN', 'GITLAB_TOKEN'];
+}
 
 /** https://host[/root][/api/v4] → https://host[/root]/api/v4 */
 export function normalizeApiUrl(text: string): string {
@@ -118,14 +131,16 @@ export function projectPathFromRepoUrl(repoUrl: string, apiUrl?: string): string
  * Reads the connection settings; collects every problem and throws once (exit 2), except that a job token
  * alone is an auth problem (exit 3). Registers the token as a secret at once.
  */
-export function resolveGitlabConfig(env: NodeJS.ProcessEnv, values: Values, opts: { repoUrl?: string; projectKey?: string } = {}): GitlabConfig {
+export function resolveGitlabConfig(
+  env: NodeJS.ProcessEnv,
+  values: Values,
+  opts: { repoUrl?: string; projectKey?: string; token?: 'read' | 'write'; mrProject?: boolean } = {},
+): GitlabConfig {
   const problems: string[] = [];
-  // tokens first, so that nothing below can print them
-  const tokens: Array<[string, string | undefined]> = [
-    ['GITOPS_GITLAB_TOKEN', nz(env.GITOPS_GITLAB_TOKEN)],
-    ['GITLAB_TOKEN', nz(env.GITLAB_TOKEN)],
-  ];
-  for (const [, t] of tokens) addSecret(t, { users: knownUsers(env) });
+  // tokens first (every one we know, whichever is used), so that nothing below can print them
+  for (const v of tokenVariables('read')) addSecret(nz(env[v]), { users: knownUsers(env) });
+  const tokens: Array<[string, string | undefined]> = tokenVariables(opts.token).map((v) => [v, nz(env[v])]);
+  const hintText = opts.token === 'read' ? READ_TOKEN_HINT : JOB_TOKEN_HINT;
   addSecret(nz(env.CI_JOB_TOKEN), { users: knownUsers(env) });
   const found = tokens.find(([, t]) => t);
 
@@ -150,6 +165,9 @@ export function resolveGitlabConfig(env: NodeJS.ProcessEnv, values: Values, opts
     const ciPath = nz(env.CI_PROJECT_PATH);
     const ciId = nz(env.CI_PROJECT_ID);
     project = ciPath && ciId && ciPath.toLowerCase() === p.toLowerCase() && /^\d+$/.test(ciId) ? Number(ciId) : p;
+  } else if (opts.mrProject && nz(env.CI_MERGE_REQUEST_PROJECT_ID)) {
+    const id = nz(env.CI_MERGE_REQUEST_PROJECT_ID)!;
+    project = /^\d+$/.test(id) ? Number(id) : id;
   } else if (nz(env.CI_PROJECT_ID)) {
     const id = nz(env.CI_PROJECT_ID)!;
     project = /^\d+$/.test(id) ? Number(id) : id;
@@ -176,10 +194,11 @@ export function resolveGitlabConfig(env: NodeJS.ProcessEnv, values: Values, opts
     if (nz(env.CI_JOB_TOKEN) && !problems.length) {
       throw fail.auth(GitlabErrors.JOB_TOKEN, 'only CI_JOB_TOKEN is available, and a job token cannot create or edit merge requests, post notes or read approvals', {
         where: apiUrl || undefined,
-        hint: JOB_TOKEN_HINT,
+        hint: hintText,
       });
     }
-    problems.push(nz(env.CI_JOB_TOKEN) ? `no GitLab token: CI_JOB_TOKEN cannot create MRs or read approvals; ${JOB_TOKEN_HINT}` : `no GitLab token: set GITOPS_GITLAB_TOKEN (${JOB_TOKEN_HINT})`);
+    const names = tokenVariables(opts.token).join(' or ');
+    problems.push(nz(env.CI_JOB_TOKEN) ? `no GitLab token: CI_JOB_TOKEN cannot create MRs or read approvals; ${hintText}` : `no GitLab token: set ${names} (${hintText})`);
   }
 
   if (problems.length) {

@@ -31,4 +31,14 @@ export const GitlabErrors = {
   NO_MERGE_REQUEST: 'EGITLAB_NO_MERGE_REQUEST',
   /** gate: an --approver user or @group does not exist (exit 2) */
   UNKNOWN_APPROVER: 'EGITLAB_UNKNOWN_APPROVER',
+  /** a GitLab answer the gate cannot judge: a user null or a string, an MR without author or id, a bad sha (exit 1) */
+  BAD_ANSWER: 'EGITLAB_BAD_ANSWER',
+  /** a listing longer than the page bound (GITOPS_GITLAB_MAX_PAGES pages of 100) (exit 1) */
+  TOO_MANY_PAGES: 'EGITLAB_TOO_MANY_PAGES',
+  /** gate --mr: the MR's head is no longer the pipeline's commit; the newer pipeline decides (exit 1) */
+  HEAD_MOVED: 'EGITLAB_HEAD_MOVED',
+  /** gate: a fork MR pipeline without a GitLab token (exit 3) */
+  FORK_NO_TOKEN: 'EGITLAB_FORK_NO_TOKEN',
+  /** gate: the protected settings (GITOPS_GATE_* variables, the target branch's settings file) are malformed (exit 2) */
+  SETTINGS: 'EGITLAB_GATE_SETTINGS',
 } as const;

@@ -205,17 +205,25 @@ export async function autoMerge(gl: GitlabClient, i: AutoMergeInput): Promise<Au
 }
 
 /**
- * The merged MR that brought `sha` to its branch: among the MRs that contain the commit, the merged ones
- * whose merge, squash or head commit is `sha` first, then any merged one (the commit was one of its
- * commits); with `targetBranch`, only MRs into that branch. undefined when none (a direct push).
+ * The merged MR that brought a commit into the target branch (for `gate --commit`): only an MR whose merge commit
+ * or squash commit is the SHA, or, for a fast-forward merge (no merge commit), whose head is the SHA. A commit that
+ * was only an inner commit of an MR matches none (its approvals vouch for the merge, not for a direct push of one
+ * of its commits). When several qualify (an empty MR merged later with the same head), the EARLIEST merge is the
+ * one that brought the commit: a later MR cannot vouch for it. A short SHA (7+ hex) matches by prefix.
+ * A merged MR without a parseable merged_at cannot be ordered: the gate fails (EGITLAB_BAD_ANSWER).
  */
 export async function findMergeRequestForCommit(gl: GitlabClient, i: { project: string | number; sha: string; targetBranch?: string }): Promise<MergeRequest | undefined> {
   const list = (await gl.commitMergeRequests(i.project, i.sha)).filter((m) => m.state === 'merged' && (!i.targetBranch || m.targetBranch === i.targetBranch));
-  // a short SHA (7+ hex, as GitLab shows them) matches by prefix: the API takes it, and the MR that merged it is
-  // the one whose merge, squash or head commit it abbreviates, not merely the newest MR that contains it
   const sha = i.sha.toLowerCase();
-  const is = (x: string | null | undefined) => !!x && (x === sha || (sha.length < 40 && x.startsWith(sha)));
-  const exact = list.filter((m) => is(m.mergeCommitSha) || is(m.squashCommitSha) || is(m.sha));
-  const pick = (xs: MergeRequest[]) => [...xs].sort((a, b) => (b.mergedAt ?? '').localeCompare(a.mergedAt ?? ''))[0];
-  return pick(exact) ?? pick(list);
+  const is = (x: string | null | undefined) => !!x && (x.toLowerCase() === sha || (sha.length < 40 && x.toLowerCase().startsWith(sha)));
+  const exact = list.filter((m) => is(m.mergeCommitSha) || is(m.squashCommitSha) || (!m.mergeCommitSha && is(m.sha)));
+  for (const m of exact) {
+    if (!Number.isInteger(m.iid) || m.iid <= 0 || !m.mergedAt || Number.isNaN(Date.parse(m.mergedAt))) {
+      throw fail.failed(GitlabErrors.BAD_ANSWER, `GitLab's answer cannot be judged: merged merge request ${Number.isInteger(m.iid) ? `!${m.iid}` : '(no iid)'} has no iid or merged_at`, {
+        where: `commit ${i.sha.slice(0, 12)} of project ${i.project}`,
+        hint: 'the gate fails closed on a malformed answer; check the GitLab version and any proxy in front of it',
+      });
+    }
+  }
+  return [...exact].sort((a, b) => Date.parse(a.mergedAt!) - Date.parse(b.mergedAt!) || a.iid - b.iid)[0];
 }

@@ -154,35 +154,38 @@ describe('autoMerge', () => {
 });
 
 describe('findMergeRequestForCommit', () => {
-  it('finds the merged MR by its merge commit and by one of its commits; a direct push has none', async () => {
+  it('finds the merged MR by its merge commit, not by one of its inner commits; a direct push has none', async () => {
     const b = branch('7.0');
     const r = await upsertMergeRequest(fx.client(), { project: PROJECT, sourceBranch: b.name, targetBranch: 'main', title: 'Promote web 7.0', description: 'd' });
     const merged = await autoMerge(fx.client(), { project: PROJECT, iid: r.iid, sha: b.sha, timeoutMs: 10_000, pollMs: 5 });
     const gl = fx.client();
     expect((await findMergeRequestForCommit(gl, { project: PROJECT, sha: merged.mergeCommitSha! }))?.iid).toBe(r.iid);
-    expect((await findMergeRequestForCommit(gl, { project: PROJECT, sha: b.sha, targetBranch: 'main' }))?.iid).toBe(r.iid);
-    expect(await findMergeRequestForCommit(gl, { project: PROJECT, sha: b.sha, targetBranch: 'other' })).toBeUndefined();
+    expect((await findMergeRequestForCommit(gl, { project: PROJECT, sha: merged.mergeCommitSha!, targetBranch: 'main' }))?.iid).toBe(r.iid);
+    expect(await findMergeRequestForCommit(gl, { project: PROJECT, sha: merged.mergeCommitSha!, targetBranch: 'other' })).toBeUndefined();
+    // the MR's head is an inner commit of the merge: pushed alone to the branch, no MR vouches for it
+    expect(await findMergeRequestForCommit(gl, { project: PROJECT, sha: b.sha, targetBranch: 'main' })).toBeUndefined();
     const direct = fx.gl.hooks.push(PROJECT, 'main', { files: { 'direct.txt': 'pushed without MR\n' } });
     expect(await findMergeRequestForCommit(gl, { project: PROJECT, sha: direct })).toBeUndefined();
   });
 });
 
 describe('findMergeRequestForCommit with a short SHA', () => {
-  it('takes the MR whose head, merge or squash commit the short SHA abbreviates, not the newest MR that contains it', async () => {
+  it('takes the MR whose merge commit the short SHA abbreviates; an inner commit two MRs contain matches neither', async () => {
     // release branches off main before the first MR merges; a second MR carries the first one's commit to it
     fx.gl.hooks.push(PROJECT, 'release', { files: { 'release.txt': 'r\n' } });
     const first = branch('8.0');
     const gl = fx.client();
     const r1 = await upsertMergeRequest(gl, { project: PROJECT, sourceBranch: first.name, targetBranch: 'main', title: 'Promote web 8.0', description: 'd' });
-    await autoMerge(gl, { project: PROJECT, iid: r1.iid, sha: first.sha, timeoutMs: 10_000, pollMs: 5 });
+    const m1 = await autoMerge(gl, { project: PROJECT, iid: r1.iid, sha: first.sha, timeoutMs: 10_000, pollMs: 5 });
     const second = { name: 'backport-8.0', sha: fx.gl.hooks.push(PROJECT, 'backport-8.0', { files: { 'notes.txt': 'backport\n' }, from: first.name }) };
     const r2 = await upsertMergeRequest(gl, { project: PROJECT, sourceBranch: second.name, targetBranch: 'release', title: 'Backport 8.0', description: 'd' });
     await autoMerge(gl, { project: PROJECT, iid: r2.iid, sha: second.sha, timeoutMs: 10_000, pollMs: 5 });
     // both merged MRs contain the first commit; the newer one is the backport
     expect((await gl.commitMergeRequests(PROJECT, first.sha)).map((m) => m.iid).sort()).toEqual([r1.iid, r2.iid].sort());
-    for (const sha of [first.sha, first.sha.slice(0, 8), first.sha.slice(0, 8).toUpperCase()]) {
+    for (const sha of [m1.mergeCommitSha!, m1.mergeCommitSha!.slice(0, 8), m1.mergeCommitSha!.slice(0, 8).toUpperCase()]) {
       expect((await findMergeRequestForCommit(gl, { project: PROJECT, sha }))?.iid, sha).toBe(r1.iid);
     }
+    for (const sha of [first.sha, first.sha.slice(0, 8)]) expect(await findMergeRequestForCommit(gl, { project: PROJECT, sha }), sha).toBeUndefined();
   });
 });
 

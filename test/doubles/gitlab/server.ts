@@ -51,6 +51,10 @@ export interface DoubleUser {
   /** project role: 10 guest, 20 reporter, 30 developer, 40 maintainer (default), 50 owner */
   accessLevel?: number;
   bot?: boolean;
+  /** the profile's public email (default `<username>@example.com`; null: kept private) */
+  publicEmail?: string | null;
+  /** an instance administrator (GET /user is_admin; the user search matches every email) */
+  admin?: boolean;
 }
 
 export interface DoubleGroup {
@@ -71,6 +75,17 @@ export interface RecordedGitlabResponse {
   body: unknown;
   /** the response was injected by a fault hook */
   injected?: boolean;
+  /** the response was rewritten by a tamper hook (a hostile answer) */
+  tampered?: boolean;
+}
+
+/** a hostile rewrite of one route's answers (`GET /projects/:id/merge_requests/:iid/approvals`) */
+export interface Tamper {
+  route: string;
+  /** gets the real answer, returns what to send instead */
+  rewrite: (r: { status: number; body: any; headers: Record<string, string>; query: URLSearchParams }) => { status: number; body: unknown; headers?: Record<string, string> };
+  /** default: every matching request until cleared */
+  times?: number;
 }
 
 export interface GitlabDoubleOptions {
@@ -104,8 +119,13 @@ export interface GitlabDoubleHooks {
   failNextMerge(project: string, iid: number, f: { status: number; times?: number; message?: string }): void;
   /** record an approval by `username`, at `at` (default now) */
   approve(project: string, iid: number, username: string, opts?: { at?: Date | string }): void;
-  /** a real commit on `branch` (created from `from`, default the default branch, when missing); returns its sha */
-  push(project: string, branch: string, opts: { files: Record<string, string | null>; message?: string; at?: Date | string; from?: string; author?: string }): string;
+  /** a real commit on `branch` (created from `from`, default the default branch, when missing); returns its sha.
+   *  `author` names the commit's author and committer (`<author>@example.com` unless `email`); `pusher` is the user
+   *  GitLab records as having pushed it (the "added N commits" system note; default the MR's author);
+   *  `onto` rebases: the new commit's parent is that branch's head (same change, new base) */
+  push(project: string, branch: string, opts: { files: Record<string, string | null>; message?: string; at?: Date | string; from?: string; author?: string; email?: string; pusher?: string; onto?: string }): string;
+  /** rewrite the answers of a route (hostile GitLab); returns a function that removes the rewrite */
+  tamper(t: Tamper): () => void;
   /** the pipeline of the MR's head: running, success (merges an MR set to auto-merge), failed */
   setPipeline(project: string, iid: number, status: 'running' | 'success' | 'failed' | null): void;
   /** close (or reopen) the MR as a human would */
@@ -152,6 +172,8 @@ interface User {
   name: string;
   accessLevel: number;
   bot: boolean;
+  publicEmail: string | null;
+  admin: boolean;
 }
 interface Token {
   value: string;
@@ -303,7 +325,7 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
   const tokenByUser = new Map<string, string>();
   const specs = opts.users?.length ? opts.users : [{ username: 'gitops-bot', name: 'GitOps Bot', bot: true }];
   specs.forEach((u, i) => {
-    const user: User = { id: 100 + i, username: u.username, name: u.name ?? u.username.replace(/(^|[-_.])(\w)/g, (_m, s: string, c: string) => (s ? ' ' : '') + c.toUpperCase()), accessLevel: u.accessLevel ?? 40, bot: !!u.bot };
+    const user: User = { id: 100 + i, username: u.username, name: u.name ?? u.username.replace(/(^|[-_.])(\w)/g, (_m, s: string, c: string) => (s ? ' ' : '') + c.toUpperCase()), accessLevel: u.accessLevel ?? 40, bot: !!u.bot, publicEmail: u.publicEmail === undefined ? `${u.username}@example.com` : u.publicEmail, admin: !!u.admin };
     users.push(user);
     const tok = u.token ?? `glpat-${randomBytes(12).toString('hex')}`;
     tokens.set(tok, { value: tok, userId: user.id, scopes: u.scopes ?? ['api'] });
@@ -324,6 +346,7 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
   let nextNoteId = 5_000;
   let nextVersionId = 700;
   const faults: Array<Fault & { times: number }> = [];
+  const tampers: Tamper[] = [];
   let raceCreate = false;
   const requests: Array<{ method: string; path: string; status: number; user?: string }> = [];
 
@@ -505,7 +528,7 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
   // ---------------------------------------------------------------------------------------- MR mechanics
 
   /** notices pushes to the source branch: a new diff version (and a system note) per new head */
-  function refresh(p: Project, mr: Mr, at?: string): void {
+  function refresh(p: Project, mr: Mr, at?: string, pusherId?: number): void {
     if (mr.state !== 'opened') return;
     const head = revParse(p.gitDir, `refs/heads/${mr.source}`);
     if (!head || head === mr.sha) return;
@@ -517,7 +540,7 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
     mr.versions.push({ id: nextVersionId++, head, base: baseSha, start: target, createdAt, commits });
     if (mr.sha) {
       const added = commits.filter((c) => !before.includes(c));
-      mr.notes.push({ id: nextNoteId++, body: `added ${added.length} commit${added.length === 1 ? '' : 's'}\n\n${added.map((c) => `* ${c.slice(0, 8)} - ${commitInfo(p.gitDir, c).message.split('\n')[0]}`).join('\n')}`, authorId: mr.authorId, system: true, createdAt, updatedAt: createdAt });
+      mr.notes.push({ id: nextNoteId++, body: `added ${added.length} commit${added.length === 1 ? '' : 's'}\n\n${added.map((c) => `* ${c.slice(0, 8)} - ${commitInfo(p.gitDir, c).message.split('\n')[0]}`).join('\n')}`, authorId: pusherId ?? mr.authorId, system: true, createdAt, updatedAt: createdAt });
     }
     mr.sha = head;
     mr.updatedAt = createdAt;
@@ -649,12 +672,8 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
     if (c.user.accessLevel < 30) throw msg(403, '403 Forbidden');
   };
 
-  on('GET', '/user', (c) => ({ status: 200, body: { ...userEntity(c.user), bot: c.user.bot, created_at: '2026-01-01T00:00:00.000Z', email: `${c.user.username}@example.com` } }));
-  on('GET', '/users', (c) => {
-    const u = c.query.get('username');
-    const list = u ? users.filter((x) => x.username.toLowerCase() === u.toLowerCase()) : users;
-    return paginate(c, list.map(userEntity));
-  });
+  on('GET', '/user', (c) => ({ status: 200, body: { ...userEntity(c.user), bot: c.user.bot, created_at: '2026-01-01T00:00:00.000Z', email: `${c.user.username}@example.com`, public_email: c.user.publicEmail, is_admin: c.user.admin } }));
+  userRoutes();
   on('GET', '/projects/:id', (c, a) => ({ status: 200, body: projectEntity(mustProject(a.id)) }));
   on(
     'GET',
@@ -778,7 +797,7 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
     const p = mustProject(a.id);
     const mr = mustMr(p, a.iid);
     refresh(p, mr);
-    const list = [...mr.versions].reverse().map((v) => ({ id: v.id, head_commit_sha: v.head, base_commit_sha: v.base, start_commit_sha: v.start, created_at: v.createdAt, merge_request_id: mr.id, state: 'collected', real_size: String(v.commits.length), patch_id_sha: null }));
+    const list = [...mr.versions].reverse().map((v) => ({ id: v.id, head_commit_sha: v.head, base_commit_sha: v.base, start_commit_sha: v.start, created_at: v.createdAt, merge_request_id: mr.id, state: 'collected', real_size: String(v.commits.length), patch_id_sha: patchId(p, v.base, v.head) }));
     return paginate(c, list);
   });
   on('GET', '/projects/:id/merge_requests/:iid/approvals', (c, a) => {
@@ -936,6 +955,44 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
     return paginate(c, list);
   });
 
+  // ---------------------------------------------------------------------------------------- users, files, patch-ids (gate)
+
+  /** GitLab's patch-id of a diff version: git patch-id of base..head (MergeRequestDiff#patch_id_sha via Gitaly GetPatchID) */
+  const patchIds = new Map<string, string | null>();
+  function patchId(p: Project, baseSha: string, head: string): string | null {
+    const key = `${p.id} ${baseSha} ${head}`;
+    if (!patchIds.has(key)) {
+      const diff = git(p.gitDir, ['diff', '--no-color', '--no-ext-diff', baseSha, head], { allowFail: true }).out;
+      const id = diff ? execFileSync('git', ['patch-id', '--stable'], { input: diff }).toString().trim().split(' ')[0] : '';
+      patchIds.set(key, id || null);
+    }
+    return patchIds.get(key)!;
+  }
+
+  /** GET /users/:id is Entities::User (public_email, bot); GET /users?search= matches username, name and public
+   *  email (every email for an administrator) and answers UserBasic (admins: with `email`) */
+  function userRoutes(): void {
+    on('GET', '/users', (c) => {
+      const u = c.query.get('username');
+      const q = c.query.get('search')?.toLowerCase();
+      let list = u ? users.filter((x) => x.username.toLowerCase() === u.toLowerCase()) : users;
+      if (q) list = list.filter((x) => x.username.toLowerCase().includes(q) || x.name.toLowerCase().includes(q) || x.publicEmail?.toLowerCase() === q || (c.user.admin && `${x.username}@example.com` === q));
+      return paginate(c, list.map((x) => (c.user.admin ? { ...userEntity(x), email: `${x.username}@example.com` } : userEntity(x))));
+    });
+    on('GET', '/users/:user_id', (c, a) => {
+      const u = users.find((x) => String(x.id) === a.user_id);
+      if (!u) throw msg(404, '404 User Not Found');
+      return { status: 200, body: { ...userEntity(u), created_at: '2026-01-01T00:00:00.000Z', bio: '', public_email: u.publicEmail, bot: u.bot } };
+    });
+    on('GET', '/projects/:id/repository/files/:file_path/raw', (c, a) => {
+      const p = mustProject(a.id);
+      const ref = c.query.get('ref') || defaultBranch(p);
+      const r = git(p.gitDir, ['show', `${ref}:${a.file_path}`], { allowFail: true });
+      if (r.code !== 0) throw msg(404, '404 File Not Found');
+      return { status: 200, body: r.out };
+    });
+  }
+
   function match(method: string, seg: string[]): { route: Route; params: Record<string, string> } | { allowed: string[] } | undefined {
     const allowed: string[] = [];
     for (const r of routes) {
@@ -1002,6 +1059,7 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
     let headers: Record<string, string> = {};
     let route: Route | undefined;
     let injected = false;
+    let tampered = false;
     let who: string | undefined;
     try {
       if (!raw.startsWith('/api/v4/')) throw E(404, { error: '404 Not Found' });
@@ -1026,6 +1084,16 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
       status = r.status;
       body = r.body;
       headers = r.headers ?? {};
+      const ti = tampers.findIndex((t) => t.route === key || t.route === route!.template);
+      if (ti >= 0) {
+        const t = tampers[ti];
+        if (t.times !== undefined && --t.times <= 0) tampers.splice(ti, 1);
+        const out = t.rewrite({ status, body: JSON.parse(JSON.stringify(body)), headers: { ...headers }, query: url.searchParams });
+        status = out.status;
+        body = out.body;
+        headers = out.headers ?? headers;
+        tampered = true;
+      }
     } catch (e) {
       if (e instanceof HttpError) {
         status = e.status;
@@ -1037,9 +1105,11 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
       }
     }
     requests.push({ method, path: raw, status, user: who });
-    opts.onResponse?.({ method, route: route ? `${method} ${route.template}` : undefined, path: raw, status, body, injected });
-    const text = JSON.stringify(body);
-    res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(text)), ...headers });
+    opts.onResponse?.({ method, route: route ? `${method} ${route.template}` : undefined, path: raw, status, body, injected, tampered });
+    // a raw file answer is text (GET …/repository/files/:file_path/raw), everything else JSON
+    const isText = status === 200 && typeof body === 'string' && route?.template.endsWith('/raw');
+    const text = isText ? (body as string) : JSON.stringify(body);
+    res.writeHead(status, { 'Content-Type': isText ? 'text/plain; charset=utf-8' : 'application/json', 'Content-Length': String(Buffer.byteLength(text)), ...headers });
     res.end(text);
   };
 
@@ -1084,9 +1154,11 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
     push: (project, branch, o) => {
       const p = P(project);
       const at = iso(o.at);
-      const parent = revParse(p.gitDir, `refs/heads/${branch}`) ?? revParse(p.gitDir, `refs/heads/${o.from ?? defaultBranch(p)}`);
+      const old = revParse(p.gitDir, `refs/heads/${branch}`);
+      const parent = o.onto ? revParse(p.gitDir, `refs/heads/${o.onto}`) : old ?? revParse(p.gitDir, `refs/heads/${o.from ?? defaultBranch(p)}`);
       const idx = mkdtempSync(join(tmpdir(), 'gl-idx-'));
-      const env = { GIT_INDEX_FILE: join(idx, 'index'), GIT_AUTHOR_NAME: o.author ?? 'Dev', GIT_AUTHOR_EMAIL: `${o.author ?? 'dev'}@example.com`, GIT_COMMITTER_NAME: o.author ?? 'Dev', GIT_COMMITTER_EMAIL: `${o.author ?? 'dev'}@example.com`, GIT_AUTHOR_DATE: at, GIT_COMMITTER_DATE: at };
+      const email = o.email ?? `${o.author ?? 'dev'}@example.com`;
+      const env = { GIT_INDEX_FILE: join(idx, 'index'), GIT_AUTHOR_NAME: o.author ?? 'Dev', GIT_AUTHOR_EMAIL: email, GIT_COMMITTER_NAME: o.author ?? 'Dev', GIT_COMMITTER_EMAIL: email, GIT_AUTHOR_DATE: at, GIT_COMMITTER_DATE: at };
       try {
         if (parent) git(p.gitDir, ['read-tree', parent], { env });
         for (const [file, content] of Object.entries(o.files)) {
@@ -1098,8 +1170,10 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
         }
         const tree = git(p.gitDir, ['write-tree'], { env }).out.trim();
         const sha = git(p.gitDir, ['commit-tree', tree, ...(parent ? ['-p', parent] : []), '-m', o.message ?? `update ${Object.keys(o.files).join(', ')}`], { env }).out.trim();
-        git(p.gitDir, ['update-ref', `refs/heads/${branch}`, sha, ...(revParse(p.gitDir, `refs/heads/${branch}`) ? [parent!] : [])]);
-        for (const mr of p.mrs) if (mr.source === branch) refresh(p, mr, at);
+        git(p.gitDir, ['update-ref', `refs/heads/${branch}`, sha, ...(old ? [old] : [])]);
+        const pusher = o.pusher ? userByName(o.pusher) : undefined;
+        if (o.pusher && !pusher) throw new Error(`double: no user ${o.pusher}`);
+        for (const mr of p.mrs) if (mr.source === branch) refresh(p, mr, at, pusher?.id);
         return sha;
       } finally {
         rmSync(idx, { recursive: true, force: true });
@@ -1141,6 +1215,14 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
     deployments: (project) => {
       const p = P(project);
       return p.deployments.map((d) => deploymentEntity(p, d));
+    },
+    tamper: (t) => {
+      tampers.push({ ...t });
+      const mine = tampers[tampers.length - 1];
+      return () => {
+        const i = tampers.indexOf(mine);
+        if (i >= 0) tampers.splice(i, 1);
+      };
     },
     revoke: (token) => {
       const t = tokens.get(token);
