@@ -17,7 +17,7 @@ import { fail } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { envOf, type Origin } from './message.js';
 import type { History } from './guard.js';
-import { RollbackErrors } from '../status/errors.js';
+import { RollbackErrors } from '../rollback/errors.js';
 
 export type OnRerun = 'refuse' | 'rollback';
 

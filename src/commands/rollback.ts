@@ -21,8 +21,8 @@ import { gitlabConnectionOptions } from '../gitlab/config.js';
 import { pinDigests, readSource } from '../promote/source.js';
 import { originOf, promote, trailersOf, type MergeRequestApi } from '../promote/promote.js';
 import { appState, kustomizationOf } from '../status/state.js';
-import { describe, pick, verify, versions } from '../status/rollback-plan.js';
-import { RollbackErrors } from '../status/errors.js';
+import { describe, pick, verify, versions } from '../rollback/plan.js';
+import { RollbackErrors } from '../rollback/errors.js';
 import { join } from 'node:path';
 
 export const TRAILER_ROLLBACK_TO = 'Gitops-Rollback-To';

@@ -9,8 +9,8 @@ import { fail } from '../core/errors.js';
 import { refOf } from '../bump/message.js';
 import type { SparseClone } from '../git/clone.js';
 import { readImages } from '../kustomize/edit.js';
-import type { AppState } from './state.js';
-import { RollbackErrors } from './errors.js';
+import type { AppState } from '../status/state.js';
+import { RollbackErrors } from '../rollback/errors.js';
 
 export interface EnvVersion {
   /** the config commit that made this state */
