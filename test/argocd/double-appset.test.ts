@@ -40,6 +40,8 @@ describe('Argo CD double: ApplicationSets and deletion', () => {
     expect(fx.argo.appNames()).toEqual([]);
     const sha = pushTree(fx.repo, review('mr-7', '7.0.0'), { message: 'review mr-7 [skip ci]' });
     fx.argo.pollNow();
+    // the ApplicationSet controller generates the app on its next pass (the poll)
+    for (let i = 0; i < 400 && !fx.argo.appNames().includes('argocd/shovel-review-mr-7'); i++) await new Promise((res) => setTimeout(res, 50));
     const app = await fx.argo.waitFor('shovel-review-mr-7', (a) => a.status?.sync?.revision === sha && a.status?.health?.status === 'Healthy' && !a.operation);
     expect(app.metadata.ownerReferences).toEqual([expect.objectContaining({ apiVersion: 'argoproj.io/v1alpha1', kind: 'ApplicationSet', name: 'shovel-review', controller: true })]);
     expect(app.status.summary.images).toEqual([`${IMAGE}:7.0.0`]);
