@@ -154,7 +154,7 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
     if (client && (missing.length || !apps.length)) {
       throw fail.usage(RollbackErrors.CONFIG, apps.length ? `Argo CD app ${missing.map((a) => `${a.app} (${a.error})`).join(', ')} of ${cfg.env}` : `no Argo CD app for ${cfg.env}`, { hint: 'name the environment\'s app(s) with --app APP[,APP]' });
     }
-    await verify(clone, file, earlier, apps);
+    await verify(clone, file, earlier, apps, cfg.names);
     log.info(`${cfg.env} now: ${describe({ ...current, verified: false }).replace(/ \(not in Argo CD's history\)$/, '')}`);
     for (const v of earlier.slice(0, 10)) log.info(`  earlier ${describe(v)}`);
     target = pick(cfg.to, earlier);

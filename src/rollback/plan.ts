@@ -65,12 +65,16 @@ export async function versions(clone: SparseClone, file: string, depth: number, 
   return { current, earlier };
 }
 
-/** marks the versions Argo CD deployed (every app: at the commit, or at a commit with the same file) */
-export async function verify(clone: SparseClone, file: string, vs: EnvVersion[], apps: AppState[]): Promise<void> {
-  const blobAt = new Map<string, string | undefined>();
-  const blob = async (rev: string) => {
-    if (!blobAt.has(rev)) blobAt.set(rev, await clone.local(['rev-parse', `${rev}:${file}`]).then((s) => s.trim(), () => undefined));
-    return blobAt.get(rev);
+/**
+ * marks the versions Argo CD deployed: every app has, in its history, a revision at which the overlay pins the
+ * same references (the version's own commit, or any commit with the same images: a commit that changed only
+ * other images of the file, or nothing Argo CD renders, leaves no history entry of its own)
+ */
+export async function verify(clone: SparseClone, file: string, vs: EnvVersion[], apps: AppState[], names: string[] = []): Promise<void> {
+  const keyAt = new Map<string, string | undefined>();
+  const refsKey = async (rev: string) => {
+    if (!keyAt.has(rev)) keyAt.set(rev, await refsAt(clone, file, rev, names).then((r) => (r ? key(r) : undefined), () => undefined));
+    return keyAt.get(rev);
   };
   for (const v of vs) {
     let all = apps.length > 0;
@@ -78,7 +82,7 @@ export async function verify(clone: SparseClone, file: string, vs: EnvVersion[],
     for (const a of apps) {
       let hit: { revision: string; deployedAt?: string } | undefined;
       for (const h of [...a.history].reverse()) {
-        if (h.revision === v.commit || (h.revision && (await blob(h.revision)) === v.blob)) {
+        if (h.revision === v.commit || (h.revision && (await refsKey(h.revision)) === key(v.refs))) {
           hit = h;
           break;
         }
@@ -91,8 +95,25 @@ export async function verify(clone: SparseClone, file: string, vs: EnvVersion[],
   }
 }
 
+/** the overlay's references (images[].name → ref, only `names` when given) at `rev`; undefined when unreadable */
+export async function refsAt(clone: SparseClone, file: string, rev: string, names: string[]): Promise<Record<string, string> | undefined> {
+  let text: string;
+  try {
+    text = await clone.local(['show', `${rev}:${file}`]);
+  } catch {
+    return undefined;
+  }
+  try {
+    const refs: Record<string, string> = {};
+    for (const e of readImages(text, `${file} at ${rev.slice(0, 12)}`)) if (!names.length || names.includes(e.name)) refs[e.name] = refOf(e);
+    return refs;
+  } catch {
+    return undefined;
+  }
+}
+
 export function describe(v: EnvVersion): string {
-  return `${v.commit.slice(0, 12)}: ${Object.entries(v.refs).map(([n, r]) => `${n.slice(n.lastIndexOf('/') + 1)}=${r.slice(n.length + 1) || r}`).join(', ')}${v.verified ? ` (deployed by Argo CD${v.deployedAt ? ` ${v.deployedAt}` : ''})` : ' (not in Argo CD\'s history)'}`;
+  return `${v.commit.slice(0, 12)}: ${Object.entries(v.refs).map(([n, r]) => `${n.slice(n.lastIndexOf('/') + 1)}=${r.startsWith(`${n}:`) || r.startsWith(`${n}@`) ? r.slice(n.length + 1) : r}`).join(', ')}${v.verified ? ` (deployed by Argo CD${v.deployedAt ? ` ${v.deployedAt}` : ''})` : ' (not in Argo CD\'s history)'}`;
 }
 
 /**
