@@ -187,7 +187,15 @@ CMD ["/bin/httpd", "-f", "-p", "8080", "-h", "/srv"]
   if (available('bump')) raced = await racingPipelines({ url: `${srv.url}/shovel/shovel-config.git`, authUrl: srv.authUrl('shovel/shovel-config.git'), token: srv.password, ciEnv, work });
   else console.log('(bump arrives with issue #3)');
 
-  console.log(`\n${bold('demo done')}: ${newRef} is in staging${commit !== first ? ` at config commit ${commit.slice(0, 8)}` : ''}${promoted ? `, and in production at ${promoted.slice(0, 8)}` : ''}${raced ? `; ${raced}` : ''}`);
+  step(8, 'status and rollback (issue #19): what runs where; a bad release; back to the state Argo CD ran before; the Rollback button');
+  let rolledBack = '';
+  if (argo && available('rollback') && available('status') && pinnedExpr.includes('@sha256:')) {
+    rolledBack = await statusAndRollback({ url: `${srv.url}/shovel/shovel-config.git`, token: srv.password, argo, ciEnv, image: IMAGE_NAME, buildExpr: pinnedExpr });
+  } else {
+    console.log('(needs the Argo CD stand-in, a digest in staging (image build), status and rollback; skipped)');
+  }
+
+  console.log(`\n${bold('demo done')}: ${newRef} is in staging${commit !== first ? ` at config commit ${commit.slice(0, 8)}` : ''}${promoted ? `, and in production at ${promoted.slice(0, 8)}` : ''}${raced ? `; ${raced}` : ''}${rolledBack ? `; ${rolledBack}` : ''}`);
 }
 
 /** a bump run quietly (six at once would interleave their logs): exit code, its summary line, its retries */
@@ -300,6 +308,41 @@ async function promoteToProduction(o: { srv: GitServer; argo?: { url: string; to
   console.log(git(show, ['log', '-2', '--format=%h %s']));
   console.log(readFileSync(join(show, '.kubernetes/overlays/production/kustomization.yaml'), 'utf8').split('images:')[1]?.trim() ?? '');
   return mergeCommit;
+}
+
+/**
+ * Step 8: staging as it is (status), then pipeline 1010 ships a bad build; `rollback --env staging` returns the
+ * app image to the state Argo CD ran before (a new write-back commit, the old build's provenance), Argo CD deploys
+ * it, status shows it. Before that, GitLab's "Rollback environment" button re-runs pipeline 1001's deploy job:
+ * refused (exit 1) with the rollback to run instead, never a skip reported as success. Returns a one-line summary.
+ */
+async function statusAndRollback(o: { url: string; token: string; argo: { url: string; token: string }; ciEnv: NodeJS.ProcessEnv; image: string; buildExpr: string }): Promise<string> {
+  const env = { ...o.ciEnv, CI_JOB_TOKEN: o.token, ARGOCD_SERVER: o.argo.url, ARGOCD_AUTH_TOKEN: o.argo.token };
+  const repo = ['--repo', o.url, '--branch', 'main'];
+  const tipOf = async () => {
+    const r = await cli(['status', ...repo, '--env', 'staging', '--app', 'staging=shovel-staging', '--json'], env);
+    return JSON.parse(r.stdout).environments[0].configHead as string;
+  };
+  // the racing bumps of step 7 reach Argo CD first
+  await must(['argocd', 'wait', '--app', 'shovel-staging', '--revision', await tipOf(), '--timeout', '60s'], env);
+  await must(['status', ...repo, '--env', 'staging', '--app', 'staging=shovel-staging'], env);
+  const bad = `${o.image}@sha256:${'bad0'.repeat(16)}`;
+  const badEnv = { ...env, CI_PIPELINE_ID: '1010', CI_COMMIT_SHA: `badc0de${'0'.repeat(33)}`, CI_PIPELINE_URL: 'https://gitlab.example.com/shovel/shovel-gitops/-/pipelines/1010' };
+  console.log('\npipeline 1010 ships a bad build to staging:');
+  await must(['bump', ...repo, '--dir', '.kubernetes/overlays/staging', '--image', bad], badEnv);
+  await must(['argocd', 'wait', '--app', 'shovel-staging', '--revision', await tipOf(), '--timeout', '60s'], env);
+  console.log(`\nGitLab's "Rollback environment" button re-runs pipeline 1001's deploy job (step 4), whose build was replaced since:`);
+  const rerun = await cli(['bump', ...repo, '--dir', '.kubernetes/overlays/staging', '--image', o.buildExpr], env);
+  if (rerun.code === 0) throw new Error('a re-run of an old deploy job passed as if it had rolled back');
+  console.log(`  exit ${rerun.code}: refused, with the rollback to run instead (GITOPS_ON_RERUN=rollback would let it roll back)`);
+  console.log('\nroll staging\'s app image back to the state Argo CD ran before:');
+  const dotenv = join(tmp('gci-demo-rollback-'), 'rollback.env');
+  await must(['rollback', ...repo, '--env', 'staging', '--app', 'shovel-staging', '--image', o.image, '--dotenv', dotenv], env);
+  const commit = /GITOPS_COMMIT_SHA=(\w+)/.exec(readFileSync(dotenv, 'utf8'))?.[1];
+  if (!commit) throw new Error('rollback pushed no commit');
+  await must(['argocd', 'wait', '--app', 'shovel-staging', '--revision', commit, '--timeout', '60s'], env);
+  await must(['status', ...repo, '--env', 'staging', '--app', 'staging=shovel-staging'], env);
+  return `staging rolled back to ${o.buildExpr.slice(o.buildExpr.indexOf('@') + 1, o.buildExpr.indexOf('@') + 20)}… at ${commit.slice(0, 8)}, and a re-run deploy job refused`;
 }
 
 main()

@@ -15,7 +15,8 @@ import { addSecret, redactUrl, stripUserinfo } from '../core/mask.js';
 import type { Logger } from '../core/log.js';
 import type { Connection } from './config.js';
 import { ArgoErrors } from './errors.js';
-import { appLabel, type AppRef, type Application, type ApplicationTree } from './types.js';
+import { appLabel, type AppRef, type Application, type ApplicationSet, type ApplicationTree, type ResourceKey } from './types.js';
+import type { SyncWindowsAnswer } from './windows.js';
 
 export class ArgoHttpError extends GitopsError {
   readonly status: number;
@@ -226,6 +227,39 @@ export class ArgoClient {
     return this.json<Application>('POST', ArgoClient.appPath(ref, '/sync'), `application "${appLabel(ref)}"`, {
       body: { name: ref.name, appNamespace: ref.namespace, project: ref.project, ...body },
     });
+  }
+
+  /** GET /api/v1/applications?selector=…: the apps a label selector matches (apps the token cannot read are left out) */
+  async listApps(q: { selector?: string; appNamespace?: string; project?: string }, opts: { signal?: AbortSignal } = {}): Promise<Application[]> {
+    const r = await this.json<{ items?: Application[] | null }>('GET', '/api/v1/applications', `the applications matching ${JSON.stringify(q.selector ?? '')}`, {
+      query: { selector: q.selector, appNamespace: q.appNamespace, projects: q.project },
+      signal: opts.signal,
+    });
+    return r.items ?? [];
+  }
+
+  /** GET /api/v1/applicationsets/{name} */
+  getAppSet(name: string, namespace?: string): Promise<ApplicationSet> {
+    return this.json<ApplicationSet>('GET', `/api/v1/applicationsets/${encodeURIComponent(name)}`, `ApplicationSet "${namespace ? `${namespace}/` : ''}${name}"`, { query: { appsetNamespace: namespace } });
+  }
+
+  /** GET /api/v1/applications/{name}/syncwindows: the project's windows for the app, and whether it may sync now */
+  syncWindows(ref: AppRef, opts: { signal?: AbortSignal } = {}): Promise<SyncWindowsAnswer> {
+    return this.json<SyncWindowsAnswer>('GET', ArgoClient.appPath(ref, '/syncwindows'), `the sync windows of "${appLabel(ref)}"`, { query: ArgoClient.appQuery(ref), signal: opts.signal });
+  }
+
+  /** GET /api/v1/applications/{name}/resource: one live resource of the app, parsed from its manifest string */
+  async liveResource(ref: AppRef, r: ResourceKey, opts: { signal?: AbortSignal } = {}): Promise<Record<string, any>> {
+    const ans = await this.json<{ manifest?: string }>('GET', ArgoClient.appPath(ref, '/resource'), `${r.kind}/${r.name} of "${appLabel(ref)}"`, {
+      query: ArgoClient.appQuery(ref, { namespace: r.namespace, resourceName: r.name, version: r.version, group: r.group, kind: r.kind }),
+      signal: opts.signal,
+    });
+    return ans.manifest ? (JSON.parse(ans.manifest) as Record<string, any>) : {};
+  }
+
+  /** DELETE /api/v1/applications/{name}?cascade=true: the app and (cascade) its resources */
+  deleteApp(ref: AppRef, o: { cascade?: boolean } = {}): Promise<unknown> {
+    return this.json('DELETE', ArgoClient.appPath(ref), `application "${appLabel(ref)}"`, { query: ArgoClient.appQuery(ref, { cascade: String(o.cascade ?? true) }) });
   }
 
   terminate(ref: AppRef): Promise<unknown> {

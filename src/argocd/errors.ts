@@ -2,6 +2,8 @@
  * Error codes of the argocd area (`gitops-ci argocd wait|sync|refresh|notify`). Each is listed in
  * docs/commands/argocd.md with its exit code and what to do.
  */
+import { GitopsError, type ErrorInit } from '../core/errors.js';
+
 export const ArgoErrors = {
   /** flags/env: no server, bad duration, bad app name, no revision */
   CONFIG: 'EARGOCD_CONFIG',
@@ -31,4 +33,35 @@ export const ArgoErrors = {
   WEBHOOK_REJECTED: 'EARGOCD_WEBHOOK_REJECTED',
   /** ancestry of revisions could not be decided with git */
   ANCESTRY: 'EARGOCD_ANCESTRY',
+  /** an Argo Rollouts canary of the app is paused at a step (waits for a promote): exit 5 */
+  ROLLOUT_PAUSED: 'EARGOCD_ROLLOUT_PAUSED',
+  /** an Argo Rollouts canary of the app was aborted (analysis failed or by hand): exit 1 */
+  ROLLOUT_ABORTED: 'EARGOCD_ROLLOUT_ABORTED',
+  /** a sync window of the app's project blocks the sync now: exit 6 */
+  SYNC_WINDOW: 'EARGOCD_SYNC_WINDOW',
+  /** --selector or --appset names no application */
+  FLEET_EMPTY: 'EARGOCD_FLEET_EMPTY',
+  /** --appset: the ApplicationSet does not exist (404) */
+  APPSET_NOT_FOUND: 'EARGOCD_APPSET_NOT_FOUND',
 } as const;
+
+/**
+ * Exit codes of states that are neither a failed deploy nor a timeout: a pipeline can tell "a human must
+ * promote the canary" (5) and "a sync window holds the deploy" (6) from a broken deploy (1) and a slow one (4).
+ */
+export const ArgoExit = {
+  ROLLOUT_PAUSED: 5,
+  SYNC_WINDOW: 6,
+} as const;
+
+/** a GitopsError whose exit code is one of ArgoExit's, not its kind's */
+export class ArgoStateError extends GitopsError {
+  private readonly exit: number;
+  constructor(init: ErrorInit, exit: number) {
+    super(init);
+    this.exit = exit;
+  }
+  override get exitCode(): number {
+    return this.exit;
+  }
+}

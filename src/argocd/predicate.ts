@@ -18,10 +18,17 @@
  * Terminal failures (auto-sync never retries a failed revision):
  *   - phase Failed/Error for an operation on C (or on the accepted descendant), with no new op requested;
  *   - ComparisonError / InvalidSpecError conditions seen at C, or from a reconcile after the wait began;
- *   - health Degraded at C, Synced, after the post-sync reconcile.
+ *   - health Degraded at C, Synced, after the post-sync reconcile (an Argo Rollouts Rollout Degraded with
+ *     "Rollout aborted …", Argo CD's built-in health of an aborted canary, is named as such).
+ *
+ * Blocked (neither failed nor in progress; `argocd wait` reports it at once, or with --wait-blocked at the
+ * end instead of a timeout):
+ *   - at C, Synced, health Suspended because a Rollout is Suspended ("Rollout is paused": Argo CD's built-in
+ *     health of a canary paused at a step, https://argo-cd.readthedocs.io/en/stable/operator-manual/health/).
+ * (A sync window holding the sync is found by wait.ts: Argo CD reports it only through GET …/syncwindows.)
  */
 import { ArgoErrors } from './errors.js';
-import { shortSha, type Application, type ResourceResult } from './types.js';
+import { shortSha, type Application, type ResourceResult, type ResourceStatus } from './types.js';
 
 export type RevisionAnswer = 'yes' | 'no' | 'unknown';
 
@@ -37,7 +44,8 @@ export interface PredicateInput {
 export type Verdict =
   | { kind: 'done'; revision: string; superseded: boolean }
   | { kind: 'waiting'; reason: string }
-  | { kind: 'failed'; code: string; message: string; details: string[] };
+  | { kind: 'failed'; code: string; message: string; details: string[] }
+  | { kind: 'blocked'; code: string; message: string; details: string[]; resource?: ResourceStatus };
 
 const time = (t: string | undefined) => (t ? Date.parse(t) : NaN);
 
@@ -117,12 +125,33 @@ export function evaluate(app: Application, input: PredicateInput): Verdict {
   }
   const sync = st.sync?.status ?? 'Unknown';
   const health = st.health?.status ?? 'Unknown';
+  const rollouts = (st.resources ?? []).filter((r) => r.kind === 'Rollout');
   if (matched && !inProgress && sync === 'Synced' && health === 'Degraded') {
+    const aborted = rollouts.find((r) => r.health?.status === 'Degraded' && /abort/i.test(r.health?.message ?? ''));
+    if (aborted) {
+      return {
+        kind: 'failed',
+        code: ArgoErrors.ROLLOUT_ABORTED,
+        message: `the Argo Rollouts canary ${aborted.name ?? '?'} was aborted at ${shortSha(target)}: ${aborted.health?.message ?? ''}`,
+        details: degradedResources(app),
+      };
+    }
     return {
       kind: 'failed',
       code: ArgoErrors.DEGRADED,
       message: `the app is Degraded at ${shortSha(target)}${st.health?.message ? `: ${st.health.message}` : ''}`,
       details: degradedResources(app),
+    };
+  }
+
+  const paused = rollouts.find((r) => r.health?.status === 'Suspended');
+  if (matched && !inProgress && sync === 'Synced' && health === 'Suspended' && paused) {
+    return {
+      kind: 'blocked',
+      code: ArgoErrors.ROLLOUT_PAUSED,
+      message: `the Argo Rollouts canary ${paused.name ?? '?'} is paused at ${shortSha(target)}${paused.health?.message ? ` (${paused.health.message})` : ''}`,
+      details: [],
+      resource: paused,
     };
   }
 

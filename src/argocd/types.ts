@@ -66,7 +66,17 @@ export interface ResourceStatus extends ResourceKey {
 }
 
 export interface Application {
-  metadata?: { name?: string; namespace?: string; resourceVersion?: string; annotations?: Record<string, string>; uid?: string; creationTimestamp?: string };
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    resourceVersion?: string;
+    annotations?: Record<string, string>;
+    labels?: Record<string, string>;
+    uid?: string;
+    creationTimestamp?: string;
+    deletionTimestamp?: string;
+    ownerReferences?: Array<{ apiVersion?: string; kind?: string; name?: string; uid?: string }>;
+  };
   spec?: {
     project?: string;
     source?: AppSource;
@@ -85,6 +95,16 @@ export interface Application {
     resources?: ResourceStatus[];
     summary?: { images?: string[]; externalURLs?: string[] };
     history?: Array<{ id?: number; revision?: string; revisions?: string[]; deployedAt?: string; deployStartedAt?: string }>;
+  };
+}
+
+/** v1alpha1ApplicationSet: the parts a fleet reads (which Applications it generated) */
+export interface ApplicationSet {
+  metadata?: { name?: string; namespace?: string; uid?: string };
+  status?: {
+    resources?: Array<ResourceKey & { status?: string; health?: HealthStatus }>;
+    applicationStatus?: Array<{ application?: string; status?: string; message?: string; step?: string }>;
+    conditions?: Array<{ type?: string; status?: string; message?: string; reason?: string }>;
   };
 }
 

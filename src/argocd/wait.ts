@@ -9,7 +9,8 @@ import { fail, GitopsError, isGitopsError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { ArgoClient, ArgoHttpError } from './client.js';
 import { formatMs } from './duration.js';
-import { ArgoErrors } from './errors.js';
+import { ArgoErrors, ArgoExit, ArgoStateError } from './errors.js';
+import { blocking, describeWindow } from './windows.js';
 import { degradedResources, evaluate, operationInProgress, syncRevisions, type RevisionAnswer, type Verdict } from './predicate.js';
 import { appLabel, shortSha, type AppRef, type Application } from './types.js';
 
@@ -28,6 +29,8 @@ export interface WaitOptions {
   streamIdleMs: number;
   /** force polling (no stream) */
   poll?: boolean;
+  /** a paused canary or a sync window does not end the wait; at the timeout it is reported instead of one */
+  waitBlocked?: boolean;
 }
 
 export interface AppOutcome {
@@ -70,6 +73,14 @@ class AppWaiter {
   private readonly ctl = new AbortController();
   private readonly started = Date.now();
   private notedSuperseded = false;
+  /** how this app ended, when it failed */
+  error?: GitopsError;
+  /** the blocking state seen last (paused canary, sync window), while it lasts */
+  blocked?: GitopsError;
+  private lastWindowCheck = 0;
+  private windowCheck?: Promise<void>;
+  private blockedLine = '';
+  private pausedLookup = false;
 
   constructor(
     private readonly client: ArgoClient,
@@ -94,10 +105,15 @@ class AppWaiter {
     return this.multi ? `[${appLabel(this.ref)}] ` : '';
   }
 
+  /** the app reached the predicate */
+  done = false;
+
   private finish(err: unknown, outcome?: AppOutcome): void {
     if (this.settled) return;
+    if (!err) this.done = true;
     this.settled = true;
     this.ctl.abort();
+    if (err) this.error = isGitopsError(err) ? err : undefined;
     if (err) this.settle.reject(err);
     else this.settle.resolve(outcome!);
   }
@@ -139,11 +155,98 @@ class AppWaiter {
       this.finish(undefined, { ref: this.ref, app, revision: v.revision, superseded: v.superseded, durationMs: Date.now() - this.started });
     } else if (v.kind === 'failed') {
       this.fail(v, app);
+    } else if (v.kind === 'blocked') {
+      this.onBlocked(v, app);
     } else if (!this.notedSuperseded && !this.opts.isDescendant && !operationInProgress(app) && app.status?.sync?.status === 'Synced' && syncRevisions(app).length && !syncRevisions(app).includes(this.opts.revision) && Date.parse(app.status?.reconciledAt ?? '') >= (Math.floor(this.started / 1000) + 1) * 1000) {
       this.notedSuperseded = true;
       this.log.info(`${this.prefix()}note: Argo CD reconciled after the wait began and tracks ${shortSha(syncRevisions(app)[0])}, not ${shortSha(this.opts.revision)}: if the branch moved on, --allow-descendant accepts a later commit`);
     }
+    if (v.kind === 'waiting') {
+      // a blocking state that is over (the canary was promoted) is forgotten
+      if (this.blocked?.code === ArgoErrors.ROLLOUT_PAUSED) this.blocked = undefined;
+      const revs = syncRevisions(app);
+      if (revs.length && !operationInProgress(app) && app.status?.sync?.status === 'OutOfSync' && (revs.includes(this.opts.revision) || this.answers.get(revs[0]!) === 'yes')) this.checkWindows(app);
+    }
     return v;
+  }
+
+  /** the state blocks: end the wait now, or (--wait-blocked) remember it for the timeout */
+  private report(err: GitopsError): void {
+    if (!this.opts.waitBlocked) return this.finish(err);
+    this.blocked = err;
+    if (err.message !== this.blockedLine) {
+      this.blockedLine = err.message;
+      this.log.info(`${this.prefix()}${err.message}; waiting (--wait-blocked)`);
+    }
+  }
+
+  private onBlocked(v: Extract<Verdict, { kind: 'blocked' }>, app: Application): void {
+    const r = v.resource;
+    const base = { where: `application ${appLabel(this.ref)}`, hint: '' };
+    const make = (step?: string) =>
+      new ArgoStateError(
+        {
+          kind: 'failed',
+          code: v.code,
+          message: `${appLabel(this.ref)}: ${v.message}${step ? `, ${step}` : ''}`,
+          ...base,
+          details: [`last state: ${stateLine(app)}`],
+          hint: `promote the canary (\`kubectl argo rollouts promote ${r?.name ?? 'NAME'}${r?.namespace ? ` -n ${r.namespace}` : ''}\`, or Argo CD's "resume" action) and wait again, or abort it; --wait-blocked keeps waiting through pauses until --timeout`,
+        },
+        ArgoExit.ROLLOUT_PAUSED,
+      );
+    if (!r || this.blocked?.code === v.code) return this.report(this.blocked ?? make());
+    if (this.pausedLookup) return;
+    this.pausedLookup = true;
+    // the step, from the live Rollout (status.currentStepIndex of spec.strategy.canary.steps)
+    this.client.liveResource(this.ref, { group: r.group ?? 'argoproj.io', version: r.version, kind: 'Rollout', namespace: r.namespace, name: r.name }, { signal: this.signal }).then(
+      (live) => {
+        const steps: Array<Record<string, any>> = live.spec?.strategy?.canary?.steps ?? [];
+        const i = Number(live.status?.currentStepIndex);
+        const reason = (live.status?.pauseConditions ?? []).map((c: { reason?: string }) => c.reason).filter(Boolean).join(', ');
+        const step = Number.isInteger(i) && steps.length ? `at step ${i + 1} of ${steps.length}${steps[i]?.pause ? (steps[i]!.pause.duration ? ` (pause ${steps[i]!.pause.duration})` : ' (a pause without duration: waits for a promote)') : ''}${reason ? ` [${reason}]` : ''}` : undefined;
+        this.pausedLookup = false;
+        if (!this.settled) this.report(make(step));
+      },
+      () => {
+        this.pausedLookup = false;
+        if (!this.settled) this.report(make());
+      },
+    );
+  }
+
+  /** Argo CD reports a sync window only through GET …/syncwindows: ask when the app waits at the commit, unsynced */
+  private checkWindows(app: Application): void {
+    if (this.windowCheck || Date.now() - this.lastWindowCheck < 5000) return;
+    this.lastWindowCheck = Date.now();
+    this.windowCheck = this.client
+      .syncWindows(this.ref, { signal: this.signal })
+      .then(
+        (ans) => {
+          if (this.settled) return;
+          if (ans.canSync !== false) {
+            if (this.blocked?.code === ArgoErrors.SYNC_WINDOW) this.blocked = undefined;
+            return;
+          }
+          const b = blocking(ans);
+          const opens = b.opensAt !== undefined ? `; it opens at ${new Date(b.opensAt).toISOString().replace(/\.\d+Z$/, 'Z')} (in ${formatMs(Math.max(0, b.opensAt - Date.now()))}, schedules read in UTC)` : '';
+          this.report(
+            new ArgoStateError(
+              {
+                kind: 'failed',
+                code: ArgoErrors.SYNC_WINDOW,
+                message: `${appLabel(this.ref)}: a sync window blocks the sync of ${shortSha(syncRevisions(app)[0])}${opens}`,
+                where: `application ${appLabel(this.ref)}`,
+                details: [...b.windows.map(describeWindow), `last state: ${stateLine(app)}`],
+                hint: 'run the job again when the window opens (a pipeline can retry on exit 6), sync by hand if the window allows manual syncs, or change the AppProject\'s sync windows; --wait-blocked waits until --timeout',
+              },
+              ArgoExit.SYNC_WINDOW,
+            ),
+          );
+        },
+        (e) => this.log.debug(`${this.prefix()}sync windows: ${(e as Error).message}`),
+      )
+      .finally(() => (this.windowCheck = undefined));
   }
 
   private failing = false;
@@ -275,31 +378,78 @@ class AppWaiter {
   }
 }
 
-/** Waits for every app; the first failure stops the others. Throws GitopsError (exit 1, 3, 4 or 75). */
+const RANK = (e: GitopsError) => (e.kind === 'auth' || e.kind === 'usage' ? 0 : e.kind === 'failed' && !(e instanceof ArgoStateError) ? 1 : e instanceof ArgoStateError ? 2 : e.kind === 'timeout' ? 3 : 4);
+
+function pendingLine(w: AppWaiter, revision: string): string {
+  if (w.blocked) return `${appLabel(w.ref)}: ${w.blocked.code}: ${w.blocked.message.replace(`${appLabel(w.ref)}: `, '')}`;
+  if (!w.last) return `${appLabel(w.ref)}: no state received from Argo CD`;
+  const v = evaluate(w.last, { revision, startedAt: 0 });
+  const conds = (w.last.status?.conditions ?? []).map((c) => `; ${c.type}: ${c.message ?? ''}`).join('');
+  return `${appLabel(w.ref)}: last state: ${stateLine(w.last)}${v.kind === 'waiting' ? ` (${v.reason})` : ''}${conds}`;
+}
+
+/**
+ * Waits for every app. The first failure ends the wait; with several apps the error names each app that
+ * does not run the commit (its failure, its blocking state, or how far it got) and takes the code and exit
+ * of the worst (auth/usage, a failed deploy, a blocking state, a timeout). A timeout while an app is blocked
+ * (--wait-blocked) is reported as the blocking state. Throws GitopsError (exit 1, 3, 4, 5, 6 or 75).
+ */
 export async function waitForApps(client: ArgoClient, log: Logger, refs: AppRef[], opts: WaitOptions): Promise<AppOutcome[]> {
   const waiters = refs.map((r) => new AppWaiter(client, log, r, opts, refs.length > 1));
+  const sha = shortSha(opts.revision);
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const pending = waiters.filter((w) => !w.signal.aborted);
-      reject(
-        fail.timeout(ArgoErrors.TIMEOUT, `timed out after ${formatMs(opts.timeoutMs)} waiting for ${pending.map((w) => appLabel(w.ref)).join(', ')} to deploy ${shortSha(opts.revision)}`, {
-          details: pending.map((w) => {
-            if (!w.last) return `${appLabel(w.ref)}: no state received from Argo CD`;
-            const v = evaluate(w.last, { revision: opts.revision, startedAt: 0 });
-            const conds = (w.last.status?.conditions ?? []).map((c) => `; ${c.type}: ${c.message ?? ''}`).join('');
-            return `${appLabel(w.ref)}: last state: ${stateLine(w.last)}${v.kind === 'waiting' ? ` (${v.reason})` : ''}${conds}`;
-          }),
-          hint: pending.some((w) => w.last && !opts.isDescendant && syncRevisions(w.last).length && !syncRevisions(w.last).includes(opts.revision) && w.last.status?.sync?.status === 'Synced')
-            ? 'Argo CD is at another commit: if the branch moved past yours, --allow-descendant accepts a later commit that contains it; else check the app\'s targetRevision and that the webhook or polling works (gitops-ci argocd notify)'
-            : 'raise --timeout if the rollout is slow; if Argo CD never picks the commit up, check the app\'s targetRevision and that the webhook or polling works (gitops-ci argocd notify)',
-        }),
-      );
-    }, opts.timeoutMs);
+  const timeoutError = (): GitopsError => {
+    const pending = waiters.filter((w) => !w.signal.aborted);
+    const blocked = pending.map((w) => w.blocked).filter((e): e is GitopsError => !!e);
+    if (refs.length === 1 && blocked[0]) return blocked[0];
+    const worst = blocked.sort((a, b) => RANK(a) - RANK(b))[0];
+    const init = {
+      details: pending.map((w) => pendingLine(w, opts.revision)),
+      hint: worst?.hint ?? (pending.some((w) => w.last && !opts.isDescendant && syncRevisions(w.last).length && !syncRevisions(w.last).includes(opts.revision) && w.last.status?.sync?.status === 'Synced')
+        ? 'Argo CD is at another commit: if the branch moved past yours, --allow-descendant accepts a later commit that contains it; else check the app\'s targetRevision and that the webhook or polling works (gitops-ci argocd notify)'
+        : 'raise --timeout if the rollout is slow; if Argo CD never picks the commit up, check the app\'s targetRevision and that the webhook or polling works (gitops-ci argocd notify)'),
+    };
+    const msg = `timed out after ${formatMs(opts.timeoutMs)} waiting for ${pending.map((w) => appLabel(w.ref)).join(', ')} to deploy ${sha}`;
+    if (worst) return new ArgoStateError({ kind: worst.kind, code: worst.code, message: `${msg}: ${blocked.length === pending.length ? 'blocked' : 'some blocked'} (${worst.code})`, ...init }, worst.exitCode);
+    return fail.timeout(ArgoErrors.TIMEOUT, msg, init);
+  };
+  const all = new Promise<AppOutcome[]>((resolve, reject) => {
+    const results: AppOutcome[] = [];
+    let left = waiters.length;
+    waiters.forEach((w, i) =>
+      w.result.then(
+        (o) => {
+          results[i] = o;
+          if (--left === 0) resolve(results);
+        },
+        reject,
+      ),
+    );
+    timer = setTimeout(() => reject(timeoutError()), opts.timeoutMs);
   });
   for (const w of waiters) void w.run();
   try {
-    return await Promise.race([Promise.all(waiters.map((w) => w.result)), timeout]);
+    return await all;
+  } catch (e) {
+    if (refs.length === 1 || !isGitopsError(e) || e.code === ArgoErrors.TIMEOUT || e.message.startsWith('timed out')) throw e;
+    if (e.kind === 'auth' || e.kind === 'usage' || e.kind === 'transient') throw e;
+    // a fleet: name every app that does not run the commit, with the worst failure's code and exit
+    const failed = waiters.filter((w) => w.error).map((w) => w.error!);
+    const worst = [...failed].sort((a, b) => RANK(a) - RANK(b))[0] ?? e;
+    const notDone = waiters.filter((w) => !w.done);
+    const lines = notDone.map((w) => (w.error ? `${appLabel(w.ref)}: ${w.error.code}: ${w.error.message.replace(`${appLabel(w.ref)}: `, '')}` : `${pendingLine(w, opts.revision)} (not finished when the wait ended)`));
+    const ok = waiters.filter((w) => w.done).map((w) => appLabel(w.ref));
+    throw new ArgoStateError(
+      {
+        kind: worst.kind,
+        code: worst.code,
+        message: `${notDone.length} of ${waiters.length} apps do not run ${sha} synced and healthy: ${notDone.map((w) => appLabel(w.ref)).join(', ')}`,
+        where: worst.where,
+        details: [...lines, ...worst.details ?? [], ...(ok.length ? [`deployed: ${ok.join(', ')}`] : [])],
+        hint: worst.hint,
+      },
+      worst.exitCode,
+    );
   } finally {
     clearTimeout(timer);
     for (const w of waiters) w.stop();

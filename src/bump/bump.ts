@@ -17,6 +17,7 @@ import type { ImageExpr } from '../kustomize/image-expr.js';
 import { editKustomizationText, readImages, type ImageEntry } from '../kustomize/edit.js';
 import { checkoutReferences, KUSTOMIZATION_FILES } from './closure.js';
 import { History, judge, type Verdict } from './guard.js';
+import { rerunMayRollBack } from './rollback.js';
 import { buildMessage, envOf, refOf, type Change, type Origin, type SkipCi } from './message.js';
 import { diffText, renderOverlays } from './kustomize.js';
 import { BumpErrors } from './errors.js';
@@ -142,7 +143,8 @@ async function plan(clone: SparseClone, cfg: BumpConfig, attempt: number, guard:
           let v = guard.verdicts.get(key);
           if (!v) guard.verdicts.set(key, (v = await judge(cfg.origin, prov, cfg.sourceRepo)));
           log.debug(`stale guard ${overlay} ${expr.name}: ${v.by}: ${v.why} (set by ${prov.commit?.slice(0, 12)})`);
-          if (v.stale) {
+          // ops: a re-run of an old deploy job (GitLab's Rollback button) is refused or rolls back, never a silent skip (src/bump/rollback.ts)
+          if (v.stale && !(await rerunMayRollBack(guard.history, { file, overlay, image: expr.name, wanted, current: refOf(cur), origin: cfg.origin, env: cfg.env, log }))) {
             out.skipped.push({ overlay, image: expr.name, current: refOf(cur), wanted, why: v.why });
             continue;
           }

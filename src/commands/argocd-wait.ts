@@ -2,18 +2,19 @@
  * `gitops-ci argocd wait --app NAME... --revision SHA`: succeed only when Argo CD has deployed that commit
  * (synced to it, no operation pending, reconciled after the sync, Healthy). See src/argocd/predicate.ts.
  */
-import { bool, str, type CommandContext, type CommandResult, type CommandSpec, type ParsedArgs } from '../core/command.js';
+import { bool, str, strs, type CommandContext, type CommandResult, type CommandSpec, type ParsedArgs } from '../core/command.js';
 import { descendantChecker } from '../argocd/ancestry.js';
 import { connectionOptions, resolveConnection } from '../argocd/config.js';
 import { ArgoClient } from '../argocd/client.js';
 import { formatMs, parseDuration } from '../argocd/duration.js';
 import { appOption, appRefs, checkSha, dotenvOption, validateAll } from '../argocd/support.js';
+import { fleetOptions, fleetSpec, hasFleet, resolveFleet } from '../argocd/fleet.js';
 import { appLabel, shortSha } from '../argocd/types.js';
 import { outcomeLines, waitForApps, type AppOutcome } from '../argocd/wait.js';
 
 export const spec: CommandSpec = {
   name: 'argocd wait',
-  usage: 'gitops-ci argocd wait --app NAME... --revision SHA [--timeout DURATION] [--allow-descendant] [--dotenv FILE]',
+  usage: 'gitops-ci argocd wait (--app NAME... | --selector LABELS | --appset NAME) --revision SHA [--timeout DURATION] [--allow-descendant] [--wait-blocked] [--dotenv FILE]',
   description: `
 Wait until Argo CD has deployed commit SHA of the config repo for every --app: the app's sync revision is SHA
 (or, with --allow-descendant, a later commit that contains it), no operation is pending, the last sync
@@ -21,14 +22,19 @@ succeeded, Argo CD reconciled the app after that sync, it is Synced and Healthy.
 state returns at once; health from before the commit never counts. Fails fast (exit 1) on a failed sync of
 the commit, a Degraded app or a ComparisonError/InvalidSpecError, naming the resources and messages. Follows
 Argo CD's watch stream (resumed after a drop, polling when it is unavailable) and asks for a refresh when
-Argo CD has not seen the commit yet.
-Exit codes: 0 deployed, 1 failed deploy, 2 usage, 3 auth (401/403), 4 timeout, 75 Argo CD unreachable/5xx.`,
+Argo CD has not seen the commit yet. A fleet (several --app, a --selector, an --appset) passes only when
+every app runs the commit; the error names each app that does not. An Argo Rollouts canary paused at a
+step (exit 5) or a sync window holding the sync (exit 6, with when it opens) ends the wait at once, unless
+--wait-blocked; an aborted canary is a failed deploy (exit 1, EARGOCD_ROLLOUT_ABORTED).
+Exit codes: 0 deployed, 1 failed deploy, 2 usage, 3 auth (401/403), 4 timeout, 5 canary paused, 6 sync window, 75 Argo CD unreachable/5xx.`,
   options: {
     app: appOption,
+    ...fleetOptions,
     revision: { type: 'string', value: 'SHA', description: 'full SHA of the config-repo commit that must be deployed' },
     timeout: { type: 'string', value: 'DURATION', description: 'give up after this long: 30s, 10m, or seconds', default: '10m' },
     'allow-descendant': { type: 'boolean', description: 'also accept a later commit on the branch that contains SHA (decided with git)' },
     repo: { type: 'string', value: 'DIR|URL', description: "git repo for --allow-descendant: a local clone, or a URL (default: the app's repoURL; credentials as for bump: GITOPS_GIT_TOKEN, CI_JOB_TOKEN, SSH_PRIVATE_KEY)" },
+    'wait-blocked': { type: 'boolean', description: 'keep waiting through a paused canary or a sync window (reported instead of a timeout at the end)' },
     'skip-refresh': { type: 'boolean', description: 'do not ask Argo CD to refresh when it has not seen SHA yet' },
     poll: { type: 'boolean', description: 'poll instead of following the watch stream' },
     'poll-interval': { type: 'string', value: 'DURATION', description: 'poll interval when the watch stream is unavailable', default: '3s' },
@@ -40,6 +46,8 @@ Exit codes: 0 deployed, 1 failed deploy, 2 usage, 3 auth (401/403), 4 timeout, 7
   examples: [
     'gitops-ci argocd wait --app shovel-staging --revision "$CONFIG_SHA" --timeout 10m --dotenv deploy.env',
     'gitops-ci argocd wait --app team-a/web --app team-a/worker --revision "$CONFIG_SHA" --allow-descendant',
+    'gitops-ci argocd wait --appset web-production --revision "$CONFIG_SHA"   # every cluster the ApplicationSet generated',
+    'gitops-ci argocd wait --selector env=production,team=web --revision "$CONFIG_SHA"',
   ],
 };
 
@@ -59,8 +67,11 @@ export function outputsOf(outcomes: AppOutcome[]): Record<string, string> {
 }
 
 export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<CommandResult> {
-  const [refs, revision, timeoutMs, pollIntervalMs, retryForMs, streamIdleMs, conn] = validateAll(
-    () => appRefs(values, ctx.env),
+  const [[named, fleet], revision, timeoutMs, pollIntervalMs, retryForMs, streamIdleMs, conn] = validateAll(
+    () => {
+      const f = fleetSpec(values);
+      return [strs(values, 'app').length || !hasFleet(f) ? appRefs(values, ctx.env) : [], f] as const;
+    },
     () => {
       const r = str(values, 'revision');
       if (!r) throw new Error('no --revision: give the full SHA of the config-repo commit to verify');
@@ -76,6 +87,7 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
   const descendants = bool(values, 'allow-descendant') ? descendantChecker({ env: ctx.env, cwd: ctx.cwd, log: ctx.log, repo: str(values, 'repo'), deadline: Date.now() + timeoutMs }) : undefined;
   try {
     await client.login();
+    const refs = hasFleet(fleet) ? await resolveFleet(client, named, fleet, { appNamespace: str(values, 'app-namespace') ?? (ctx.env.ARGOCD_APP_NAMESPACE || undefined), project: str(values, 'project') }) : named;
     ctx.log.info(`waiting for ${refs.map(appLabel).join(', ')} to deploy ${shortSha(revision)} (timeout ${formatMs(timeoutMs)})`);
     const outcomes = await waitForApps(client, ctx.log, refs, {
       revision,
@@ -86,6 +98,7 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
       retryForMs: Math.min(retryForMs, timeoutMs),
       streamIdleMs,
       poll: bool(values, 'poll'),
+      waitBlocked: bool(values, 'wait-blocked'),
     });
     for (const o of outcomes) for (const l of outcomeLines(o)) ctx.log.info(l);
     const sup = outcomes.some((o) => o.superseded);

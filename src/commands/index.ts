@@ -18,5 +18,7 @@ export const commands: CommandEntry[] = [
   { name: 'gate', summary: 'Check merge-request approvals as GitLab Free does not: N distinct approvers, not the author, after the latest push', load: () => import('./gate.js') },
   { name: 'argocd notify', summary: "Post a GitLab push event to Argo CD's webhook so it refreshes at once", load: () => import('./argocd-notify.js') },
   { name: 'promote', summary: 'Promote the images one environment runs to another, by digest: commit, or one merge request with the rendered diff', load: () => import('./promote.js') },
+  { name: 'status', summary: 'Print what runs where: per environment and image the digest, source commit and pipeline, config commit, deployed since, Argo CD sync and health', load: () => import('./status.js') },
+  { name: 'rollback', summary: 'Return an environment to a state Argo CD deployed before, by a new write-back commit, pushed or as a merge request the gate checks', load: () => import('./rollback.js') },
   { name: 'preview', summary: 'Render what a merge request will deploy and post it as one note on the MR, edited in place', load: () => import('./preview.js') },
 ];

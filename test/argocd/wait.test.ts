@@ -166,17 +166,18 @@ describe('argocd wait', () => {
     expect(r.stderr).toMatch(/ComparisonError: .*kustomize build \.kubernetes\/overlays\/staging failed/);
   });
 
-  it('times out with exit 4 and the last state when the deploy cannot start (sync window)', async () => {
+  it('a sync window that keeps the deploy from starting is reported as such (exit 6, the last state), not as a timeout (exit 4)', async () => {
     fx = await setup();
     fx.argo.setFault('shovel-staging', { syncWindow: true });
     const sha = fx.bump('9.0.0');
     fx.argo.pollNow();
     await fx.argo.waitFor('shovel-staging', (a) => a.status.sync.revision === sha);
-    const r = await fx.cli(['argocd', 'wait', '--app', 'shovel-staging', '--revision', sha, '--timeout', '2s']);
-    expect(r.code, r.all).toBe(4);
-    expect(r.stderr).toContain('timed out after 2.0s waiting for shovel-staging');
-    expect(r.stderr).toContain(`shovel-staging: last state: revision ${short(sha)} · sync OutOfSync · health Healthy · operation Succeeded`);
-    expect(r.stderr).toContain('(sync status OutOfSync)');
+    const r = await fx.cli(['argocd', 'wait', '--app', 'shovel-staging', '--revision', sha, '--timeout', '20s']);
+    expect(r.code, r.all).toBe(6);
+    expect(r.stderr).not.toContain('timed out');
+    expect(r.stderr).toContain('EARGOCD_SYNC_WINDOW');
+    expect(r.stderr).toContain(`last state: revision ${short(sha)} · sync OutOfSync · health Healthy · operation Succeeded`);
+    expect(fx.argo.requests.some((q) => q.path === '/api/v1/applications/shovel-staging/syncwindows')).toBe(true);
   });
 
   it('waits for several apps, in other namespaces too (ns/name)', async () => {

@@ -19,6 +19,8 @@ export interface RenderedResource {
   images: string[];
   /** hash of the manifest, to compare desired and live */
   hash: string;
+  /** the rendered manifest (GET …/resource serves it as the live object, with a status) */
+  manifest: Record<string, any>;
 }
 
 function run(cmd: string, args: string[], opts: { cwd?: string; input?: Buffer } = {}): Promise<{ code: number; out: Buffer; err: string }> {
@@ -127,12 +129,30 @@ export class RepoServer {
           name: j.metadata?.name ?? '',
           images: imagesOf(j),
           hash: createHash('sha256').update(JSON.stringify(j)).digest('hex').slice(0, 16),
+          manifest: j,
         });
       }
       return out;
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * The directories an ApplicationSet git directories generator finds at `sha` for `pattern` (`review/*`:
+   * the direct subdirectories of review/; a pattern without `*` is one directory, if it exists).
+   */
+  async directories(sha: string, pattern: string): Promise<string[]> {
+    await this.ensureCommit(sha);
+    const star = pattern.indexOf('*');
+    const prefix = star >= 0 ? pattern.slice(0, star) : pattern;
+    const r = await run('git', ['-C', this.mirror, 'ls-tree', '-d', '--name-only', sha, star >= 0 ? prefix : prefix.replace(/\/+$/, '')]);
+    if (r.code !== 0) return [];
+    return r.out
+      .toString()
+      .split('\n')
+      .filter(Boolean)
+      .filter((d) => (star >= 0 ? d.startsWith(prefix) && !d.slice(prefix.length).includes('/') : d === prefix.replace(/\/+$/, '')));
   }
 
   /** waits for a fetch in flight, then removes the mirror (best effort: never fails a test's teardown) */

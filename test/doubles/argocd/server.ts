@@ -22,7 +22,10 @@
  *    compares with the "live" state; auto-sync (default) or manual; an operation goes
  *    Running → Succeeded|Failed (operation cleared, finishedAt), then the post-sync reconcile
  *    (reconciledAt, Synced, Progressing) and Healthy|Degraded. Times have second precision, as on the wire.
- *  - faults: per app (degraded, syncFail, comparisonError, slowRefreshMs, syncWindow, busy) and per server
+ *  - ApplicationSets (cluster or git-directories generator; generated apps owned by the set, deleted when their
+ *    directory goes), GET /api/v1/applications?selector=, DELETE …/{name} (deletionTimestamp, then a DELETED
+ *    event), GET …/syncwindows, GET …/resource (the live object; a Rollout with its canary status).
+ *  - faults: per app (degraded, syncFail, comparisonError, slowRefreshMs, syncWindow, busy, rollout) and per server
  *    (unavailable: n answers 503, dropStream, auth: 'unauthorized'|'forbidden').
  *  - recording: `onResponse` sees every response with the swagger definition it claims to be.
  */
@@ -46,6 +49,31 @@ export interface DoubleAppSpec {
   /** override the repo for this app */
   repoURL?: string;
   annotations?: Record<string, string>;
+  /** metadata.labels (what `--selector` matches) */
+  labels?: Record<string, string>;
+}
+
+/**
+ * An ApplicationSet: a cluster generator (one app per cluster, `{{name}}`) or a git directories generator
+ * (one app per directory matching `directories` at the tip of `revision`: `{{path}}`, `{{path.basename}}`,
+ * `{{path.basenameNormalized}}`), rendered through `template` (every string field is substituted). The
+ * generated apps carry an ownerReference to the set; a directory that disappears deletes its app.
+ */
+export interface DoubleAppSetSpec {
+  name: string;
+  clusters?: string[];
+  directories?: string;
+  /** branch the git generator reads (default main) */
+  revision?: string;
+  template: DoubleAppSpec;
+}
+
+/** an AppProject sync window (v1alpha1SyncWindow): a deny window is active from each cron match for `duration` */
+export interface DoubleSyncWindow {
+  kind: 'allow' | 'deny';
+  schedule: string;
+  duration: string;
+  manualSync?: boolean;
 }
 
 export interface Delays {
@@ -59,6 +87,8 @@ export interface Delays {
   reconcileMs: number;
   /** Progressing → Healthy/Degraded */
   healthyMs: number;
+  /** a deleted app (finalizer) is gone after this long */
+  deleteMs: number;
 }
 
 export interface AppFaults {
@@ -70,8 +100,10 @@ export interface AppFaults {
   comparisonError?: boolean | string;
   /** refresh takes this much longer */
   slowRefreshMs?: number;
-  /** a deny sync window is active: sync API answers 403, auto-sync waits */
-  syncWindow?: boolean;
+  /** a deny sync window is active: sync API answers 403, auto-sync waits; GET …/syncwindows shows it */
+  syncWindow?: boolean | DoubleSyncWindow;
+  /** an Argo Rollouts canary in the app, after its sync: paused at a step, or aborted */
+  rollout?: 'paused' | 'aborted';
   /** the next n sync API calls answer "another operation is already in progress" */
   busy?: number;
 }
@@ -102,6 +134,7 @@ export interface RecordedResponse {
 export interface ArgoCdDoubleOptions {
   repoURL: string;
   apps: DoubleAppSpec[];
+  appsets?: DoubleAppSetSpec[];
   /** a fixed valid token (JWT-shaped); one is generated otherwise */
   token?: string;
   /** local accounts for POST /api/v1/session */
@@ -135,14 +168,18 @@ export interface ArgoCdDouble {
   readonly webhookBodies: string[];
   /** resolves when predicate(app) holds (checked on every change) */
   waitFor(name: string, predicate: (app: any) => boolean, timeoutMs?: number): Promise<any>;
-  /** makes the controller poll git now */
+  /** makes the controller poll git now (and the ApplicationSet controller regenerate) */
   pollNow(): void;
+  /** names of the apps that exist now (namespace/name) */
+  appNames(): string[];
+  /** resolves when the app no longer exists */
+  waitGone(name: string, timeoutMs?: number): Promise<void>;
   /** issue a token (JWT-shaped) */
   issueToken(sub?: string): string;
   stop(): Promise<void>;
 }
 
-const DEFAULT_DELAYS: Delays = { refreshMs: 100, operationStartMs: 50, syncMs: 300, reconcileMs: 100, healthyMs: 300 };
+const DEFAULT_DELAYS: Delays = { refreshMs: 100, operationStartMs: 50, syncMs: 300, reconcileMs: 100, healthyMs: 300, deleteMs: 200 };
 const CONTROL_NS = 'argocd';
 const REFRESH = 'argocd.argoproj.io/refresh';
 
@@ -178,6 +215,10 @@ class AppState {
   healthByKey = new Map<string, { status: string; message?: string }>();
   historyId = 0;
   refreshWaiters: Array<() => void> = [];
+  owner?: { name: string; uid: string };
+  deletionTimestamp?: string;
+  /** the Rollout's live status when a rollout fault applied (GET …/resource) */
+  rolloutStatus?: Record<string, any>;
   constructor(spec: DoubleAppSpec) {
     this.spec = spec;
     this.annotations = { ...(spec.annotations ?? {}) };
@@ -228,14 +269,14 @@ export async function startArgoCdDouble(opts: ArgoCdDoubleOptions): Promise<Argo
   let rvCounter = 1000;
   let stopped = false;
   const apps = new Map<string, AppState>();
-  const listeners = new Map<string, Set<(app: any) => void>>();
+  const listeners = new Map<string, Set<(app: any, type?: string) => void>>();
 
   const appRepo = (a: AppState) => a.spec.repoURL ?? opts.repoURL;
   const source = (a: AppState) => ({ repoURL: displayRepo(appRepo(a)), path: a.spec.path, targetRevision: a.spec.targetRevision ?? 'HEAD' });
   const destination = (a: AppState) => ({ server: 'https://kubernetes.default.svc', namespace: a.spec.destinationNamespace ?? a.spec.name });
   const resKey = (r: RenderedResource) => `${r.group}/${r.kind}/${r.namespace}/${r.name}`;
-  const hasHealth = (kind: string) => ['Deployment', 'StatefulSet', 'DaemonSet', 'Service', 'Pod', 'Job', 'PersistentVolumeClaim', 'Ingress'].includes(kind);
-  const isWorkload = (kind: string) => ['Deployment', 'StatefulSet', 'DaemonSet'].includes(kind);
+  const hasHealth = (kind: string) => ['Deployment', 'StatefulSet', 'DaemonSet', 'Rollout', 'Service', 'Pod', 'Job', 'PersistentVolumeClaim', 'Ingress'].includes(kind);
+  const isWorkload = (kind: string) => ['Deployment', 'StatefulSet', 'DaemonSet', 'Rollout'].includes(kind);
 
   function toJSON(a: AppState): any {
     const app: any = {
@@ -247,6 +288,9 @@ export async function startArgoCdDouble(opts: ArgoCdDoubleOptions): Promise<Argo
         generation: 1,
         creationTimestamp: a.created,
         ...(Object.keys(a.annotations).length ? { annotations: { ...a.annotations } } : {}),
+        ...(a.spec.labels && Object.keys(a.spec.labels).length ? { labels: { ...a.spec.labels } } : {}),
+        ...(a.owner ? { ownerReferences: [{ apiVersion: 'argoproj.io/v1alpha1', kind: 'ApplicationSet', name: a.owner.name, uid: a.owner.uid, controller: true, blockOwnerDeletion: true }] } : {}),
+        ...(a.deletionTimestamp ? { deletionTimestamp: a.deletionTimestamp, finalizers: ['resources-finalizer.argocd.argoproj.io'] } : {}),
       },
       spec: {
         source: source(a),
@@ -260,10 +304,164 @@ export async function startArgoCdDouble(opts: ArgoCdDoubleOptions): Promise<Argo
     return app;
   }
 
-  function emit(a: AppState) {
+  function emit(a: AppState, type = 'MODIFIED') {
     a.rv = ++rvCounter;
     const snapshot = toJSON(a);
-    for (const l of listeners.get(a.key) ?? []) l(snapshot);
+    for (const l of listeners.get(a.key) ?? []) l(snapshot, type);
+  }
+
+  /** a cascade delete: deletionTimestamp + finalizer at once, the app gone (a DELETED event) after deleteMs */
+  function startDeletion(a: AppState) {
+    if (a.deletionTimestamp) return;
+    a.deletionTimestamp = now();
+    emit(a);
+    setTimeout(() => {
+      if (stopped || apps.get(a.key) !== a) return;
+      apps.delete(a.key);
+      emit(a, 'DELETED');
+    }, delays.deleteMs);
+  }
+
+  // ------------------------------------------------------------------------------- ApplicationSets
+
+  interface AppSetState {
+    spec: DoubleAppSetSpec;
+    uid: string;
+    created: string;
+    rv: number;
+  }
+  const appsets = new Map<string, AppSetState>();
+  const subst = (v: any, vars: Record<string, string>): any =>
+    typeof v === 'string'
+      ? v.replace(/\{\{\s*([\w.]+)\s*\}\}/g, (m, k: string) => (k in vars ? vars[k]! : m))
+      : Array.isArray(v)
+        ? v.map((x) => subst(x, vars))
+        : v && typeof v === 'object'
+          ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, subst(x, vars)]))
+          : v;
+
+  async function generate(as: DoubleAppSetSpec): Promise<DoubleAppSpec[]> {
+    if (as.clusters) return as.clusters.map((name) => subst(as.template, { name, server: `https://${name}.clusters.example` }));
+    if (as.directories) {
+      const repo = await repoOf(as.template.repoURL ?? opts.repoURL);
+      const sha = await repo.resolve(as.revision ?? 'main');
+      return (await repo.directories(sha, as.directories)).map((d) => {
+        const base = d.split('/').pop()!;
+        return subst(as.template, { path: d, 'path.basename': base, 'path.basenameNormalized': base.toLowerCase().replace(/[^a-z0-9.-]/g, '-') });
+      });
+    }
+    return [];
+  }
+
+  /** the ApplicationSet controller: create the apps the generator yields, delete the ones it no longer does */
+  async function reconcileAppSet(st: AppSetState) {
+    const wanted = await generate(st.spec);
+    let changed = false;
+    for (const w of wanted) {
+      const key = `${w.namespace ?? CONTROL_NS}/${w.name}`;
+      const have = apps.get(key);
+      if (have && !have.deletionTimestamp) continue;
+      if (have) continue; // still being deleted: created again on a later pass
+      const a = new AppState(w);
+      a.owner = { name: st.spec.name, uid: st.uid };
+      apps.set(key, a);
+      a.refreshRequested = 'normal';
+      void kick(a);
+      changed = true;
+    }
+    for (const a of apps.values()) {
+      if (a.owner?.uid !== st.uid || a.deletionTimestamp) continue;
+      if (!wanted.some((w) => w.name === a.spec.name && (w.namespace ?? CONTROL_NS) === a.ns)) {
+        startDeletion(a);
+        changed = true;
+      }
+    }
+    if (changed) st.rv = ++rvCounter;
+  }
+
+  function appsetJSON(st: AppSetState): any {
+    const t = st.spec.template;
+    const owned = [...apps.values()].filter((a) => a.owner?.uid === st.uid);
+    const gen = st.spec.clusters
+      ? { clusters: {} }
+      : { git: { repoURL: displayRepo(t.repoURL ?? opts.repoURL), revision: st.spec.revision ?? 'main', directories: [{ path: st.spec.directories }] } };
+    return {
+      metadata: { name: st.spec.name, namespace: CONTROL_NS, uid: st.uid, resourceVersion: String(st.rv), generation: 1, creationTimestamp: st.created },
+      spec: {
+        generators: [gen],
+        template: {
+          metadata: { name: t.name, ...(t.labels ? { labels: { ...t.labels } } : {}) },
+          spec: {
+            project: t.project ?? 'default',
+            source: { repoURL: displayRepo(t.repoURL ?? opts.repoURL), path: t.path, targetRevision: t.targetRevision ?? 'HEAD' },
+            destination: { server: 'https://kubernetes.default.svc', namespace: t.destinationNamespace ?? t.name },
+            ...(t.automated !== false ? { syncPolicy: { automated: { prune: true, selfHeal: false } } } : {}),
+          },
+        },
+      },
+      status: {
+        conditions: [{ type: 'ResourcesUpToDate', status: 'True', reason: 'ApplicationSetUpToDate', message: 'All applications have been generated successfully', lastTransitionTime: st.created }],
+        resources: owned.map((a) => ({
+          group: 'argoproj.io',
+          version: 'v1alpha1',
+          kind: 'Application',
+          namespace: a.ns,
+          name: a.spec.name,
+          status: a.status.sync?.status ?? 'Unknown',
+          health: { status: a.status.health?.status ?? 'Unknown', ...(a.status.health?.lastTransitionTime ? { lastTransitionTime: a.status.health.lastTransitionTime } : {}) },
+        })),
+        resourcesCount: owned.length,
+      },
+    };
+  }
+
+  /** Kubernetes label selectors (equality- and set-based), as Argo CD's list filters apps */
+  function selectorMatcher(sel: string): ((labels: Record<string, string>) => boolean) | undefined {
+    const tests: Array<(l: Record<string, string>) => boolean> = [];
+    for (const raw of sel.split(/,(?![^(]*\))/)) {
+      const term = raw.trim();
+      if (!term) continue;
+      let m: RegExpExecArray | null;
+      if ((m = /^([\w./-]+)\s*(==|=|!=)\s*([\w./-]*)$/.exec(term))) {
+        const [, k, op, v] = m;
+        tests.push(op === '!=' ? (l) => l[k!] !== v : (l) => l[k!] === v);
+      } else if ((m = /^([\w./-]+)\s+(in|notin)\s+\(([^)]*)\)$/.exec(term))) {
+        const [, k, op, vs] = m;
+        const set = new Set(vs!.split(',').map((x) => x.trim()));
+        tests.push(op === 'in' ? (l) => k! in l && set.has(l[k!]!) : (l) => !(k! in l) || !set.has(l[k!]!));
+      } else if ((m = /^!([\w./-]+)$/.exec(term))) {
+        const k = m[1]!;
+        tests.push((l) => !(k in l));
+      } else if ((m = /^([\w./-]+)$/.exec(term))) {
+        const k = m[1]!;
+        tests.push((l) => k in l);
+      } else return undefined;
+    }
+    return (l) => tests.every((t) => t(l));
+  }
+
+  // ----------------------------------------------------------------------------- Argo Rollouts
+
+  /** after a sync: a rollout fault puts the app's Rollout in the state Argo CD's built-in health check reports */
+  function applyRolloutFault(a: AppState, resources: RenderedResource[]) {
+    const r = resources.find((x) => x.kind === 'Rollout');
+    if (!r) return;
+    const steps: any[] = r.manifest.spec?.strategy?.canary?.steps ?? [];
+    if (a.faults.rollout === 'paused') {
+      const idx = Math.max(0, steps.findIndex((s) => s && 'pause' in s));
+      a.healthByKey.set(resKey(r), { status: 'Suspended', message: 'Rollout is paused' });
+      a.rolloutStatus = { phase: 'Paused', message: 'CanaryPauseStep', currentStepIndex: idx, pauseConditions: [{ reason: 'CanaryPauseStep', startTime: now() }], observedGeneration: '1' };
+    } else if (a.faults.rollout === 'aborted') {
+      const message = 'Rollout aborted update to revision 2: Metric "success-rate" assessed Failed due to failed (1) > failureLimit (0)';
+      a.healthByKey.set(resKey(r), { status: 'Degraded', message });
+      a.rolloutStatus = { phase: 'Degraded', abort: true, message: `RolloutAborted: ${message}`, currentStepIndex: 0, conditions: [{ type: 'Progressing', status: 'False', reason: 'RolloutAborted', message }], observedGeneration: '1' };
+    } else {
+      a.rolloutStatus = { phase: 'Healthy', currentStepIndex: steps.length, observedGeneration: '1' };
+      return;
+    }
+    const h = appHealth(a);
+    a.status.health = { ...h, lastTransitionTime: now() };
+    a.status.resources = resourcesStatus(a);
   }
 
   function resourcesStatus(a: AppState) {
@@ -424,6 +622,7 @@ export async function startArgoCdDouble(opts: ArgoCdDoubleOptions): Promise<Argo
       const w = resources.find((r) => isWorkload(r.kind));
       setHealth(a, resources, 'Degraded', typeof a.faults.degraded === 'string' ? a.faults.degraded : `Deployment "${w?.name ?? 'app'}" exceeded its progress deadline`);
     } else setHealth(a, resources, 'Healthy');
+    applyRolloutFault(a, resources);
     emit(a);
   }
 
@@ -452,7 +651,7 @@ export async function startArgoCdDouble(opts: ArgoCdDoubleOptions): Promise<Argo
           a.dirty = true;
           continue;
         }
-        if (a.automated && a.desired && a.status.sync?.status === 'OutOfSync' && a.failedRevision !== a.desired.revision && !a.faults.syncWindow && !a.status.conditions) {
+        if (a.automated && !a.deletionTimestamp && a.desired && a.status.sync?.status === 'OutOfSync' && a.failedRevision !== a.desired.revision && !a.faults.syncWindow && !a.status.conditions) {
           a.operation = { sync: { revision: a.desired.revision, prune: true }, initiatedBy: { automated: true }, retry: { limit: 5 } };
           delete a.status.operationState; // SetAppOperation clears it, as for an API sync
           emit(a);
@@ -468,9 +667,16 @@ export async function startArgoCdDouble(opts: ArgoCdDoubleOptions): Promise<Argo
     }
   }
 
-  // initial state
-  for (const s of opts.apps) {
+  // initial state: the apps, and the ones the ApplicationSets generate now
+  const initial: Array<{ spec: DoubleAppSpec; owner?: { name: string; uid: string } }> = opts.apps.map((spec) => ({ spec }));
+  for (const as of opts.appsets ?? []) {
+    const st: AppSetState = { spec: as, uid: randomUUID(), created: now(), rv: ++rvCounter };
+    appsets.set(as.name, st);
+    for (const spec of await generate(as)) initial.push({ spec, owner: { name: as.name, uid: st.uid } });
+  }
+  for (const { spec: s, owner } of initial) {
     const a = new AppState(s);
+    a.owner = owner;
     apps.set(a.key, a);
     if (opts.deployed !== false) {
       try {
@@ -504,6 +710,7 @@ export async function startArgoCdDouble(opts: ArgoCdDoubleOptions): Promise<Argo
     if (polling || stopped) return;
     polling = true;
     try {
+      for (const st of appsets.values()) await reconcileAppSet(st).catch(() => undefined);
       for (const a of apps.values()) {
         try {
           await (await repoOf(appRepo(a))).fetch();
@@ -621,6 +828,17 @@ export async function startArgoCdDouble(opts: ArgoCdDoubleOptions): Promise<Argo
         return watch(req, res, u.searchParams);
       }
 
+      if (u.pathname === '/api/v1/applications' && method === 'GET') return listApps(req, res, u.searchParams);
+      if (u.pathname === '/api/v1/applicationsets' && method === 'GET') {
+        return send(req, res, 200, { metadata: {}, items: [...appsets.values()].map(appsetJSON) }, 'v1alpha1ApplicationSetList');
+      }
+      const ms = /^\/api\/v1\/applicationsets\/([^/]+)$/.exec(u.pathname);
+      if (ms && method === 'GET') {
+        const st = appsets.get(decodeURIComponent(ms[1]!));
+        const ns = u.searchParams.get('appsetNamespace') || CONTROL_NS;
+        if (!st || ns !== CONTROL_NS) return sendErr(req, res, 5, `error getting ApplicationSet: applicationsets.argoproj.io "${decodeURIComponent(ms[1]!)}" not found`);
+        return send(req, res, 200, appsetJSON(st), 'v1alpha1ApplicationSet');
+      }
       const m = /^\/api\/v1\/applications\/([^/]+)(\/[a-z-]+)?$/.exec(u.pathname);
       if (!m) return send(req, res, 404, 'Not Found\n');
       const name = decodeURIComponent(m[1]);
@@ -652,6 +870,28 @@ export async function startArgoCdDouble(opts: ArgoCdDoubleOptions): Promise<Argo
         return send(req, res, 200, toJSON(a!), 'v1alpha1Application');
       }
       if (sub === '/resource-tree' && method === 'GET') return send(req, res, 200, tree(a!), 'v1alpha1ApplicationTree');
+      if (sub === '' && method === 'DELETE') {
+        // cascade (the default) keeps a finalizer until the resources are gone; the app disappears after that
+        startDeletion(a!);
+        return send(req, res, 200, {}, 'applicationApplicationResponse');
+      }
+      if (sub === '/syncwindows' && method === 'GET') {
+        const f = a!.faults.syncWindow;
+        if (!f) return send(req, res, 200, { canSync: true }, 'applicationApplicationSyncWindowsResponse');
+        const w = typeof f === 'object' ? f : { kind: 'deny' as const, schedule: '0 0 * * *', duration: '24h' };
+        const win = { kind: w.kind, schedule: w.schedule, duration: w.duration, ...(w.manualSync ? { manualSync: true } : {}) };
+        // an allow window that is not active blocks as well: then only assignedWindows lists it
+        return send(req, res, 200, { ...(w.kind === 'deny' ? { activeWindows: [win] } : {}), assignedWindows: [win], canSync: false }, 'applicationApplicationSyncWindowsResponse');
+      }
+      if (sub === '/resource' && method === 'GET') {
+        const kind = u.searchParams.get('kind');
+        const rname = u.searchParams.get('resourceName');
+        const rns = u.searchParams.get('namespace') ?? '';
+        const r = a!.live.resources.find((x) => x.kind === kind && x.name === rname && (!rns || x.namespace === rns));
+        if (!r) return sendErr(req, res, 5, `${kind} ${rname} not found as part of application ${a!.spec.name}`);
+        const live = { ...r.manifest, metadata: { ...r.manifest.metadata, namespace: r.namespace, generation: 1 }, ...(r.kind === 'Rollout' ? { status: a!.rolloutStatus ?? { phase: 'Healthy', observedGeneration: '1' } } : {}) };
+        return send(req, res, 200, { manifest: JSON.stringify(live) }, 'applicationApplicationResourceResponse');
+      }
       if (sub === '/operation' && method === 'DELETE') {
         const running = a!.operation || (a!.status.operationState && !a!.status.operationState.finishedAt);
         if (!running) return sendErr(req, res, 3, 'Unable to terminate operation. No operation is in progress');
@@ -669,6 +909,20 @@ export async function startArgoCdDouble(opts: ArgoCdDoubleOptions): Promise<Argo
     } catch (e) {
       if (!res.headersSent) sendErr(req, res, 2, (e as Error).message);
     }
+  }
+
+  function listApps(req: http.IncomingMessage, res: http.ServerResponse, q: URLSearchParams) {
+    const sel = q.get('selector') ?? '';
+    const match = selectorMatcher(sel);
+    if (!match) return sendErr(req, res, 3, `error parsing the selector ${JSON.stringify(sel)}`);
+    const ns = q.get('appNamespace');
+    const name = q.get('name');
+    const projects = [...q.getAll('projects'), ...q.getAll('project')].filter(Boolean);
+    const items = [...apps.values()]
+      .filter((a) => (!ns || a.ns === ns) && (!name || a.spec.name === name) && (!projects.length || projects.includes(a.spec.project ?? 'default')) && match(a.spec.labels ?? {}))
+      .sort((x, y) => x.key.localeCompare(y.key))
+      .map(toJSON);
+    return send(req, res, 200, { metadata: { resourceVersion: String(rvCounter) }, items }, 'v1alpha1ApplicationList');
   }
 
   async function sync(req: http.IncomingMessage, res: http.ServerResponse, a: AppState, body: any) {
@@ -764,7 +1018,7 @@ export async function startArgoCdDouble(opts: ArgoCdDoubleOptions): Promise<Argo
     for (const a of selected) {
       // when name is set (or no resourceVersion), the current state comes first as ADDED
       if (name || !since) write('ADDED', toJSON(a));
-      const l = (app: any) => write('MODIFIED', app);
+      const l = (app: any, type = 'MODIFIED') => write(type, app);
       if (!listeners.has(a.key)) listeners.set(a.key, new Set());
       listeners.get(a.key)!.add(l);
       subs.push([a.key, l]);
@@ -806,6 +1060,7 @@ export async function startArgoCdDouble(opts: ArgoCdDoubleOptions): Promise<Argo
     } catch {
       return send(req, res, 400, 'Webhook processing failed: payload must be valid JSON under 50 MB\n');
     }
+    for (const st of appsets.values()) void reconcileAppSet(st).catch(() => undefined);
     const revision = String(p.ref ?? '').split('/').pop();
     const touchedHead = p.project?.default_branch === revision;
     const web = normRepo(String(p.project?.web_url ?? ''));
@@ -866,6 +1121,24 @@ export async function startArgoCdDouble(opts: ArgoCdDoubleOptions): Promise<Argo
     },
     pollNow() {
       void poll();
+    },
+    appNames() {
+      return [...apps.keys()];
+    },
+    waitGone(name, timeoutMs = 30_000) {
+      const a = apps.get(`${CONTROL_NS}/${name}`) ?? [...apps.values()].find((x) => x.spec.name === name);
+      if (!a) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        const l = (_app: any, type?: string) => {
+          if (type !== 'DELETED') return;
+          clearTimeout(t);
+          listeners.get(a.key)?.delete(l);
+          resolve();
+        };
+        const t = setTimeout(() => reject(new Error(`double: ${name} was not deleted in ${timeoutMs} ms`)), timeoutMs);
+        if (!listeners.has(a.key)) listeners.set(a.key, new Set());
+        listeners.get(a.key)!.add(l);
+      });
     },
     issueToken,
     async stop() {
