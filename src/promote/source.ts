@@ -165,7 +165,8 @@ export async function pinDigests(images: SourceImage[], o: { regs?: () => Promis
     if (!digest) {
       const ref = parseRef(`${repo}:${e.newTag}`);
       const regs = await o.regs!();
-      const m = await regs.for(ref.registry).headManifest(ref.repository, e.newTag!);
+      // the digest pinned is the hash of the manifest bytes read (a malformed or mismatched header is refused)
+      const m = await regs.for(ref.registry).resolveManifest(ref.repository, e.newTag!);
       if (!m) {
         throw fail.failed(PromoteErrors.TAG_UNRESOLVED, `${repo}:${e.newTag} (pinned by tag in the source) is not in the registry`, {
           where: `${repo}:${e.newTag}`,
