@@ -131,6 +131,15 @@ export interface Deployment {
   environment: string;
 }
 
+export interface Pipeline {
+  id: number;
+  projectId: number;
+  sha: string;
+  ref: string;
+  status: string;
+  webUrl: string;
+}
+
 export interface CreateMergeRequestInput {
   sourceBranch: string;
   targetBranch: string;
@@ -189,6 +198,8 @@ export interface GitlabClient {
   /** record a deployment of `sha` (on branch `ref`) to an environment */
   createDeployment(project: string | number, i: { environment: string; sha: string; ref: string; tag?: boolean; status: 'running' | 'success' | 'failed' | 'canceled' }): Promise<Deployment>;
   updateDeployment(project: string | number, id: number, status: 'running' | 'success' | 'failed' | 'canceled'): Promise<Deployment>;
+  /** one pipeline of the project (GET /projects/:id/pipelines/:pipeline_id) */
+  getPipeline(project: string | number, id: number): Promise<Pipeline>;
   close(): void;
 }
 
@@ -615,6 +626,11 @@ export function gitlabClient(cfg: GitlabConfig, opts: ClientOptions = {}): Gitla
       }),
     createDeployment: (project, d) =>
       call(`a deployment to ${d.environment} in ${label(project)}`, async () => toDeployment(await api.Deployments.create(project, d.environment, d.sha, d.ref, !!d.tag, { status: d.status }))),
+    getPipeline: (project, id) =>
+      call(`pipeline ${id} of ${label(project)}`, async () => {
+        const j = (await api.Pipelines.show(project, id)) as J;
+        return { id: Number(j.id), projectId: Number(j.project_id), sha: s(j.sha), ref: s(j.ref), status: s(j.status), webUrl: s(j.web_url) };
+      }),
     updateDeployment: (project, id, status) => call(`deployment ${id} of ${label(project)}`, async () => toDeployment(await api.Deployments.edit(project, id, status))),
     findUser: (username) =>
       call(`user ${username}`, async () => {
