@@ -19,6 +19,8 @@
  * GitLab references: https://docs.gitlab.com/user/markdown/#gitlab-specific-references
  */
 
+import { redactUrl } from './mask.js';
+
 const DEFAULT_MAX = 500;
 
 /** C0/C1 controls, DEL, line and paragraph separators, bidi embeddings/overrides/isolates, BOM */
@@ -73,5 +75,5 @@ export function mdLink(text: string, url: string | undefined, o: { table?: boole
   const label = escapeMarkdown(text);
   // parentheses percent-encoded (the same URL): the destination needs no angle brackets and cannot end early
   if (href) return `[${label}](${href.replace(/\(/g, '%28').replace(/\)/g, '%29').replace(/\|/g, o.table ? '%7C' : '|')})`;
-  return url ? `${label} (${codeSpan(url, o)})` : label;
+  return url ? `${label} (${codeSpan(redactUrl(url), o)})` : label;
 }
