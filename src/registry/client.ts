@@ -188,7 +188,8 @@ export class RegistryClient {
         }
         const st = res.statusCode ?? 0;
         const ok = st >= 200 && st < 300;
-        readBody(res, ok ? maxBytes : ERROR_BODY_BYTES, { truncate: !ok, what }).then(
+        // a HEAD has no body: its Content-Length is the size of what a GET would send (a blob's: gigabytes)
+        readBody(res, ok ? maxBytes : ERROR_BODY_BYTES, { truncate: !ok || method === 'HEAD', what }).then(
           (b) => {
             deadline?.clear();
             resolve({ res, body: b });

@@ -258,6 +258,15 @@ describe('registry client: bounded manifests', () => {
     noStackTrace(b.all);
   });
 
+  it("a HEAD's Content-Length is not a body: a 5 GiB blob is found, not refused as too large", async () => {
+    const m = await serve((req, res) => {
+      if (registryPing(req, res)) return;
+      res.writeHead(200, { ...REGISTRY_HEADERS, 'Content-Length': String(5 * 1024 ** 3), 'Content-Type': 'application/octet-stream' });
+      res.end();
+    });
+    expect(await client(m.hostPort).blobExists('app', `sha256:${'1'.repeat(64)}`)).toBe(true);
+  });
+
   it('blob redirects that never end stop after 5 hops (EREGISTRY_PROTOCOL)', async () => {
     const m = await serve((req, res, base) => {
       if (registryPing(req, res)) return;
