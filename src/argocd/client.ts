@@ -15,6 +15,7 @@ import { addSecret, redactUrl, stripUserinfo } from '../core/mask.js';
 import type { Logger } from '../core/log.js';
 import type { Connection } from './config.js';
 import { ArgoErrors } from './errors.js';
+import { DEFAULT_MAX_BYTES, ERROR_BODY_BYTES, formatBytes, isBoundError, readBody, watchDeadline, type Deadline } from '../core/http.js';
 import { appLabel, type AppRef, type Application, type ApplicationSet, type ApplicationTree, type ResourceKey } from './types.js';
 import type { SyncWindowsAnswer } from './windows.js';
 
@@ -69,6 +70,8 @@ export function parseErrorBody(text: string): { message: string; grpcCode?: numb
 export class ArgoClient {
   private token?: string;
   private readonly agent: http.Agent;
+  /** largest answer read (and longest line of a watch stream): src/core/http.ts */
+  maxBytes = DEFAULT_MAX_BYTES;
 
   constructor(
     readonly conn: Connection,
@@ -96,28 +99,40 @@ export class ArgoClient {
     return h;
   }
 
-  /** Starts a request; resolves with the response object (body unread). */
-  private open(method: string, u: URL, opts: CallOpts, body?: string): Promise<http.IncomingMessage> {
+  /**
+   * Starts a request; resolves with the response object (body unread) and its deadline. Not streaming: the
+   * deadline covers the whole exchange, body included (clear it once the body is read); streaming: only
+   * until the answer's headers (the caller watches idleness).
+   */
+  private open(method: string, u: URL, opts: CallOpts, body?: string): Promise<{ res: http.IncomingMessage; deadline?: Deadline }> {
     const where = redactUrl(`${u.origin}${u.pathname}`);
     return new Promise((resolve, reject) => {
       const lib = u.protocol === 'https:' ? https : http;
       const headers = this.headers(opts);
       if (method !== 'GET') headers['Content-Type'] = 'application/json'; // exact: Argo CD compares the string
       if (body !== undefined) headers['Content-Length'] = String(Buffer.byteLength(body));
+      let deadline: Deadline | undefined;
       const req = lib.request(u, { method, headers, agent: this.agent, signal: opts.signal }, (res) => {
-        if (opts.streaming) req.setTimeout(0);
-        resolve(res);
+        if (opts.streaming) deadline?.clear();
+        resolve({ res, deadline: opts.streaming ? undefined : deadline });
       });
-      if (opts.timeoutMs) {
-        req.setTimeout(opts.timeoutMs, () => req.destroy(Object.assign(new Error(`no answer within ${opts.timeoutMs} ms`), { code: 'ETIMEDOUT' })));
-      }
-      req.on('error', (e) => reject(this.networkError(e, method, where)));
+      if (opts.timeoutMs) deadline = watchDeadline(req, opts.timeoutMs, `Argo CD's answer to ${method} ${where}`);
+      req.on('error', (e) => {
+        deadline?.clear();
+        reject(this.networkError(deadline?.expired ? deadline.error : e, method, where));
+      });
       req.end(body);
     });
   }
 
   networkError(e: unknown, method: string, where: string): GitopsError {
     if (e instanceof GitopsError) return e;
+    // a request past its deadline stays retryable like an outage (argocd wait retries within --retry-for); each
+    // command's own --timeout bounds the whole, exit 4
+    if (isBoundError(e, 'deadline')) return fail.transient(ArgoErrors.UNAVAILABLE, `Argo CD did not answer ${method} in time (${e.message})`, { where, hint: 'retry; raise --request-timeout if the server is slow' });
+    if (isBoundError(e, 'too-large')) {
+      return fail.failed(ArgoErrors.TOO_LARGE, `Argo CD's answer to ${method} is larger than ${formatBytes(e.limit)}; it was not read`, { where, hint: 'no answer we ask for is this large: check that --server points at Argo CD and not at a proxy or another server' });
+    }
     const err = e as NodeJS.ErrnoException;
     if (err.name === 'AbortError') return fail.transient(ArgoErrors.UNAVAILABLE, `${method} ${where}: aborted`, { where, cause: e });
     const code = err.code ?? '';
@@ -142,16 +157,19 @@ export class ArgoClient {
     const body = opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(stripUserinfo(opts.body));
     const timeoutMs = opts.timeoutMs ?? this.conn.requestTimeoutMs;
     this.log.debug(`argocd: ${method} ${redactUrl(u.toString())}`);
-    const res = await this.open(method, u, { ...opts, timeoutMs }, body);
-    const chunks: Buffer[] = [];
+    const { res, deadline } = await this.open(method, u, { ...opts, timeoutMs }, body);
     const where = redactUrl(`${u.origin}${u.pathname}`);
-    await new Promise<void>((resolve, reject) => {
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', resolve);
-      res.on('error', (e) => reject(this.networkError(e, method, where)));
-      res.on('aborted', () => reject(fail.transient(ArgoErrors.UNAVAILABLE, `connection to Argo CD closed mid-answer`, { where })));
-    });
-    return { status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') };
+    const status = res.statusCode ?? 0;
+    try {
+      const buf = status >= 200 && status < 300 ? await readBody(res, this.maxBytes, { what: `Argo CD's answer to ${method} ${where}` }) : await readBody(res, ERROR_BODY_BYTES, { truncate: true });
+      return { status, headers: res.headers, text: buf.toString('utf8') };
+    } catch (e) {
+      if (deadline?.expired) throw this.networkError(deadline.error, method, where);
+      if (isBoundError(e)) throw this.networkError(e, method, where);
+      throw fail.transient(ArgoErrors.UNAVAILABLE, `connection to Argo CD closed mid-answer`, { where });
+    } finally {
+      deadline?.clear();
+    }
   }
 
   /** Maps a non-2xx answer to a GitopsError. `what` names the object, e.g. `application "web"`. */
@@ -279,14 +297,23 @@ export class ArgoClient {
     const u = this.url(path, { name: ref.name, appNamespace: ref.namespace, projects: ref.project, resourceVersion: opts.resourceVersion });
     const where = redactUrl(`${u.origin}${u.pathname}`);
     this.log.debug(`argocd: GET ${redactUrl(u.toString())} (watch)`);
-    const res = await this.open('GET', u, { signal: opts.signal, timeoutMs: this.conn.requestTimeoutMs, streaming: true });
+    const { res } = await this.open('GET', u, { signal: opts.signal, timeoutMs: this.conn.requestTimeoutMs, streaming: true });
     const status = res.statusCode ?? 0;
     const ctype = String(res.headers['content-type'] ?? '');
     if (status < 200 || status >= 300 || !ctype.includes('json')) {
-      const chunks: Buffer[] = [];
-      for await (const c of res) chunks.push(c as Buffer);
-      if (status >= 200 && status < 300) throw fail.failed(ArgoErrors.REJECTED, `the watch stream answered ${ctype || 'no content type'}, not JSON`, { where });
-      throw this.httpError('GET', path, { status, text: Buffer.concat(chunks).toString('utf8') }, `the watch of "${appLabel(ref)}"`);
+      if (status >= 200 && status < 300) {
+        res.destroy();
+        throw fail.failed(ArgoErrors.REJECTED, `the watch stream answered ${ctype || 'no content type'}, not JSON`, { where });
+      }
+      // only the start of an error body: a server that keeps sending is not read for ever
+      const text = await new Promise<string>((resolve) => {
+        const t = setTimeout(() => res.destroy(), this.conn.requestTimeoutMs);
+        readBody(res, ERROR_BODY_BYTES, { truncate: true }).then(
+          (b) => resolve(b.toString('utf8')),
+          () => resolve(''),
+        ).finally(() => clearTimeout(t));
+      });
+      throw this.httpError('GET', path, { status, text }, `the watch of "${appLabel(ref)}"`);
     }
     return await new Promise((resolve, reject) => {
       let buf = '';
@@ -329,6 +356,10 @@ export class ArgoClient {
         clearTimeout(idle);
         idle = setTimeout(() => finish('idle'), opts.idleTimeoutMs);
         buf += chunk;
+        if (buf.length > this.maxBytes && buf.lastIndexOf('\n') < 0) {
+          // one event larger than any answer we read: not buffered further
+          return finish('server', fail.failed(ArgoErrors.TOO_LARGE, `an event of the watch stream is larger than ${formatBytes(this.maxBytes)}; it was not read`, { where, hint: 'check that --server points at Argo CD and not at a proxy or another server' }));
+        }
         let i: number;
         while (!done && (i = buf.indexOf('\n')) >= 0) {
           const line = buf.slice(0, i);

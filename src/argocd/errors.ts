@@ -17,6 +17,8 @@ export const ArgoErrors = {
   UNAVAILABLE: 'EARGOCD_UNAVAILABLE',
   /** TLS verification failed (unknown CA, wrong host name) */
   TLS: 'EARGOCD_TLS',
+  /** an answer (or one watch event) larger than the client reads (32 MiB) */
+  TOO_LARGE: 'EARGOCD_TOO_LARGE',
   /** a 4xx answer we do not otherwise handle (415, bad revision, ...) */
   REJECTED: 'EARGOCD_REJECTED',
   /** the sync operation for the revision failed (phase Failed/Error) */

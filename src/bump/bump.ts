@@ -16,7 +16,7 @@ import type { Remote } from '../git/url.js';
 import type { ImageExpr } from '../kustomize/image-expr.js';
 import { editKustomizationText, readImages, type ImageEntry } from '../kustomize/edit.js';
 import { checkoutReferences, KUSTOMIZATION_FILES } from './closure.js';
-import { History, judge, type Verdict } from './guard.js';
+import { Guard, writebackIdentity } from './guard.js';
 import { rerunMayRollBack } from './rollback.js';
 import { buildMessage, envOf, refOf, type Change, type Origin, type SkipCi } from './message.js';
 import { diffText, renderOverlays } from './kustomize.js';
@@ -97,17 +97,8 @@ async function findFile(root: string, overlay: string): Promise<string | undefin
   return found[0] ? posix.join(overlay, found[0]) : undefined;
 }
 
-/**
- * What the guard learnt, kept across push attempts: the history read so far, and the verdict for each
- * provenance (a verdict depends only on our origin and theirs, so a retry does not ask the source repo again).
- */
-interface GuardState {
-  history: History;
-  verdicts: Map<string, Verdict>;
-}
-
 /** Read, guard and edit every overlay in the clone's work tree. Pure with respect to the remote. */
-async function plan(clone: SparseClone, cfg: BumpConfig, attempt: number, guard: GuardState): Promise<Plan> {
+async function plan(clone: SparseClone, cfg: BumpConfig, attempt: number, guard: Guard): Promise<Plan> {
   const { log } = cfg;
   const out: Plan = { changes: [], skipped: [], files: [], diff: '', written: [] };
   const guardOn = !cfg.allowDowngrade && !!(cfg.origin.commit || cfg.origin.pipelineId);
@@ -137,19 +128,17 @@ async function plan(clone: SparseClone, cfg: BumpConfig, attempt: number, guard:
       const cur = current.find((c) => c.name === expr.name);
       const wanted = refOf(preview.after);
       if (cur && guardOn && refOf(cur) !== wanted) {
-        const prov = await guard.history.provenance(file, expr.name, refOf(cur));
-        if (prov) {
-          const key = JSON.stringify([prov.project, prov.sourceCommit, prov.pipelineId]);
-          let v = guard.verdicts.get(key);
-          if (!v) guard.verdicts.set(key, (v = await judge(cfg.origin, prov, cfg.sourceRepo)));
-          log.debug(`stale guard ${overlay} ${expr.name}: ${v.by}: ${v.why} (set by ${prov.commit?.slice(0, 12)})`);
-          // ops: a re-run of an old deploy job (GitLab's Rollback button) is refused or rolls back, never a silent skip (src/bump/rollback.ts)
+        // provenance only from write-back commits, checked against the GitLab API where a token allows (guard.ts)
+        const v = await guard.check(file, expr.name, refOf(cur));
+        if (v) {
+          log.debug(`stale guard ${overlay} ${expr.name}: ${v.by}: ${v.why} (trusted: ${v.how})`);
+          // a re-run of an old deploy job (GitLab's Rollback button) is refused or rolls back, never a silent skip (src/bump/rollback.ts)
           if (v.stale && !(await rerunMayRollBack(guard.history, { file, overlay, image: expr.name, wanted, current: refOf(cur), origin: cfg.origin, env: cfg.env, log }))) {
-            out.skipped.push({ overlay, image: expr.name, current: refOf(cur), wanted, why: v.why });
+            out.skipped.push({ overlay, image: expr.name, current: refOf(cur), wanted, why: `${v.why}; trusted: ${v.how}` });
             continue;
           }
         } else {
-          log.debug(`stale guard ${overlay} ${expr.name}: no bump commit records ${refOf(cur)} within ${cfg.historyDepth} commits; not guarded`);
+          log.debug(`stale guard ${overlay} ${expr.name}: no bump commit records ${refOf(cur)} (commits by the write-back identity only) within ${cfg.historyDepth} commits; not guarded`);
         }
       }
       apply.push(expr);
@@ -246,6 +235,9 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
   };
   let session: GitSession | undefined;
   let parent: string | undefined;
+  let guard: Guard | undefined;
+  // the write-back identity commits (the author stays the pipeline's user); checked before anything is cloned
+  const committer = writebackIdentity(cfg.env);
   try {
     session = await GitSession.open(cfg.remote, { env: cfg.env, log, sshAcceptNew: cfg.sshAcceptNew, deadline: cfg.deadline });
     parent = cfg.workdir ? undefined : tempDir('gitops-ci-bump-'); // removed on SIGTERM/SIGINT too
@@ -270,7 +262,7 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
     });
     let head = await clone.head();
     timing.clone = lap();
-    const guard: GuardState = { history: new History(clone, cfg.historyDepth), verdicts: new Map() };
+    guard = new Guard(clone, { historyDepth: cfg.historyDepth, env: cfg.env, log, origin: cfg.origin, sourceRepo: cfg.sourceRepo });
     await guard.history.moved(head);
     log.info(`config repo ${cfg.remote.display} ${cfg.branch} at ${head.slice(0, 12)}`);
     // when the current attempt started (its fetch, on a retry): the unit of the backoff
@@ -292,7 +284,7 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
       if (cfg.dryRun) return { changed: false, dryRun: true, head, attempts: attempt, changes: p.changes, skipped: p.skipped, diff: p.diff };
       const message = buildMessage({ changes: p.changes, origin: cfg.origin, skipCi: cfg.skipCi, template: cfg.template, shortSha: cfg.shortSha, trailers: cfg.trailers });
       const planMs = lap();
-      const commit = await clone.commit(p.files, message, cfg.author);
+      const commit = await clone.commit(p.files, message, cfg.author, committer);
       const commitMs = lap();
       const t = { fetch: fetchMs, plan: planMs, commit: commitMs, push: 0, result: 'error' as 'ok' | 'race' | 'error', backoff: undefined as number | undefined };
       timing.attempts.push(t);
@@ -368,6 +360,7 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
       if (cfg.render) sparse = await sparseClosure(clone, cfg, sparse);
     }
   } finally {
+    await guard?.close();
     await session?.close();
     removeTempDir(parent);
     timing.total = Math.round(performance.now());

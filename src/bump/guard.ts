@@ -12,16 +12,62 @@
  *
  * Order: ancestry in the source repo when it is available locally and holds both commits
  * (`git merge-base --is-ancestor`); otherwise CI_PIPELINE_ID order (instance-wide, increasing).
+ *
+ * Trust (issue 18): a `Gitops-*` trailer is a claim anyone who can get a commit onto the branch can write, and
+ * one forged claim of a huge pipeline id made every later bump "skipped, stale" (exit 0, nothing deployed).
+ * So provenance is believed only when
+ *   1. the commit was made (committer name and email) by the write-back identity, GITOPS_WRITEBACK_NAME /
+ *      GITOPS_WRITEBACK_EMAIL (default `gitops-ci <gitops-ci@noreply.invalid>`), which bump and promote commit
+ *      as; any other commit's trailers are ignored, with a warning. A committer is only a name git records:
+ *      anyone can set it, so this keeps out honest mistakes and commits made by people, not a forger;
+ *   2. where a GitLab API token is available (GITOPS_GITLAB_READ_TOKEN > GITOPS_GITLAB_TOKEN > GITLAB_TOKEN,
+ *      with CI_API_V4_URL/CI_SERVER_URL), the recorded pipeline is asked for: it must exist in the recorded
+ *      project (GET /projects/:id/pipelines/:pipeline_id; https://docs.gitlab.com/api/pipelines/#get-a-single-pipeline)
+ *      and have run the recorded source commit. A pipeline GitLab does not know (404), hides (403), or that ran
+ *      another commit is not trusted, whatever the committer. GitLab that cannot be asked (5xx, timeout) fails
+ *      the bump (75/4): nothing is pushed on a guess.
+ * Untrusted provenance makes the guard stand aside (the bump goes ahead), the direction a forger gains nothing
+ * from; a skip names the commit and pipeline it trusted and whether the API confirmed them.
  */
+import { readFileSync } from 'node:fs';
+import { fail, isGitopsError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import { addSecret } from '../core/mask.js';
 import { compareCommits } from '../git/ancestry.js';
-import type { LogEntry, SparseClone } from '../git/clone.js';
+import type { Identity, LogEntry, SparseClone } from '../git/clone.js';
+import { BumpErrors } from './errors.js';
 import { parseTrailers, provenanceFor, type Origin, type Provenance } from './message.js';
 
 export interface Verdict {
   stale: boolean;
-  by: 'ancestry' | 'pipeline-id' | 'same-source' | 'none';
+  by: 'ancestry' | 'pipeline-id' | 'same-source' | 'none' | 'untrusted';
   why: string;
 }
+
+// ------------------------------------------------------------------------------------------ identity
+
+export const DEFAULT_WRITEBACK: Identity = { name: 'gitops-ci', email: 'gitops-ci@noreply.invalid' };
+
+/**
+ * The identity bump and promote commit as (the committer; the author stays the pipeline's user), and the only
+ * one whose trailers the guard reads: GITOPS_WRITEBACK_NAME / GITOPS_WRITEBACK_EMAIL, else gitops-ci.
+ * Set them once for the group or project, so that every job that writes or reads the config repo agrees.
+ */
+export function writebackIdentity(env: NodeJS.ProcessEnv): Identity {
+  const name = env.GITOPS_WRITEBACK_NAME?.trim() || DEFAULT_WRITEBACK.name;
+  const email = env.GITOPS_WRITEBACK_EMAIL?.trim() || DEFAULT_WRITEBACK.email;
+  if (/[<>\n\r]/.test(name) || /[<>\s]/.test(email)) {
+    throw fail.usage(BumpErrors.CONFIG, 'GITOPS_WRITEBACK_NAME/GITOPS_WRITEBACK_EMAIL must not contain <, > or line breaks (nor spaces in the email)', { where: 'GITOPS_WRITEBACK_NAME/GITOPS_WRITEBACK_EMAIL', hint: 'e.g. GITOPS_WRITEBACK_NAME=gitops-ci GITOPS_WRITEBACK_EMAIL=gitops-ci@noreply.invalid' });
+  }
+  return { name, email };
+}
+
+/** made (committed) by `id`: the same name and email (email case-insensitively) */
+export function madeBy(e: Pick<LogEntry, 'committer'>, id: Identity): boolean {
+  return e.committer.name === id.name && e.committer.email.toLowerCase() === id.email.toLowerCase();
+}
+
+const fmt = (id: Identity) => `${id.name} <${id.email}>`;
 
 /**
  * The kustomization history a bump reads for the guard, kept across push attempts. A retry fetches the new
@@ -40,9 +86,16 @@ export class History {
   private complete = false;
   private tip?: string;
 
-  constructor(clone: SparseClone, maxDepth: number) {
+  private readonly writeback: Identity;
+  private readonly log?: Logger;
+  /** commits whose trailers were ignored (warned about once each) */
+  private readonly ignored = new Set<string>();
+
+  constructor(clone: SparseClone, maxDepth: number, o: { writeback?: Identity; log?: Logger } = {}) {
     this.clone = clone;
     this.maxDepth = maxDepth;
+    this.writeback = o.writeback ?? DEFAULT_WRITEBACK;
+    this.log = o.log;
   }
 
   /** the clone moved to `tip`: keep what was read when `tip` descends from the tip it was read at */
@@ -63,12 +116,23 @@ export class History {
     return entries;
   }
 
-  /** The provenance of image `name` at `ref` in the file `path`, from history; undefined when unknown. */
+  /**
+   * The provenance of image `name` at `ref` in the file `path`, from history: the newest commit made by the
+   * write-back identity that records it; undefined when unknown. Commits by anyone else are skipped.
+   */
   async provenance(path: string, name: string, ref: string): Promise<Provenance | undefined> {
     for (;;) {
       for (const e of await this.entries(path)) {
         const p = provenanceFor(parseTrailers(e.trailers), name, ref);
-        if (p) return { ...p, commit: e.sha };
+        if (!p) continue;
+        if (!madeBy(e, this.writeback)) {
+          if (!this.ignored.has(e.sha)) {
+            this.ignored.add(e.sha);
+            this.log?.warn(`commit ${e.sha.slice(0, 12)} records ${name}=${ref} in Gitops-* trailers, but was committed by ${fmt(e.committer)}, not the write-back identity ${fmt(this.writeback)}: its trailers are ignored`);
+          }
+          continue;
+        }
+        return { ...p, commit: e.sha };
       }
       if (this.complete || this.depth >= this.maxDepth) return undefined;
       if (!(await this.clone.isShallow())) {
@@ -105,4 +169,121 @@ export async function judge(ours: Origin, theirs: Provenance, sourceRepo: string
     return { stale: false, by: 'pipeline-id', why: `pipeline ${a} is not older than pipeline ${b}` };
   }
   return { stale: false, by: 'none', why: 'no comparable provenance' };
+}
+
+// ------------------------------------------------------------------------------------------ API check
+
+/** what the guard asks GitLab (src/gitlab/client.ts behind it) */
+export interface PipelineApi {
+  getPipeline(project: string, id: number): Promise<{ id: number; projectId: number; sha: string; webUrl: string }>;
+  getProject(project: string): Promise<{ id: number }>;
+  close(): void;
+}
+
+export interface Trust {
+  trusted: boolean;
+  /** what was trusted, or why not: for logs, skip reasons and the promotion MR */
+  how: string;
+}
+
+const nz = (v: string | undefined) => (v && v.trim() ? v.trim() : undefined);
+
+/**
+ * The GitLab API, when a token and a server are available (undefined otherwise: provenance is then taken from
+ * the write-back identity alone). Loaded lazily: a bump without a token never loads the GitLab client.
+ */
+export async function pipelineApi(env: NodeJS.ProcessEnv, log: Logger): Promise<PipelineApi | undefined> {
+  const found = (['GITOPS_GITLAB_READ_TOKEN', 'GITOPS_GITLAB_TOKEN', 'GITLAB_TOKEN'] as const).map((k) => [k, nz(env[k])] as const).find(([, v]) => v);
+  const server = nz(env.CI_API_V4_URL) ?? nz(env.CI_SERVER_URL);
+  if (!found || !server) {
+    log.debug(`stale guard: ${found ? 'no GitLab server (CI_API_V4_URL/CI_SERVER_URL)' : 'no GitLab token (GITOPS_GITLAB_READ_TOKEN, GITOPS_GITLAB_TOKEN or GITLAB_TOKEN)'}: recorded pipelines are not checked against the API`);
+    return undefined;
+  }
+  const [tokenSource, token] = found;
+  addSecret(token);
+  const { normalizeApiUrl } = await import('../gitlab/config.js');
+  const { gitlabClient } = await import('../gitlab/client.js');
+  const caFile = nz(env.GITOPS_GITLAB_CA_FILE) ?? nz(env.CI_SERVER_TLS_CA_FILE);
+  let ca: Buffer | undefined;
+  if (caFile) {
+    try {
+      ca = readFileSync(caFile);
+    } catch (e) {
+      throw fail.usage(BumpErrors.CONFIG, `cannot read the GitLab CA file ${caFile}: ${(e as Error).message}`, { where: caFile, hint: 'fix GITOPS_GITLAB_CA_FILE / CI_SERVER_TLS_CA_FILE' });
+    }
+  }
+  const apiUrl = normalizeApiUrl(server);
+  const gl = gitlabClient({ apiUrl, token: token!, tokenSource, project: nz(env.CI_PROJECT_PATH) ?? '', caFile, ca, insecure: /^(1|true|yes|on)$/i.test(env.GITOPS_GITLAB_INSECURE ?? '') || undefined, requestTimeoutMs: 30_000 }, { log, attempts: Number(env.GITOPS_RETRY_ATTEMPTS) || undefined });
+  log.debug(`stale guard: recorded pipelines are checked against ${apiUrl} (token from ${tokenSource})`);
+  return { getPipeline: (p, id) => gl.getPipeline(p, id), getProject: (p) => gl.getProject(p), close: () => gl.close() };
+}
+
+/**
+ * Is `p` (from a write-back commit) what it says? Without an API: trusted on the identity alone, and said so.
+ * With one: the pipeline must exist in the recorded project and have run the recorded commit.
+ */
+export async function verifyProvenance(p: Provenance, api: PipelineApi | undefined): Promise<Trust> {
+  const commit = `commit ${p.commit?.slice(0, 12) ?? '?'}`;
+  const pipeline = `pipeline ${p.pipelineId ?? '?'}${p.project ? ` of ${p.project}` : ''}`;
+  if (!api) return { trusted: true, how: `${pipeline} at ${p.sourceCommit?.slice(0, 12) ?? '?'}, recorded by write-back ${commit}; not checked against the GitLab API (no token)` };
+  if (!p.project || !p.pipelineId || !/^[1-9][0-9]{0,15}$/.test(p.pipelineId)) {
+    return { trusted: false, how: `${commit} records no project and pipeline id the GitLab API can check (${pipeline})` };
+  }
+  let pl;
+  let project;
+  try {
+    pl = await api.getPipeline(p.project, Number(p.pipelineId));
+    project = await api.getProject(p.project);
+  } catch (e) {
+    // 404/403: GitLab does not know it, or will not show it to us: indistinguishable from a forgery
+    if (isGitopsError(e) && (e.code === 'EGITLAB_NOT_FOUND' || (e as { status?: number }).status === 403)) {
+      return { trusted: false, how: `the GitLab API does not confirm ${pipeline} recorded by ${commit} (${e.message})` };
+    }
+    throw e;
+  }
+  if (pl.projectId !== project.id) return { trusted: false, how: `${pipeline} recorded by ${commit} belongs to project ${pl.projectId}, not ${p.project} (${project.id})` };
+  if (p.sourceCommit && pl.sha !== p.sourceCommit) return { trusted: false, how: `${pipeline} recorded by ${commit} ran ${pl.sha.slice(0, 12)}, not the recorded source commit ${p.sourceCommit.slice(0, 12)}` };
+  return { trusted: true, how: `${pipeline} at ${pl.sha.slice(0, 12)}, recorded by write-back ${commit}, verified with the GitLab API` };
+}
+
+/**
+ * The guard of one bump: history, the API check and the verdicts, kept across push attempts (a verdict depends
+ * only on our origin and the provenance, so a retry asks neither the source repo nor GitLab again).
+ */
+export class Guard {
+  readonly history: History;
+  private readonly verdicts = new Map<string, Verdict & Trust>();
+  private api?: Promise<PipelineApi | undefined>;
+
+  constructor(
+    clone: SparseClone,
+    private readonly o: { historyDepth: number; env: NodeJS.ProcessEnv; log: Logger; origin: Origin; sourceRepo?: string },
+  ) {
+    this.history = new History(clone, o.historyDepth, { writeback: writebackIdentity(o.env), log: o.log });
+  }
+
+  /**
+   * The verdict for replacing `ref` (now in `file`) of image `name`; undefined when no trusted commit records
+   * it (the guard stands aside).
+   */
+  async check(file: string, name: string, ref: string): Promise<(Verdict & Trust & { commit?: string }) | undefined> {
+    const prov = await this.history.provenance(file, name, ref);
+    if (!prov) return undefined;
+    const key = JSON.stringify([prov.commit, prov.project, prov.sourceCommit, prov.pipelineId]);
+    let v = this.verdicts.get(key);
+    if (!v) {
+      this.api ??= pipelineApi(this.o.env, this.o.log);
+      const trust = await verifyProvenance(prov, await this.api);
+      if (!trust.trusted) {
+        this.o.log.warn(`stale guard: ${trust.how}: not trusted, the guard stands aside for ${name}`);
+        v = { stale: false, by: 'untrusted', why: trust.how, ...trust };
+      } else v = { ...(await judge(this.o.origin, prov, this.o.sourceRepo)), ...trust };
+      this.verdicts.set(key, v);
+    }
+    return { ...v, commit: prov.commit };
+  }
+
+  async close(): Promise<void> {
+    (await this.api?.catch(() => undefined))?.close();
+  }
 }

@@ -201,11 +201,14 @@ export function parseTrailers(text: string): Map<string, string[]> {
 }
 
 export interface Provenance {
+  /** the write-back commit that records it */
   commit?: string;
   project?: string;
   sourceCommit?: string;
   pipelineId?: string;
   pipelineUrl?: string;
+  /** how it was checked (src/bump/guard.ts verifyProvenance), when it was */
+  verified?: string;
 }
 
 /** The provenance a bump commit records for image `name` set to `ref`, or undefined when it records none. */

@@ -10,8 +10,9 @@ export const spec: CommandSpec = {
   name: 'image resolve',
   usage: 'gitops-ci image resolve REF [--dotenv FILE] [--timeout DURATION] [--insecure] [--ca-file PEM]',
   description: `
-Print the digest (sha256:…) behind an image tag on stdout, asking the registry (HEAD manifest, the
-Docker-Content-Digest header). A missing tag fails with exit 1. Credentials: DOCKER_AUTH_CONFIG,
+Print the digest (sha256:…) behind an image tag on stdout, asking the registry: the manifest is read
+and hashed; a Docker-Content-Digest header that is not sha256:<64 hex> or names other bytes is refused
+(EREGISTRY_DIGEST, exit 1). A missing tag fails with exit 1. Credentials: DOCKER_AUTH_CONFIG,
 CI_REGISTRY_USER/CI_REGISTRY_PASSWORD for CI_REGISTRY, or --registry-user (see docs/commands/image.md).`,
   positionals: [['REF', 'image reference, e.g. registry.example.com/group/app:1.2.3']],
   options: {
@@ -29,7 +30,8 @@ export async function run(ctx: CommandContext, { values, positionals }: ParsedAr
   const regs = await makeRegistries(ctx, values, [ref.registry], undefined, Date.now() + timeoutMs);
   const c = regs.for(ref.registry);
   const reference = refReference(ref);
-  const m = await c.headManifest(ref.repository, reference);
+  // GET, not HEAD: the digest printed is the hash of the manifest bytes read, checked against the registry's header
+  const m = await c.resolveManifest(ref.repository, reference);
   if (!m) {
     throw fail.failed('EREGISTRY_NOT_FOUND', `${formatRef(ref)} not found`, { where: formatRef(ref), hint: 'check the repository and tag; was the image pushed?' });
   }

@@ -26,6 +26,8 @@ export type PushOutcome = { ok: true } | { ok: false; race: true; detail: string
 export interface LogEntry {
   sha: string;
   trailers: string;
+  /** who made the commit (the stale guard trusts trailers only from the write-back identity) */
+  committer: Identity;
 }
 
 export class SparseClone {
@@ -113,11 +115,12 @@ export class SparseClone {
     return r.code === 0;
   }
 
-  async commit(files: string[], message: string, author: Identity): Promise<string> {
+  /** commit as `author`, made by `committer` (the write-back identity; default: the author) */
+  async commit(files: string[], message: string, author: Identity, committer: Identity = author): Promise<string> {
     // add + commit rather than `commit --only -- files`: --only builds a temporary full index (20,000
     // entries on the bench repo), add and commit keep the sparse one
     await this.local(['add', '--', ...files]);
-    const env = { GIT_AUTHOR_NAME: author.name, GIT_AUTHOR_EMAIL: author.email, GIT_COMMITTER_NAME: author.name, GIT_COMMITTER_EMAIL: author.email };
+    const env = { GIT_AUTHOR_NAME: author.name, GIT_AUTHOR_EMAIL: author.email, GIT_COMMITTER_NAME: committer.name, GIT_COMMITTER_EMAIL: committer.email };
     await this.local(['-c', 'commit.gpgsign=false', 'commit', '--quiet', '--no-verify', '--cleanup=verbatim', '-F', '-'], { input: message, env });
     return this.head();
   }
@@ -147,14 +150,14 @@ export class SparseClone {
    * With `since`, only the commits after it (`since..HEAD`).
    */
   async logTrailers(path: string, max: number, since?: string): Promise<LogEntry[]> {
-    const out = await this.local(['log', `-n${max}`, '--format=%H%x1f%(trailers:only,unfold)%x1e', since ? `${since}..HEAD` : 'HEAD', '--', path]);
+    const out = await this.local(['log', `-n${max}`, '--format=%H%x1f%cn%x1f%ce%x1f%(trailers:only,unfold)%x1e', since ? `${since}..HEAD` : 'HEAD', '--', path]);
     return out
       .split('\x1e')
       .map((s) => s.trim())
       .filter(Boolean)
       .map((s) => {
-        const [sha, trailers] = s.split('\x1f');
-        return { sha: sha!.trim(), trailers: trailers ?? '' };
+        const [sha, name, email, trailers] = s.split('\x1f');
+        return { sha: sha!.trim(), committer: { name: name ?? '', email: email ?? '' }, trailers: trailers ?? '' };
       });
   }
 

@@ -13,7 +13,10 @@
  *
  * Errors are GitlabApiError (a GitopsError): 401/403 → auth (exit 3, EGITLAB_AUTH), 404 → failed
  * (EGITLAB_NOT_FOUND, naming the object), 409 → failed (EGITLAB_CONFLICT), other 4xx → failed
- * (EGITLAB_REJECTED), 5xx/429/network/timeout → transient (75, EGITLAB_UNAVAILABLE), TLS → usage (EGITLAB_TLS).
+ * (EGITLAB_REJECTED), 5xx/429/network → transient (75, EGITLAB_UNAVAILABLE), TLS → usage (EGITLAB_TLS).
+ * Bounds (src/core/http.ts): a request not finished within its deadline (30 s, the body included, however
+ * slowly it comes) → timeout (4, EGITLAB_TIMEOUT, not retried); an answer over 32 MiB → failed (1,
+ * EGITLAB_TOO_LARGE); a listing still announcing a next page after 100 pages → failed (1, EGITLAB_TOO_MANY_PAGES).
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -22,6 +25,8 @@ import { fail, GitopsError, type ErrorInit } from '../core/errors.js';
 import { mask, redactUrl } from '../core/mask.js';
 import type { Logger } from '../core/log.js';
 import { serverRoot, type GitlabConfig } from './config.js';
+import { DEFAULT_MAX_BYTES, ERROR_BODY_BYTES, formatBytes, formatMs, isBoundError, readBody, watchDeadline } from '../core/http.js';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { GitlabErrors } from './errors.js';
 
 // ------------------------------------------------------------------------------------------ shapes
@@ -141,6 +146,15 @@ export interface Deployment {
   environment: string;
 }
 
+export interface Pipeline {
+  id: number;
+  projectId: number;
+  sha: string;
+  ref: string;
+  status: string;
+  webUrl: string;
+}
+
 export interface CreateMergeRequestInput {
   sourceBranch: string;
   targetBranch: string;
@@ -206,6 +220,8 @@ export interface GitlabClient {
   /** record a deployment of `sha` (on branch `ref`) to an environment */
   createDeployment(project: string | number, i: { environment: string; sha: string; ref: string; tag?: boolean; status: 'running' | 'success' | 'failed' | 'canceled' }): Promise<Deployment>;
   updateDeployment(project: string | number, id: number, status: 'running' | 'success' | 'failed' | 'canceled'): Promise<Deployment>;
+  /** one pipeline of the project (GET /projects/:id/pipelines/:pipeline_id) */
+  getPipeline(project: string | number, id: number): Promise<Pipeline>;
   close(): void;
 }
 
@@ -215,9 +231,16 @@ export interface ClientOptions {
   attempts?: number;
   /** first backoff delay (default 500 ms, doubled each time, at most 8 s) */
   backoffMs?: number;
-  /** pages (of 100) a listing may take before it fails with EGITLAB_TOO_MANY_PAGES (default 20; GITOPS_GITLAB_MAX_PAGES) */
+  /** largest answer read (default 32 MiB, src/core/http.ts) */
+  maxBytes?: number;
+  /** pages a listing may take before it fails with EGITLAB_TOO_MANY_PAGES: our listings (allPages, 100 a page) default
+   * to 20 (GITOPS_GITLAB_MAX_PAGES); a listing gitbeaker follows itself is cut at 100 `next` links by the transport */
   maxPages?: number;
 }
+
+/** pages read by the call in progress (one client method, however many `next` links gitbeaker follows) */
+const pageCount = new AsyncLocalStorage<{ pages: number }>();
+const DEFAULT_MAX_PAGES = 100;
 
 // ------------------------------------------------------------------------------------------ errors
 
@@ -274,6 +297,12 @@ function httpError(method: string, where: string, status: number, text: string, 
 
 function networkError(e: unknown, method: string, where: string): GitlabApiError {
   if (e instanceof GitlabApiError) return e;
+  if (isBoundError(e, 'deadline')) {
+    return new GitlabApiError({ kind: 'timeout', code: GitlabErrors.TIMEOUT, message: `GitLab did not finish answering ${method} within ${formatMs(e.limit)}`, where, hint: 'GitLab, or a proxy in between, is stalling the answer (a request gets 30 s in all); check the server and the network, then run the job again' }, 0, e.message);
+  }
+  if (isBoundError(e, 'too-large')) {
+    return new GitlabApiError({ kind: 'failed', code: GitlabErrors.TOO_LARGE, message: `GitLab's answer to ${method} is larger than ${formatBytes(e.limit)}; it was not read`, where, hint: 'no answer we ask for is this large: check that the URL points at GitLab and not at a proxy or another server' }, 0, e.message);
+  }
   const err = e as NodeJS.ErrnoException;
   const code = err?.code ?? '';
   const msg = mask(String(err?.message ?? e));
@@ -339,19 +368,35 @@ class Transport {
       : new http.Agent({ keepAlive: true });
   }
 
+  /**
+   * One exchange, bounded (src/core/http.ts): the whole of it (connect, answer, body) within the request's
+   * deadline, however slowly the bytes come, and a body of at most maxBytes.
+   */
   private once(method: string, u: URL, headers: Record<string, string>, body: string | undefined, signal?: AbortSignal): Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }> {
     const where = redactUrl(`${u.origin}${u.pathname}`);
     const timeoutMs = this.cfg.requestTimeoutMs ?? 30_000;
+    const maxBytes = this.opts.maxBytes ?? DEFAULT_MAX_BYTES;
     return new Promise((resolve, reject) => {
       const lib = u.protocol === 'https:' ? https : http;
       const req = lib.request(u, { method, headers, agent: this.agent, signal }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', (e) => reject(networkError(e, method, where)));
+        const status = res.statusCode ?? 0;
+        const read = status >= 200 && status < 300 ? readBody(res, maxBytes, { what: `GitLab's answer to ${method} ${where}` }) : readBody(res, ERROR_BODY_BYTES, { truncate: true });
+        read.then(
+          (b) => {
+            deadline.clear();
+            resolve({ status, headers: res.headers, text: b.toString('utf8') });
+          },
+          (e) => {
+            deadline.clear();
+            reject(deadline.expired ? deadline.error : e);
+          },
+        );
       });
-      req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })));
-      req.on('error', (e) => reject(networkError(e, method, where)));
+      const deadline = watchDeadline(req, timeoutMs, `GitLab's answer to ${method} ${where}`);
+      req.on('error', (e) => {
+        deadline.clear();
+        reject(deadline.expired ? deadline.error : e);
+      });
       req.end(body);
     });
   }
@@ -410,6 +455,16 @@ class Transport {
       }
       const flat: Record<string, string> = {};
       for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) flat[k] = Array.isArray(v) ? v.join(', ') : v;
+      // gitbeaker follows `Link: rel="next"` until there is none (or its maxPages, which some listings do not
+      // pass): a server that always announces one would hold the job for ever. Every listing is bounded here.
+      const count = pageCount.getStore();
+      if (count && method === 'GET' && /rel="?next"?/.test(flat.link ?? '')) {
+        count.pages++;
+        const maxPages = this.opts.maxPages ?? DEFAULT_MAX_PAGES;
+        if (count.pages >= maxPages) {
+          throw new GitlabApiError({ kind: 'failed', code: GitlabErrors.TOO_MANY_PAGES, message: `GitLab announced a next page after ${count.pages} pages of ${label}; stopped at the bound of ${maxPages}`, where, hint: 'no listing we read is this long: a proxy or a misbehaving server is answering; check the GitLab URL' }, res.status, '');
+        }
+      }
       return { body: parsed, headers: flat, status: res.status };
     }
   }
@@ -506,7 +561,7 @@ export function gitlabClient(cfg: GitlabConfig, opts: ClientOptions = {}): Gitla
   /** runs a call; a 404 names the object */
   async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
     try {
-      return await fn();
+      return await pageCount.run({ pages: 0 }, fn);
     } catch (e) {
       if (e instanceof GitlabApiError) {
         if (e.status === 404) {
@@ -646,6 +701,11 @@ export function gitlabClient(cfg: GitlabConfig, opts: ClientOptions = {}): Gitla
       }),
     createDeployment: (project, d) =>
       call(`a deployment to ${d.environment} in ${label(project)}`, async () => toDeployment(await api.Deployments.create(project, d.environment, d.sha, d.ref, !!d.tag, { status: d.status }))),
+    getPipeline: (project, id) =>
+      call(`pipeline ${id} of ${label(project)}`, async () => {
+        const j = (await api.Pipelines.show(project, id)) as J;
+        return { id: Number(j.id), projectId: Number(j.project_id), sha: s(j.sha), ref: s(j.ref), status: s(j.status), webUrl: s(j.web_url) };
+      }),
     updateDeployment: (project, id, status) => call(`deployment ${id} of ${label(project)}`, async () => toDeployment(await api.Deployments.edit(project, id, status))),
     findUser: (username) =>
       call(`user ${username}`, async () => {

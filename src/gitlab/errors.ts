@@ -19,6 +19,12 @@ export const GitlabErrors = {
   UNAVAILABLE: 'EGITLAB_UNAVAILABLE',
   /** TLS verification of the GitLab server failed (exit 2) */
   TLS: 'EGITLAB_TLS',
+  /** a request did not complete (answer and body) within its deadline, however slowly data came (exit 4) */
+  TIMEOUT: 'EGITLAB_TIMEOUT',
+  /** an answer larger than the client accepts (exit 1) */
+  TOO_LARGE: 'EGITLAB_TOO_LARGE',
+  /** a listing that kept announcing a next page past the client's page bound (exit 1) */
+  TOO_MANY_PAGES: 'EGITLAB_TOO_MANY_PAGES',
   /** auto-merge: the MR cannot be merged (conflict, closed, not open, merge error) (exit 1) */
   MERGE_BLOCKED: 'EGITLAB_MERGE_BLOCKED',
   /** auto-merge: the MR did not become mergeable within the time allowed (exit 4) */

@@ -30,6 +30,8 @@ import { unifiedDiff } from '../kustomize/diff.js';
 import { renderOverlay } from '../kustomize/overlay.js';
 import { diffRendered, formatDiffs, redactRenderError, type DiffSection } from '../render/diff.js';
 import { PromoteErrors } from './errors.js';
+import { codeSpan, escapeMarkdown, mdLink } from '../core/markdown.js';
+import { writebackIdentity } from '../bump/guard.js';
 import type { Pinned, Source } from './source.js';
 
 export const TRAILER_FROM = 'Gitops-Promoted-From';
@@ -161,27 +163,35 @@ export function promotionBranch(to: string): string {
   return `gitops-ci/promote/${envOf(to).replace(/[^A-Za-z0-9._-]/g, '-')}`;
 }
 
-/** The MR description: change list, provenance, rendered diff; under 100,000 characters. */
+/**
+ * The MR description: change list, provenance, rendered diff; under 100,000 characters. Everything in it that
+ * comes from a manifest (image names and references), a commit (the provenance trailers) or a variable goes
+ * through src/core/markdown.ts: it shows as text, never as a heading, link, image, HTML or reference.
+ */
 export function mrDescription(o: { cfg: Pick<PromoteConfig, 'from' | 'to' | 'branch' | 'source' | 'pinned' | 'fromApp' | 'job' | 'verifyJob'>; changes: Change[]; sections: DiffSection[] }): string {
   const { cfg } = o;
+  const env = (overlay: string) => escapeMarkdown(envOf(overlay));
+  const cell = (text: string) => codeSpan(text, { table: true });
   const lines: string[] = [];
-  lines.push(`Promotes ${o.changes.length === 1 ? 'one image' : `${o.changes.length} images`} from **${envOf(cfg.from)}** (\`${cfg.from}\`) to **${envOf(cfg.to)}** (\`${cfg.to}\`). Only digests move: nothing is rebuilt.`, '');
+  lines.push(`Promotes ${o.changes.length === 1 ? 'one image' : `${o.changes.length} images`} from **${env(cfg.from)}** (${codeSpan(cfg.from)}) to **${env(cfg.to)}** (${codeSpan(cfg.to)}). Only digests move: nothing is rebuilt.`, '');
   lines.push('| image | before | after | source |', '|---|---|---|---|');
   for (const c of o.changes) {
     const p = cfg.pinned.find((x) => x.name === c.image);
-    lines.push(`| \`${c.image}\` | ${c.before ? `\`${tersely(c.image, c.before)}\`` : '(new)'} | \`${tersely(c.image, c.after)}\` | ${p ? `\`${p.from}\`${p.how === 'resolved' ? ' (tag resolved)' : p.how === 'copied' ? ' (copied)' : ''}` : ''} |`);
+    lines.push(`| ${cell(c.image)} | ${c.before ? cell(tersely(c.image, c.before)) : '(new)'} | ${cell(tersely(c.image, c.after))} | ${p ? `${cell(p.from)}${p.how === 'resolved' ? ' (tag resolved)' : p.how === 'copied' ? ' (copied)' : ''}` : ''} |`);
   }
   lines.push('', '**Provenance**', '');
-  lines.push(`- config commit of ${envOf(cfg.from)}: \`${cfg.source.commit}\`${cfg.fromApp ? ` (deployed, synced and healthy in Argo CD app \`${cfg.fromApp}\`)` : ` (tip of ${cfg.branch})`}`);
+  lines.push(`- config commit of ${env(cfg.from)}: ${codeSpan(cfg.source.commit)}${cfg.fromApp ? ` (deployed, synced and healthy in Argo CD app ${codeSpan(cfg.fromApp)})` : ` (tip of ${codeSpan(cfg.branch)})`}`);
   for (const im of cfg.source.images) {
     const pv = im.provenance;
     if (!pv) continue;
-    lines.push(`- \`${shortImageOf(im.name)}\` built by ${pv.pipelineUrl ? `[pipeline ${pv.pipelineId ?? ''}](${pv.pipelineUrl})` : pv.pipelineId ? `pipeline ${pv.pipelineId}` : 'an unknown pipeline'}${pv.project ? ` of \`${pv.project}\`` : ''}${pv.sourceCommit ? ` at \`${pv.sourceCommit.slice(0, 12)}\`` : ''}; pinned by config commit \`${pv.commit?.slice(0, 12) ?? '?'}\``);
+    const pipeline = `pipeline ${pv.pipelineId ?? ''}`.trim();
+    const by = pv.pipelineUrl ? mdLink(pipeline, pv.pipelineUrl) : pv.pipelineId ? escapeMarkdown(pipeline) : 'an unknown pipeline';
+    lines.push(`- ${codeSpan(shortImageOf(im.name))} built by ${by}${pv.project ? ` of ${codeSpan(pv.project)}` : ''}${pv.sourceCommit ? ` at ${codeSpan(pv.sourceCommit.slice(0, 12))}` : ''}; pinned by config commit ${codeSpan(pv.commit?.slice(0, 12) ?? '?')}${pv.verified ? ` (${escapeMarkdown(pv.verified)})` : ''}`);
   }
-  if (cfg.verifyJob) lines.push(`- ${envOf(cfg.from)} verified by [this job](${cfg.verifyJob})`);
-  if (cfg.job.jobUrl) lines.push(`- ${cfg.verifyJob ? '' : 'verified and '}promoted by [this job](${cfg.job.jobUrl})${cfg.job.pipelineUrl ? ` of [pipeline ${cfg.job.pipelineId ?? ''}](${cfg.job.pipelineUrl})` : ''}`);
-  lines.push('', `### Rendered diff of ${envOf(cfg.to)}`);
-  return formatDiffs(o.sections, { header: lines.join('\n'), footer: `${MR_MARKER}\n<sub>Opened by gitops-ci promote. A newer promotion to ${envOf(cfg.to)} updates this merge request.</sub>` }).body;
+  if (cfg.verifyJob) lines.push(`- ${env(cfg.from)} verified by ${mdLink('this job', cfg.verifyJob)}`);
+  if (cfg.job.jobUrl) lines.push(`- ${cfg.verifyJob ? '' : 'verified and '}promoted by ${mdLink('this job', cfg.job.jobUrl)}${cfg.job.pipelineUrl ? ` of ${mdLink(`pipeline ${cfg.job.pipelineId ?? ''}`.trim(), cfg.job.pipelineUrl)}` : ''}`);
+  lines.push('', `### Rendered diff of ${env(cfg.to)}`);
+  return formatDiffs(o.sections, { header: lines.join('\n'), footer: `${MR_MARKER}\n<sub>Opened by gitops-ci promote. A newer promotion to ${env(cfg.to)} updates this merge request.</sub>` }).body;
 }
 
 export function mrTitle(cfg: Pick<PromoteConfig, 'from' | 'to'>, changes: Change[]): string {
@@ -223,7 +233,7 @@ async function promoteByMr(cfg: PromoteConfig): Promise<PromoteOutcome> {
       // it later would move what was not verified, so it is closed as superseded
       if (!cfg.dryRun) {
         const api = await cfg.mrApi!();
-        const reason = `Superseded: ${envOf(cfg.to)} already runs what ${envOf(cfg.from)} runs (config commit \`${cfg.source.commit}\`), so this promotion is no longer wanted. Closed by gitops-ci promote${cfg.job.jobUrl ? ` ([job](${cfg.job.jobUrl}))` : ''}.`;
+        const reason = `Superseded: ${escapeMarkdown(envOf(cfg.to))} already runs what ${escapeMarkdown(envOf(cfg.from))} runs (config commit ${codeSpan(cfg.source.commit)}), so this promotion is no longer wanted. Closed by gitops-ci promote${cfg.job.jobUrl ? ` (${mdLink('job', cfg.job.jobUrl)})` : ''}.`;
         for (const c of await api.closeSuperseded({ sourceBranch: promotionBranch(cfg.to), targetBranch: cfg.branch, reason })) log.info(`closed !${c.iid} (${c.webUrl}): it proposed content ${envOf(cfg.from)} no longer runs`);
       }
       return { changed: false, dryRun: cfg.dryRun, changes: [], head, attempts: 1 };
@@ -240,7 +250,7 @@ async function promoteByMr(cfg: PromoteConfig): Promise<PromoteOutcome> {
     // the MR API first: a configuration or token problem fails before anything is pushed
     const api = await cfg.mrApi!();
     const message = buildMessage({ changes, origin: originOf(cfg.pinned, cfg.source, cfg.job), skipCi: cfg.skipCi, template: templateOf(cfg), trailers: trailersOf(cfg) });
-    let commit = await clone.commit([file], message, cfg.author);
+    let commit = await clone.commit([file], message, cfg.author, writebackIdentity(cfg.env));
     // our branch as it is on the server: the same change on the same base is not pushed again
     const ls = await session.must('fetch', ['ls-remote', '--heads', 'origin', `refs/heads/${branch}`], { cwd: dir, branch });
     const old = ls.trim().split(/\s+/)[0] || undefined;

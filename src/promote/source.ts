@@ -15,7 +15,7 @@ import { compareRepos, type Remote } from '../git/url.js';
 import { redactUrl } from '../core/mask.js';
 import { readImages, type ImageEntry } from '../kustomize/edit.js';
 import { KUSTOMIZATION_FILES } from '../bump/closure.js';
-import { History } from '../bump/guard.js';
+import { History, pipelineApi, verifyProvenance, writebackIdentity } from '../bump/guard.js';
 import { refOf, type Provenance } from '../bump/message.js';
 import type { Registries } from '../registry/client.js';
 import { copyImage } from '../registry/copy.js';
@@ -114,9 +114,25 @@ export async function readSource(o: {
       }
       chosen = entries.filter((e) => o.names.includes(e.name));
     }
-    const history = new History(clone, o.historyDepth);
+    // provenance only from write-back commits, checked against the GitLab API where a token allows: it is shown
+    // to approvers in the promotion MR and recorded again in the promotion commit, so nothing unverified travels
+    const history = new History(clone, o.historyDepth, { writeback: writebackIdentity(o.env), log });
     const images: SourceImage[] = [];
-    for (const e of chosen) images.push({ name: e.name, entry: e, provenance: await history.provenance(file, e.name, refOf(e)).catch(() => undefined) });
+    const api = await pipelineApi(o.env, log);
+    try {
+      for (const e of chosen) {
+        const prov = await history.provenance(file, e.name, refOf(e)).catch(() => undefined);
+        let provenance;
+        if (prov) {
+          const trust = await verifyProvenance(prov, api);
+          if (trust.trusted) provenance = { ...prov, verified: trust.how };
+          else log.warn(`provenance of ${e.name} not trusted: ${trust.how}; it is neither shown nor recorded`);
+        }
+        images.push({ name: e.name, entry: e, provenance });
+      }
+    } finally {
+      api?.close();
+    }
     return { commit, head, file, images };
   } finally {
     await session.close();
@@ -165,7 +181,8 @@ export async function pinDigests(images: SourceImage[], o: { regs?: () => Promis
     if (!digest) {
       const ref = parseRef(`${repo}:${e.newTag}`);
       const regs = await o.regs!();
-      const m = await regs.for(ref.registry).headManifest(ref.repository, e.newTag!);
+      // the digest pinned is the hash of the manifest bytes read (a malformed or mismatched header is refused)
+      const m = await regs.for(ref.registry).resolveManifest(ref.repository, e.newTag!);
       if (!m) {
         throw fail.failed(PromoteErrors.TAG_UNRESOLVED, `${repo}:${e.newTag} (pinned by tag in the source) is not in the registry`, {
           where: `${repo}:${e.newTag}`,

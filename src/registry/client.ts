@@ -19,6 +19,7 @@ import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fail, isGitopsError, isTransientErrno, type GitopsError } from '../core/errors.js';
 import { apiHost, isLoopback } from './ref.js';
+import { ERROR_BODY_BYTES, formatBytes, formatMs, isBoundError, readBody, watchDeadline } from '../core/http.js';
 import type { CredentialStore, Credentials } from './auth.js';
 
 export const MANIFEST_TYPES = [
@@ -41,6 +42,24 @@ export interface ClientOptions {
   backoffMs?: number;
   /** Date.now() ms after which no request is started or waited for (EREGISTRY_TIMEOUT, exit 4) */
   deadline?: number;
+  /** largest body read into memory: manifests, token answers (default 4 MiB) */
+  maxBytes?: number;
+  /** total time of one buffered exchange (default 60 s, and never past `deadline`) */
+  requestTimeoutMs?: number;
+}
+
+/**
+ * The largest manifest (or token answer) read: the OCI distribution spec asks registries to accept manifests
+ * of at least 4 MiB and lets them refuse larger ones, and containerd reads no more either.
+ * https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pushing-manifests
+ */
+export const MANIFEST_MAX_BYTES = 4 * 1024 * 1024;
+
+/** `sha256:` and 64 lowercase hex digits: the only digest form we accept from a registry */
+export const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
+
+export function isDigest(s: string): boolean {
+  return DIGEST_RE.test(s);
 }
 
 export interface Manifest {
@@ -144,25 +163,53 @@ export class RegistryClient {
     return /^https?:\/\//.test(path) ? path : `${this.scheme ?? 'https'}://${this.host}${path}`;
   }
 
-  /** one HTTP exchange; the body is read fully unless `stream` */
+  /**
+   * One HTTP exchange. Buffered (not `stream`): bounded (src/core/http.ts): the whole exchange within
+   * requestTimeoutMs (and the command's deadline), however slowly the bytes come, and a body of at most
+   * maxBytes (error bodies: their first 64 KiB). Streamed (blob downloads, uploads): an idle timeout, and the
+   * command's deadline when it has one; the caller reads the body.
+   */
   private send(method: string, url: string, headers: Record<string, string>, body?: Buffer | Readable, stream = false): Promise<{ res: IncomingMessage; body?: Buffer }> {
     this.stats.requests++;
     const u = new URL(url);
     const mod = u.protocol === 'http:' ? http : https;
     const agent = u.protocol === 'http:' ? this.httpAgent : this.httpsAgent;
+    const perRequest = this.opts.requestTimeoutMs ?? 60_000;
+    const left = this.opts.deadline === undefined ? perRequest : Math.max(1, Math.min(perRequest, this.opts.deadline - Date.now()));
+    const maxBytes = this.opts.maxBytes ?? MANIFEST_MAX_BYTES;
+    const what = `${this.host}'s answer to ${method} ${u.pathname}`;
+    const streamedBody = !!body && typeof (body as Readable).pipe === 'function';
     return new Promise((resolve, reject) => {
-      const left = this.opts.deadline === undefined ? 60_000 : Math.max(1, Math.min(60_000, this.opts.deadline - Date.now()));
-      const req = mod.request(u, { method, headers: { 'User-Agent': 'gitops-ci', ...headers }, agent, timeout: left }, (res) => {
-        if (stream) return resolve({ res });
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ res, body: Buffer.concat(chunks) }));
-        res.on('error', reject);
-        res.on('aborted', () => reject(Object.assign(new Error('response aborted'), { code: 'ECONNRESET' })));
+      const req = mod.request(u, { method, headers: { 'User-Agent': 'gitops-ci', ...headers }, agent, timeout: Math.min(left, 60_000) }, (res) => {
+        if (stream) {
+          // the caller reads the blob: the command's deadline (when it has one) holds until the body ends
+          res.on('close', () => deadline?.clear());
+          return resolve({ res });
+        }
+        const st = res.statusCode ?? 0;
+        const ok = st >= 200 && st < 300;
+        // a HEAD has no body: its Content-Length is the size of what a GET would send (a blob's: gigabytes)
+        readBody(res, ok ? maxBytes : ERROR_BODY_BYTES, { truncate: !ok || method === 'HEAD', what }).then(
+          (b) => {
+            deadline?.clear();
+            resolve({ res, body: b });
+          },
+          (e) => {
+            deadline?.clear();
+            reject(deadline?.expired ? deadline.error : e);
+          },
+        );
       });
-      req.on('error', reject);
+      // a blob going up or coming down takes as long as its size needs: only the command's deadline (and the
+      // idle timeout) bound it; every other exchange is bounded in total
+      const total = stream || streamedBody ? (this.opts.deadline === undefined ? undefined : Math.max(1, this.opts.deadline - Date.now())) : left;
+      const deadline = total === undefined ? undefined : watchDeadline(req, total, what);
+      req.on('error', (e) => {
+        deadline?.clear();
+        reject(deadline?.expired ? deadline.error : e);
+      });
       req.on('timeout', () => req.destroy(Object.assign(new Error('request timed out'), { code: 'ETIMEDOUT' })));
-      if (body && typeof (body as Readable).pipe === 'function') {
+      if (streamedBody) {
         const s = body as Readable;
         s.on('error', (e) => req.destroy(e));
         s.pipe(req);
@@ -175,6 +222,12 @@ export class RegistryClient {
   /** classify a low-level failure: Transient (retry), or a final GitopsError */
   private classify(e: unknown, what: string): Error {
     if (isGitopsError(e) || e instanceof Transient) return e as Error;
+    if (isBoundError(e, 'deadline')) {
+      return fail.timeout('EREGISTRY_TIMEOUT', `${this.host} did not finish answering ${what} within ${formatMs(e.limit)}`, { where: what, hint: 'the registry, or a proxy in between, is stalling; check it, or raise --timeout' });
+    }
+    if (isBoundError(e, 'too-large')) {
+      return fail.failed('EREGISTRY_TOO_LARGE', `${this.host}'s answer to ${what} is larger than ${formatBytes(e.limit)}; it was not read`, { where: what, hint: 'no manifest or token answer is this large: check that the host is a registry and not a proxy or another server' });
+    }
     if (e instanceof RegistryHttpError) {
       if (e.status === 404) return fail.failed('EREGISTRY_NOT_FOUND', `not found: ${e.what}${e.detail ? ` (${e.detail})` : ''}`, { where: e.what });
       return fail.failed('EREGISTRY_PROTOCOL', `${e.what} answered ${e.status}${e.detail ? `: ${e.detail}` : ''}`, { where: e.what });
@@ -365,7 +418,11 @@ export class RegistryClient {
 
   // ------------------------------------------------------------------ manifests
 
-  /** HEAD a manifest: its digest, or undefined when the tag or digest does not exist */
+  /**
+   * HEAD a manifest: its digest, or undefined when the tag or digest does not exist. The digest is the
+   * registry's word (a HEAD has no bytes to hash), refused unless it is `sha256:<64 hex>`; where the digest
+   * will be pinned or promoted, use resolveManifest(), which hashes the bytes.
+   */
   async headManifest(repo: string, reference: string): Promise<{ digest: string; mediaType: string; size: number } | undefined> {
     return this.retry(`HEAD ${repo}:${reference}`, async () => {
       try {
@@ -375,11 +432,36 @@ export class RegistryClient {
           const m = await this.getManifest(repo, reference);
           return { digest: m.digest, mediaType: m.mediaType, size: m.bytes.length };
         }
+        this.checkDigestForm(digest, repo, reference);
         return { digest, mediaType: String(r.res.headers['content-type'] ?? ''), size: Number(r.res.headers['content-length'] ?? 0) };
       } catch (e) {
         if (e instanceof RegistryHttpError && e.status === 404) return undefined;
         throw e;
       }
+    });
+  }
+
+  /**
+   * The digest behind a tag (or a digest), checked: the manifest is read (GET) and its bytes hashed; a
+   * Docker-Content-Digest header that is malformed or names other bytes is refused (getManifest). undefined
+   * when the tag does not exist.
+   */
+  async resolveManifest(repo: string, reference: string): Promise<{ digest: string; mediaType: string; size: number } | undefined> {
+    try {
+      const m = await this.getManifest(repo, reference);
+      return { digest: m.digest, mediaType: m.mediaType, size: m.bytes.length };
+    } catch (e) {
+      if (isGitopsError(e) && e.code === 'EREGISTRY_NOT_FOUND') return undefined;
+      throw e;
+    }
+  }
+
+  /** a Docker-Content-Digest header must be `sha256:<64 lowercase hex>`; anything else is refused */
+  private checkDigestForm(header: string, repo: string, reference: string): void {
+    if (isDigest(header)) return;
+    throw fail.failed('EREGISTRY_DIGEST', `${this.host} answered ${repo}:${reference} with Docker-Content-Digest ${JSON.stringify(header.slice(0, 100))}${header.length > 100 ? '…' : ''}, which is not sha256:<64 hex digits>; refused`, {
+      where: `${this.host}/${repo}`,
+      hint: 'the registry (or a proxy in front of it) sends a digest that cannot be checked; nothing was pinned or copied',
     });
   }
 
@@ -396,7 +478,16 @@ export class RegistryClient {
       const digest = sha256(bytes);
       const header = String(r.res.headers['docker-content-digest'] ?? '');
       if (reference.startsWith('sha256:') && digest !== reference) throw fail.failed('EREGISTRY_DIGEST', `manifest ${reference} of ${repo} has digest ${digest}`, { where: `${this.host}/${repo}` });
-      if (header && header !== digest) this.debug(`registry says ${header}, bytes hash to ${digest}`);
+      // the header names the bytes it came with: a registry whose header and bytes disagree is not believed
+      if (header) {
+        this.checkDigestForm(header, repo, reference);
+        if (header !== digest) {
+          throw fail.failed('EREGISTRY_DIGEST', `${this.host} says ${repo}:${reference} is ${header}, but the manifest it sent hashes to ${digest}; refused`, {
+            where: `${this.host}/${repo}`,
+            hint: 'the registry (or a proxy in front of it) serves other bytes than the digest it names; nothing was pinned or copied',
+          });
+        }
+      }
       let mediaType = String(r.res.headers['content-type'] ?? '').split(';')[0].trim();
       try {
         const j = JSON.parse(bytes.toString()) as { mediaType?: string };
@@ -419,6 +510,7 @@ export class RegistryClient {
         throw e;
       }
       const d = String(r.res.headers['docker-content-digest'] ?? '') || m.digest;
+      this.checkDigestForm(d, repo, reference);
       if (d !== m.digest) throw fail.failed('EREGISTRY_DIGEST', `${this.host} stored manifest ${reference} with digest ${d}, expected ${m.digest}`, { where: `${this.host}/${repo}` });
       return d;
     });
@@ -518,13 +610,9 @@ function notFound(host: string, repo: string, reference: string, detail: string)
   return fail.failed('EREGISTRY_NOT_FOUND', `${what} not found${detail ? ` (${detail})` : ''}`, { where: what, hint: 'check the repository and tag; was the image pushed?' });
 }
 
+/** the start of an error body of a streamed answer (64 KiB at most) */
 function drain(res: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    res.on('data', (c: Buffer) => chunks.push(c));
-    res.on('end', () => resolve(Buffer.concat(chunks)));
-    res.on('error', () => resolve(Buffer.concat(chunks)));
-  });
+  return readBody(res, ERROR_BODY_BYTES, { truncate: true }).catch(() => Buffer.alloc(0));
 }
 
 /** one client per registry host, shared by a command */

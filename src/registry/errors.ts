@@ -11,7 +11,8 @@
  * EREGISTRY_NOT_FOUND      1  tag, manifest or repository not found
  * EREGISTRY_TLS            1  the registry's certificate cannot be verified
  * EREGISTRY_PROTOCOL       1  an answer the distribution spec does not allow
- * EREGISTRY_DIGEST         1  the registry stored other bytes than were sent
+ * EREGISTRY_DIGEST         1  a digest that is not sha256:<64 hex>, or that the bytes read or stored do not hash to
+ * EREGISTRY_TOO_LARGE      1  a manifest or token answer over 4 MiB
  * EREGISTRY_NOT_STORED     1  the destination does not serve back what was written
  * EREGISTRY_UNAVAILABLE   75  5xx or 429 after retries
  * EREGISTRY_NETWORK       75  connection refused/reset/timeout after retries
@@ -44,6 +45,7 @@ export const REGISTRY_ERROR_CODES = [
   'EREGISTRY_TLS',
   'EREGISTRY_PROTOCOL',
   'EREGISTRY_DIGEST',
+  'EREGISTRY_TOO_LARGE',
   'EREGISTRY_NOT_STORED',
   'EREGISTRY_UNAVAILABLE',
   'EREGISTRY_NETWORK',

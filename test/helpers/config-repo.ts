@@ -34,7 +34,7 @@ export function writeTree(dir: string, tree: Tree): void {
  * Commits `tree` to `branch` of `remote` (created as a new history when the remote is empty, else on top of
  * it). Returns the new commit SHA.
  */
-export function pushTree(remote: string, tree: Tree, opts: { branch?: string; message?: string; remove?: string[] } = {}): string {
+export function pushTree(remote: string, tree: Tree, opts: { branch?: string; message?: string; remove?: string[]; committer?: { name: string; email: string } } = {}): string {
   const branch = opts.branch ?? 'main';
   const work = tmp('gci-cfg-');
   try {
@@ -51,7 +51,7 @@ export function pushTree(remote: string, tree: Tree, opts: { branch?: string; me
     for (const r of opts.remove ?? []) rmSync(join(work, r), { recursive: true, force: true });
     writeTree(work, tree);
     git(work, ['add', '-A']);
-    git(work, ['commit', '-q', '--allow-empty', '-m', opts.message ?? 'config']);
+    git(work, ['commit', '-q', '--allow-empty', '-m', opts.message ?? 'config'], opts.committer ? { GIT_COMMITTER_NAME: opts.committer.name, GIT_COMMITTER_EMAIL: opts.committer.email } : {});
     git(work, ['push', '-q', 'origin', `HEAD:refs/heads/${branch}`]);
     return git(work, ['rev-parse', 'HEAD']);
   } finally {

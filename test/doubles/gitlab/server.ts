@@ -142,6 +142,8 @@ export interface GitlabDoubleHooks {
   revoke(token: string): void;
   /** the project's deployments as the API shows them */
   deployments(project: string): Array<Record<string, unknown>>;
+  /** record a pipeline of the project that ran `sha` on `ref` (default: the default branch); returns its id */
+  addPipeline(project: string, o: { sha: string; ref?: string; status?: string }): number;
 }
 
 export interface GitlabDouble {
@@ -243,6 +245,14 @@ interface Deployment {
   createdAt: string;
   updatedAt: string;
 }
+interface Pipeline {
+  id: number;
+  iid: number;
+  sha: string;
+  ref: string;
+  status: string;
+  createdAt: string;
+}
 interface Project {
   id: number;
   path: string;
@@ -250,6 +260,7 @@ interface Project {
   gitDir: string;
   mrs: Mr[];
   deployments: Deployment[];
+  pipelines: Pipeline[];
 }
 
 class HttpError extends Error {
@@ -339,7 +350,7 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
   const userByName = (n: string) => users.find((u) => u.username.toLowerCase() === n.toLowerCase());
 
   const groups = (opts.groups ?? []).map((g, i) => ({ id: 500 + i, ...g }));
-  const projects: Project[] = opts.projects.map((p, i) => ({ id: p.id ?? 1000 + i, path: p.path, repo: p.repo, gitDir: opts.git.repoPath(p.repo), mrs: [], deployments: [] }));
+  const projects: Project[] = opts.projects.map((p, i) => ({ id: p.id ?? 1000 + i, path: p.path, repo: p.repo, gitDir: opts.git.repoPath(p.repo), mrs: [], deployments: [], pipelines: [] }));
   let nextDeploymentId = 300;
   const environments = new Map<string, number>();
   let nextMrId = 90_000;
@@ -889,6 +900,39 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
       environment: { id: envId, name: d.environment, slug: d.environment.replace(/[^a-z0-9]+/gi, '-').toLowerCase(), external_url: null, created_at: d.createdAt, updated_at: d.updatedAt, state: 'available', tier: /prod/.test(d.environment) ? 'production' : /stag/.test(d.environment) ? 'staging' : 'other' },
     };
   }
+  // GET /projects/:id/pipelines/:pipeline_id (https://docs.gitlab.com/api/pipelines/#get-a-single-pipeline):
+  // a pipeline of another project is 404, as GitLab scopes the lookup to the project in the path
+  on('GET', '/projects/:id/pipelines/:pipeline_id', (c, a) => {
+    const p = mustProject(a.id);
+    const pl = p.pipelines.find((x) => String(x.id) === a.pipeline_id);
+    if (!pl) throw msg(404, '404 Not found');
+    return {
+      status: 200,
+      body: {
+        id: pl.id,
+        iid: pl.iid,
+        project_id: p.id,
+        sha: pl.sha,
+        ref: pl.ref,
+        status: pl.status,
+        source: 'push',
+        created_at: pl.createdAt,
+        updated_at: pl.createdAt,
+        web_url: `${base}/${p.path}/-/pipelines/${pl.id}`,
+        before_sha: '0'.repeat(40),
+        tag: false,
+        yaml_errors: null,
+        user: userEntity(bot),
+        started_at: pl.createdAt,
+        finished_at: null,
+        committed_at: null,
+        duration: null,
+        queued_duration: null,
+        coverage: null,
+        detailed_status: { icon: `status_${pl.status}`, text: pl.status, label: pl.status, group: pl.status },
+      },
+    };
+  });
   on(
     'GET',
     '/projects/:id/deployments',
@@ -1120,6 +1164,7 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
 
   // ---------------------------------------------------------------------------------------- hooks
 
+  let nextPipelineId = 4100;
   const P = (project: string) => {
     const p = projectOf(project);
     if (!p) throw new Error(`double: no project ${project}`);
@@ -1212,6 +1257,12 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
       return mr.notes.map((n) => noteEntity(p, mr, n));
     },
     branchSha: (project, branch) => revParse(P(project).gitDir, `refs/heads/${branch}`),
+    addPipeline: (project, o) => {
+      const p = P(project);
+      const id = nextPipelineId++;
+      p.pipelines.push({ id, iid: p.pipelines.length + 1, sha: o.sha, ref: o.ref ?? defaultBranch(p) ?? 'main', status: o.status ?? 'success', createdAt: clock() });
+      return id;
+    },
     deployments: (project) => {
       const p = P(project);
       return p.deployments.map((d) => deploymentEntity(p, d));
