@@ -23,7 +23,7 @@ export const GitlabErrors = {
   TIMEOUT: 'EGITLAB_TIMEOUT',
   /** an answer larger than the client accepts (exit 1) */
   TOO_LARGE: 'EGITLAB_TOO_LARGE',
-  /** a listing that kept announcing a next page past the client's page bound (exit 1) */
+  /** a listing that kept announcing a next page past the page bound (GITOPS_GITLAB_MAX_PAGES pages of 100 for our listings) (exit 1) */
   TOO_MANY_PAGES: 'EGITLAB_TOO_MANY_PAGES',
   /** auto-merge: the MR cannot be merged (conflict, closed, not open, merge error) (exit 1) */
   MERGE_BLOCKED: 'EGITLAB_MERGE_BLOCKED',
@@ -39,8 +39,6 @@ export const GitlabErrors = {
   UNKNOWN_APPROVER: 'EGITLAB_UNKNOWN_APPROVER',
   /** a GitLab answer the gate cannot judge: a user null or a string, an MR without author or id, a bad sha (exit 1) */
   BAD_ANSWER: 'EGITLAB_BAD_ANSWER',
-  /** a listing longer than the page bound (GITOPS_GITLAB_MAX_PAGES pages of 100) (exit 1) */
-  TOO_MANY_PAGES: 'EGITLAB_TOO_MANY_PAGES',
   /** gate --mr: the MR's head is no longer the pipeline's commit; the newer pipeline decides (exit 1) */
   HEAD_MOVED: 'EGITLAB_HEAD_MOVED',
   /** gate: a fork MR pipeline without a GitLab token (exit 3) */
