@@ -40,7 +40,7 @@ Exit 0 when satisfied, 1 with what is missing, 2 for bad settings, 3 for a bad o
     approver: { type: 'string', multiple: true, value: 'USER|@GROUP', description: 'who may approve (repeat, or comma-separated); anyone when not given' },
     'allow-author': { type: 'boolean', description: "count the MR author's own approval" },
     'allow-committer-approval': { type: 'boolean', description: 'count approvals by users who added commits to the MR (same as --committer-check off)' },
-    'committer-check': { type: 'string', value: 'MODE', description: 'strict (default): committers, and anyone when a commit email maps to no visible user, do not count; gitlab: only identified committers; off' },
+    'committer-check': { type: 'string', value: 'MODE', description: 'gitlab (default): identified committers and pushers do not count; strict: also no one while a commit email maps to no visible user; off' },
     sha: { type: 'string', value: 'SHA', description: "with --mr: the pipeline's commit; the gate fails when the MR's head moved past it", env: ['CI_MERGE_REQUEST_SOURCE_BRANCH_SHA', 'CI_COMMIT_SHA'] },
     'settings-file': { type: 'string', value: 'PATH', description: "settings file read from the MR's target branch through the API (its `gate:` section)", default: '.gitops-ci.yml', env: ['GITOPS_GATE_SETTINGS_FILE'] },
     branch: { type: 'string', value: 'BRANCH', description: 'with --commit: the branch the commit must have reached through an MR', env: ['CI_COMMIT_BRANCH'] },

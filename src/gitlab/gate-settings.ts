@@ -116,7 +116,9 @@ export function mergeSettings(flags: GateSettings, protectedSources: SourcedSett
   // the author counts only when asked for and no source forbids it
   const allowAuthor = all.some((s) => s.allowAuthor === true) && !all.some((s) => s.allowAuthor === false);
   const checks = all.map((s) => s.committerCheck).filter((c): c is CommitterCheck => !!c);
-  const committerCheck = checks.length ? checks.reduce((a, b) => (rank[b] > rank[a] ? b : a)) : 'strict';
+  // default gitlab: the write-back identity's email belongs to no user, and under strict it would block every MR
+  // that carries a write-back commit (docs/commands/gate.md, committers)
+  const committerCheck = checks.length ? checks.reduce((a, b) => (rank[b] > rank[a] ? b : a)) : 'gitlab';
   const sources = protectedSources.map((s) => {
     const parts: string[] = [];
     if (s.approvals !== undefined) parts.push(`approvals ${s.approvals}`);

@@ -43,7 +43,7 @@ describe('gate settings: the stricter wins', () => {
     const eff = mergeSettings({ approvals: 1, approvers: ['carol'], allowAuthor: true, committerCheck: 'off' }, [env, file]);
     expect(eff).toMatchObject({ required: 3, approverSets: [['carol'], ['@release', 'bob']], allowAuthor: false, committerCheck: 'gitlab' });
     expect(mergeSettings({}, [])).toEqual({ missing: true });
-    expect(mergeSettings({ approvals: 1 }, [])).toMatchObject({ committerCheck: 'strict', allowAuthor: false });
+    expect(mergeSettings({ approvals: 1 }, [])).toMatchObject({ committerCheck: 'gitlab', allowAuthor: false });
   });
   it('malformed protected settings are a usage error, never ignored', () => {
     for (const text of ['gate:\n  approvals: 0\n', 'gate: [1]\n', 'gate:\n  approvers: 5\n', 'gate:\n  typo: 1\n', 'gate:\n  committer-check: lax\n', ': : :\n  - ]']) {

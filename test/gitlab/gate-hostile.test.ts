@@ -5,7 +5,7 @@
  * too, and each such test takes exactly its own violations off the list.
  *
  *  - the token's own user, bots (flag and token-user names), committers (pushers, commit emails, unattributable
- *    emails: strict / gitlab / off) never count
+ *    emails: gitlab (default) / strict / off) never count
  *  - --commit: an inner commit fails; of several MRs claiming the commit, the earliest merge decides
  *  - malformed approvals / MR answers fail with EGITLAB_BAD_ANSWER
  *  - --mr judges the pipeline's commit (CI_COMMIT_SHA, CI_MERGE_REQUEST_SOURCE_BRANCH_SHA)
@@ -106,14 +106,17 @@ describe('gitops-ci gate against a hostile GitLab', () => {
     expect(off.code, off.all).toBe(0);
   });
 
-  it('strict by default: a commit email no visible user has blocks every approval; `gitlab` counts the unidentified; a protected source keeps strict', async () => {
+  it('strict: a commit email no visible user has blocks every approval; `gitlab` (the default) counts the unidentified; a protected source keeps strict', async () => {
     const m = await mrByAlice();
     fx.gl.hooks.push(PROJECT, m.branch, { files: { 'quiet.txt': 'from a private email\n' }, author: 'quiet', pusher: 'alice' });
     approve(m.iid, 'dave');
-    const strict = await gate(['--mr', String(m.iid), '--approvals', '1']);
+    const strict = await gate(['--mr', String(m.iid), '--approvals', '1', '--committer-check', 'strict']);
     expect(strict.code, strict.all).toBe(1);
     expect(strict.stderr).toMatch(/ignored: @dave .*cannot tell whether they added commits: quiet@example\.com/);
     expect(strict.stderr).toMatch(/--committer-check gitlab/);
+    // the default: the pusher (alice, GitLab's own record) is excluded; an email nobody has excludes no one
+    const byDefault = await gate(['--mr', String(m.iid), '--approvals', '1']);
+    expect(byDefault.code, byDefault.all).toBe(0);
     const gitlab = await gate(['--mr', String(m.iid), '--approvals', '1', '--committer-check', 'gitlab']);
     expect(gitlab.code, gitlab.all).toBe(0);
     // the flag cannot relax what a protected variable sets
