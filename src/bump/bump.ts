@@ -5,24 +5,19 @@
  * backoff, bounded attempts and time. Never a force push; no edit is lost: an edit is either in a pushed
  * commit, or reported as skipped (stale) or failed.
  */
-import { readFile, writeFile, stat } from 'node:fs/promises';
-import { join, posix } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fail, isGitopsError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import { SparseClone, type Identity } from '../git/clone.js';
-import { GitSession } from '../git/session.js';
+import type { Identity } from '../git/clone.js';
+import type { GitSession } from '../git/session.js';
 import type { Remote } from '../git/url.js';
 import type { ImageExpr } from '../kustomize/image-expr.js';
 import { editKustomizationText, readImages, type ImageEntry } from '../kustomize/edit.js';
-import { checkoutReferences, KUSTOMIZATION_FILES } from './closure.js';
 import { History, judge, type Verdict } from './guard.js';
 import { buildMessage, envOf, refOf, type Change, type Origin, type SkipCi } from './message.js';
 import { diffText, renderOverlays } from './kustomize.js';
 import { BumpErrors } from './errors.js';
-import { resolveInside } from '../core/fsutil.js';
-import { removeTempDir, tempDir } from '../core/cleanup.js';
-import { KustomizeErrors } from '../kustomize/errors.js';
+import { Checkout } from '../writeback/checkout.js';
 
 export interface BumpConfig {
   remote: Remote;
@@ -79,21 +74,9 @@ interface Plan {
   written: Array<{ overlay: string; entries: ImageEntry[] }>;
 }
 
-async function findFile(root: string, overlay: string): Promise<string | undefined> {
-  const found: string[] = [];
-  for (const f of KUSTOMIZATION_FILES) {
-    // a symlinked overlay or kustomization that leads out of the clone is refused before anything reads it
-    const where = await resolveInside(root, join(overlay, f));
-    if (!where.inside) {
-      throw fail.usage(KustomizeErrors.OUTSIDE, `${posix.join(overlay, f)} leads outside the config repo clone through a symlink; it is not read or written`, { where: overlay, hint: 'the config repo must keep its overlays and kustomization files inside the repo (no symlinks out of it)' });
-    }
-    const s = await stat(join(root, overlay, f)).catch(() => undefined);
-    if (s?.isFile()) found.push(f);
-  }
-  if (found.length > 1) {
-    throw fail.usage(BumpErrors.OVERLAY, `${overlay} holds more than one kustomization file (${found.join(', ')})`, { where: overlay, hint: 'keep one of them' });
-  }
-  return found[0] ? posix.join(overlay, found[0]) : undefined;
+/** the overlay's kustomization in the checkout (inside the clone, one of them), or undefined */
+function findFile(co: Checkout, overlay: string): Promise<string | undefined> {
+  return co.kustomizationOf(overlay, (found) => fail.usage(BumpErrors.OVERLAY, `${overlay} holds more than one kustomization file (${found.join(', ')})`, { where: overlay, hint: 'keep one of them' }));
 }
 
 /**
@@ -106,20 +89,19 @@ interface GuardState {
 }
 
 /** Read, guard and edit every overlay in the clone's work tree. Pure with respect to the remote. */
-async function plan(clone: SparseClone, cfg: BumpConfig, attempt: number, guard: GuardState): Promise<Plan> {
+async function plan(co: Checkout, cfg: BumpConfig, attempt: number, guard: GuardState): Promise<Plan> {
   const { log } = cfg;
   const out: Plan = { changes: [], skipped: [], files: [], diff: '', written: [] };
   const guardOn = !cfg.allowDowngrade && !!(cfg.origin.commit || cfg.origin.pipelineId);
   for (const overlay of cfg.overlays) {
-    const file = await findFile(clone.dir, overlay);
+    const file = await findFile(co, overlay);
     if (!file) {
       throw fail.failed(BumpErrors.CONFLICT, `${overlay} no longer holds a kustomization at the branch's new tip`, {
         where: `${overlay} on ${cfg.branch}`,
         hint: 'another change removed or moved the overlay while this bump ran; check the branch and re-run with the right --dir',
       });
     }
-    const abs = join(clone.dir, file);
-    const text = await readFile(abs, 'utf8');
+    const text = await co.read(file);
     let current;
     try {
       current = readImages(text, file);
@@ -155,7 +137,7 @@ async function plan(clone: SparseClone, cfg: BumpConfig, attempt: number, guard:
     if (!apply.length) continue;
     const res = editKustomizationText(text, apply, file);
     if (res.text === text) continue;
-    await writeFile(abs, res.text);
+    await co.write(file, res.text);
     out.files.push(file);
     out.diff += diffText(text, res.text, file);
     out.written.push({ overlay, entries: res.changes.filter((c) => c.changed).map((c) => c.after) });
@@ -165,16 +147,6 @@ async function plan(clone: SparseClone, cfg: BumpConfig, attempt: number, guard:
     }
   }
   return out;
-}
-
-/**
- * Check out what the overlays reference, transitively. `known`: the directories already checked out (a
- * retry on a new tip): they are re-read from disk, and git is asked only about references that are new.
- */
-async function sparseClosure(c: SparseClone, cfg: BumpConfig, known: string[] = []): Promise<string[]> {
-  const dirs = await checkoutReferences(cfg.overlays, { root: c.dir, typeOf: (p) => c.typeOf(p), add: (d) => c.addSparse(d) }, known);
-  cfg.log.debug(`sparse checkout: ${dirs.join(' ')}`);
-  return dirs;
 }
 
 /**
@@ -204,7 +176,7 @@ const GRACE_MS = 15_000;
  * is (at the tip, or under later pushes), undefined when it is not. Throws a timeout when the remote cannot
  * be asked, saying that the push may have landed.
  */
-async function landedAfterTimeout(clone: SparseClone, git: GitSession, commit: string, cfg: BumpConfig): Promise<string | undefined> {
+async function landedAfterTimeout(clone: Checkout['clone'], git: GitSession, commit: string, cfg: BumpConfig): Promise<string | undefined> {
   const deadline = Date.now() + GRACE_MS;
   // the session's time is up: this look gets a short time of its own
   git.deadline = deadline;
@@ -242,20 +214,13 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
     mark = now;
     return d;
   };
-  let session: GitSession | undefined;
-  let parent: string | undefined;
+  let co: Checkout | undefined;
   try {
-    session = await GitSession.open(cfg.remote, { env: cfg.env, log, sshAcceptNew: cfg.sshAcceptNew, deadline: cfg.deadline });
-    parent = cfg.workdir ? undefined : tempDir('gitops-ci-bump-'); // removed on SIGTERM/SIGINT too
-    const dir = cfg.workdir ?? join(parent!, 'config');
-    const git = session;
-    let sparse: string[] = [];
-    const clone = await log.section(`clone ${cfg.remote.display} ${cfg.branch} (shallow, sparse: ${cfg.overlays.join(' ')})`, async () => {
-      const c = await SparseClone.clone(git, { dir, branch: cfg.branch, paths: cfg.overlays });
+    co = await Checkout.open({ remote: cfg.remote, branch: cfg.branch, paths: cfg.overlays, env: cfg.env, log, sshAcceptNew: cfg.sshAcceptNew, deadline: cfg.deadline, workdir: cfg.workdir, purpose: 'bump' }, async (c) => {
       // verify before mutating: every overlay is there, as a directory with a kustomization
       const missing: string[] = [];
       for (const o of cfg.overlays) {
-        if ((await c.typeOf(o)) !== 'tree' || !(await findFile(c.dir, o))) missing.push(o);
+        if ((await c.typeOf(o)) !== 'tree' || !(await findFile(c, o))) missing.push(o);
       }
       if (missing.length) {
         throw fail.usage(BumpErrors.OVERLAY_NOT_FOUND, `overlay${missing.length > 1 ? 's' : ''} not found on branch ${cfg.branch}: ${missing.join(', ')}`, {
@@ -263,9 +228,9 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
           hint: '--dir is relative to the config repo root and must hold a kustomization.yaml, e.g. .kubernetes/overlays/production',
         });
       }
-      sparse = await sparseClosure(c, cfg);
-      return c;
+      await c.closure(cfg.overlays);
     });
+    const { clone, session: git } = co;
     let head = await clone.head();
     timing.clone = lap();
     const guard: GuardState = { history: new History(clone, cfg.historyDepth), verdicts: new Map() };
@@ -282,11 +247,11 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
     let fetchMs: number | undefined;
     for (let attempt = 1; ; attempt++) {
       lap();
-      const p = await plan(clone, cfg, attempt, guard);
+      const p = await plan(co, cfg, attempt, guard);
       if (!p.changes.length) {
         return { changed: false, dryRun: cfg.dryRun, head, attempts: attempt, changes: [], skipped: p.skipped };
       }
-      if (cfg.render) await renderOverlays(clone.dir, p.written, log);
+      if (cfg.render) await renderOverlays(co, p.written);
       if (cfg.dryRun) return { changed: false, dryRun: true, head, attempts: attempt, changes: p.changes, skipped: p.skipped, diff: p.diff };
       const message = buildMessage({ changes: p.changes, origin: cfg.origin, skipCi: cfg.skipCi, template: cfg.template, shortSha: cfg.shortSha, trailers: cfg.trailers });
       const planMs = lap();
@@ -332,7 +297,7 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
           return { changed: true, dryRun: false, commit, head, attempts: attempt, changes: p.changes, skipped: p.skipped };
         }
         log.info(`it did not; re-applying on ${head.slice(0, 12)}`);
-        if (cfg.render) sparse = await sparseClosure(clone, cfg, sparse);
+        if (cfg.render) await co.closure(cfg.overlays);
         continue;
       }
       if (pushed.ok) {
@@ -363,11 +328,10 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
       fetchMs = lap();
       log.debug(`${cfg.branch} is now at ${head}`);
       // the new tip may reference other bases (only new references cost a git call)
-      if (cfg.render) sparse = await sparseClosure(clone, cfg, sparse);
+      if (cfg.render) await co.closure(cfg.overlays);
     }
   } finally {
-    await session?.close();
-    removeTempDir(parent);
+    await co?.close();
     timing.total = Math.round(performance.now());
     log.debug(`bump timing ${JSON.stringify(timing)}`);
   }
