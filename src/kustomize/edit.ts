@@ -214,6 +214,12 @@ export function readImages(text: string, where: string): ImageEntry[] {
   return parse(text, where).entries.map((e) => ({ ...e.entry }));
 }
 
+/** The `images:` entries with the 1-based line each starts on. */
+export function readImagesWithLines(text: string, where: string): Array<{ entry: ImageEntry; line: number }> {
+  const p = parse(text, where);
+  return p.entries.map((e) => ({ entry: { ...e.entry }, line: lineCol(p.t, e.node.range?.[0] ?? 0).line }));
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // semantics
 
@@ -564,7 +570,7 @@ function newImagesBlock(entries: ImageEntry[], keyIndent: string, eol: string): 
  * changes) and one change record per expression. Throws usage errors (naming `where`, with line:col) for a
  * file that is not valid YAML or not a kustomization with a list of images.
  */
-export function editKustomizationText(text: string, exprs: ImageExpr[], where: string): { text: string; changes: ImageChange[] } {
+export function editKustomizationText(text: string, exprs: ImageExpr[], where: string): { text: string; changes: ImageChange[]; warnings?: string[] } {
   if (exprs.length === 0) throw fail.usage(KustomizeErrors.NO_IMAGE, 'no image specified', { where: 'command line' });
   const p = parse(text, where);
   const { t } = p;
