@@ -11,19 +11,23 @@ import type { Logger } from '../core/log.js';
 import type { Identity } from '../git/clone.js';
 import type { GitSession } from '../git/session.js';
 import type { Remote } from '../git/url.js';
-import type { ImageExpr } from '../kustomize/image-expr.js';
-import { editKustomizationText, readImages, type ImageEntry } from '../kustomize/edit.js';
+import type { ImageEntry } from '../kustomize/edit.js';
+import type { Pin } from '../edit/target.js';
 import { History, judge, type Verdict } from './guard.js';
 import { buildMessage, envOf, refOf, type Change, type Origin, type SkipCi } from './message.js';
 import { diffText, renderOverlays } from './kustomize.js';
 import { BumpErrors } from './errors.js';
-import { Checkout } from '../writeback/checkout.js';
+import { Checkout, type KindChoice, type Located } from '../writeback/checkout.js';
+import { entryOf, refString } from '../writeback/pins.js';
 
 export interface BumpConfig {
   remote: Remote;
   branch: string;
   overlays: string[];
-  exprs: ImageExpr[];
+  /** the images to pin, as objects (parsed once from --image, or carried from promote's source) */
+  pins: Pin[];
+  /** which kind of file in each overlay is edited: auto (the one kind found) or a kind of src/edit/registry.ts */
+  targetKind: KindChoice;
   template?: string;
   skipCi: SkipCi;
   render: boolean;
@@ -71,12 +75,12 @@ interface Plan {
   files: string[];
   diff: string;
   /** per changed overlay, the entries as written (for the render check) */
-  written: Array<{ overlay: string; entries: ImageEntry[] }>;
+  written: Array<{ overlay: string; target: Located['target']; entries: ImageEntry[] }>;
 }
 
-/** the overlay's kustomization in the checkout (inside the clone, one of them), or undefined */
-function findFile(co: Checkout, overlay: string): Promise<string | undefined> {
-  return co.kustomizationOf(overlay, (found) => fail.usage(BumpErrors.OVERLAY, `${overlay} holds more than one kustomization file (${found.join(', ')})`, { where: overlay, hint: 'keep one of them' }));
+/** the file in the overlay that pins images (inside the clone; one kind, one file), or undefined */
+function findFile(co: Checkout, overlay: string, kind: KindChoice): Promise<Located | undefined> {
+  return co.locate(overlay, kind, (found) => fail.usage(BumpErrors.OVERLAY, `${overlay} holds more than one kustomization file (${found.join(', ')})`, { where: overlay, hint: 'keep one of them' }));
 }
 
 /**
@@ -94,56 +98,58 @@ async function plan(co: Checkout, cfg: BumpConfig, attempt: number, guard: Guard
   const out: Plan = { changes: [], skipped: [], files: [], diff: '', written: [] };
   const guardOn = !cfg.allowDowngrade && !!(cfg.origin.commit || cfg.origin.pipelineId);
   for (const overlay of cfg.overlays) {
-    const file = await findFile(co, overlay);
-    if (!file) {
-      throw fail.failed(BumpErrors.CONFLICT, `${overlay} no longer holds a kustomization at the branch's new tip`, {
+    const located = await findFile(co, overlay, cfg.targetKind);
+    if (!located) {
+      throw fail.failed(BumpErrors.CONFLICT, `${overlay} no longer holds a file that pins images at the branch's new tip`, {
         where: `${overlay} on ${cfg.branch}`,
         hint: 'another change removed or moved the overlay while this bump ran; check the branch and re-run with the right --dir',
       });
     }
+    const { target, file } = located;
     const text = await co.read(file);
     let current;
     try {
-      current = readImages(text, file);
+      current = target.images(text, file);
     } catch (e) {
       if (attempt > 1 && isGitopsError(e)) {
         throw fail.failed(BumpErrors.CONFLICT, `${file} cannot be read any more at the branch's new tip: ${e.message}`, { where: e.where ?? file, details: e.details, hint: 'another change broke the overlay while this bump ran; fix it on the branch, then re-run', cause: e });
       }
       throw e;
     }
-    const apply: ImageExpr[] = [];
-    for (const expr of cfg.exprs) {
-      const preview = editKustomizationText(text, [expr], file).changes.find((c) => c.name === expr.name);
+    const apply: Pin[] = [];
+    for (const pin of cfg.pins) {
+      const preview = target.edit(text, [pin], file).changes.find((c) => c.pin.name === pin.name);
       if (!preview || !preview.changed) continue;
-      const cur = current.find((c) => c.name === expr.name);
-      const wanted = refOf(preview.after);
-      if (cur && guardOn && refOf(cur) !== wanted) {
-        const prov = await guard.history.provenance(file, expr.name, refOf(cur));
+      const cur = current.find((c) => c.name === pin.name);
+      const wanted = refString(preview.after);
+      if (cur && guardOn && refString(cur) !== wanted) {
+        const prov = await guard.history.provenance(file, pin.name, refString(cur));
         if (prov) {
           const key = JSON.stringify([prov.project, prov.sourceCommit, prov.pipelineId]);
           let v = guard.verdicts.get(key);
           if (!v) guard.verdicts.set(key, (v = await judge(cfg.origin, prov, cfg.sourceRepo)));
-          log.debug(`stale guard ${overlay} ${expr.name}: ${v.by}: ${v.why} (set by ${prov.commit?.slice(0, 12)})`);
+          log.debug(`stale guard ${overlay} ${pin.name}: ${v.by}: ${v.why} (set by ${prov.commit?.slice(0, 12)})`);
           if (v.stale) {
-            out.skipped.push({ overlay, image: expr.name, current: refOf(cur), wanted, why: v.why });
+            out.skipped.push({ overlay, image: pin.name, current: refString(cur), wanted, why: v.why });
             continue;
           }
         } else {
-          log.debug(`stale guard ${overlay} ${expr.name}: no bump commit records ${refOf(cur)} within ${cfg.historyDepth} commits; not guarded`);
+          log.debug(`stale guard ${overlay} ${pin.name}: no bump commit records ${refString(cur)} within ${cfg.historyDepth} commits; not guarded`);
         }
       }
-      apply.push(expr);
+      apply.push(pin);
     }
     if (!apply.length) continue;
-    const res = editKustomizationText(text, apply, file);
+    const res = target.edit(text, apply, file);
+    for (const w of res.warnings) log.warn(`${file}: ${w}`);
     if (res.text === text) continue;
     await co.write(file, res.text);
     out.files.push(file);
     out.diff += diffText(text, res.text, file);
-    out.written.push({ overlay, entries: res.changes.filter((c) => c.changed).map((c) => c.after) });
+    out.written.push({ overlay, target, entries: res.changes.filter((c) => c.changed).map((c) => entryOf(c.after)) });
     for (const c of res.changes) {
       if (!c.changed) continue;
-      out.changes.push({ overlay, env: envOf(overlay), image: c.name, before: c.before ? refOf(c.before) : undefined, after: refOf(c.after) });
+      out.changes.push({ overlay, env: envOf(overlay), image: c.pin.name, before: c.before ? refString(c.before) : undefined, after: refString(c.after) });
     }
   }
   return out;
@@ -220,7 +226,7 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
       // verify before mutating: every overlay is there, as a directory with a kustomization
       const missing: string[] = [];
       for (const o of cfg.overlays) {
-        if ((await c.typeOf(o)) !== 'tree' || !(await findFile(c, o))) missing.push(o);
+        if ((await c.typeOf(o)) !== 'tree' || !(await findFile(c, o, cfg.targetKind))) missing.push(o);
       }
       if (missing.length) {
         throw fail.usage(BumpErrors.OVERLAY_NOT_FOUND, `overlay${missing.length > 1 ? 's' : ''} not found on branch ${cfg.branch}: ${missing.join(', ')}`, {
@@ -251,7 +257,7 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
       if (!p.changes.length) {
         return { changed: false, dryRun: cfg.dryRun, head, attempts: attempt, changes: [], skipped: p.skipped };
       }
-      if (cfg.render) await renderOverlays(co, p.written);
+      if (cfg.render) await renderOverlays(co, p.written, log);
       if (cfg.dryRun) return { changed: false, dryRun: true, head, attempts: attempt, changes: p.changes, skipped: p.skipped, diff: p.diff };
       const message = buildMessage({ changes: p.changes, origin: cfg.origin, skipCi: cfg.skipCi, template: cfg.template, shortSha: cfg.shortSha, trailers: cfg.trailers });
       const planMs = lap();

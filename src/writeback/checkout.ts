@@ -23,9 +23,32 @@ import { SparseClone } from '../git/clone.js';
 import { GitSession } from '../git/session.js';
 import type { Remote } from '../git/url.js';
 import { KustomizeErrors } from '../kustomize/errors.js';
-import { renderOverlay } from '../kustomize/overlay.js';
 import { redactRenderError } from '../render/diff.js';
-import { checkoutReferences, KUSTOMIZATION_FILES } from '../bump/closure.js';
+import { checkoutReferences } from '../bump/closure.js';
+import { detectTargets, TARGET_KINDS, targetOf } from '../edit/registry.js';
+import type { EditTarget, TargetKind } from '../edit/target.js';
+import { WritebackErrors } from './errors.js';
+
+/** what --target-kind takes: a kind of the edit layer, or auto (detected from the files found) */
+export type KindChoice = 'auto' | TargetKind;
+
+/** the values --target-kind accepts, for help texts and checks */
+export const KIND_CHOICES: readonly string[] = ['auto', ...TARGET_KINDS];
+
+/** checks a --target-kind value; pushes a problem and returns undefined when it is not one */
+export function kindFlag(v: string | undefined, problems: string[]): KindChoice {
+  const k = (v ?? 'auto').trim();
+  if (KIND_CHOICES.includes(k)) return k as KindChoice;
+  problems.push(`--target-kind ${JSON.stringify(k)} is not a target kind: pass one of ${KIND_CHOICES.join(', ')}`);
+  return 'auto';
+}
+
+/** the file that pins images in a directory, and the edit target that reads and writes it */
+export interface Located {
+  target: EditTarget;
+  /** repo-relative */
+  file: string;
+}
 
 export interface CheckoutOptions {
   remote: Remote;
@@ -137,18 +160,37 @@ export class Checkout {
   }
 
   /**
-   * The kustomization file of an overlay (repo-relative), or undefined. Every candidate name is checked inside
-   * the clone before anything looks at it; several of them is a usage error.
+   * The file in `dir` (repo-relative) that pins images, and its edit target: of the kind asked for, or, with
+   * `auto`, of the one kind the edit layer finds there (src/edit/registry.ts). undefined when there is none.
+   * The directory and every file found are checked inside the clone before anything reads them. Files of
+   * several kinds (auto), or several files of the kind, are refused with the files and what to pass instead;
+   * `several` makes the error for several files of one kind when the caller has its own code for it.
    */
-  async kustomizationOf(overlay: string, several: (found: string[]) => GitopsError): Promise<string | undefined> {
-    const found: string[] = [];
-    for (const f of KUSTOMIZATION_FILES) {
-      const rel = posix.join(overlay, f);
-      await this.inside(rel, overlay);
-      if (await this.isFile(rel)) found.push(f);
+  async locate(dir: string, kind: KindChoice, several?: (files: string[]) => GitopsError): Promise<Located | undefined> {
+    const abs = await this.inside(dir);
+    const rel = (f: string) => posix.join(dir, posix.basename(f));
+    let found: Array<{ target: EditTarget; files: string[] }>;
+    if (kind === 'auto') found = await detectTargets(abs);
+    else {
+      const t = targetOf(kind);
+      if (!t) throw fail.usage(WritebackErrors.TARGET_KIND, `--target-kind ${kind}: the edit layer has no such target`, { where: 'command line', hint: `pass one of ${KIND_CHOICES.join(', ')}` });
+      found = [{ target: t, files: await t.find(abs) }].filter((f) => f.files.length);
     }
-    if (found.length > 1) throw several(found);
-    return found[0] ? posix.join(overlay, found[0]) : undefined;
+    for (const f of found) for (const file of f.files) await this.inside(rel(file), dir);
+    if (!found.length) return undefined;
+    if (found.length > 1) {
+      throw fail.usage(WritebackErrors.TARGET_AMBIGUOUS, `${dir} holds files of ${found.length} kinds that pin images: ${found.map((f) => `${f.target.kind} (${f.files.map((x) => posix.basename(x)).join(', ')})`).join(', ')}`, {
+        where: `${posix.join(dir, posix.basename(found[0]!.files[0]!))}:1`,
+        details: found.map((f) => `--target-kind ${f.target.kind}: ${f.files.map(rel).join(', ')}`),
+        hint: `pass --target-kind ${found.map((f) => f.target.kind).join(' or --target-kind ')} to say which one the command edits`,
+      });
+    }
+    const { target, files } = found[0]!;
+    if (files.length > 1) {
+      const names = files.map((f) => posix.basename(f));
+      throw several?.(names) ?? fail.usage(WritebackErrors.TARGET_AMBIGUOUS, `${dir} holds more than one ${target.kind} file (${names.join(', ')})`, { where: `${rel(files[0]!)}:1`, hint: 'keep one of them' });
+    }
+    return { target, file: rel(files[0]!) };
   }
 
   /**
@@ -164,42 +206,32 @@ export class Checkout {
   }
 
   /**
-   * Render an overlay as Argo CD would (`kustomize build`), after resolveInside; errors name paths relative to
-   * the clone, and generator literals (Secret values) quoted by kustomize are redacted.
+   * Render a directory as Argo CD would, with its target's renderer (`kustomize build` for a kustomization),
+   * after resolveInside; errors name paths relative to the clone, and generator literals (Secret values) quoted
+   * by kustomize are redacted. undefined when the target has no renderer.
    */
-  async render(overlay: string, when?: string): Promise<string> {
-    const abs = await this.inside(overlay);
+  async render(dir: string, o: { when?: string; target?: EditTarget } = {}): Promise<string | undefined> {
+    const target = o.target ?? targetOf('kustomization')!;
+    if (!target.render) return undefined;
+    const abs = await this.inside(dir);
     try {
-      return await this.log.section(`kustomize build ${overlay}${when ? ` (${when})` : ''}`, () => renderOverlay(abs), { collapsed: true });
+      return await this.log.section(`${target.kind === 'kustomization' ? `kustomize build ${dir}` : `render ${dir} (${target.kind})`}${o.when ? ` (${o.when})` : ''}`, () => target.render!(abs), { collapsed: true });
     } catch (e) {
       if (!isGitopsError(e)) throw e;
       const rel = (s: string) => redactRenderError(s.split(`${this.dir}/`).join(''));
-      throw new GitopsError({ kind: e.kind, code: e.code, message: rel(e.message), where: overlay, hint: e.hint, cause: e, details: e.details?.map(rel) });
+      throw new GitopsError({ kind: e.kind, code: e.code, message: rel(e.message), where: dir, hint: e.hint, cause: e, details: e.details?.map(rel) });
     }
   }
 
   /**
-   * The text of a repo-relative file at commit `rev`. HEAD's work tree is read through read(); another commit
-   * is read from git's objects (fetched on demand), refusing a symlink entry as read() would.
+   * Move the work tree to `rev` (a commit: fetched first, depth 1, when it is not here; a branch name: back to
+   * it). Blobs of the sparse paths come on demand. Used to read a source at the revision Argo CD runs.
    */
-  async readAt(rev: string, rel: string): Promise<string | undefined> {
-    if (rev === (await this.clone.head())) return (await this.isFile(rel)) ? this.read(rel) : undefined;
-    // a symlink in git is a blob holding its target: followed while it stays in the repo, as on disk
-    let path = rel;
-    for (let hop = 0; hop < 8; hop++) {
-      const ls = await this.session.run(['ls-tree', '-z', rev, '--', path], { cwd: this.dir });
-      if (ls.code !== 0) return undefined;
-      const entry = ls.stdout.split('\0').find((l) => l.endsWith(`\t${path}`));
-      if (!entry) return undefined;
-      const [mode, type] = entry.split(/\s/);
-      if (type !== 'blob') return undefined;
-      // blobs come on demand from the promisor remote: `show` may reach the network
-      const text = await this.session.must('fetch', ['show', `${rev}:${path}`], { cwd: this.dir, branch: this.branch });
-      if (mode !== '120000') return text;
-      const next = posix.normalize(posix.join(posix.dirname(path), text));
-      if (posix.isAbsolute(text) || next === '..' || next.startsWith('../')) throw outsideError(rel, `${rel} at ${rev.slice(0, 12)}`);
-      path = next;
+  async switchTo(rev: string): Promise<void> {
+    if (/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(rev) && (await this.session.run(['cat-file', '-e', `${rev}^{commit}`], { cwd: this.dir })).code !== 0) {
+      const r = await this.session.run(['fetch', '--quiet', '--depth=1', '--filter=blob:none', '--no-tags', 'origin', rev], { cwd: this.dir });
+      if (r.code !== 0) throw new Error(r.stderr.trim());
     }
-    throw outsideError(rel, `${rel} at ${rev.slice(0, 12)} (a symlink loop)`);
+    await this.session.must('fetch', ['checkout', '--quiet', /^[0-9a-f]{40}/.test(rev) ? '--detach' : '--no-guess', rev, '--'], { cwd: this.dir, branch: this.branch });
   }
 }
