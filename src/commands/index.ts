@@ -6,6 +6,7 @@ import type { CommandEntry } from '../core/command.js';
 
 export const commands: CommandEntry[] = [
   { name: 'set-image', summary: 'Set images in Kustomize overlays, as `kustomize edit set image` does, keeping the file as written', load: () => import('./set-image.js') },
+  { name: 'pin', summary: 'Pin one tag or digest in one file: Helm values, a manifest, an Argo CD Application or .argocd-source, keeping the file as written', load: () => import('./pin.js') },
   { name: 'bump', summary: 'Clone the config repo, set images in overlays, commit with [skip ci] and push, safely under concurrency', load: () => import('./bump.js') },
   { name: 'image build', summary: 'Build an image through the Docker Engine API (BuildKit), with registry cache, and push it', load: () => import('./image-build.js') },
   { name: 'image resolve', summary: 'Print the digest behind an image tag, from the registry API', load: () => import('./image-resolve.js') },

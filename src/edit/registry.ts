@@ -3,11 +3,19 @@
  * Order matters for detection only: the first target whose `find` returns files for a directory wins
  * (`detectTargets` reports every kind found, so a caller can refuse an ambiguous directory).
  */
+import { application } from './application.js';
+import { argocdSource } from './argocd-source.js';
+import { helm } from './helm.js';
 import { kustomization } from './kustomization.js';
+import { manifest } from './manifest.js';
 import type { EditTarget, TargetKind } from './target.js';
 
 export const targets: readonly EditTarget[] = [
   kustomization,
+  argocdSource,
+  application,
+  helm,
+  manifest,
 ];
 
 export const TARGET_KINDS: readonly TargetKind[] = targets.map((t) => t.kind);

@@ -51,6 +51,15 @@ export interface PinChange {
   changed: boolean;
 }
 
+/** `gitops-ci pin`'s request: TARGET in the target's grammar, a tag or digest, and whether the scalar is a reference */
+export interface PinRequest {
+  target: string;
+  /** a tag or a digest (algorithm:hex) */
+  value: string;
+  /** treat the scalar as `repo[:tag][@digest]` and change only its tag or digest */
+  imageRef?: boolean;
+}
+
 export interface EditOptions {
   /** how messages name the file (default: the `file` argument) */
   where?: string;
@@ -83,6 +92,11 @@ export interface EditTarget {
    * what to pass instead) for an ambiguous or unknown image, or a field it will not edit safely; never half-edits.
    */
   edit(text: string, pins: Pin[], file: string, opts?: EditOptions): EditResult;
+  /**
+   * `gitops-ci pin`: one value into the scalar(s) TARGET names, in the target's TARGET grammar
+   * (docs/commands/pin.md). Targets without a TARGET grammar (kustomization: use set-image) leave it out.
+   */
+  pin?(text: string, file: string, req: PinRequest, opts?: EditOptions): EditResult;
   /** the rendered manifests of the directory, where a renderer exists (kustomize build) */
   render?(dir: string): Promise<string>;
 }

@@ -20,6 +20,29 @@ import { isAlias, isMap, isPair, isScalar, isSeq, parseAllDocuments, parseDocume
 import { fail } from '../core/errors.js';
 import { KustomizeErrors } from './errors.js';
 import type { ImageExpr } from './image-expr.js';
+import {
+  Edits,
+  afterLine,
+  at,
+  colOf,
+  contentEnd,
+  dashOf,
+  formatScalar,
+  hasBlankLine,
+  leadingCommentsStart,
+  lineCol,
+  lineStart,
+  nextLineStart,
+  pairValueEnd,
+  startsLine,
+  textOf,
+  trailingComment,
+  type Style,
+  type Text,
+} from '../edit/splice.js';
+
+/** moved to src/edit/splice.ts (the splicer every edit target shares); re-exported for existing callers */
+export { formatScalar, plainIsSafe } from '../edit/splice.js';
 
 export interface ImageEntry {
   name: string;
@@ -42,71 +65,6 @@ const FIELDS = ['digest', 'name', 'newName', 'newTag', 'tagSuffix'] as const;
 type Field = (typeof FIELDS)[number];
 const VALUE_FIELDS = ['digest', 'newName', 'newTag', 'tagSuffix'] as const;
 const RANK: Record<string, number> = Object.fromEntries(FIELDS.map((f, i) => [f, i]));
-
-// ---------------------------------------------------------------------------------------------------------
-// text helpers
-
-interface Text {
-  src: string;
-  eol: string;
-}
-
-function lineStart(t: Text, pos: number): number {
-  return t.src.lastIndexOf('\n', pos - 1) + 1;
-}
-/** position just after the line's EOL (or the end of the text when the line has none) */
-function nextLineStart(t: Text, pos: number): number {
-  const nl = t.src.indexOf('\n', pos);
-  return nl < 0 ? t.src.length : nl + 1;
-}
-/** the column of `pos` on its line, not counting a byte-order mark at the start of the file */
-function colOf(t: Text, pos: number): number {
-  const ls = lineStart(t, pos);
-  return pos - ls - (ls === 0 && t.src.charCodeAt(0) === 0xfeff ? 1 : 0);
-}
-function lineCol(t: Text, pos: number): { line: number; col: number } {
-  let line = 1;
-  for (let i = t.src.indexOf('\n'); i >= 0 && i < pos; i = t.src.indexOf('\n', i + 1)) line++;
-  return { line, col: pos - lineStart(t, pos) + 1 };
-}
-function at(t: Text, where: string, pos: number): string {
-  const { line, col } = lineCol(t, pos);
-  return `${where}:${line}:${col}`;
-}
-/** whether `gap` (whole lines: it starts at a line start) holds a blank line */
-function hasBlankLine(gap: string): boolean {
-  return gap.split('\n').slice(0, -1).some((l) => l.trim() === '');
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// scalars
-
-const plainCache = new Map<string, boolean>();
-/** whether `s` can be written as a plain scalar and read back as the same string, in YAML 1.1 and 1.2 */
-export function plainIsSafe(s: string, inFlow = false): boolean {
-  if (s === '' || s !== s.trim() || /[\r\n\t]/.test(s)) return false;
-  if (inFlow && /[,[\]{}]/.test(s)) return false;
-  const key = `${inFlow ? 'f' : 'b'}${s}`;
-  const hit = plainCache.get(key);
-  if (hit !== undefined) return hit;
-  let ok = true;
-  for (const version of ['1.1', '1.2'] as const) {
-    const d = parseDocument(inFlow ? `k: [${s}]\n` : `k: ${s}\n`, { version });
-    const n = inFlow ? (d.getIn(['k', 0], true) as unknown) : (d.get('k', true) as unknown);
-    if (d.errors.length || !isScalar(n) || n.value !== s || n.type !== 'PLAIN') ok = false;
-  }
-  plainCache.set(key, ok);
-  return ok;
-}
-
-type Style = 'PLAIN' | 'QUOTE_SINGLE' | 'QUOTE_DOUBLE';
-
-/** Formats a string as a YAML scalar: in `style` when it allows, double-quoted when it must be quoted. */
-export function formatScalar(s: string, style: Style = 'PLAIN', inFlow = false): string {
-  if (style === 'QUOTE_SINGLE' && !/[\r\n]/.test(s)) return `'${s.replace(/'/g, "''")}'`;
-  if (style === 'QUOTE_DOUBLE') return JSON.stringify(s);
-  return plainIsSafe(s, inFlow) ? s : JSON.stringify(s);
-}
 
 function scalarString(t: Text, n: Scalar): string | undefined {
   if (n.value === null || n.value === undefined) return undefined;
@@ -146,7 +104,7 @@ function yamlError(where: string, e: { message: string; linePos?: [{ line: numbe
 }
 
 function parse(src: string, where: string): Parsed {
-  const t: Text = { src, eol: src.includes('\r\n') ? '\r\n' : '\n' };
+  const t: Text = textOf(src);
   const all = parseAllDocuments(src, { prettyErrors: true });
   const docs = Array.isArray(all) ? all : [];
   for (const d of docs) if (d.errors.length) throw yamlError(where, d.errors[0] as never);
@@ -200,6 +158,18 @@ function parse(src: string, where: string): Parsed {
       // `newTag: !!binary …` (or any tag but !!str): not a plain string; a value spliced in after the tag
       // would change its meaning or make the YAML invalid, so it is refused and the file left as it is
       if (val !== null && (val as Scalar).tag && (val as Scalar).tag !== 'tag:yaml.org,2002:str') throw bad(`has a ${k} with the YAML tag ${(val as Scalar).tag!.replace('tag:yaml.org,2002:', '!!')}; write it as a plain string`);
+      // `newTag: 1.10` (a float), `newTag: 16` (an int), `newTag: on` (a bool): kustomize refuses the whole file
+      // ("invalid Kustomization: json: cannot unmarshal number into Go struct field Image.images.newTag of type
+      // string", kustomize v5.5, as `kubectl kustomize` prints it). set-image matches it: refused, file untouched.
+      // Typed as YAML 1.1 reads it (sigs.k8s.io/yaml): `yes`, `on`, `012`, `0x1F` are refused too.
+      const type = val !== null && (val as Scalar).type === 'PLAIN' && (val as Scalar).value !== null ? yaml11Type(t.src.slice((val as Scalar).range![0], (val as Scalar).range![1]).trim()) : 'string';
+      if (type === 'number' || type === 'bool') {
+        const src = t.src.slice((val as Scalar).range![0], (val as Scalar).range![1]).trim();
+        throw fail.usage(KustomizeErrors.BAD_IMAGE_ENTRY, `an \`images\` entry in ${where} has ${k}: ${src}, which YAML reads as a ${type}, not a string; kustomize refuses the file ("cannot unmarshal ${type} into Go struct field Image.images.${k} of type string")`, {
+          where: at(t, where, (val as Scalar).range?.[0] ?? pos),
+          hint: `quote it: ${k}: "${src}"`,
+        });
+      }
       pairs.set(k as Field, pair as Pair<Scalar, Scalar | null>);
       const s = val === null ? undefined : scalarString(t, val);
       if (s !== undefined) (entry as Record<string, string>)[k] = s;
@@ -207,6 +177,18 @@ function parse(src: string, where: string): Parsed {
     p.entries.push({ node: item, entry: { name: entry.name ?? '', ...entry } as ImageEntry, pairs });
   }
   return p;
+}
+
+const typeCache = new Map<string, string>();
+/** what YAML 1.1 (sigs.k8s.io/yaml, which kustomize reads kustomizations with) makes of a plain scalar */
+function yaml11Type(src: string): 'number' | 'bool' | 'null' | 'string' {
+  let r = typeCache.get(src);
+  if (r === undefined) {
+    const v = parseDocument(`k: ${src}\n`, { version: '1.1' }).get('k');
+    r = v === null || v === undefined ? 'null' : typeof v === 'boolean' ? 'bool' : typeof v === 'number' || typeof v === 'bigint' ? 'number' : 'string';
+    typeCache.set(src, r);
+  }
+  return r as 'number' | 'bool' | 'null' | 'string';
 }
 
 /** The `images:` entries of a kustomization. Throws usage errors naming `where` (with line:col). */
@@ -242,64 +224,6 @@ export function applyExpr(expr: ImageExpr, existing?: ImageEntry): ImageEntry {
     newTag: pick(expr.keepNewTag || expr.newTag === '*', expr.newTag, existing?.newTag),
     digest: pick(expr.keepDigest || expr.digest === '*', expr.digest, existing?.digest),
   });
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// edits
-
-interface Edit {
-  start: number;
-  end: number;
-  text: string;
-  /** among insertions at the same place, lower orders go first (then the order of `add`) */
-  order: number;
-  seq: number;
-}
-
-class Edits {
-  list: Edit[] = [];
-  private n = 0;
-  add(start: number, end: number, text: string, order = 0): void {
-    this.list.push({ start, end, text, order, seq: this.n++ });
-  }
-  apply(src: string): string {
-    const l = [...this.list].sort((a, b) => a.start - b.start || (a.end - a.start) - (b.end - b.start) || a.order - b.order || a.seq - b.seq);
-    let out = '';
-    let pos = 0;
-    for (const e of l) {
-      if (e.start < pos) throw new Error(`internal: overlapping edits at ${e.start}`);
-      out += src.slice(pos, e.start) + e.text;
-      pos = e.end;
-    }
-    return out + src.slice(pos);
-  }
-}
-
-/** end of the last value written in a node (before trailing comments and line breaks) */
-function contentEnd(n: unknown, fallback: number): number {
-  if (n === null || n === undefined) return fallback;
-  if (isScalar(n) || isAlias(n)) return (n as Node).range?.[1] ?? fallback;
-  if (isMap(n) || isSeq(n)) {
-    if ((n as YAMLMap).flow) return (n as Node).range?.[1] ?? fallback;
-    const items = (n as YAMLMap | YAMLSeq).items as unknown[];
-    if (!items.length) return (n as Node).range?.[1] ?? fallback;
-    const last = items[items.length - 1];
-    if (isPair(last)) {
-      const kEnd = (last.key as Node | null)?.range?.[1] ?? fallback;
-      const v = last.value as Node | null;
-      if (v === null || (isScalar(v) && v.value === null && v.range && v.range[0] === v.range[1])) return kEnd;
-      return contentEnd(v, kEnd);
-    }
-    return contentEnd(last, fallback);
-  }
-  return fallback;
-}
-
-/** the position after the line holding `pos - 1`'s content (i.e. where a new line can be inserted) */
-function afterLine(t: Text, end: number): { pos: number; needsEol: boolean } {
-  if (end > 0 && t.src[end - 1] === '\n') return { pos: end, needsEol: false };
-  const pos = nextLineStart(t, end);
-  return { pos, needsEol: pos === t.src.length && !t.src.endsWith('\n') };
 }
 
 function fmtPair(k: string, v: string, style: Style = 'PLAIN', inFlow = false): string {
@@ -362,52 +286,6 @@ function seqStyle(t: Text, seq: YAMLSeq): SeqStyle {
   return st;
 }
 
-/** the '-' of a block sequence item (it may sit on the line above the item's content) */
-function dashOf(t: Text, item: Node): number {
-  const s = item.range![0];
-  let j = s - 1;
-  while (j >= 0 && /[ \t\r\n]/.test(t.src[j])) j--;
-  return j >= 0 && t.src[j] === '-' ? j : s;
-}
-
-/** start of the block of own-line comments right above the line at `pos` (they belong to that item) */
-function leadingCommentsStart(t: Text, pos: number, floor: number): number {
-  let ls = lineStart(t, pos);
-  while (ls > floor) {
-    const prev = lineStart(t, ls - 1);
-    if (prev < floor) break;
-    const line = t.src.slice(prev, ls).trim();
-    if (!line.startsWith('#')) break;
-    ls = prev;
-  }
-  return ls;
-}
-
-/** where a pair's value ends on the page: after the scalar (a block scalar's final line break excluded), or after the ':' of a key with no value */
-function pairValueEnd(t: Text, p: Pair<Scalar, Scalar | null>): number {
-  const v = p.value;
-  if (v && v.range && v.range[1] > v.range[0]) {
-    let end = v.range[1];
-    if (v.type === 'BLOCK_LITERAL' || v.type === 'BLOCK_FOLDED') while (end > v.range[0] && (t.src[end - 1] === '\n' || t.src[end - 1] === '\r')) end--;
-    return end;
-  }
-  return t.src.indexOf(':', p.key.range![1]) + 1;
-}
-
-/** the comment after `end` on its line, with the blanks before it (`   # bumped by CI`), or '' */
-function trailingComment(t: Text, end: number): string {
-  let le = t.src.indexOf('\n', end);
-  if (le < 0) le = t.src.length;
-  if (le > end && t.src[le - 1] === '\r') le--;
-  const rest = t.src.slice(end, le);
-  return /^[ \t]+#/.test(rest) ? rest.replace(/[ \t]+$/, '') : '';
-}
-
-/** whether only blanks come before `pos` on its line */
-function startsLine(t: Text, pos: number): boolean {
-  return /^[\uFEFF \t]*$/.test(t.src.slice(lineStart(t, pos), pos));
-}
-
 /** Set the value of a key the entry keeps: spliced in place, in the value's quote style where it allows. */
 function setValue(t: Text, edits: Edits, p: Pair<Scalar, Scalar | null>, want: string, flow: boolean): void {
   const v = p.value;
@@ -425,10 +303,37 @@ function setValue(t: Text, edits: Edits, p: Pair<Scalar, Scalar | null>, want: s
   }
 }
 
+type Warn = (pos: number, message: string) => void;
+
+/**
+ * A Flux image automation marker in a trailing comment: `# {"$imagepolicy": "ns:policy"}` drives a whole image
+ * reference, `…:tag` the tag, `…:name` the name, `…:digest` the digest (Flux image automation guide,
+ * https://fluxcd.io/flux/guides/image-update/#configure-image-update-for-custom-resources). In a kustomization's
+ * images entry the fields are newTag, newName and digest.
+ */
+function fluxMarker(comment: string): { text: string; policy: string; field: string } | undefined {
+  const m = /#\s*(\{\s*"\$imagepolicy"\s*:\s*"([^"]*)"\s*\})/.exec(comment);
+  if (!m) return undefined;
+  const parts = m[2].split(':');
+  const suffix = parts.length >= 3 ? parts[parts.length - 1] : '';
+  const field = suffix === 'tag' ? 'newTag' : suffix === 'name' ? 'newName' : suffix === 'digest' ? 'digest' : '(image)';
+  return { text: m[1], policy: m[2], field };
+}
+
+function dropMarkerMessage(marker: { text: string; policy: string }, oldKey: string, newKey?: string): string {
+  const [ns, policy] = marker.policy.split(':');
+  return (
+    `dropped the Flux marker ${marker.text} of ${oldKey}: ` +
+    (newKey ? `the line now holds ${newKey}, which the marker does not describe` : `${oldKey} is no longer in the entry`) +
+    `; Flux will not update this image from ${ns}:${policy} any more` +
+    (newKey === 'digest' ? ` (if that ImagePolicy reflects digests, mark the line with {"$imagepolicy": "${ns}:${policy}:digest"})` : '')
+  );
+}
+
 /** Change one existing entry in place. */
-function editEntry(t: Text, edits: Edits, pe: ParsedEntry, after: ImageEntry): void {
+function editEntry(t: Text, edits: Edits, pe: ParsedEntry, after: ImageEntry, warn: Warn): void {
   if (pe.node.flow) editFlowEntry(t, edits, pe, after);
-  else editBlockEntry(t, edits, pe, after);
+  else editBlockEntry(t, edits, pe, after, warn);
 }
 
 /**
@@ -442,7 +347,7 @@ function editEntry(t: Text, edits: Edits, pe: ParsedEntry, after: ImageEntry): v
  *   column. Own-line comments in the entry are never removed: set-image cannot tell whether a comment above a
  *   removed key is about that key or about what follows, so it keeps it (a new key inserted there goes below it).
  */
-function editBlockEntry(t: Text, edits: Edits, pe: ParsedEntry, after: ImageEntry): void {
+function editBlockEntry(t: Text, edits: Edits, pe: ParsedEntry, after: ImageEntry, warn: Warn): void {
   const pairs = pe.node.items as Pair<Scalar, Scalar | null>[];
   const fieldOf = (p: Pair<Scalar, Scalar | null>) => String(p.key.value) as Field;
   // name never goes away: the entry was found by it
@@ -469,7 +374,14 @@ function editBlockEntry(t: Text, edits: Edits, pe: ParsedEntry, after: ImageEntr
     const keyStart = p.key.range![0];
     const end = pairValueEnd(t, p);
     if (i === first && added.length) {
-      edits.add(keyStart, end, added[0]);
+      const newKey = added[0].slice(0, added[0].indexOf(':'));
+      const c = trailingComment(t, end);
+      const marker = fluxMarker(c);
+      if (marker && marker.field !== newKey) {
+        // the line keeps its comment, but a Flux marker there would now drive the wrong field: dropped, said so
+        edits.add(keyStart, end + c.length, added[0]);
+        warn(keyStart, dropMarkerMessage(marker, String(p.key.value), newKey));
+      } else edits.add(keyStart, end, added[0]);
       if (added.length > 1) insertBelow(end, added.slice(1));
     } else if (!startsLine(t, keyStart)) {
       // the key on the `- ` line (only the first can be, and then nothing is added): the next key that stays
@@ -494,7 +406,13 @@ function editBlockEntry(t: Text, edits: Edits, pe: ParsedEntry, after: ImageEntr
       }
       i = j;
     } else {
-      const c = trailingComment(t, end);
+      let c = trailingComment(t, end);
+      const marker = fluxMarker(c);
+      if (marker) {
+        // a marker of a key that goes away describes nothing left: not kept on a line of its own
+        warn(keyStart, dropMarkerMessage(marker, String(p.key.value)));
+        c = '';
+      }
       const { pos } = afterLine(t, end);
       const eol = t.src.slice(lineStart(t, keyStart), pos).endsWith('\n') ? t.eol : '';
       edits.add(lineStart(t, keyStart), pos, c ? `${' '.repeat(colOf(t, keyStart))}${c.trimStart()}${eol}` : '');
@@ -582,6 +500,7 @@ export function editKustomizationText(text: string, exprs: ImageExpr[], where: s
     byName.set(e.name, e);
   }
   const changes: ImageChange[] = [];
+  const warnings: string[] = [];
   const added: ImageEntry[] = [];
   for (const expr of byName.values()) {
     const idxs = p.entries.map((e, i) => (e.entry.name === expr.name ? i : -1)).filter((i) => i >= 0);
@@ -592,7 +511,7 @@ export function editKustomizationText(text: string, exprs: ImageExpr[], where: s
     changes.push({ name: expr.name, ...(before ? { before } : {}), after, changed });
     if (!changed) continue;
     if (existing) {
-      editEntry(t, edits, existing, after);
+      editEntry(t, edits, existing, after, (pos, msg) => warnings.push(`${where}:${lineCol(t, pos).line}: ${msg}`));
       for (const dup of idxs.slice(1)) removeItem(t, edits, p.seq!, dup);
     } else {
       added.push(after);
@@ -602,7 +521,7 @@ export function editKustomizationText(text: string, exprs: ImageExpr[], where: s
   let out = edits.list.length ? edits.apply(text) : text;
   // a missing final newline stays missing (removing the last line of the file leaves the line break before it)
   if (text !== '' && !text.endsWith('\n') && out.endsWith('\n')) out = out.slice(0, out.endsWith('\r\n') ? -2 : -1);
-  return { text: out, changes };
+  return { text: out, changes, ...(warnings.length ? { warnings } : {}) };
 }
 
 /** an existing value equal to the wanted one, written plain although it would not read back as a string */
@@ -613,6 +532,20 @@ function needsRequote(t: Text, pe: ParsedEntry, after: ImageEntry): boolean {
     if (v.type === 'PLAIN' && typeof v.value !== 'string') return true;
   }
   return false;
+}
+
+/** past the last `+kubebuilder:scaffold:` comment among the comment/blank lines that start at `pos` */
+function belowScaffoldMarkers(t: Text, pos: number, needsEol: boolean): { pos: number; needsEol: boolean } {
+  let at = pos;
+  let best: { pos: number; needsEol: boolean } | undefined;
+  while (at < t.src.length) {
+    const next = nextLineStart(t, at);
+    const line = t.src.slice(at, next).trim();
+    if (line !== '' && !line.startsWith('#')) break;
+    if (/^#\s*\+kubebuilder:scaffold:/.test(line)) best = { pos: next, needsEol: next === t.src.length && !t.src.endsWith('\n') };
+    at = next;
+  }
+  return best ?? { pos, needsEol };
 }
 
 function insertEntries(p: Parsed, edits: Edits, added: ImageEntry[]): void {
@@ -700,6 +633,9 @@ function insertEntries(p: Parsed, edits: Edits, added: ImageEntry[]): void {
     const firstKey = root.items[0].key as Node;
     keyIndent = ' '.repeat(colOf(t, firstKey.range![0]));
     ({ pos, needsEol } = afterLine(t, contentEnd(root, root.range![1])));
+    // a kubebuilder scaffold marker (`# +kubebuilder:scaffold:…`) in the comments after the last key marks where
+    // kubebuilder inserts generated entries into the list above it: the new section goes below the marker
+    ({ pos, needsEol } = belowScaffoldMarkers(t, pos, needsEol));
     // top-level keys separated by blank lines: keep doing so
     if (root.items.length > 1) {
       const prev = root.items[root.items.length - 2];

@@ -91,7 +91,7 @@ describe('editKustomizationText: shapes of images:', () => {
     expect(edit('images:\n- name: a\n  newTag:\n', ['a:v2'])).toBe('images:\n- name: a\n  newTag: v2\n');
     expect(edit('images:\n- newTag: v1\n  name: a\n  newName: x\n', [`a@${D}`])).toBe(`images:\n- digest: ${D}\n  name: a\n`);
     // newName takes the place of the first key that goes away (digest, on the `- ` line)
-    expect(edit('images:\n- digest: x\n  newTag: y\n  name: a\n  tagSuffix: -s\n', ['a=m'])).toBe('images:\n- newName: m\n  name: a\n');
+    expect(edit('images:\n- digest: x\n  newTag: v7\n  name: a\n  tagSuffix: -s\n', ['a=m'])).toBe('images:\n- newName: m\n  name: a\n');
   });
 
   it('a replaced entry keeps its key order and lines: values in place, new keys where removed ones were', () => {
