@@ -13,7 +13,7 @@
  * images, and how it is edited and rendered, is the edit layer's (src/edit/). The push policies (bump's
  * race-safe retries, promote's own branch with a lease) are in src/writeback/push.ts.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { fail, GitopsError, isGitopsError } from '../core/errors.js';
 import { writeFileAtomic, resolveInside } from '../core/fsutil.js';
@@ -27,6 +27,7 @@ import { redactRenderError } from '../render/diff.js';
 import { checkoutReferences } from '../bump/closure.js';
 import { detectTargets, TARGET_KINDS, targetOf } from '../edit/registry.js';
 import type { EditTarget, TargetKind } from '../edit/target.js';
+import { EditErrors } from '../edit/errors.js';
 import { WritebackErrors } from './errors.js';
 
 /** what --target-kind takes: a kind of the edit layer, or auto (detected from the files found) */
@@ -41,6 +42,31 @@ export function kindFlag(v: string | undefined, problems: string[]): KindChoice 
   if (KIND_CHOICES.includes(k)) return k as KindChoice;
   problems.push(`--target-kind ${JSON.stringify(k)} is not a target kind: pass one of ${KIND_CHOICES.join(', ')}`);
   return 'auto';
+}
+
+/**
+ * `--target-kind auto`: which of the kinds found in a directory a command edits.
+ * - A kustomization owns its directory: the manifests, Helm values and Applications beside it are its
+ *   resources, patches and generator inputs, and its images: list is what overrides their images when it is
+ *   built, so it is the kustomization that is edited (today's behaviour for every overlay with patches).
+ * - An Image Updater file (.argocd-source-<app>.yaml) beside a kustomization or a Helm values file is a real
+ *   ambiguity: Argo CD applies its overrides on top of them (https://argo-cd.readthedocs.io/en/stable/user-guide/parameters/#store-overrides-in-git),
+ *   so either could be what the team means; refused, naming both files and the --target-kind to pass.
+ * - Otherwise one kind is taken, and several kinds are refused the same way.
+ */
+export function autoKind(dir: string, found: Array<{ target: EditTarget; files: string[] }>): Array<{ target: EditTarget; files: string[] }> {
+  const kinds = new Set(found.map((f) => f.target.kind));
+  let keep = found;
+  if (kinds.has('kustomization') && !kinds.has('argocd-source')) keep = found.filter((f) => f.target.kind === 'kustomization');
+  if (keep.length > 1) {
+    const first = keep[0]!.files[0]!;
+    throw fail.usage(WritebackErrors.TARGET_AMBIGUOUS, `${dir} holds files of ${keep.length} kinds that pin images: ${keep.map((f) => `${f.target.kind} (${f.files.map((x) => posix.basename(x)).join(', ')})`).join(', ')}`, {
+      where: `${posix.join(dir, posix.basename(first))}:1`,
+      details: keep.map((f) => `--target-kind ${f.target.kind}: ${f.files.map((x) => posix.join(dir, posix.basename(x))).join(', ')}`),
+      hint: `pass --target-kind ${keep.map((f) => f.target.kind).join(' or --target-kind ')} (input target-kind) to say which one is edited`,
+    });
+  }
+  return keep;
 }
 
 /** the file that pins images in a directory, and the edit target that reads and writes it */
@@ -161,34 +187,33 @@ export class Checkout {
 
   /**
    * The file in `dir` (repo-relative) that pins images, and its edit target: of the kind asked for, or, with
-   * `auto`, of the one kind the edit layer finds there (src/edit/registry.ts). undefined when there is none.
-   * The directory and every file found are checked inside the clone before anything reads them. Files of
-   * several kinds (auto), or several files of the kind, are refused with the files and what to pass instead;
-   * `several` makes the error for several files of one kind when the caller has its own code for it.
+   * `auto`, detected from the files found there (src/edit/registry.ts; the rule is autoKind's). undefined when
+   * there is none. The directory, and every entry of it, is checked inside the clone before any target looks at
+   * a file: a symlink out of the repo anywhere in it is refused, as Argo CD refuses such a repo
+   * (CheckOutOfBoundsSymlinks, https://pkg.go.dev/github.com/argoproj/argo-cd/v2/util/app/path, since v2.5), so
+   * detection never reads outside the clone. Several files of the kind are refused with the files and what to
+   * pass instead; `several` makes that error when the caller has its own code for it.
    */
   async locate(dir: string, kind: KindChoice, several?: (files: string[]) => GitopsError): Promise<Located | undefined> {
     const abs = await this.inside(dir);
+    for (const name of await readdir(abs).catch(() => [] as string[])) await this.inside(posix.join(dir, name), dir);
     const rel = (f: string) => posix.join(dir, posix.basename(f));
     let found: Array<{ target: EditTarget; files: string[] }>;
-    if (kind === 'auto') found = await detectTargets(abs);
+    if (kind === 'auto') found = autoKind(dir, await detectTargets(abs));
     else {
       const t = targetOf(kind);
-      if (!t) throw fail.usage(WritebackErrors.TARGET_KIND, `--target-kind ${kind}: the edit layer has no such target`, { where: 'command line', hint: `pass one of ${KIND_CHOICES.join(', ')}` });
+      if (!t) throw fail.usage(EditErrors.KIND, `--target-kind ${kind}: the edit layer has no such target`, { where: 'command line', hint: `pass one of ${KIND_CHOICES.join(', ')}` });
       found = [{ target: t, files: await t.find(abs) }].filter((f) => f.files.length);
     }
-    for (const f of found) for (const file of f.files) await this.inside(rel(file), dir);
     if (!found.length) return undefined;
-    if (found.length > 1) {
-      throw fail.usage(WritebackErrors.TARGET_AMBIGUOUS, `${dir} holds files of ${found.length} kinds that pin images: ${found.map((f) => `${f.target.kind} (${f.files.map((x) => posix.basename(x)).join(', ')})`).join(', ')}`, {
-        where: `${posix.join(dir, posix.basename(found[0]!.files[0]!))}:1`,
-        details: found.map((f) => `--target-kind ${f.target.kind}: ${f.files.map(rel).join(', ')}`),
-        hint: `pass --target-kind ${found.map((f) => f.target.kind).join(' or --target-kind ')} to say which one the command edits`,
-      });
-    }
     const { target, files } = found[0]!;
     if (files.length > 1) {
       const names = files.map((f) => posix.basename(f));
-      throw several?.(names) ?? fail.usage(WritebackErrors.TARGET_AMBIGUOUS, `${dir} holds more than one ${target.kind} file (${names.join(', ')})`, { where: `${rel(files[0]!)}:1`, hint: 'keep one of them' });
+      throw several?.(names) ?? fail.usage(WritebackErrors.TARGET_AMBIGUOUS, `${dir} holds more than one ${target.kind} file (${names.join(', ')})`, {
+        where: `${rel(files[0]!)}:1`,
+        details: files.map((f) => `  ${rel(f)}`),
+        hint: `keep one ${target.kind} file in ${dir}, or pin the one you mean with \`gitops-ci pin --kind ${target.kind} --file FILE …\``,
+      });
     }
     return { target, file: rel(files[0]!) };
   }

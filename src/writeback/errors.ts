@@ -4,8 +4,6 @@
  * commands' own (EBUMP_OVERLAY_NOT_FOUND, EPROMOTE_SOURCE_NOT_FOUND...).
  */
 export const WritebackErrors = {
-  /** a directory holds files of more than one edit target kind, or several files of the kind asked for (2) */
+  /** a directory holds files of more than one edit target kind (--target-kind auto), or several files of the kind (2) */
   TARGET_AMBIGUOUS: 'EWRITEBACK_TARGET_AMBIGUOUS',
-  /** --target-kind names a kind the edit layer does not have (2) */
-  TARGET_KIND: 'EWRITEBACK_TARGET_KIND',
 } as const;
