@@ -2,9 +2,9 @@
  * gitops-ci preview: for a merge-request pipeline, render what the change will deploy and post it as one note
  * per MR (found by a hidden marker and edited in place). See docs/commands/preview.md.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { removeTempDir, tempDir } from '../core/cleanup.js';
+import { codeSpan } from '../core/markdown.js';
 import { bool, str, strs, type CommandContext, type CommandResult, type CommandSpec, type ParsedArgs } from '../core/command.js';
 import { fail, isGitopsError, type GitopsError } from '../core/errors.js';
 import { intFlag, overlayFlag } from '../core/flags.js';
@@ -29,7 +29,10 @@ edited in place on every run. Two uses:
   (CI_MERGE_REQUEST_DIFF_BASE_SHA) and head (CI_COMMIT_SHA) from the local checkout (--repo-dir).
 The diff: one <details> block per resource (kind namespace/name), a unified diff each, truncated per
 resource with a note, the whole note under 100,000 characters, Secret data/stringData values replaced by a
-marker before diffing. GitLab: CI_API_V4_URL / CI_SERVER_URL, CI_PROJECT_ID, GITOPS_GITLAB_TOKEN.`,
+marker before diffing. The MR's content is rendered in a sandbox: no remote bases, no path outside the
+repository, no network, memory/output/time limits (docs/security.md). GitLab: CI_API_V4_URL / CI_SERVER_URL,
+the MR's project CI_MERGE_REQUEST_PROJECT_ID (else CI_PROJECT_ID), GITOPS_GITLAB_READ_TOKEN >
+GITOPS_GITLAB_TOKEN > GITLAB_TOKEN. A fork MR pipeline without a token is skipped (exit 0).`,
   options: {
     mr: { type: 'string', value: 'IID', description: 'merge request to comment on', env: ['CI_MERGE_REQUEST_IID'] },
     image: { type: 'string', multiple: true, value: 'EXPR', description: 'app mode: image expression as bump takes it (repeatable)' },
@@ -40,6 +43,8 @@ marker before diffing. GitLab: CI_API_V4_URL / CI_SERVER_URL, CI_PROJECT_ID, GIT
     'repo-dir': { type: 'string', value: 'DIR', description: 'config mode: local checkout of the config repo', env: ['CI_PROJECT_DIR'] },
     base: { type: 'string', value: 'SHA', description: 'config mode: the MR base', env: ['CI_MERGE_REQUEST_DIFF_BASE_SHA'] },
     head: { type: 'string', value: 'SHA', description: 'config mode: the MR head', env: ['CI_COMMIT_SHA'] },
+    'source-app': { type: 'string', value: 'APP', description: 'with --image: the Argo CD app the images were verified in (promote --from-app), named in the note' },
+    'source-commit': { type: 'string', value: 'SHA', description: 'with --image: the config commit Argo CD verified (promote\'s GITOPS_SOURCE_COMMIT), named in the note' },
     key: { type: 'string', value: 'KEY', description: 'tells apart several preview notes on one MR (one per key)', default: 'default' },
     'max-chars': { type: 'string', value: 'N', description: 'limit of the note body', default: '100000' },
     'ssh-accept-new': { type: 'boolean', description: 'trust an unknown ssh host key on first use; prefer SSH_KNOWN_HOSTS' },
@@ -95,10 +100,15 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
     head = str(values, 'head') ?? (env.CI_COMMIT_SHA || undefined);
     if (!base) problems.push('no base commit: pass --base SHA (CI_MERGE_REQUEST_DIFF_BASE_SHA in an MR pipeline), or --image/--dir for an app repo MR');
     if (!head) problems.push('no head commit: pass --head SHA (CI_COMMIT_SHA in a pipeline)');
+    for (const [n, v] of [['base', base], ['head', head]] as const) if (v && !/^[0-9a-f]{4,64}$/i.test(v)) problems.push(`--${n} must be a commit SHA in hex (got ${JSON.stringify(v)})`);
   }
   const maxChars = intFlag(str(values, 'max-chars'), 'max-chars', 100_000, 2000, 1_000_000, problems);
   const timeoutS = intFlag(str(values, 'timeout'), 'timeout', 300, 1, 86_400, problems);
   const key = (str(values, 'key') ?? 'default').trim() || 'default';
+  const sourceApp = str(values, 'source-app');
+  const sourceCommit = str(values, 'source-commit');
+  if ((sourceApp !== undefined || sourceCommit !== undefined) && !rawExprs.length) problems.push('--source-app/--source-commit name where the --image digests come from: give them with --image');
+  if (sourceCommit !== undefined && !/^[0-9a-f]{7,64}$/i.test(sourceCommit)) problems.push(`--source-commit must be a commit SHA in hex (got ${JSON.stringify(sourceCommit)})`);
   if (!dryRun && mrIid === undefined && !problems.length) {
     throw fail.usage(PreviewErrors.NO_MR, 'no merge request to comment on: this is not a merge-request pipeline and --mr is not given', {
       hint: 'run preview in a merge request pipeline (rules: - if: $CI_PIPELINE_SOURCE == "merge_request_event"), pass --mr IID, or use --dry-run',
@@ -110,13 +120,27 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
     throw fail.usage(PreviewErrors.CONFIG, all.length === 1 ? all[0]! : `${all.length} problems with the preview configuration`, { where: 'command line', details: all.length > 1 ? all.map((p) => `- ${p}`) : undefined, hint: 'run `gitops-ci preview --help`' });
   }
 
+  // a fork's MR pipeline runs in the fork, which holds no token of the parent project: nothing to post with.
+  // A skip, not a failure (https://docs.gitlab.com/ci/pipelines/merge_request_pipelines/#use-with-forked-projects)
+  const fork = !!env.CI_MERGE_REQUEST_SOURCE_PROJECT_ID && !!env.CI_MERGE_REQUEST_PROJECT_ID && env.CI_MERGE_REQUEST_SOURCE_PROJECT_ID !== env.CI_MERGE_REQUEST_PROJECT_ID;
+  const anyToken = !!(env.GITOPS_GITLAB_READ_TOKEN || env.GITOPS_GITLAB_TOKEN || env.GITLAB_TOKEN);
+  if (!dryRun && fork && !anyToken) {
+    return { summary: `skipped: this merge request comes from a fork (project ${env.CI_MERGE_REQUEST_SOURCE_PROJECT_ID}) and the pipeline has no GitLab token to post the preview; run the pipeline in the parent project (Pipelines > Run pipeline on the MR) to get it`, outputs: {} };
+  }
+
   // GitLab first: a token problem fails before any work
-  let post: ((body: string) => Promise<{ id: number; created: boolean }>) | undefined;
+  let post: ((body: string) => Promise<{ id: number; created: boolean; changed: boolean }>) | undefined;
   if (!dryRun) {
     const { resolveGitlabConfig } = await import('../gitlab/config.js');
     const { gitlabClient } = await import('../gitlab/client.js');
     const { upsertNote, noteMarker } = await import('../gitlab/notes.js');
-    const cfg = resolveGitlabConfig(env, values);
+    // the MR's project (the parent of a fork), and the read token first (docs: INTERFACES, GitLab tokens)
+    const glEnv = {
+      ...env,
+      CI_PROJECT_ID: env.CI_MERGE_REQUEST_PROJECT_ID || env.CI_PROJECT_ID,
+      ...(env.GITOPS_GITLAB_READ_TOKEN ? { GITOPS_GITLAB_TOKEN: env.GITOPS_GITLAB_READ_TOKEN } : {}),
+    };
+    const cfg = resolveGitlabConfig(glEnv, values);
     const gl = gitlabClient(cfg, { log, attempts: Number(env.GITOPS_RETRY_ATTEMPTS) || undefined });
     await gl.getMergeRequest(cfg.project, mrIid!);
     post = (body) => upsertNote(gl, { project: cfg.project, mrIid: mrIid!, marker: noteMarker(MARKER_KIND, key), body });
@@ -138,10 +162,12 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
     }
     const r = await previewEdits({ remote: remote!, branch: branch!, overlays: dirs, exprs, env, log, deadline, sshAcceptNew: bool(values, 'ssh-accept-new') });
     sections = r.sections;
-    what = `what ${from ? `promoting ${envOf(from)} (${exprs.map((e) => e.raw).join(', ')})` : `setting ${exprs.map((e) => e.raw).join(', ')}`} changes in ${dirs.map(envOf).join(', ')} (config ${remote!.display} ${branch} at ${r.head.slice(0, 12)})`;
+    const images = exprs.map((e) => codeSpan(e.raw)).join(', ');
+    const source = sourceApp || sourceCommit ? `promoting ${[sourceApp ? `what the Argo CD app ${codeSpan(sourceApp)} runs` : '', sourceCommit ? `at the config commit ${codeSpan(sourceCommit)} it verified` : ''].filter(Boolean).join(' ')} (${images})` : undefined;
+    what = `what ${source ?? (from ? `promoting ${codeSpan(envOf(from))} (${images})` : `setting ${images}`)} changes in ${dirs.map((d) => codeSpan(envOf(d))).join(', ')} (config ${codeSpan(remote!.display)} ${codeSpan(branch!)} at ${codeSpan(r.head.slice(0, 12))})`;
   } else {
-    sections = await configSections(repoDir!, base!, head!, dirs, ctx);
-    what = `every overlay this merge request touches, rendered at its base \`${base!.slice(0, 12)}\` and head \`${head!.slice(0, 12)}\``;
+    sections = await configSections(repoDir!, base!, head!, dirs, ctx, Date.now() + timeoutS * 1000);
+    what = `every overlay this merge request touches, rendered at its base ${codeSpan(base!.slice(0, 12))} and head ${codeSpan(head!.slice(0, 12))}`;
   }
   const header = `### gitops-ci preview\n\n${sections.length ? `What this merge request deploys: ${what}.` : `This merge request changes no overlay's rendered manifests (${what}).`}`;
   const out = formatDiffs(sections, { maxChars, header, footer: `${marker}\n<sub>Updated by gitops-ci preview on every pipeline of this merge request.</sub>` });
@@ -151,7 +177,7 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
   else {
     const r = await post!(out.body);
     noteId = r.id;
-    log.info(`${r.created ? 'posted' : 'updated'} the preview note ${r.id} on merge request !${mrIid}`);
+    log.info(r.created ? `posted the preview note ${r.id} on merge request !${mrIid}` : r.changed ? `updated the preview note ${r.id} on merge request !${mrIid}` : `the preview note ${r.id} on merge request !${mrIid} is up to date (unchanged)`);
   }
   const outputs = { GITOPS_PREVIEW_NOTE_ID: noteId !== undefined ? String(noteId) : undefined, GITOPS_PREVIEW_RESOURCES: String(out.resources), GITOPS_PREVIEW_OVERLAYS: sections.map((s) => s.title.replace(/ \(.*$/, '')).join(',') };
   if (failed.length) {
@@ -164,23 +190,22 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
   return { summary, outputs };
 }
 
-async function configSections(repo: string, base: string, head: string, only: string[], ctx: CommandContext): Promise<DiffSection[]> {
-  const { ensureCommit, exportTree, gitOut, roots, touches } = await import('../preview/touched.js');
+async function configSections(repo: string, base: string, head: string, only: string[], ctx: CommandContext, deadline: number): Promise<DiffSection[]> {
+  const { ensureCommit, checkoutTree, changedPaths, gitOut, roots, touches } = await import('../preview/touched.js');
   const { renderOrError } = await import('../preview/app.js');
   if ((await gitOut(repo, ['rev-parse', '--git-dir'])).code !== 0) {
     throw fail.usage(PreviewErrors.CONFIG, `${repo} is not a git checkout of the config repo`, { where: repo, hint: 'run preview in the config repo MR pipeline, or pass --repo-dir' });
   }
   await ensureCommit(repo, base, 'base');
   await ensureCommit(repo, head, 'head');
-  const d = await gitOut(repo, ['diff', '--name-only', '--no-renames', base, head]);
-  if (d.code !== 0) throw fail.failed(PreviewErrors.COMMIT, `git diff ${base.slice(0, 12)} ${head.slice(0, 12)} failed`, { where: repo, details: d.stderr.trim().split('\n').slice(-3) });
-  const changed = d.stdout.split('\n').filter(Boolean);
+  const changed = await changedPaths(repo, base, head);
   ctx.log.info(`${changed.length} file${changed.length === 1 ? '' : 's'} changed between ${base.slice(0, 12)} and ${head.slice(0, 12)}`);
-  const parent = await mkdtemp(join(tmpdir(), 'gitops-ci-preview-'));
+  // removed on a cancel too (src/core/cleanup.ts)
+  const parent = tempDir('gitops-ci-preview-');
   try {
     const [bdir, hdir] = [join(parent, 'base'), join(parent, 'head')];
-    await exportTree(repo, base, bdir);
-    await exportTree(repo, head, hdir);
+    await checkoutTree(repo, base, bdir);
+    await checkoutTree(repo, head, hdir);
     const [broots, hroots] = [await roots(bdir), await roots(hdir)];
     const touched = new Set<string>();
     for (const rs of [broots, hroots]) for (const [dir, closure] of rs) if (changed.some((f) => touches(closure, f))) touched.add(dir);
@@ -188,8 +213,8 @@ async function configSections(repo: string, base: string, head: string, only: st
     ctx.log.info(list.length ? `overlays touched: ${list.join(', ')}` : 'no overlay is touched by the changes');
     const sections: DiffSection[] = [];
     for (const ov of list) {
-      const before = broots.has(ov) ? await renderOrError(bdir, ov, ctx.log, 'base') : { yaml: '' };
-      const after = hroots.has(ov) ? await renderOrError(hdir, ov, ctx.log, 'head') : { yaml: '' };
+      const before = broots.has(ov) ? await renderOrError(bdir, ov, ctx.log, 'base', deadline) : { yaml: '' };
+      const after = hroots.has(ov) ? await renderOrError(hdir, ov, ctx.log, 'head', deadline) : { yaml: '' };
       const title = `${envOf(ov)} (${ov})`;
       if (before.error || after.error) {
         sections.push({ title, diffs: [], error: (after.error ?? before.error)! });
@@ -199,6 +224,6 @@ async function configSections(repo: string, base: string, head: string, only: st
     }
     return sections;
   } finally {
-    await rm(parent, { recursive: true, force: true });
+    removeTempDir(parent);
   }
 }

@@ -24,7 +24,8 @@ export interface UpsertNoteInput {
   body: string;
 }
 
-export async function upsertNote(gl: GitlabClient, i: UpsertNoteInput): Promise<{ id: number; created: boolean }> {
+/** `changed`: whether the note's body was written (false when the note already held exactly this body) */
+export async function upsertNote(gl: GitlabClient, i: UpsertNoteInput): Promise<{ id: number; created: boolean; changed: boolean }> {
   if (!i.marker.trim()) throw fail.usage(GitlabErrors.CONFIG, 'upsertNote needs a non-empty marker');
   const body = i.body.includes(i.marker) ? i.body : `${i.marker}\n${i.body}`;
   if (body.length > NOTE_LIMIT) {
@@ -36,10 +37,10 @@ export async function upsertNote(gl: GitlabClient, i: UpsertNoteInput): Promise<
   const mine = notes.filter((n) => !n.system && n.body.includes(i.marker) && (!me || n.author.id === me.id)).sort((a, b) => a.id - b.id);
   const found = mine[0];
   if (found) {
-    if (found.body === body) return { id: found.id, created: false };
+    if (found.body === body) return { id: found.id, created: false, changed: false };
     const n = await gl.editNote(i.project, i.mrIid, found.id, body);
-    return { id: n.id, created: false };
+    return { id: n.id, created: false, changed: true };
   }
   const n = await gl.createNote(i.project, i.mrIid, body);
-  return { id: n.id, created: true };
+  return { id: n.id, created: true, changed: true };
 }

@@ -6,7 +6,6 @@
  * render check fails, every file already written gets its old bytes back, so a failure leaves all files as
  * they were.
  */
-import { execFile } from 'node:child_process';
 import type { Dirent } from 'node:fs';
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { delimiter, dirname, isAbsolute, join, relative, resolve } from 'node:path';
@@ -386,26 +385,32 @@ async function onPath(cmd: string): Promise<string | undefined> {
   return undefined;
 }
 
-/** `kustomize build DIR` when kustomize is on PATH, else `kubectl kustomize DIR`; the rendered YAML. */
-export async function renderOverlay(dir: string): Promise<string> {
+export interface RenderOptions {
+  /**
+   * the checkout the overlay belongs to, when its content is not trusted (a merge request): every
+   * kustomization reachable from the overlay is checked first (no remote reference, no path out of `root`;
+   * src/render/sandbox.ts checkTree)
+   */
+  root?: string;
+  /** epoch ms: kustomize is stopped then (ERENDER_TIMEOUT, exit 4) */
+  deadline?: number;
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * `kustomize build DIR` when kustomize is on PATH, else `kubectl kustomize DIR`; the rendered YAML. Always
+ * under the sandbox of src/render/sandbox.ts (root-only load restrictor, no network, memory, output and time
+ * limits, a tracked process group); with opts.root the kustomization tree is checked before it runs.
+ */
+export async function renderOverlay(dir: string, opts: RenderOptions = {}): Promise<string> {
+  const { checkTree, runSandboxed } = await import('../render/sandbox.js');
   const kustomize = await onPath('kustomize');
   const kubectl = kustomize ? undefined : await onPath('kubectl');
   if (!kustomize && !kubectl) {
     throw fail.failed(KustomizeErrors.NO_RENDERER, 'cannot render: neither kustomize nor kubectl is on PATH', { hint: 'install kustomize or kubectl, or drop --render' });
   }
-  const [cmd, args] = kustomize ? [kustomize, ['build', dir]] : [kubectl!, ['kustomize', dir]];
-  return new Promise((res, rej) => {
-    execFile(cmd, args, { maxBuffer: 256 * 1024 * 1024, env: childEnvWithoutSecrets(process.env) }, (err, stdout, stderr) => {
-      if (err) {
-        const lines = String(stderr || err.message).trim().split('\n');
-        rej(
-          fail.failed(KustomizeErrors.RENDER, `${kustomize ? 'kustomize build' : 'kubectl kustomize'} failed for ${dir}`, {
-            where: dir,
-            details: lines.slice(-15),
-            hint: 'fix the overlay so that it builds (the output above says why)',
-          }),
-        );
-      } else res(stdout);
-    });
-  });
+  if (opts.root) await checkTree(opts.root, dir);
+  const restrict = '--load-restrictor=LoadRestrictionsRootOnly';
+  const [cmd, args] = kustomize ? [kustomize, ['build', restrict, dir]] : [kubectl!, ['kustomize', restrict, dir]];
+  return runSandboxed(cmd, args, { what: `${kustomize ? 'kustomize build' : 'kubectl kustomize'} ${dir}`, where: dir, deadline: opts.deadline, env: opts.env, cwd: opts.root });
 }

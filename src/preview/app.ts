@@ -3,10 +3,11 @@
  * same sparse clone as bump (overlays and what they reference), the same edit, rendered before and after;
  * nothing is committed or pushed.
  */
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
+import { removeTempDir, tempDir } from '../core/cleanup.js';
 import { fail, isGitopsError } from '../core/errors.js';
+import { resolveInside } from '../core/fsutil.js';
 import type { Logger } from '../core/log.js';
 import { checkoutReferences, KUSTOMIZATION_FILES } from '../bump/closure.js';
 import { envOf } from '../bump/message.js';
@@ -17,6 +18,7 @@ import { editKustomizationText } from '../kustomize/edit.js';
 import type { ImageExpr } from '../kustomize/image-expr.js';
 import { renderOverlay } from '../kustomize/overlay.js';
 import { diffRendered, redactRenderError, type DiffSection } from '../render/diff.js';
+import { KustomizeErrors } from '../kustomize/errors.js';
 import { PreviewErrors } from './errors.js';
 
 async function findFile(root: string, overlay: string): Promise<string | undefined> {
@@ -27,12 +29,27 @@ async function findFile(root: string, overlay: string): Promise<string | undefin
   return undefined;
 }
 
+/** the real path of a repo-relative file, refused when it (or a symlink on the way) leads out of the clone */
+async function inside(root: string, rel: string, remote: string): Promise<string> {
+  const r = await resolveInside(root, join(root, rel));
+  if (!r.inside) {
+    throw fail.usage(KustomizeErrors.OUTSIDE, `${rel} leads outside the clone of ${remote} (to ${r.real}) through a symlink; it is not read or written`, {
+      where: rel,
+      hint: 'keep the overlay and its kustomization file inside the config repository',
+    });
+  }
+  return r.real;
+}
+
 /** renders an overlay; a failure becomes the section's error text (paths relative to the repo) */
-export async function renderOrError(root: string, overlay: string, log: Logger, when: string): Promise<{ yaml?: string; error?: string }> {
+export async function renderOrError(root: string, overlay: string, log: Logger, when: string, deadline?: number): Promise<{ yaml?: string; error?: string }> {
   try {
-    return { yaml: await log.section(`kustomize build ${overlay} (${when})`, () => renderOverlay(join(root, overlay)), { collapsed: true }) };
+    // the content is the merge request's: checked and sandboxed (src/render/sandbox.ts)
+    return { yaml: await log.section(`kustomize build ${overlay} (${when})`, () => renderOverlay(join(root, overlay), { root, deadline }), { collapsed: true }) };
   } catch (e) {
     if (!isGitopsError(e)) throw e;
+    // out of time: the whole preview ends (exit 4), it is not one overlay's problem
+    if (e.kind === 'timeout') throw e;
     return { error: redactRenderError([e.message, ...(e.details ?? [])].join('\n').split(`${root}/`).join('')) };
   }
 }
@@ -40,7 +57,7 @@ export async function renderOrError(root: string, overlay: string, log: Logger, 
 export async function previewEdits(o: { remote: Remote; branch: string; overlays: string[]; exprs: ImageExpr[]; env: NodeJS.ProcessEnv; log: Logger; deadline: number; sshAcceptNew: boolean }): Promise<{ sections: DiffSection[]; head: string; changed: number }> {
   const { log } = o;
   const session = await GitSession.open(o.remote, { env: o.env, log, sshAcceptNew: o.sshAcceptNew, deadline: o.deadline });
-  const parent = await mkdtemp(join(tmpdir(), 'gitops-ci-preview-'));
+  const parent = tempDir('gitops-ci-preview-');
   try {
     const dir = join(parent, 'config');
     const clone = await log.section(`clone ${o.remote.display} ${o.branch} (shallow, sparse: ${o.overlays.join(' ')})`, async () => {
@@ -58,16 +75,19 @@ export async function previewEdits(o: { remote: Remote; branch: string; overlays
     let changed = 0;
     for (const ov of o.overlays) {
       const file = (await findFile(dir, ov))!;
-      const text = await readFile(join(dir, file), 'utf8');
+      // every read and write through the inside-the-clone check: a symlinked kustomization.yaml pointing out
+      // of the clone is refused, never written through (--dry-run included)
+      const real = await inside(dir, file, o.remote.display);
+      const text = await readFile(real, 'utf8');
       const res = editKustomizationText(text, o.exprs, file);
       const title = `${envOf(ov)} (${ov})`;
       if (res.text === text) {
         sections.push({ title, diffs: [] });
         continue;
       }
-      const before = await renderOrError(dir, ov, log, 'before');
-      await writeFile(join(dir, file), res.text);
-      const after = await renderOrError(dir, ov, log, 'after');
+      const before = await renderOrError(dir, ov, log, 'before', o.deadline);
+      await writeFile(await inside(dir, file, o.remote.display), res.text);
+      const after = await renderOrError(dir, ov, log, 'after', o.deadline);
       if (before.error || after.error) {
         sections.push({ title, diffs: [], error: (after.error ?? before.error)! });
         continue;
@@ -79,6 +99,6 @@ export async function previewEdits(o: { remote: Remote; branch: string; overlays
     return { sections, head, changed };
   } finally {
     await session.close();
-    await rm(parent, { recursive: true, force: true });
+    removeTempDir(parent);
   }
 }

@@ -1,14 +1,15 @@
 /**
  * Config-repo merge requests: which overlays the MR's changes touch, and their renders at base and head.
  *
- * A tree (base or head) is exported from local git into a temp dir (`git archive`). Its kustomizations are
+ * A tree (base or head) is checked out from local git into a temp dir (checkoutTree; never `git archive`). Its kustomizations are
  * found; the roots are the ones no other kustomization references (the overlays Argo CD points at). The
  * closure of a root is every directory and file it reads, transitively (resources, components, patches,
  * generator files: referencedPaths of src/bump/closure.ts). A root is touched when a changed file lies in
  * its closure, at base or at head.
  */
-import { execFile, spawn } from 'node:child_process';
-import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { resolveInside } from '../core/fsutil.js';
 import { join, posix } from 'node:path';
 import { childEnvWithoutSecrets } from '../core/secrets.js';
 import { parse } from 'yaml';
@@ -16,9 +17,9 @@ import { fail } from '../core/errors.js';
 import { KUSTOMIZATION_FILES, referencedPaths } from '../bump/closure.js';
 import { PreviewErrors } from './errors.js';
 
-export function gitOut(cwd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+export function gitOut(cwd: string, args: string[], env: NodeJS.ProcessEnv = localGitEnv()): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((res) => {
-    execFile('git', args, { cwd, maxBuffer: 256 * 1024 * 1024, env: { ...childEnvWithoutSecrets(process.env), GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' } }, (err, stdout, stderr) => {
+    execFile('git', args, { cwd, maxBuffer: 256 * 1024 * 1024, env }, (err, stdout, stderr) => {
       res({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout: String(stdout), stderr: String(stderr) });
     });
   });
@@ -27,7 +28,8 @@ export function gitOut(cwd: string, args: string[]): Promise<{ code: number; std
 /** make sure `sha` is in the local repo (a shallow CI clone may lack the MR's base): fetch it once */
 export async function ensureCommit(repo: string, sha: string, what: string): Promise<void> {
   if ((await gitOut(repo, ['cat-file', '-e', `${sha}^{commit}`])).code === 0) return;
-  const f = await gitOut(repo, ['fetch', '--quiet', '--depth=1', '--no-tags', 'origin', sha]);
+  // the runner's own git config may hold how to reach origin: this one call reads it
+  const f = await gitOut(repo, ['fetch', '--quiet', '--depth=1', '--no-tags', 'origin', sha], { ...childEnvWithoutSecrets(process.env), GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' });
   if (f.code !== 0 || (await gitOut(repo, ['cat-file', '-e', `${sha}^{commit}`])).code !== 0) {
     throw fail.failed(PreviewErrors.COMMIT, `the ${what} commit ${sha} is not in ${repo} and cannot be fetched`, {
       where: repo,
@@ -37,24 +39,45 @@ export async function ensureCommit(repo: string, sha: string, what: string): Pro
   }
 }
 
-/** export the tree of `sha` into `dir` */
-export async function exportTree(repo: string, sha: string, dir: string): Promise<void> {
+/** git for local, read-only work: no system or global config (no filter drivers such as LFS that a
+ * `.gitattributes` of the MR could name), no hooks, no prompt, no secret in the environment */
+function localGitEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const base = childEnvWithoutSecrets(process.env);
+  for (const k of Object.keys(base)) if (/TOKEN|PASSWORD|PASSWD|SECRET|PRIVATE_KEY|CREDENTIAL|AUTH/i.test(k)) delete base[k];
+  return { ...base, GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', GIT_ATTR_NOSYSTEM: '1', LC_ALL: 'C', ...extra };
+}
+
+/**
+ * A real checkout of commit `sha` into `dir` (not `git archive`, which applies the MR's own `export-subst` and
+ * `export-ignore` attributes: the archive can show one image while the checkout Argo CD deploys holds
+ * another). The commit's tree is read into a throw-away index (GIT_INDEX_FILE in the temp dir) and checked out
+ * with checkout-index, as `git checkout` does (symlinks stay symlinks, eol conversion as Argo CD's checkout does
+ * it); the repository's own index, HEAD and work tree are not touched. No global or system git config is read,
+ * so no filter driver can run on the content.
+ */
+export async function checkoutTree(repo: string, sha: string, dir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
-  await new Promise<void>((res, rej) => {
-    const archive = spawn('git', ['archive', '--format=tar', sha], { cwd: repo, env: childEnvWithoutSecrets(process.env), stdio: ['ignore', 'pipe', 'pipe'] });
-    const tar = spawn('tar', ['-x', '-C', dir], { env: childEnvWithoutSecrets(process.env), stdio: ['pipe', 'ignore', 'pipe'] });
-    let err = '';
-    archive.stderr.on('data', (d) => (err += d));
-    tar.stderr.on('data', (d) => (err += d));
-    archive.stdout.pipe(tar.stdin);
-    let left = 2;
-    const done = (code: number | null) => {
-      if (code !== 0) return rej(fail.failed(PreviewErrors.COMMIT, `cannot export commit ${sha} of ${repo}`, { details: err.trim().split('\n').slice(-3) }));
-      if (--left === 0) res();
-    };
-    archive.on('close', done);
-    tar.on('close', done);
-  });
+  const gd = await gitOut(repo, ['rev-parse', '--absolute-git-dir']);
+  if (gd.code !== 0) throw fail.failed(PreviewErrors.COMMIT, `${repo} is not a git repository`, { where: repo, details: gd.stderr.trim().split('\n').slice(-3) });
+  const gitDir = gd.stdout.trim();
+  const index = join(dir, '..', `.index-${sha.slice(0, 12)}`);
+  const env = localGitEnv({ GIT_INDEX_FILE: index });
+  const run = (args: string[]) =>
+    new Promise<{ code: number; stderr: string }>((res) => {
+      execFile('git', ['-c', 'core.hooksPath=/dev/null', '-c', 'core.symlinks=true', `--git-dir=${gitDir}`, `--work-tree=${dir}`, ...args], { cwd: dir, env, maxBuffer: 16 * 1024 * 1024 }, (err, _o, stderr) => res({ code: err ? 1 : 0, stderr: String(stderr) }));
+    });
+  for (const args of [['read-tree', sha], ['checkout-index', '--all', '--force']]) {
+    const r = await run(args);
+    if (r.code !== 0) throw fail.failed(PreviewErrors.COMMIT, `cannot check out commit ${sha} of ${repo}`, { where: repo, details: r.stderr.trim().split('\n').slice(-3) });
+  }
+  await rm(index, { force: true });
+}
+
+/** the files changed between two commits, exactly as named (`-z`: no C-quoting of non-ASCII, tab or newline) */
+export async function changedPaths(repo: string, base: string, head: string): Promise<string[]> {
+  const d = await gitOut(repo, ['diff', '-z', '--name-only', '--no-renames', '--no-ext-diff', '--no-textconv', base, head, '--']);
+  if (d.code !== 0) throw fail.failed(PreviewErrors.COMMIT, `git diff ${base.slice(0, 12)} ${head.slice(0, 12)} failed`, { where: repo, details: d.stderr.trim().split('\n').slice(-3) });
+  return d.stdout.split('\0').filter(Boolean);
 }
 
 /** repo-relative directories holding a kustomization file */
@@ -63,7 +86,7 @@ export async function kustomizationDirs(root: string): Promise<string[]> {
   const walk = async (rel: string, depth: number): Promise<void> => {
     if (depth > 12) return;
     const entries = await readdir(join(root, rel), { withFileTypes: true }).catch(() => []);
-    if (entries.some((e) => e.isFile() && KUSTOMIZATION_FILES.includes(e.name))) out.push(rel);
+    if (entries.some((e) => (e.isFile() || e.isSymbolicLink()) && KUSTOMIZATION_FILES.includes(e.name))) out.push(rel);
     for (const e of entries) if (e.isDirectory() && e.name !== '.git' && e.name !== 'node_modules') await walk(rel ? `${rel}/${e.name}` : e.name, depth + 1);
   };
   await walk('', 0);
@@ -72,7 +95,10 @@ export async function kustomizationDirs(root: string): Promise<string[]> {
 
 async function readKustomization(root: string, dir: string): Promise<unknown> {
   for (const f of KUSTOMIZATION_FILES) {
-    const t = await readFile(join(root, dir, f), 'utf8').catch(() => undefined);
+    // a symlink out of the checkout is not read (its render is refused with ERENDER_OUTSIDE)
+    const r = await resolveInside(root, join(root, dir, f));
+    if (!r.inside) return undefined;
+    const t = await readFile(r.real, 'utf8').catch(() => undefined);
     if (t !== undefined) {
       try {
         return parse(t);
@@ -95,7 +121,8 @@ export async function closureOf(root: string, dir: string, cache = new Map<strin
     if (/:\/\//.test(ref) || ref.startsWith('git@')) continue;
     const p = posix.normalize(posix.join(dir, ref));
     if (p.startsWith('..')) continue;
-    const s = await stat(join(root, p)).catch(() => undefined);
+    const r = await resolveInside(root, join(root, p));
+    const s = r.inside ? await stat(r.real).catch(() => undefined) : undefined;
     if (s?.isDirectory()) for (const x of await closureOf(root, p, cache)) out.add(x);
     else out.add(p);
   }

@@ -12,6 +12,7 @@
  */
 import { parseAllDocuments, stringify } from 'yaml';
 import { fail } from '../core/errors.js';
+import { escapeMarkdown } from '../core/markdown.js';
 import { unifiedDiff } from '../kustomize/diff.js';
 import { RenderErrors } from './errors.js';
 
@@ -21,16 +22,23 @@ export const DEFAULT_MAX_CHARS = 100_000;
 export const DEFAULT_MAX_PER_RESOURCE = 20_000;
 
 export interface Resource {
+  /** the apiVersion as written ("apps/v1", "v1") */
+  apiVersion: string;
   kind: string;
   namespace?: string;
   name: string;
-  /** kind/namespace/name (kind//name for a cluster-scoped resource) */
+  /**
+   * group/version/kind/namespace/name ("apps/v1/Deployment/shop/web", "/v1/Secret/shop/db"): two resources
+   * that differ only in their API group are two resources (a decoy `Deployment` of another group must not
+   * stand in for the real one)
+   */
   key: string;
   doc: Record<string, unknown>;
 }
 
 export interface ResourceDiff {
   key: string;
+  apiVersion: string;
   kind: string;
   namespace?: string;
   name: string;
@@ -41,7 +49,18 @@ export interface ResourceDiff {
   diff: string;
 }
 
-/** Split `kustomize build` output into resources keyed by kind/namespace/name. */
+/** group and version of an apiVersion ("apps/v1" -> apps, v1; "v1" -> core "", v1) */
+export function groupVersion(apiVersion: string): { group: string; version: string } {
+  const i = apiVersion.lastIndexOf('/');
+  return i < 0 ? { group: '', version: apiVersion } : { group: apiVersion.slice(0, i), version: apiVersion.slice(i + 1) };
+}
+
+function keyOf(apiVersion: string, kind: string, namespace: string | undefined, name: string): string {
+  const { group, version } = groupVersion(apiVersion);
+  return JSON.stringify([group, version, kind, namespace ?? '', name]);
+}
+
+/** Split `kustomize build` output into resources keyed by group, version, kind, namespace and name. */
 export function splitResources(yamlText: string, where = 'rendered manifests'): Map<string, Resource> {
   const out = new Map<string, Resource>();
   for (const d of parseAllDocuments(yamlText)) {
@@ -53,11 +72,15 @@ export function splitResources(yamlText: string, where = 'rendered manifests'): 
     if (typeof doc !== 'object' || Array.isArray(doc)) continue;
     const o = doc as Record<string, unknown>;
     const md = (o.metadata ?? {}) as Record<string, unknown>;
+    const apiVersion = typeof o.apiVersion === 'string' ? o.apiVersion : '?';
     const kind = typeof o.kind === 'string' ? o.kind : '?';
     const name = typeof md.name === 'string' ? md.name : '?';
     const namespace = typeof md.namespace === 'string' && md.namespace ? md.namespace : undefined;
-    const key = `${kind}/${namespace ?? ''}/${name}`;
-    out.set(key, { kind, namespace, name, key, doc: o });
+    const key = keyOf(apiVersion, kind, namespace, name);
+    if (out.has(key)) {
+      throw fail.failed(RenderErrors.YAML, `the rendered manifests of ${where} hold ${label({ apiVersion, kind, namespace, name })} twice`, { where, hint: 'kustomize should have refused this; check the overlay' });
+    }
+    out.set(key, { apiVersion, kind, namespace, name, key, doc: o });
   }
   return out;
 }
@@ -106,7 +129,7 @@ const HASHED = /^(.+)-[a-z0-9]{10}$/;
 
 function stemKey(r: Resource): string | undefined {
   const m = HASHED.exec(r.name);
-  return m ? `${r.kind}/${r.namespace ?? ''}/${m[1]}` : undefined;
+  return m ? keyOf(r.apiVersion, r.kind, r.namespace, m[1]!) : undefined;
 }
 
 /**
@@ -135,7 +158,8 @@ export function diffRendered(before: string, after: string, where = 'rendered ma
     if (used.has(k)) continue;
     pairs.push([a.get(k), b.get(k)]);
   }
-  pairs.sort((x, y) => ((x[1] ?? x[0])!.key < (y[1] ?? y[0])!.key ? -1 : 1));
+  const order = (r: Resource) => `${r.kind}\u0000${r.namespace ?? ''}\u0000${r.name}\u0000${r.apiVersion}`;
+  pairs.sort((x, y) => (order((x[1] ?? x[0])!) < order((y[1] ?? y[0])!) ? -1 : 1));
   const out: ResourceDiff[] = [];
   for (const [ra, rb] of pairs) {
     const secret = isSecret(ra) || isSecret(rb);
@@ -147,17 +171,13 @@ export function diffRendered(before: string, after: string, where = 'rendered ma
     if (ta === tb) continue;
     const r = (rb ?? ra)!;
     const renamedFrom = ra && rb && ra.name !== rb.name ? ra.name : undefined;
-    out.push({ key: r.key, kind: r.kind, namespace: r.namespace, name: r.name, status: !ra ? 'added' : !rb ? 'removed' : 'changed', renamedFrom, diff: unifiedDiff(ta, tb, label(r)) });
+    out.push({ key: r.key, apiVersion: r.apiVersion, kind: r.kind, namespace: r.namespace, name: r.name, status: !ra ? 'added' : !rb ? 'removed' : 'changed', renamedFrom, diff: unifiedDiff(ta, tb, `${r.kind}/${r.namespace ? `${r.namespace}/` : ''}${r.name}`) });
   }
   return out;
 }
 
-function label(r: { kind: string; namespace?: string; name: string }): string {
-  return `${r.kind}/${r.namespace ? `${r.namespace}/` : ''}${r.name}`;
-}
-
-function escapeHtml(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+function label(r: { apiVersion: string; kind: string; namespace?: string; name: string }): string {
+  return `${r.kind}/${r.namespace ? `${r.namespace}/` : ''}${r.name} (${r.apiVersion})`;
 }
 
 /**
@@ -239,7 +259,7 @@ export function formatDiffs(sections: DiffSection[], opts: FormatOptions = {}): 
     resources += s.diffs.length;
     const counts = ['added', 'changed', 'removed'].map((st) => [st, s.diffs.filter((d) => d.status === st).length] as const).filter(([, n]) => n > 0);
     const summary = s.error ? 'could not be rendered' : counts.length ? counts.map(([st, n]) => `${n} ${st}`).join(', ') : 'no change to the rendered manifests';
-    const head = `#### ${escapeHtml(s.title)}: ${summary}\n\n`;
+    const head = `#### ${escapeMarkdown(s.title)}: ${summary}\n\n`;
     if (head.length > budget) {
       omitted.push(...s.diffs.map((d) => `${s.title}: ${label(d)}`));
       continue;
@@ -263,7 +283,9 @@ export function formatDiffs(sections: DiffSection[], opts: FormatOptions = {}): 
       const shownLines = t.text.split('\n').length - 1;
       const note = t.truncated ? `\n_Diff truncated: ${lines - shownLines} of ${lines} lines (${d.diff.length - t.text.length} characters) not shown._\n` : '';
       const fence = fenceFor(t.text);
-      const block = `<details><summary>${escapeHtml(d.kind)} ${d.namespace ? `${escapeHtml(d.namespace)}/` : ''}${escapeHtml(d.name)} (${d.status}${d.renamedFrom ? `, was ${escapeHtml(d.renamedFrom)}` : ''})</summary>\n\n${fence}diff\n${t.text}${fence}\n${note}\n</details>\n\n`;
+      // the summary line is raw HTML: every character of a name is escaped, and names sit in <code>, where
+      // GitLab makes no links, mentions or references
+      const block = `<details><summary>${escapeMarkdown(d.kind)} <code>${escapeMarkdown(`${d.namespace ? `${d.namespace}/` : ''}${d.name}`)}</code> (${escapeMarkdown(d.apiVersion)}, ${d.status}${d.renamedFrom ? `, was <code>${escapeMarkdown(d.renamedFrom)}</code>` : ''})</summary>\n\n${fence}diff\n${t.text}${fence}\n${note}\n</details>\n\n`;
       if (block.length > budget) {
         omitted.push(`${s.title}: ${label(d)}`);
         continue;

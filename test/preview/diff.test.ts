@@ -26,11 +26,11 @@ const SECRET_VALUES = ['c3VwZXItc2VjcmV0LW9sZA==', 'c3VwZXItc2VjcmV0LW5ldw==', '
 describe('rendered diff', () => {
   it('one <details> block per changed resource, unified diffs, golden Markdown', () => {
     const diffs = diffRendered(read('basic', 'before.yaml'), read('basic', 'after.yaml'), 'production');
-    expect(diffs.map((d) => `${d.key} ${d.status}`)).toEqual([
-      'ConfigMap/shovel-production/old-config removed',
-      'Deployment/shovel-production/prod-shovel changed',
-      'Namespace//shovel-production added',
-      'Secret/shovel-production/db changed',
+    expect(diffs.map((d) => `${d.apiVersion} ${d.kind}/${d.namespace ?? ''}/${d.name} ${d.status}`)).toEqual([
+      'v1 ConfigMap/shovel-production/old-config removed',
+      'apps/v1 Deployment/shovel-production/prod-shovel changed',
+      'v1 Namespace//shovel-production added',
+      'v1 Secret/shovel-production/db changed',
     ]);
     const out = formatDiffs([{ title: 'production (.kubernetes/overlays/production)', diffs }], { header: '### Rendered diff', footer: '<!-- marker -->' });
     expect(out.resources).toBe(4);
@@ -94,7 +94,8 @@ describe('rendered diff', () => {
     const b = 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  md: "````"\n';
     const out = formatDiffs([{ title: '<b>prod</b>', diffs: diffRendered(a, b) }]).body;
     expect(out).toContain('`````diff');
-    expect(out).toContain('&lt;b&gt;prod&lt;/b&gt;');
+    expect(out).toContain('&#60;b&#62;prod&#60;/b&#62;');
+    expect(out).not.toContain('<b>');
   });
 
   it('pairs a generated ConfigMap/Secret whose hash suffix changed with its predecessor', () => {
@@ -103,7 +104,7 @@ describe('rendered diff', () => {
     expect(d).toHaveLength(1);
     expect(d[0]).toMatchObject({ status: 'changed', name: 'prod-db-g8dc5f7k2m', renamedFrom: 'prod-db-7t2k9m4h5b' });
     expect(d[0]!.diff).toContain(`+  PASSWORD: ${REDACTED_CHANGED}`);
-    expect(formatDiffs([{ title: 'p', diffs: d }]).body).toContain('Secret ns/prod-db-g8dc5f7k2m (changed, was prod-db-7t2k9m4h5b)');
+    expect(formatDiffs([{ title: 'p', diffs: d }]).body).toContain('Secret <code>ns/prod-db-g8dc5f7k2m</code> (v1, changed, was <code>prod-db-7t2k9m4h5b</code>)');
     expect(JSON.stringify(d)).not.toMatch(/b2xkLXZhbHVl|bmV3LXZhbHVl/);
   });
 

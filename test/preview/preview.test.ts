@@ -83,9 +83,9 @@ describe('preview: config repo MR', () => {
     expect(ns).toHaveLength(1);
     const body = ns[0]!.body as string;
     expect(body).toContain('<!-- gitops-ci:preview:default -->');
-    expect(body).toContain(`#### production (${PROD}): 1 changed`);
-    expect(body).toContain(`#### staging (${STAGING}): 1 changed`);
-    expect(body).toContain('<details><summary>Deployment shovel-production/prod-shovel (changed)</summary>');
+    expect(body).toContain(`#### production &#40;${PROD}&#41;: 1 changed`);
+    expect(body).toContain(`#### staging &#40;${STAGING}&#41;: 1 changed`);
+    expect(body).toContain('<details><summary>Deployment <code>shovel-production/prod-shovel</code> (apps/v1, changed)</summary>');
     expect(body).toContain('+            - containerPort: 9090');
     const id = ns[0]!.id;
 
@@ -107,7 +107,7 @@ describe('preview: config repo MR', () => {
     const res = await runCli(['preview'], { env: { ...glEnv(iid), CI_PROJECT_DIR: c.dir, CI_MERGE_REQUEST_DIFF_BASE_SHA: c.first, CI_COMMIT_SHA: head } });
     expect(res.code, res.all).toBe(0);
     const body = notes(iid)[0]!.body as string;
-    expect(body).toContain('Secret shovel-production/');
+    expect(body).toContain('Secret <code>shovel-production/');
     expect(body).toContain('<redacted, changed>');
     for (const v of ['hunter2-before', 'hunter2-after']) for (const f of leakForms(v, [])) expect(body + res.all).not.toContain(f);
     // staging is not touched by a production-only change
@@ -126,8 +126,8 @@ describe('preview: config repo MR', () => {
     const res = await runCli(['preview', '--dry-run', '--base', readme, '--head', env, '--repo-dir', c.dir]);
     expect(res.code, res.all).toBe(0);
     expect(res.stderr).toContain(`overlays touched: ${STAGING}`);
-    expect(res.stdout).toContain(`#### staging (${STAGING}): 2 changed`);
-    expect(res.stdout).toMatch(/ConfigMap shovel-staging\/staging-shovel-config-\w+ \(changed, was staging-shovel-config-\w+\)/);
+    expect(res.stdout).toContain(`#### staging &#40;${STAGING}&#41;: 2 changed`);
+    expect(res.stdout).toMatch(/ConfigMap <code>shovel-staging\/staging-shovel-config-\w+<\/code> \(v1, changed, was <code>staging-shovel-config-\w+<\/code>\)/);
     expect(res.stdout).not.toContain('#### production');
     // --dir limits the preview
     const only = await runCli(['preview', '--dry-run', '--base', c.first, '--head', env, '--repo-dir', c.dir, '--dir', PROD]);
@@ -160,8 +160,8 @@ describe('preview: app repo MR', () => {
     const ns = notes(iid);
     expect(ns).toHaveLength(1);
     expect(ns[0]!.body).toContain(`+          image: ${IMAGE}@${digest}`);
-    expect(ns[0]!.body).toContain('<details><summary>Deployment shovel-staging/staging-shovel (changed)</summary>');
-    expect(ns[0]!.body).toContain('<details><summary>Deployment shovel-production/prod-shovel (changed)</summary>');
+    expect(ns[0]!.body).toContain('<details><summary>Deployment <code>shovel-staging/staging-shovel</code> (apps/v1, changed)</summary>');
+    expect(ns[0]!.body).toContain('<details><summary>Deployment <code>shovel-production/prod-shovel</code> (apps/v1, changed)</summary>');
     expect(gitIn(git.repoPath('group/config.git'), ['rev-parse', 'main'])).toBe(before);
   });
 
@@ -170,7 +170,7 @@ describe('preview: app repo MR', () => {
     const before = gitIn(bare, ['rev-parse', 'main']);
     const res = await runCli(['preview', '--dry-run', '--repo', `${git.url}/group/config-digest.git`, '--branch', 'main', '--from', STAGING, '--dir', PROD], { env: { GITOPS_GIT_USER: git.user, GITOPS_GIT_TOKEN: git.password } });
     expect(res.code, res.all).toBe(0);
-    expect(res.stdout).toContain(`What this merge request deploys: what promoting staging (${IMAGE}@${DIGEST}) changes in production`);
+    expect(res.stdout).toContain(`What this merge request deploys: what promoting \`staging\` (\`${IMAGE}@${DIGEST}\`) changes in \`production\``);
     expect(res.stdout).toContain(`+          image: ${IMAGE}@${DIGEST}`);
     expect(gitIn(bare, ['rev-parse', 'main'])).toBe(before);
     const both = await runCli(['preview', '--dry-run', '--repo', `${git.url}/group/config-digest.git`, '--from', STAGING, '--image', `${IMAGE}:1`, '--dir', PROD]);
@@ -188,5 +188,50 @@ describe('preview: app repo MR', () => {
     expect(res.code, res.all).toBe(3);
     for (const f of leakForms(bad, ['oauth2'])) expect(res.all).not.toContain(f);
     expect(notes(iid)).toHaveLength(0);
+  });
+});
+
+describe('preview: forks, the MR project, what the note says', () => {
+  it('a fork MR pipeline without a token: exit 0 with one "skipped" line, nothing posted', async () => {
+    const iid = await openMr();
+    const c = checkout(seedLayout(IMAGE));
+    const head = c.commit({ 'README.md': '# fork change\n' });
+    // https://docs.gitlab.com/ci/variables/predefined_variables/#predefined-variables-for-merge-request-pipelines
+    const env = { CI_API_V4_URL: gl.apiUrl, CI_PROJECT_ID: '8', CI_MERGE_REQUEST_PROJECT_ID: '7', CI_MERGE_REQUEST_SOURCE_PROJECT_ID: '8', CI_MERGE_REQUEST_IID: String(iid), CI_JOB_TOKEN: 'job-token-of-the-fork', CI_PROJECT_DIR: c.dir, CI_MERGE_REQUEST_DIFF_BASE_SHA: c.first, CI_COMMIT_SHA: head };
+    const res = await runCli(['preview'], { env });
+    expect(res.code, res.all).toBe(0);
+    expect(res.all.split('\n').filter((l) => l.includes('skipped'))).toHaveLength(1);
+    expect(res.stderr).toMatch(/skipped: this merge request comes from a fork .* run the pipeline in the parent project/);
+    expect(notes(iid)).toHaveLength(0);
+  });
+
+  it('with the read token, the note goes to the MR project (not the fork), and "updated" only when the body changed', async () => {
+    const iid = await openMr();
+    const c = checkout(seedLayout(IMAGE));
+    const head = c.commit({ [`${STAGING}/deployment_patch.yaml`]: 'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: shovel\nspec:\n  replicas: 3\n' });
+    const env = { CI_API_V4_URL: gl.apiUrl, GITOPS_GITLAB_READ_TOKEN: gl.token, CI_PROJECT_ID: '8', CI_MERGE_REQUEST_PROJECT_ID: '7', CI_MERGE_REQUEST_SOURCE_PROJECT_ID: '8', CI_MERGE_REQUEST_IID: String(iid), CI_PROJECT_DIR: c.dir, CI_MERGE_REQUEST_DIFF_BASE_SHA: c.first, CI_COMMIT_SHA: head };
+    const first = await runCli(['preview'], { env });
+    expect(first.code, first.all).toBe(0);
+    expect(notes(iid)).toHaveLength(1);
+    expect(first.stderr).toContain('posted the preview note');
+    // the same pipeline again (a retry): the body is the same, nothing is written, and the log says so
+    const again = await runCli(['preview'], { env });
+    expect(again.code, again.all).toBe(0);
+    expect(again.stderr).not.toContain('updated the preview note');
+    expect(again.stderr).toMatch(/the preview note \d+ on merge request !\d+ is up to date/);
+    expect(notes(iid)).toHaveLength(1);
+  });
+
+  it('the production preview names its source: the staging app, the config commit Argo CD verified, the digests', async () => {
+    const digest = `sha256:${'5e'.repeat(32)}`;
+    const commit = 'c0ffee'.repeat(6) + 'c0ff';
+    const res = await runCli(['preview', '--dry-run', '--repo', `${git.url}/group/config.git`, '--branch', 'main', '--dir', PROD, '--image', `${IMAGE}@${digest}`, '--source-app', 'shovel-staging', '--source-commit', commit], {
+      env: { GITOPS_GIT_USER: git.user, GITOPS_GIT_TOKEN: git.password },
+    });
+    expect(res.code, res.all).toBe(0);
+    expect(res.stdout).toContain(`promoting what the Argo CD app \`shovel-staging\` runs at the config commit \`${commit}\` it verified (\`${IMAGE}@${digest}\`) changes in \`production\``);
+    const bad = await runCli(['preview', '--dry-run', '--repo', `${git.url}/group/config.git`, '--dir', PROD, '--image', `${IMAGE}@${digest}`, '--source-commit', 'not-a-sha']);
+    expect(bad.code, bad.all).toBe(2);
+    expect(bad.stderr).toContain('--source-commit must be a commit SHA');
   });
 });
