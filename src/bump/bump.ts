@@ -100,7 +100,7 @@ async function plan(co: Checkout, cfg: BumpConfig, attempt: number, guard: Guard
   for (const overlay of cfg.overlays) {
     const located = await findFile(co, overlay, cfg.targetKind);
     if (!located) {
-      throw fail.failed(BumpErrors.CONFLICT, `${overlay} no longer holds a file that pins images at the branch's new tip`, {
+      throw fail.failed(BumpErrors.CONFLICT, `${overlay} no longer holds a kustomization (or another file that pins images) at the branch's new tip`, {
         where: `${overlay} on ${cfg.branch}`,
         hint: 'another change removed or moved the overlay while this bump ran; check the branch and re-run with the right --dir',
       });
