@@ -76,6 +76,7 @@ export async function run(ctx: CommandContext, a: ParsedArgs): Promise<CommandRe
     } else {
       ctx.log.info(`${r.dir}: unchanged (${r.changes.map((c) => `${c.name} ${describeEntry(c.after)}`).join(', ')} already set)`);
     }
+    for (const w of r.warnings ?? []) ctx.log.warn(w);
     if (r.unused?.length) {
       ctx.log.warn(
         `${r.dir}: no resource of the overlay (its files and local bases) uses ${r.unused.join(', ')}; check the image name (images[].name is the repository as the resources write it, without tag); --render checks the built output`,

@@ -41,6 +41,8 @@ import {
   type Text,
 } from '../edit/splice.js';
 
+import { readSimpleYaml, sget, type SScalar } from '../edit/simple-yaml.js';
+
 /** moved to src/edit/splice.ts (the splicer every edit target shares); re-exported for existing callers */
 export { formatScalar, plainIsSafe } from '../edit/splice.js';
 
@@ -490,15 +492,17 @@ function newImagesBlock(entries: ImageEntry[], keyIndent: string, eol: string): 
  */
 export function editKustomizationText(text: string, exprs: ImageExpr[], where: string): { text: string; changes: ImageChange[]; warnings?: string[] } {
   if (exprs.length === 0) throw fail.usage(KustomizeErrors.NO_IMAGE, 'no image specified', { where: 'command line' });
-  const p = parse(text, where);
-  const { t } = p;
-  const edits = new Edits();
   // kustomize keeps one expression per name, the last one
   const byName = new Map<string, ImageExpr>();
   for (const e of exprs) {
     byName.delete(e.name);
     byName.set(e.name, e);
   }
+  const fast = fastPath.enabled ? fastEdit(text, byName) : undefined;
+  if (fast) return fast;
+  const p = parse(text, where);
+  const { t } = p;
+  const edits = new Edits();
   const changes: ImageChange[] = [];
   const warnings: string[] = [];
   const added: ImageEntry[] = [];
@@ -522,6 +526,65 @@ export function editKustomizationText(text: string, exprs: ImageExpr[], where: s
   // a missing final newline stays missing (removing the last line of the file leaves the line break before it)
   if (text !== '' && !text.endsWith('\n') && out.endsWith('\n')) out = out.slice(0, out.endsWith('\r\n') ? -2 : -1);
   return { text: out, changes, ...(warnings.length ? { warnings } : {}) };
+}
+
+/** tests turn the fast path off to compare it with the full one */
+export const fastPath = { enabled: true };
+
+/**
+ * The common case without a full YAML parse: every image set is already in the file exactly once, and keeps its
+ * fields (a new tag where a tag was, a new digest where a digest was), so only values change, in place. The file
+ * must be in the subset src/edit/simple-yaml.ts reads, its entries well formed, and no entry value one kustomize
+ * would refuse; otherwise (and for every other edit) undefined, and the full path below runs. Same result, byte for
+ * byte (test/edit/simple-yaml.test.ts checks it on every golden and on generated files).
+ */
+function fastEdit(text: string, byName: Map<string, ImageExpr>): { text: string; changes: ImageChange[] } | undefined {
+  if (!text.includes('images:')) return undefined;
+  const root = readSimpleYaml(text);
+  const seq = root && sget(root, 'images');
+  if (!seq || seq.kind !== 'seq') return undefined;
+  const entries: Array<{ entry: ImageEntry; fields: Map<string, SScalar> }> = [];
+  for (const item of seq.items) {
+    if (item.kind !== 'map') return undefined;
+    const fields = new Map<string, SScalar>();
+    const entry: Record<string, string> = {};
+    for (const p of item.pairs) {
+      if (!(p.key in RANK) || p.value.kind !== 'scalar') return undefined;
+      const v = p.value;
+      if (v.style === 'PLAIN' && yaml11Type(v.value) !== 'string') return undefined;
+      fields.set(p.key, v);
+      if (v.value !== '') entry[p.key] = v.value;
+    }
+    entries.push({ entry: { name: entry.name ?? '', ...entry } as ImageEntry, fields });
+  }
+  const edits: Array<[number, number, string]> = [];
+  const changes: ImageChange[] = [];
+  for (const expr of byName.values()) {
+    const hits = entries.filter((e) => e.entry.name === expr.name);
+    if (hits.length !== 1) return undefined;
+    const { entry, fields } = hits[0];
+    const after = applyExpr(expr, entry);
+    const keys = [...fields.keys()].filter((k) => k !== 'name');
+    if (keys.length !== VALUE_FIELDS.filter((f) => after[f] !== undefined).length || keys.some((k) => after[k as Field] === undefined)) return undefined;
+    const changed = !sameEntry(entry, after);
+    changes.push({ name: expr.name, before: { ...entry }, after, changed });
+    if (!changed) continue;
+    for (const k of keys) {
+      const v = fields.get(k)!;
+      const want = after[k as Field]!;
+      const formatted = formatScalar(want, v.style, false);
+      if (v.value !== want || (v.style === 'PLAIN' && formatted !== text.slice(v.start, v.end))) edits.push([v.start, v.end, formatted]);
+    }
+  }
+  if (!edits.length) return { text, changes };
+  edits.sort((a, b) => a[0] - b[0]);
+  let out = '';
+  let pos = 0;
+  for (const [a, b, t] of edits) {
+    out += text.slice(pos, a) + t;
+    pos = b;
+  }
+  return { text: out + text.slice(pos), changes };
 }
 
 /** an existing value equal to the wanted one, written plain although it would not read back as a string */

@@ -17,6 +17,8 @@ import { childEnvWithoutSecrets } from '../core/secrets.js';
 import { editKustomizationText, type ImageChange, type ImageEntry } from './edit.js';
 import { KustomizeErrors } from './errors.js';
 import { splitImage, type ImageExpr } from './image-expr.js';
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { readSimpleYaml, sget } from '../edit/simple-yaml.js';
 export { unifiedDiff } from './diff.js';
 
 /** kustomize's recognised names, in its order (konfig.RecognizedKustomizationFileNames) */
@@ -35,13 +37,23 @@ export interface OverlayResult {
   changed: boolean;
   /** images (names) that no resource of the overlay uses, as far as set-image could tell */
   unused?: string[];
+  /** what the edit says the user should know (a Flux marker dropped) */
+  warnings?: string[];
 }
 
 /** The kustomization file of `dir`; usage EKUSTOMIZE_NOT_FOUND / EKUSTOMIZE_MULTIPLE_FILES otherwise. */
 export async function findKustomization(dir: string): Promise<string> {
+  return findKustomizationSync(dir);
+}
+
+/**
+ * findKustomization without the thread-pool hop: set-image looks into a thousand overlays in one call, and a
+ * synchronous readdir of a small directory costs less than scheduling an asynchronous one (bench/set-image.ts).
+ */
+export function findKustomizationSync(dir: string): string {
   let entries: Dirent[];
   try {
-    entries = await readdir(dir, { withFileTypes: true });
+    entries = readdirSync(dir, { withFileTypes: true });
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOTDIR') throw fail.usage(KustomizeErrors.NOT_FOUND, `${dir} is not a directory`, { where: dir, hint: '--dir takes the overlay directory, not the kustomization file' });
@@ -59,9 +71,53 @@ export async function findKustomization(dir: string): Promise<string> {
     throw fail.usage(KustomizeErrors.MULTIPLE, `found multiple kustomization files in ${dir}: ${found.map((d) => d.name).join(', ')}`, { where: dir, hint: 'keep one of them (kustomize refuses this too)' });
   }
   const file = join(dir, found[0].name);
-  const isDir = found[0].isDirectory() || (found[0].isSymbolicLink() && (await stat(file).then((s) => s.isDirectory(), () => false)));
+  const isDir = found[0].isDirectory() || (found[0].isSymbolicLink() && isDirSync(file));
   if (isDir) throw fail.usage(KustomizeErrors.NOT_FOUND, `${file} should be a file`, { where: file });
   return file;
+}
+
+function isDirSync(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The look-ups a thousand overlays of one tree share, answered once per call: which git work tree holds a
+ * directory (by name, as workTreeOf), and where a path really is (realpath). resolveInside's answer for a path
+ * that exists, synchronously; a path that does not exist goes to resolveInside itself.
+ */
+class TreeMemo {
+  private git = new Map<string, string | undefined>();
+  private real = new Map<string, string>();
+  workTree(dir: string): string | undefined {
+    const d = resolve(dir);
+    if (this.git.has(d)) return this.git.get(d);
+    const up = dirname(d);
+    const wt = existsSync(join(d, '.git')) ? d : up === d ? undefined : this.workTree(up);
+    this.git.set(d, wt);
+    return wt;
+  }
+  realpath(p: string): string | undefined {
+    const hit = this.real.get(p);
+    if (hit !== undefined) return hit;
+    try {
+      const r = realpathSync.native(p);
+      this.real.set(p, r);
+      return r;
+    } catch {
+      return undefined;
+    }
+  }
+  async inside(root: string, path: string): Promise<{ real: string; inside: boolean }> {
+    const realRoot = this.realpath(root);
+    const real = realRoot === undefined ? undefined : this.realpath(path);
+    if (realRoot === undefined || real === undefined) return resolveInside(root, path);
+    const rel = relative(realRoot, real);
+    return { real, inside: rel === '' || !(rel === '..' || rel.startsWith('../') || isAbsolute(rel)) };
+  }
 }
 
 /** run `fn` over `xs` with at most `n` in flight, results in order */
@@ -79,8 +135,8 @@ async function pool<T, R>(xs: T[], n: number, fn: (x: T, i: number) => Promise<R
 }
 
 /** the tree set-image stays in: the git work tree holding the overlay, else the current directory (or the overlay, when it lies elsewhere) */
-async function boundaryOf(abs: string, cwd: string): Promise<{ root: string; what: string }> {
-  const wt = await workTreeOf(abs);
+async function boundaryOf(abs: string, cwd: string, memo?: TreeMemo): Promise<{ root: string; what: string }> {
+  const wt = memo ? memo.workTree(abs) : await workTreeOf(abs);
   if (wt) return { root: wt, what: 'the git work tree' };
   const r = relative(resolve(cwd), abs);
   if (r === '' || !(r === '..' || r.startsWith('../') || isAbsolute(r))) return { root: resolve(cwd), what: 'the current directory' };
@@ -115,38 +171,42 @@ export async function setImagesInOverlays(dirs: string[], exprs: ImageExpr[], op
   // 1. verify: find, read, parse, edit in memory. Collect every problem, report them all at once.
   const problems: Array<{ i: number; e: Error }> = [];
   const seen = new Map<string, string>();
+  const memo = new TreeMemo();
   const planned = await pool(dirs, conc, async (dir, i): Promise<OverlayResult | undefined> => {
     const abs = resolve(opts.cwd, dir);
     const shown = display(opts.cwd, dir);
     try {
       // nothing outside the work tree (or the directory we were given) is read or written: a symlinked
       // overlay directory or kustomization file that leads out of it is refused before it is read
-      const boundary = await boundaryOf(abs, opts.cwd);
+      const boundary = await boundaryOf(abs, opts.cwd, memo);
       const outside = (real: string) =>
         fail.usage(KustomizeErrors.OUTSIDE, `${shown} leads outside ${boundary.what} (to ${real}) through a symlink; it is not read or written`, {
           where: shown,
           hint: `keep the overlay and its kustomization file inside ${boundary.what} (${boundary.root}), or run set-image from where it lives`,
         });
-      const dirReal = await resolveInside(boundary.root, abs);
+      const dirReal = await memo.inside(boundary.root, abs);
       if (!dirReal.inside) throw outside(dirReal.real);
-      const found = await findKustomization(abs).catch((e) => {
+      let found: string;
+      try {
+        found = findKustomizationSync(abs);
+      } catch (e) {
         // name the directory as the user gave it
         if (isGitopsError(e)) throw fail[e.kind](e.code, e.message.replace(abs, shown), { where: shown, hint: e.hint });
         throw e;
-      });
+      }
       // write through a symlinked kustomization to its target (a rename over the link would replace the link)
-      const fileReal = await resolveInside(boundary.root, found);
+      const fileReal = await memo.inside(boundary.root, found);
       if (!fileReal.inside) throw outside(fileReal.real);
-      const file = await realpath(found).catch(() => found);
+      const file = fileReal.real;
       let before: string;
       try {
-        before = await readFile(file, 'utf8');
+        before = readFileSync(file, 'utf8');
       } catch (e) {
         throw fail.failed(KustomizeErrors.READ, `cannot read ${join(shown, relative(abs, found))}: ${(e as Error).message}`, { where: file });
       }
       const where = join(shown, relative(abs, found));
-      const { text, changes } = editKustomizationText(before, exprs, where);
-      return { dir: shown, file, where, before, after: text, changes, changed: text !== before };
+      const { text, changes, warnings } = editKustomizationText(before, exprs, where);
+      return { dir: shown, file, where, before, after: text, changes, changed: text !== before, ...(warnings?.length ? { warnings } : {}) };
     } catch (e) {
       problems.push({ i, e: e as Error });
       return undefined;
@@ -299,6 +359,22 @@ function describeExpected(e: ImageEntry): string {
   return `${e.newName ?? e.name}${e.newTag ? `:${e.newTag}` : ''}${e.digest ? `@${e.digest}` : ''}`;
 }
 
+/** the resources/bases/components lists of a kustomization (its first document), for the walk below */
+function kustomizationLists(text: string): Record<string, unknown> {
+  // most kustomizations are plain block YAML: read the three lists without a full parse (src/edit/simple-yaml.ts)
+  const simple = readSimpleYaml(text);
+  if (simple) {
+    const out: Record<string, unknown> = {};
+    for (const k of ['resources', 'bases', 'components']) {
+      const v = sget(simple, k);
+      if (v?.kind === 'seq') out[k] = v.items.map((i) => (i.kind === 'scalar' ? i.value : undefined));
+    }
+    return out;
+  }
+  const d = parseAllDocuments(text) as unknown as Array<{ toJS(): unknown }>;
+  return ((Array.isArray(d) ? d[0]?.toJS() : undefined) ?? {}) as Record<string, unknown>;
+}
+
 /**
  * Image references in the overlay's YAML files (other than the kustomization) and, recursively, in the local
  * directories and files its `resources`, `bases` and `components` name (one read per directory, cached).
@@ -313,7 +389,7 @@ export async function imagesReachable(dir: string, cache = new Map<string, Promi
     let complete = true;
     let names: string[];
     try {
-      names = await readdir(key);
+      names = readdirSync(key);
     } catch {
       return { refs, complete: false };
     }
@@ -321,7 +397,7 @@ export async function imagesReachable(dir: string, cache = new Map<string, Promi
     for (const n of names) {
       if (n === kname || !/\.ya?ml$/i.test(n)) continue;
       try {
-        refs.push(...imagesInYaml(await readFile(join(key, n), 'utf8')));
+        refs.push(...imagesInYaml(readFileSync(join(key, n), 'utf8')));
       } catch {
         /* a directory or unreadable: skip */
       }
@@ -329,8 +405,7 @@ export async function imagesReachable(dir: string, cache = new Map<string, Promi
     if (!kname || depth > 20) return { refs, complete: complete && !!kname };
     let k: Record<string, unknown> = {};
     try {
-      const d = parseAllDocuments(await readFile(join(key, kname), 'utf8')) as unknown as Array<{ toJS(): unknown }>;
-      k = ((Array.isArray(d) ? d[0]?.toJS() : undefined) ?? {}) as Record<string, unknown>;
+      k = kustomizationLists(readFileSync(join(key, kname), 'utf8'));
     } catch {
       return { refs, complete: false };
     }
@@ -344,7 +419,7 @@ export async function imagesReachable(dir: string, cache = new Map<string, Promi
       let isDir = cache.has(target); // a directory already visited (a shared base): no stat
       if (!isDir) {
         try {
-          isDir = (await stat(target)).isDirectory();
+          isDir = statSync(target).isDirectory();
         } catch {
           complete = false;
           continue;
@@ -356,7 +431,7 @@ export async function imagesReachable(dir: string, cache = new Map<string, Promi
         complete &&= sub.complete;
       } else if (dirname(target) !== key) {
         try {
-          refs.push(...imagesInYaml(await readFile(target, 'utf8')));
+          refs.push(...imagesInYaml(readFileSync(target, 'utf8')));
         } catch {
           complete = false;
         }
