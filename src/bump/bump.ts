@@ -5,31 +5,30 @@
  * backoff, bounded attempts and time. Never a force push; no edit is lost: an edit is either in a pushed
  * commit, or reported as skipped (stale) or failed.
  */
-import { readFile, writeFile, stat } from 'node:fs/promises';
-import { join, posix } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fail, isGitopsError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import { SparseClone, type Identity } from '../git/clone.js';
-import { GitSession } from '../git/session.js';
+import type { Identity } from '../git/clone.js';
+import type { GitSession } from '../git/session.js';
 import type { Remote } from '../git/url.js';
-import type { ImageExpr } from '../kustomize/image-expr.js';
-import { editKustomizationText, readImages, type ImageEntry } from '../kustomize/edit.js';
-import { checkoutReferences, KUSTOMIZATION_FILES } from './closure.js';
+import type { ImageEntry } from '../kustomize/edit.js';
+import type { Pin } from '../edit/target.js';
 import { Guard, writebackIdentity } from './guard.js';
 import { rerunMayRollBack } from './rollback.js';
 import { buildMessage, envOf, refOf, type Change, type Origin, type SkipCi } from './message.js';
 import { diffText, renderOverlays } from './kustomize.js';
 import { BumpErrors } from './errors.js';
-import { resolveInside } from '../core/fsutil.js';
-import { removeTempDir, tempDir } from '../core/cleanup.js';
-import { KustomizeErrors } from '../kustomize/errors.js';
+import { Checkout, type KindChoice, type Located } from '../writeback/checkout.js';
+import { entryOf, refString } from '../writeback/pins.js';
 
 export interface BumpConfig {
   remote: Remote;
   branch: string;
   overlays: string[];
-  exprs: ImageExpr[];
+  /** the images to pin, as objects (parsed once from --image, or carried from promote's source) */
+  pins: Pin[];
+  /** which kind of file in each overlay is edited: auto (the one kind found) or a kind of src/edit/registry.ts */
+  targetKind: KindChoice;
   template?: string;
   skipCi: SkipCi;
   render: boolean;
@@ -77,95 +76,74 @@ interface Plan {
   files: string[];
   diff: string;
   /** per changed overlay, the entries as written (for the render check) */
-  written: Array<{ overlay: string; entries: ImageEntry[] }>;
+  written: Array<{ overlay: string; target: Located['target']; entries: ImageEntry[] }>;
 }
 
-async function findFile(root: string, overlay: string): Promise<string | undefined> {
-  const found: string[] = [];
-  for (const f of KUSTOMIZATION_FILES) {
-    // a symlinked overlay or kustomization that leads out of the clone is refused before anything reads it
-    const where = await resolveInside(root, join(overlay, f));
-    if (!where.inside) {
-      throw fail.usage(KustomizeErrors.OUTSIDE, `${posix.join(overlay, f)} leads outside the config repo clone through a symlink; it is not read or written`, { where: overlay, hint: 'the config repo must keep its overlays and kustomization files inside the repo (no symlinks out of it)' });
-    }
-    const s = await stat(join(root, overlay, f)).catch(() => undefined);
-    if (s?.isFile()) found.push(f);
-  }
-  if (found.length > 1) {
-    throw fail.usage(BumpErrors.OVERLAY, `${overlay} holds more than one kustomization file (${found.join(', ')})`, { where: overlay, hint: 'keep one of them' });
-  }
-  return found[0] ? posix.join(overlay, found[0]) : undefined;
+/** the file in the overlay that pins images (inside the clone; one kind, one file), or undefined */
+function findFile(co: Checkout, overlay: string, kind: KindChoice): Promise<Located | undefined> {
+  return co.locate(overlay, kind, (found) => fail.usage(BumpErrors.OVERLAY, `${overlay} holds more than one kustomization file (${found.join(', ')})`, { where: overlay, hint: 'keep one of them' }));
 }
 
 /** Read, guard and edit every overlay in the clone's work tree. Pure with respect to the remote. */
-async function plan(clone: SparseClone, cfg: BumpConfig, attempt: number, guard: Guard): Promise<Plan> {
+async function plan(co: Checkout, cfg: BumpConfig, attempt: number, guard: Guard): Promise<Plan> {
   const { log } = cfg;
   const out: Plan = { changes: [], skipped: [], files: [], diff: '', written: [] };
   const guardOn = !cfg.allowDowngrade && !!(cfg.origin.commit || cfg.origin.pipelineId);
   for (const overlay of cfg.overlays) {
-    const file = await findFile(clone.dir, overlay);
-    if (!file) {
-      throw fail.failed(BumpErrors.CONFLICT, `${overlay} no longer holds a kustomization at the branch's new tip`, {
+    const located = await findFile(co, overlay, cfg.targetKind);
+    if (!located) {
+      throw fail.failed(BumpErrors.CONFLICT, `${overlay} no longer holds a kustomization (or another file that pins images) at the branch's new tip`, {
         where: `${overlay} on ${cfg.branch}`,
         hint: 'another change removed or moved the overlay while this bump ran; check the branch and re-run with the right --dir',
       });
     }
-    const abs = join(clone.dir, file);
-    const text = await readFile(abs, 'utf8');
+    const { target, file } = located;
+    const text = await co.read(file);
     let current;
     try {
-      current = readImages(text, file);
+      current = target.images(text, file);
     } catch (e) {
       if (attempt > 1 && isGitopsError(e)) {
         throw fail.failed(BumpErrors.CONFLICT, `${file} cannot be read any more at the branch's new tip: ${e.message}`, { where: e.where ?? file, details: e.details, hint: 'another change broke the overlay while this bump ran; fix it on the branch, then re-run', cause: e });
       }
       throw e;
     }
-    const apply: ImageExpr[] = [];
-    for (const expr of cfg.exprs) {
-      const preview = editKustomizationText(text, [expr], file).changes.find((c) => c.name === expr.name);
+    const apply: Pin[] = [];
+    for (const pin of cfg.pins) {
+      const preview = target.edit(text, [pin], file).changes.find((c) => c.pin.name === pin.name);
       if (!preview || !preview.changed) continue;
-      const cur = current.find((c) => c.name === expr.name);
-      const wanted = refOf(preview.after);
-      if (cur && guardOn && refOf(cur) !== wanted) {
+      const cur = current.find((c) => c.name === pin.name);
+      const wanted = refString(preview.after);
+      if (cur && guardOn && refString(cur) !== wanted) {
         // provenance only from write-back commits, checked against the GitLab API where a token allows (guard.ts)
-        const v = await guard.check(file, expr.name, refOf(cur));
+        const v = await guard.check(file, pin.name, refString(cur));
         if (v) {
-          log.debug(`stale guard ${overlay} ${expr.name}: ${v.by}: ${v.why} (trusted: ${v.how})`);
+          log.debug(`stale guard ${overlay} ${pin.name}: ${v.by}: ${v.why} (trusted: ${v.how})`);
           // a re-run of an old deploy job (GitLab's Rollback button) is refused or rolls back, never a silent skip (src/bump/rollback.ts)
-          if (v.stale && !(await rerunMayRollBack(guard.history, { file, overlay, image: expr.name, wanted, current: refOf(cur), origin: cfg.origin, env: cfg.env, log }))) {
-            out.skipped.push({ overlay, image: expr.name, current: refOf(cur), wanted, why: `${v.why}; trusted: ${v.how}` });
+          if (v.stale && !(await rerunMayRollBack(guard.history, { file, overlay, image: pin.name, wanted, current: refString(cur), origin: cfg.origin, env: cfg.env, log }))) {
+            out.skipped.push({ overlay, image: pin.name, current: refString(cur), wanted, why: `${v.why}; trusted: ${v.how}` });
             continue;
           }
         } else {
-          log.debug(`stale guard ${overlay} ${expr.name}: no bump commit records ${refOf(cur)} (commits by the write-back identity only) within ${cfg.historyDepth} commits; not guarded`);
+          log.debug(`stale guard ${overlay} ${pin.name}: no bump commit records ${refString(cur)} (commits by the write-back identity only) within ${cfg.historyDepth} commits; not guarded`);
         }
       }
-      apply.push(expr);
+      apply.push(pin);
     }
     if (!apply.length) continue;
-    const res = editKustomizationText(text, apply, file);
+    const res = target.edit(text, apply, file);
+    for (const w of res.warnings) log.warn(`${file}: ${w}`);
     if (res.text === text) continue;
-    await writeFile(abs, res.text);
+    await co.write(file, res.text);
     out.files.push(file);
     out.diff += diffText(text, res.text, file);
-    out.written.push({ overlay, entries: res.changes.filter((c) => c.changed).map((c) => c.after) });
+    out.written.push({ overlay, target, entries: res.changes.filter((c) => c.changed).map((c) => entryOf(c.after)) });
     for (const c of res.changes) {
       if (!c.changed) continue;
-      out.changes.push({ overlay, env: envOf(overlay), image: c.name, before: c.before ? refOf(c.before) : undefined, after: refOf(c.after) });
+      out.changes.push({ overlay, env: envOf(overlay), image: c.pin.name, before: c.before ? refString(c.before) : undefined, after: refString(c.after) });
     }
   }
   return out;
-}
-
-/**
- * Check out what the overlays reference, transitively. `known`: the directories already checked out (a
- * retry on a new tip): they are re-read from disk, and git is asked only about references that are new.
- */
-async function sparseClosure(c: SparseClone, cfg: BumpConfig, known: string[] = []): Promise<string[]> {
-  const dirs = await checkoutReferences(cfg.overlays, { root: c.dir, typeOf: (p) => c.typeOf(p), add: (d) => c.addSparse(d) }, known);
-  cfg.log.debug(`sparse checkout: ${dirs.join(' ')}`);
-  return dirs;
 }
 
 /**
@@ -195,7 +173,7 @@ const GRACE_MS = 15_000;
  * is (at the tip, or under later pushes), undefined when it is not. Throws a timeout when the remote cannot
  * be asked, saying that the push may have landed.
  */
-async function landedAfterTimeout(clone: SparseClone, git: GitSession, commit: string, cfg: BumpConfig): Promise<string | undefined> {
+async function landedAfterTimeout(clone: Checkout['clone'], git: GitSession, commit: string, cfg: BumpConfig): Promise<string | undefined> {
   const deadline = Date.now() + GRACE_MS;
   // the session's time is up: this look gets a short time of its own
   git.deadline = deadline;
@@ -233,23 +211,16 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
     mark = now;
     return d;
   };
-  let session: GitSession | undefined;
-  let parent: string | undefined;
+  let co: Checkout | undefined;
   let guard: Guard | undefined;
   // the write-back identity commits (the author stays the pipeline's user); checked before anything is cloned
   const committer = writebackIdentity(cfg.env);
   try {
-    session = await GitSession.open(cfg.remote, { env: cfg.env, log, sshAcceptNew: cfg.sshAcceptNew, deadline: cfg.deadline });
-    parent = cfg.workdir ? undefined : tempDir('gitops-ci-bump-'); // removed on SIGTERM/SIGINT too
-    const dir = cfg.workdir ?? join(parent!, 'config');
-    const git = session;
-    let sparse: string[] = [];
-    const clone = await log.section(`clone ${cfg.remote.display} ${cfg.branch} (shallow, sparse: ${cfg.overlays.join(' ')})`, async () => {
-      const c = await SparseClone.clone(git, { dir, branch: cfg.branch, paths: cfg.overlays });
+    co = await Checkout.open({ remote: cfg.remote, branch: cfg.branch, paths: cfg.overlays, env: cfg.env, log, sshAcceptNew: cfg.sshAcceptNew, deadline: cfg.deadline, workdir: cfg.workdir, purpose: 'bump' }, async (c) => {
       // verify before mutating: every overlay is there, as a directory with a kustomization
       const missing: string[] = [];
       for (const o of cfg.overlays) {
-        if ((await c.typeOf(o)) !== 'tree' || !(await findFile(c.dir, o))) missing.push(o);
+        if ((await c.typeOf(o)) !== 'tree' || !(await findFile(c, o, cfg.targetKind))) missing.push(o);
       }
       if (missing.length) {
         throw fail.usage(BumpErrors.OVERLAY_NOT_FOUND, `overlay${missing.length > 1 ? 's' : ''} not found on branch ${cfg.branch}: ${missing.join(', ')}`, {
@@ -257,9 +228,9 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
           hint: '--dir is relative to the config repo root and must hold a kustomization.yaml, e.g. .kubernetes/overlays/production',
         });
       }
-      sparse = await sparseClosure(c, cfg);
-      return c;
+      await c.closure(cfg.overlays);
     });
+    const { clone, session: git } = co;
     let head = await clone.head();
     timing.clone = lap();
     guard = new Guard(clone, { historyDepth: cfg.historyDepth, env: cfg.env, log, origin: cfg.origin, sourceRepo: cfg.sourceRepo });
@@ -276,11 +247,11 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
     let fetchMs: number | undefined;
     for (let attempt = 1; ; attempt++) {
       lap();
-      const p = await plan(clone, cfg, attempt, guard);
+      const p = await plan(co, cfg, attempt, guard);
       if (!p.changes.length) {
         return { changed: false, dryRun: cfg.dryRun, head, attempts: attempt, changes: [], skipped: p.skipped };
       }
-      if (cfg.render) await renderOverlays(clone.dir, p.written, log);
+      if (cfg.render) await renderOverlays(co, p.written, log);
       if (cfg.dryRun) return { changed: false, dryRun: true, head, attempts: attempt, changes: p.changes, skipped: p.skipped, diff: p.diff };
       const message = buildMessage({ changes: p.changes, origin: cfg.origin, skipCi: cfg.skipCi, template: cfg.template, shortSha: cfg.shortSha, trailers: cfg.trailers });
       const planMs = lap();
@@ -326,7 +297,7 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
           return { changed: true, dryRun: false, commit, head, attempts: attempt, changes: p.changes, skipped: p.skipped };
         }
         log.info(`it did not; re-applying on ${head.slice(0, 12)}`);
-        if (cfg.render) sparse = await sparseClosure(clone, cfg, sparse);
+        if (cfg.render) await co.closure(cfg.overlays);
         continue;
       }
       if (pushed.ok) {
@@ -357,12 +328,11 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
       fetchMs = lap();
       log.debug(`${cfg.branch} is now at ${head}`);
       // the new tip may reference other bases (only new references cost a git call)
-      if (cfg.render) sparse = await sparseClosure(clone, cfg, sparse);
+      if (cfg.render) await co.closure(cfg.overlays);
     }
   } finally {
     await guard?.close();
-    await session?.close();
-    removeTempDir(parent);
+    await co?.close();
     timing.total = Math.round(performance.now());
     log.debug(`bump timing ${JSON.stringify(timing)}`);
   }

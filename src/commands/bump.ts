@@ -14,6 +14,8 @@ import { isGitRepo, setAncestryEnv } from '../git/ancestry.js';
 import { configRemote } from '../git/url.js';
 import { parseImageExprs, type ImageExpr } from '../kustomize/image-expr.js';
 import { BumpErrors } from '../bump/errors.js';
+import { pinFromExpr } from '../edit/kustomization.js';
+import { KIND_CHOICES, kindFlag } from '../writeback/checkout.js';
 
 export const spec: CommandSpec = {
   name: 'bump',
@@ -30,6 +32,7 @@ Placeholders for --message: ${Object.keys(PLACEHOLDERS).map((k) => `{${k}}`).joi
     branch: { type: 'string', value: 'BRANCH', description: 'branch to commit to (must exist)', env: ['GITOPS_CONFIG_BRANCH', 'CI_DEFAULT_BRANCH'] },
     dir: { type: 'string', multiple: true, value: 'OVERLAY', description: 'overlay directory, relative to the config repo root (repeatable)' },
     image: { type: 'string', multiple: true, value: 'EXPR', description: 'image expression, as kustomize edit set image takes it (repeatable; positionals too)' },
+    'target-kind': { type: 'string', value: 'KIND', description: `which file in each overlay pins the images: ${KIND_CHOICES.join(', ')} (auto: the one kind of file found there)`, default: 'auto', env: ['GITOPS_TARGET_KIND'] },
     message: { type: 'string', value: 'TEMPLATE', description: 'commit subject (and body) template with {placeholders}; the change list and trailers are always appended' },
     'skip-ci': { type: 'string', value: 'MODE', description: 'how the bump commit avoids a pipeline: message ([skip ci] in the subject), push-option (git push -o ci.skip) or none', default: 'message', env: ['GITOPS_SKIP_CI'] },
     render: { type: 'boolean', description: 'kustomize build each changed overlay before pushing, and check the new images are used' },
@@ -86,6 +89,8 @@ export async function run(ctx: CommandContext, { values, positionals }: ParsedAr
     }
   }
 
+  const targetKind = kindFlag(str(values, 'target-kind') ?? (env.GITOPS_TARGET_KIND || undefined), problems);
+
   const template = str(values, 'message');
   if (template !== undefined) {
     try {
@@ -134,7 +139,8 @@ export async function run(ctx: CommandContext, { values, positionals }: ParsedAr
     remote: remote!,
     branch: branch!,
     overlays,
-    exprs,
+    pins: exprs.map(pinFromExpr),
+    targetKind,
     template,
     skipCi,
     render: bool(values, 'render'),

@@ -11,14 +11,14 @@ import { intFlag, overlayFlag } from '../core/flags.js';
 import { redactUrl } from '../core/mask.js';
 import { envOf, originFromCi, shortImageOf, tersely, type Origin, type SkipCi } from '../bump/message.js';
 import { configRemote, type Remote } from '../git/url.js';
-import { parseImageExprs } from '../kustomize/image-expr.js';
 import { makeRegistries, registryOptions } from '../registry/options.js';
 import { parseRef } from '../registry/ref.js';
 import type { Registries } from '../registry/client.js';
 import { PromoteErrors } from '../promote/errors.js';
 import { gitlabOptions } from '../gitlab/config.js';
-import { deployedRevision, pinDigests, readSource } from '../promote/source.js';
-import { promote, type MergeRequestApi } from '../promote/promote.js';
+import { deployedRevision, pinDigests, readSource, repinned, type Pinned, type Source } from '../promote/source.js';
+import { promote, type MergeRequestApi, type PromoteOutcome } from '../promote/promote.js';
+import { KIND_CHOICES, kindFlag, type KindChoice } from '../writeback/checkout.js';
 
 export const spec: CommandSpec = {
   name: 'promote',
@@ -41,6 +41,7 @@ GitLab (--via mr): CI_API_V4_URL / CI_SERVER_URL, CI_PROJECT_ID or the project o
     image: { type: 'string', multiple: true, value: 'NAME', description: 'promote only this images[].name of --from (repeatable; default: all)' },
     'from-app': { type: 'string', value: 'APP', description: 'read --from at the config commit this Argo CD app runs, verified deployed, synced and healthy (ARGOCD_SERVER, ARGOCD_AUTH_TOKEN)' },
     'verify-job': { type: 'string', value: 'URL', description: 'the job that verified --from (argocd wait), recorded in the provenance', env: ['GITOPS_VERIFY_JOB_URL'] },
+    'target-kind': { type: 'string', value: 'KIND', description: `which file in --from and --to pins the images: ${KIND_CHOICES.join(', ')} (auto: the one kind of file found there)`, default: 'auto', env: ['GITOPS_TARGET_KIND'] },
     via: { type: 'string', value: 'push|mr', description: 'commit to BRANCH, or open/update a merge request into it', default: 'push' },
     'copy-to': { type: 'string', multiple: true, value: '[NAME=]REPO', description: 'copy the image into REPO first and pin the copy (NAME= when promoting several images)' },
     'require-digest': { type: 'boolean', description: 'refuse a source pinned by tag instead of resolving it through the registry' },
@@ -81,14 +82,33 @@ function overlayOpt(d: string | undefined, flag: string, problems: string[]): st
   return overlayFlag(d, flag, problems);
 }
 
+/** the promote configuration, resolved and checked (flags over GitLab variables) before anything is read */
+interface Flags {
+  remote: Remote;
+  branch: string;
+  from: string;
+  to: string;
+  names: string[];
+  via: 'push' | 'mr';
+  skipCi: SkipCi;
+  /** image name ('' for the one image) → repository to copy it to */
+  copyTo: Map<string, string>;
+  targetKind: KindChoice;
+  maxAttempts: number;
+  deadline: number;
+  autoMergeS: number;
+  author: { name: string; email: string };
+  fromApp?: string;
+  verifyJob?: string;
+  dryRun: boolean;
+  sshAcceptNew: boolean;
+}
+
 const list = (v: Values, k: string) => strs(v, k).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
 
-export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<CommandResult> {
-  const { env, log } = ctx;
-  // a deploy freeze stops the change before anything is read or touched (a dry run changes nothing)
-  if (!bool(values, 'dry-run') && checkDeployFreeze(env, { ignore: bool(values, 'ignore-deploy-freeze'), command: 'promote' }).frozen) {
-    log.warn('a deploy freeze is in effect (CI_DEPLOY_FREEZE); going on because of --ignore-deploy-freeze');
-  }
+/** Step 1: every flag and variable, all problems at once (exit 2), before anything is read. */
+function resolveFlags(ctx: CommandContext, values: Values): Flags {
+  const { env } = ctx;
   const problems: string[] = [];
   const errors: GitopsError[] = [];
 
@@ -105,22 +125,8 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
   if (via !== 'push' && via !== 'mr') problems.push(`--via must be push or mr (got ${JSON.stringify(via)})`);
   const skipCi = (str(values, 'skip-ci') ?? env.GITOPS_SKIP_CI ?? (via === 'mr' ? 'none' : 'message')) as SkipCi;
   if (!['message', 'push-option', 'none'].includes(skipCi)) problems.push(`--skip-ci must be message, push-option or none (got ${JSON.stringify(skipCi)})`);
-  const copyTo = new Map<string, string>();
-  const copyRaw = strs(values, 'copy-to');
-  for (const c of copyRaw) {
-    const eq = c.indexOf('=');
-    const name = eq >= 0 ? c.slice(0, eq) : '';
-    const repo = eq >= 0 ? c.slice(eq + 1) : c;
-    try {
-      const r = parseRef(`${repo}@sha256:${'0'.repeat(64)}`);
-      if (!r.registry || /[:@]/.test(repo.slice(repo.lastIndexOf('/') + 1))) throw new Error('tag');
-    } catch {
-      problems.push(`--copy-to ${JSON.stringify(c)}: REPO is a repository (host/path/name), without tag or digest`);
-      continue;
-    }
-    if (!name && copyRaw.length > 1) problems.push(`--copy-to ${JSON.stringify(c)}: with several --copy-to, write NAME=REPO`);
-    copyTo.set(name, repo);
-  }
+  const copyTo = copyToFlags(strs(values, 'copy-to'), problems);
+  const targetKind = kindFlag(str(values, 'target-kind') ?? (env.GITOPS_TARGET_KIND || undefined), problems);
   const maxAttempts = intFlag(str(values, 'max-attempts'), 'max-attempts', 20, 1, 100, problems);
   const timeoutS = intFlag(str(values, 'timeout'), 'timeout', 300, 1, 86_400, problems);
   const autoMergeS = intFlag(str(values, 'auto-merge-timeout'), 'auto-merge-timeout', 120, 1, 86_400, problems);
@@ -146,90 +152,98 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
       hint: 'run `gitops-ci promote --help` for the flags and the GitLab variables they default to',
     });
   }
-  const deadline = Date.now() + timeoutS * 1000;
-  const dryRun = bool(values, 'dry-run');
-
-  // GitLab first for --via mr: a missing token fails before anything is read, copied or pushed
-  let mrApi: MergeRequestApi | undefined;
-  const getMrApi = async (): Promise<MergeRequestApi> => {
-    if (!mrApi) {
-      const { mergeRequestApi } = await import('../promote/gitlab.js');
-      mrApi = await mergeRequestApi(ctx, values, remote!);
-    }
-    return mrApi;
+  return {
+    remote: remote!,
+    branch: branch!,
+    from: from!,
+    to: to!,
+    names,
+    via: via as 'push' | 'mr',
+    skipCi,
+    copyTo,
+    targetKind,
+    maxAttempts,
+    deadline: Date.now() + timeoutS * 1000,
+    autoMergeS,
+    author,
+    fromApp,
+    verifyJob,
+    dryRun: bool(values, 'dry-run'),
+    sshAcceptNew: bool(values, 'ssh-accept-new'),
   };
-  if (via === 'mr' && !dryRun) await getMrApi();
+}
 
-  // --from-app: the revision Argo CD verified
-  let revision: string | undefined;
-  if (fromApp) {
-    const { resolveConnection, parseAppRef } = await import('../argocd/config.js');
-    const { ArgoClient } = await import('../argocd/client.js');
-    const conn = resolveConnection({ server: str(values, 'argocd-server'), plaintext: bool(values, 'argocd-plaintext') || undefined, 'app-namespace': str(values, 'app-namespace') }, env);
-    const client = new ArgoClient(conn, log);
+/** --copy-to [NAME=]REPO, each a repository without tag or digest */
+function copyToFlags(raw: string[], problems: string[]): Map<string, string> {
+  const copyTo = new Map<string, string>();
+  for (const c of raw) {
+    const eq = c.indexOf('=');
+    const name = eq >= 0 ? c.slice(0, eq) : '';
+    const repo = eq >= 0 ? c.slice(eq + 1) : c;
     try {
-      await client.login();
-      const ref = parseAppRef(fromApp, str(values, 'app-namespace') ?? (env.ARGOCD_APP_NAMESPACE || undefined), undefined);
-      revision = (await deployedRevision(client, ref, { from: from!, repo: remote!, log })).revision;
-    } finally {
-      client.close();
+      const r = parseRef(`${repo}@sha256:${'0'.repeat(64)}`);
+      if (!r.registry || /[:@]/.test(repo.slice(repo.lastIndexOf('/') + 1))) throw new Error('tag');
+    } catch {
+      problems.push(`--copy-to ${JSON.stringify(c)}: REPO is a repository (host/path/name), without tag or digest`);
+      continue;
     }
+    if (!name && raw.length > 1) problems.push(`--copy-to ${JSON.stringify(c)}: with several --copy-to, write NAME=REPO`);
+    copyTo.set(name, repo);
   }
+  return copyTo;
+}
 
-  const source = await readSource({ remote: remote!, branch: branch!, from: from!, revision, names, env, log, deadline, sshAcceptNew: bool(values, 'ssh-accept-new'), historyDepth: 200 });
+/** Step 2 (--from-app): the config commit Argo CD runs for the app, verified deployed, synced and healthy. */
+async function deployedBy(ctx: CommandContext, values: Values, f: Flags): Promise<string | undefined> {
+  if (!f.fromApp) return undefined;
+  const { resolveConnection, parseAppRef } = await import('../argocd/config.js');
+  const { ArgoClient } = await import('../argocd/client.js');
+  const conn = resolveConnection({ server: str(values, 'argocd-server'), plaintext: bool(values, 'argocd-plaintext') || undefined, 'app-namespace': str(values, 'app-namespace') }, ctx.env);
+  const client = new ArgoClient(conn, ctx.log);
+  try {
+    await client.login();
+    const ref = parseAppRef(f.fromApp, str(values, 'app-namespace') ?? (ctx.env.ARGOCD_APP_NAMESPACE || undefined), undefined);
+    return (await deployedRevision(client, ref, { from: f.from, repo: f.remote, log: ctx.log })).revision;
+  } finally {
+    client.close();
+  }
+}
+
+/** Step 3: the source's images at the revision, each turned into a digest pin (tags resolved, --copy-to copied). */
+async function sourcePins(ctx: CommandContext, values: Values, f: Flags, revision: string | undefined): Promise<{ source: Source; pinned: Pinned[] }> {
+  const source = await readSource({ remote: f.remote, branch: f.branch, from: f.from, revision, names: f.names, targetKind: f.targetKind, env: ctx.env, log: ctx.log, deadline: f.deadline, sshAcceptNew: f.sshAcceptNew, historyDepth: 200 });
+  const copyTo = new Map(f.copyTo);
   if (copyTo.has('') && source.images.length > 1) {
     throw fail.usage(PromoteErrors.CONFIG, `--copy-to ${copyTo.get('')} names one repository, and ${source.images.length} images are promoted`, { where: 'command line', hint: 'write --copy-to NAME=REPO for each image, or promote one image with --image NAME' });
   }
   if (copyTo.has('')) copyTo.set(source.images[0]!.name, copyTo.get('')!);
   for (const n of copyTo.keys()) if (n && !source.images.some((i) => i.name === n)) throw fail.usage(PromoteErrors.CONFIG, `--copy-to ${n}=…: ${n} is not promoted`, { where: 'command line', hint: `images promoted: ${source.images.map((i) => i.name).join(', ')}` });
   let regs: Registries | undefined;
-  const pinned = await pinDigests(source.images, {
+  let pinned = await pinDigests(source.images, {
     regs: async () => (regs ??= await makeRegistries(ctx, values, [...copyTo.values()].map((r) => parseRef(`${r}:x`).registry))),
     requireDigest: bool(values, 'require-digest'),
     // a dry run copies nothing: it pins what the copy would hold (same digest)
-    copyTo: dryRun ? new Map() : copyTo,
-    log,
+    copyTo: f.dryRun ? new Map() : copyTo,
+    log: ctx.log,
   });
-  if (dryRun) for (const p of pinned) if (copyTo.get(p.name)) Object.assign(p, { repo: copyTo.get(p.name)!, expr: p.name === copyTo.get(p.name) ? `${p.name}@${p.digest}` : `${p.name}=${copyTo.get(p.name)}@${p.digest}` });
-  const exprs = parseImageExprs(pinned.map((p) => p.expr));
+  if (f.dryRun) pinned = pinned.map((p) => (copyTo.get(p.name) ? repinned(p, copyTo.get(p.name)!) : p));
+  return { source, pinned };
+}
 
-  const job: Origin = originFromCi(env);
-  const out = await promote({
-    remote: remote!,
-    branch: branch!,
-    from: from!,
-    to: to!,
-    source,
-    pinned,
-    exprs,
-    fromApp,
-    verifyJob,
-    via: via as 'push' | 'mr',
-    skipCi,
-    dryRun,
-    author,
-    job,
-    maxAttempts,
-    deadline,
-    sshAcceptNew: bool(values, 'ssh-accept-new'),
-    render: via === 'mr' || bool(values, 'render'),
-    mr: { labels: list(values, 'label'), assignees: list(values, 'assignee'), reviewers: list(values, 'reviewer'), draft: bool(values, 'draft'), autoMerge: bool(values, 'auto-merge'), autoMergeTimeoutMs: autoMergeS * 1000, title: str(values, 'title') },
-    mrApi: getMrApi,
-    env,
-    log,
-  });
-
+/** Step 5: the summary line and the dotenv outputs. */
+function report(ctx: CommandContext, f: Flags, source: Source, pinned: Pinned[], out: PromoteOutcome): CommandResult {
+  const { log } = ctx;
   const promoted = pinned.map((p) => `${p.name}=${p.repo}@${p.digest}`).join(' ');
   const short = (r: string) => r.replace(/(sha256:[0-9a-f]{12})[0-9a-f]{52}/g, '$1…');
   const listing = out.changes.map((c) => `${shortImageOf(c.image)} ${c.before ? short(tersely(c.image, c.before)) : '(new)'} → ${short(tersely(c.image, c.after))}`);
-  const fromEnv = envOf(from!);
-  const toEnv = envOf(to!);
+  const fromEnv = envOf(f.from);
+  const toEnv = envOf(f.to);
   const outputs: Record<string, string | undefined> = {
     GITOPS_PROMOTED: promoted,
     GITOPS_CHANGED: out.changed ? 'true' : 'false',
     GITOPS_COMMIT_SHA: out.commit,
     GITOPS_CONFIG_HEAD: out.head,
-    GITOPS_CONFIG_BRANCH: branch,
+    GITOPS_CONFIG_BRANCH: f.branch,
     GITOPS_SOURCE_COMMIT: source.commit,
     GITOPS_MR_IID: out.mr ? String(out.mr.iid) : undefined,
     GITOPS_MR_URL: out.mr?.webUrl,
@@ -239,16 +253,66 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
     if (out.diff) log.stdout(out.diff.endsWith('\n') ? out.diff : `${out.diff}\n`);
     if (out.rendered) log.stdout(`${out.rendered}\n`);
     for (const l of listing) log.info(`would set ${toEnv}: ${l}`);
-    return { summary: out.changes.length ? `dry run: would promote ${listing.join('; ')} from ${fromEnv} to ${toEnv}${via === 'mr' ? ' through a merge request' : ''}; nothing pushed` : `dry run: ${toEnv} already runs what ${fromEnv} runs`, outputs: { ...outputs, GITOPS_CHANGED: 'false', GITOPS_COMMIT_SHA: undefined } };
+    return { summary: out.changes.length ? `dry run: would promote ${listing.join('; ')} from ${fromEnv} to ${toEnv}${f.via === 'mr' ? ' through a merge request' : ''}; nothing pushed` : `dry run: ${toEnv} already runs what ${fromEnv} runs`, outputs: { ...outputs, GITOPS_CHANGED: 'false', GITOPS_COMMIT_SHA: undefined } };
   }
   if (!out.changed) {
-    log.info(`no change: ${to} already pins ${pinned.map((p) => `${shortImageOf(p.name)}@${p.digest.slice(0, 19)}`).join(', ')}; no commit${via === 'mr' ? ', no merge request' : ''} (config HEAD ${out.head})`);
+    log.info(`no change: ${f.to} already pins ${pinned.map((p) => `${shortImageOf(p.name)}@${p.digest.slice(0, 19)}`).join(', ')}; no commit${f.via === 'mr' ? ', no merge request' : ''} (config HEAD ${out.head})`);
     return { summary: `no change: ${toEnv} already runs what ${fromEnv} runs (config HEAD ${out.head.slice(0, 12)})`, outputs };
   }
   for (const l of listing) log.info(`promoted ${fromEnv} → ${toEnv}: ${l}`);
   if (out.mr) {
     return { summary: `merge request !${out.mr.iid} ${out.mr.created ? 'opened' : out.mr.updated ? 'updated' : 'unchanged'}: promote ${listing.join('; ')} from ${fromEnv} to ${toEnv} (${out.mr.webUrl})`, outputs };
   }
-  return { summary: `pushed ${out.commit!.slice(0, 12)} to ${branch}: promote ${listing.join('; ')} from ${fromEnv} to ${toEnv}`, outputs };
+  return { summary: `pushed ${out.commit!.slice(0, 12)} to ${f.branch}: promote ${listing.join('; ')} from ${fromEnv} to ${toEnv}`, outputs };
 }
 
+export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<CommandResult> {
+  const { env, log } = ctx;
+  // a deploy freeze stops the change before anything is read or touched (a dry run changes nothing)
+  if (!bool(values, 'dry-run') && checkDeployFreeze(env, { ignore: bool(values, 'ignore-deploy-freeze'), command: 'promote' }).frozen) {
+    log.warn('a deploy freeze is in effect (CI_DEPLOY_FREEZE); going on because of --ignore-deploy-freeze');
+  }
+  const f = resolveFlags(ctx, values);
+
+  // GitLab first for --via mr: a missing token fails before anything is read, copied or pushed
+  let mrApi: MergeRequestApi | undefined;
+  const getMrApi = async (): Promise<MergeRequestApi> => {
+    if (!mrApi) {
+      const { mergeRequestApi } = await import('../promote/gitlab.js');
+      mrApi = await mergeRequestApi(ctx, values, f.remote);
+    }
+    return mrApi;
+  };
+  if (f.via === 'mr' && !f.dryRun) await getMrApi();
+
+  const revision = await deployedBy(ctx, values, f);
+  const { source, pinned } = await sourcePins(ctx, values, f, revision);
+
+  // Step 4: the write-back (src/writeback/ through promote.ts): the pins go to the edit layer as objects
+  const job: Origin = originFromCi(env);
+  const out = await promote({
+    remote: f.remote,
+    branch: f.branch,
+    from: f.from,
+    to: f.to,
+    source,
+    pinned,
+    targetKind: f.targetKind,
+    fromApp: f.fromApp,
+    verifyJob: f.verifyJob,
+    via: f.via,
+    skipCi: f.skipCi,
+    dryRun: f.dryRun,
+    author: f.author,
+    job,
+    maxAttempts: f.maxAttempts,
+    deadline: f.deadline,
+    sshAcceptNew: f.sshAcceptNew,
+    render: f.via === 'mr' || bool(values, 'render'),
+    mr: { labels: list(values, 'label'), assignees: list(values, 'assignee'), reviewers: list(values, 'reviewer'), draft: bool(values, 'draft'), autoMerge: bool(values, 'auto-merge'), autoMergeTimeoutMs: f.autoMergeS * 1000, title: str(values, 'title') },
+    mrApi: getMrApi,
+    env,
+    log,
+  });
+  return report(ctx, f, source, pinned, out);
+}

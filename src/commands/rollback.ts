@@ -16,7 +16,6 @@ import { GitSession } from '../git/session.js';
 import { configRemote, type Remote } from '../git/url.js';
 import { ArgoClient } from '../argocd/client.js';
 import { connectionOptions, parseAppRef, resolveConnection } from '../argocd/config.js';
-import { parseImageExprs } from '../kustomize/image-expr.js';
 import { gitlabConnectionOptions } from '../gitlab/config.js';
 import { pinDigests, readSource } from '../promote/source.js';
 import { originOf, promote, trailersOf, type MergeRequestApi } from '../promote/promote.js';
@@ -175,7 +174,6 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
   // the old references, read at the target commit with their provenance, pinned by digest (as promote does)
   const source = await readSource({ remote: cfg.remote, branch: cfg.branch, from: cfg.overlay, revision: target.commit, names: Object.keys(target.refs), env, log, deadline: cfg.deadline, sshAcceptNew: false, historyDepth: cfg.historyDepth });
   const pinned = await pinDigests(source.images, { requireDigest: true, copyTo: new Map(), log });
-  const exprs = parseImageExprs(pinned.map((p) => p.expr));
   const job = originFromCi(env);
   const author = { name: str(values, 'author-name') || env.GITLAB_USER_NAME || 'gitops-ci', email: str(values, 'author-email') || env.GITLAB_USER_EMAIL || 'gitops-ci@noreply.invalid' };
   const trailers: Array<[string, string | undefined]> = [[TRAILER_ROLLBACK_TO, target.commit], ...trailersOf({ from: cfg.overlay, source, verifyJob: undefined, fromApp: cfg.apps.join(',') || undefined })];
@@ -188,7 +186,9 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
       remote: cfg.remote,
       branch: cfg.branch,
       overlays: [cfg.overlay],
-      exprs,
+      // the pins travel as objects from where they were read to the edit layer
+      pins: pinned.map((p) => p.pin),
+      targetKind: 'auto',
       template: `rollback {images} in {envs} to ${target.commit.slice(0, 12)}`,
       skipCi: cfg.skipCi,
       render: false,
@@ -217,7 +217,7 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
       to: cfg.overlay,
       source,
       pinned,
-      exprs,
+      targetKind: 'auto',
       fromApp: cfg.apps.join(',') || undefined,
       via: 'mr',
       skipCi: cfg.skipCi,

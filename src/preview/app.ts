@@ -3,43 +3,17 @@
  * same sparse clone as bump (overlays and what they reference), the same edit, rendered before and after;
  * nothing is committed or pushed.
  */
-import { readFile, stat, writeFile } from 'node:fs/promises';
-import { join, posix } from 'node:path';
-import { removeTempDir, tempDir } from '../core/cleanup.js';
+import { join } from 'node:path';
 import { fail, isGitopsError } from '../core/errors.js';
-import { resolveInside } from '../core/fsutil.js';
 import type { Logger } from '../core/log.js';
-import { checkoutReferences, KUSTOMIZATION_FILES } from '../bump/closure.js';
 import { envOf } from '../bump/message.js';
-import { SparseClone } from '../git/clone.js';
-import { GitSession } from '../git/session.js';
 import type { Remote } from '../git/url.js';
-import { editKustomizationText } from '../kustomize/edit.js';
+import { pinFromExpr } from '../edit/kustomization.js';
 import type { ImageExpr } from '../kustomize/image-expr.js';
 import { renderOverlay } from '../kustomize/overlay.js';
 import { diffRendered, redactRenderError, type DiffSection } from '../render/diff.js';
-import { KustomizeErrors } from '../kustomize/errors.js';
+import { Checkout, type Located } from '../writeback/checkout.js';
 import { PreviewErrors } from './errors.js';
-
-async function findFile(root: string, overlay: string): Promise<string | undefined> {
-  for (const f of KUSTOMIZATION_FILES) {
-    const s = await stat(join(root, overlay, f)).catch(() => undefined);
-    if (s?.isFile()) return posix.join(overlay, f);
-  }
-  return undefined;
-}
-
-/** the real path of a repo-relative file, refused when it (or a symlink on the way) leads out of the clone */
-async function inside(root: string, rel: string, remote: string): Promise<string> {
-  const r = await resolveInside(root, join(root, rel));
-  if (!r.inside) {
-    throw fail.usage(KustomizeErrors.OUTSIDE, `${rel} leads outside the clone of ${remote} (to ${r.real}) through a symlink; it is not read or written`, {
-      where: rel,
-      hint: 'keep the overlay and its kustomization file inside the config repository',
-    });
-  }
-  return r.real;
-}
 
 /** renders an overlay; a failure becomes the section's error text (paths relative to the repo) */
 export async function renderOrError(root: string, overlay: string, log: Logger, when: string, deadline?: number): Promise<{ yaml?: string; error?: string }> {
@@ -56,38 +30,39 @@ export async function renderOrError(root: string, overlay: string, log: Logger, 
 
 export async function previewEdits(o: { remote: Remote; branch: string; overlays: string[]; exprs: ImageExpr[]; env: NodeJS.ProcessEnv; log: Logger; deadline: number; sshAcceptNew: boolean }): Promise<{ sections: DiffSection[]; head: string; changed: number }> {
   const { log } = o;
-  const session = await GitSession.open(o.remote, { env: o.env, log, sshAcceptNew: o.sshAcceptNew, deadline: o.deadline });
-  const parent = tempDir('gitops-ci-preview-');
+  const pins = o.exprs.map(pinFromExpr);
+  // the shared write-back checkout (src/writeback/checkout.ts): the clone in a cleanup temp dir, every read and
+  // write through resolveInside (a symlinked kustomization.yaml out of the clone is refused, --dry-run included),
+  // the file of each overlay located through the edit layer
+  const located = new Map<string, Located>();
+  const co = await Checkout.open({ remote: o.remote, branch: o.branch, paths: o.overlays, env: o.env, log, sshAcceptNew: o.sshAcceptNew, deadline: o.deadline, purpose: 'preview' }, async (c) => {
+    const missing: string[] = [];
+    for (const ov of o.overlays) {
+      const l = (await c.typeOf(ov)) === 'tree' ? await c.locate(ov, 'auto') : undefined;
+      if (l) located.set(ov, l);
+      else missing.push(ov);
+    }
+    if (missing.length) {
+      throw fail.usage(PreviewErrors.OVERLAY_NOT_FOUND, `overlay${missing.length > 1 ? 's' : ''} not found on branch ${o.branch}: ${missing.join(', ')}`, { where: `${o.remote.display} (${o.branch})`, hint: '--dir is relative to the config repo root and must hold a kustomization.yaml' });
+    }
+    await c.closure(o.overlays);
+  });
   try {
-    const dir = join(parent, 'config');
-    const clone = await log.section(`clone ${o.remote.display} ${o.branch} (shallow, sparse: ${o.overlays.join(' ')})`, async () => {
-      const c = await SparseClone.clone(session, { dir, branch: o.branch, paths: o.overlays });
-      const missing: string[] = [];
-      for (const ov of o.overlays) if ((await c.typeOf(ov)) !== 'tree' || !(await findFile(dir, ov))) missing.push(ov);
-      if (missing.length) {
-        throw fail.usage(PreviewErrors.OVERLAY_NOT_FOUND, `overlay${missing.length > 1 ? 's' : ''} not found on branch ${o.branch}: ${missing.join(', ')}`, { where: `${o.remote.display} (${o.branch})`, hint: '--dir is relative to the config repo root and must hold a kustomization.yaml' });
-      }
-      await checkoutReferences(o.overlays, { root: dir, typeOf: (p) => c.typeOf(p), add: (d) => c.addSparse(d) });
-      return c;
-    });
-    const head = await clone.head();
+    const head = await co.clone.head();
     const sections: DiffSection[] = [];
     let changed = 0;
     for (const ov of o.overlays) {
-      const file = (await findFile(dir, ov))!;
-      // every read and write through the inside-the-clone check: a symlinked kustomization.yaml pointing out
-      // of the clone is refused, never written through (--dry-run included)
-      const real = await inside(dir, file, o.remote.display);
-      const text = await readFile(real, 'utf8');
-      const res = editKustomizationText(text, o.exprs, file);
+      const { target, file } = located.get(ov)!;
+      const text = await co.read(file);
+      const res = target.edit(text, pins, file);
       const title = `${envOf(ov)} (${ov})`;
       if (res.text === text) {
         sections.push({ title, diffs: [] });
         continue;
       }
-      const before = await renderOrError(dir, ov, log, 'before', o.deadline);
-      await writeFile(await inside(dir, file, o.remote.display), res.text);
-      const after = await renderOrError(dir, ov, log, 'after', o.deadline);
+      const before = await renderOrError(co.dir, ov, log, 'before', o.deadline);
+      await co.write(file, res.text);
+      const after = await renderOrError(co.dir, ov, log, 'after', o.deadline);
       if (before.error || after.error) {
         sections.push({ title, diffs: [], error: (after.error ?? before.error)! });
         continue;
@@ -98,7 +73,6 @@ export async function previewEdits(o: { remote: Remote; branch: string; overlays
     }
     return { sections, head, changed };
   } finally {
-    await session.close();
-    removeTempDir(parent);
+    await co.close();
   }
 }

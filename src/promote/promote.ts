@@ -11,24 +11,22 @@
  * gitops-ci/promote/<env> (never to BRANCH; skipped when that branch already holds the same change on the
  * same base) and upserts one merge request into BRANCH, whose description carries the change list, the
  * provenance and the rendered diff of the target overlay (src/render/diff.ts).
+ *
+ * Both go through the shared write-back checkout (src/writeback/): the clone in a cleanup temp dir, every path
+ * through resolveInside, the edit through the edit layer with the pins as objects (Pinned.pin).
  */
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, posix } from 'node:path';
-import { fail, GitopsError, isGitopsError } from '../core/errors.js';
+import { fail } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { bump, type BumpOutcome } from '../bump/bump.js';
-import { checkoutReferences, KUSTOMIZATION_FILES } from '../bump/closure.js';
-import { buildMessage, envOf, refOf, shortImageOf, shortRefOf, tersely, type Change, type Origin, type SkipCi } from '../bump/message.js';
-import { SparseClone, type Identity } from '../git/clone.js';
-import { GitSession } from '../git/session.js';
-import { classifyGitFailure, tailLines } from '../git/errors.js';
+import { BumpErrors } from '../bump/errors.js';
+import { buildMessage, envOf, shortImageOf, shortRefOf, tersely, type Change, type Origin, type SkipCi } from '../bump/message.js';
+import type { Identity } from '../git/clone.js';
 import type { Remote } from '../git/url.js';
-import { editKustomizationText } from '../kustomize/edit.js';
-import type { ImageExpr } from '../kustomize/image-expr.js';
 import { unifiedDiff } from '../kustomize/diff.js';
-import { renderOverlay } from '../kustomize/overlay.js';
-import { diffRendered, formatDiffs, redactRenderError, type DiffSection } from '../render/diff.js';
+import { diffRendered, formatDiffs, type DiffSection } from '../render/diff.js';
+import { Checkout, type KindChoice, type Located } from '../writeback/checkout.js';
+import { refString } from '../writeback/pins.js';
+import { pushOwnBranch, restoreOwnBranch } from '../writeback/push.js';
 import { PromoteErrors } from './errors.js';
 import { codeSpan, escapeMarkdown, mdLink } from '../core/markdown.js';
 import { writebackIdentity } from '../bump/guard.js';
@@ -64,8 +62,10 @@ export interface PromoteConfig {
   from: string;
   to: string;
   source: Source;
+  /** what moves: each image's digest, as a pin object (Pinned.pin) from the source read to the edit */
   pinned: Pinned[];
-  exprs: ImageExpr[];
+  /** which file in --to is edited: auto (the one kind found there) or a kind of src/edit/registry.ts */
+  targetKind: KindChoice;
   fromApp?: string;
   /** the job that verified the source environment (argocd wait), for the provenance */
   verifyJob?: string;
@@ -131,7 +131,8 @@ async function promoteByPush(cfg: PromoteConfig): Promise<PromoteOutcome> {
     remote: cfg.remote,
     branch: cfg.branch,
     overlays: [cfg.to],
-    exprs: cfg.exprs,
+    pins: cfg.pinned.map((p) => p.pin),
+    targetKind: cfg.targetKind,
     template: templateOf(cfg),
     skipCi: cfg.skipCi,
     render: cfg.render,
@@ -149,14 +150,6 @@ async function promoteByPush(cfg: PromoteConfig): Promise<PromoteOutcome> {
     trailers: trailersOf(cfg),
   });
   return { changed: out.changed, dryRun: out.dryRun, changes: out.changes, commit: out.commit, head: out.head, diff: out.diff, attempts: out.attempts };
-}
-
-async function findFile(root: string, overlay: string): Promise<string | undefined> {
-  for (const f of KUSTOMIZATION_FILES) {
-    const s = await stat(join(root, overlay, f)).catch(() => undefined);
-    if (s?.isFile()) return posix.join(overlay, f);
-  }
-  return undefined;
 }
 
 export function promotionBranch(to: string): string {
@@ -199,115 +192,92 @@ export function mrTitle(cfg: Pick<PromoteConfig, 'from' | 'to'>, changes: Change
   return `Promote ${images.join(', ')} from ${envOf(cfg.from)} to ${envOf(cfg.to)}`;
 }
 
-async function render(dir: string, overlay: string, log: Logger, when: string): Promise<string> {
+/** --to in the checkout: its file and target; a usage error when it holds none */
+async function openTarget(cfg: PromoteConfig): Promise<{ co: Checkout; located: Located }> {
+  let located: Located | undefined;
+  const co = await Checkout.open({ remote: cfg.remote, branch: cfg.branch, paths: [cfg.to], env: cfg.env, log: cfg.log, sshAcceptNew: cfg.sshAcceptNew, deadline: cfg.deadline, purpose: 'promote' }, async (c) => {
+    located = (await c.typeOf(cfg.to)) === 'tree' ? await c.locate(cfg.to, cfg.targetKind) : undefined;
+    if (!located) {
+      throw fail.usage(BumpErrors.OVERLAY_NOT_FOUND, `overlay not found on branch ${cfg.branch}: ${cfg.to}`, { where: `${cfg.remote.display} (${cfg.branch})`, hint: '--to is relative to the config repo root and must hold a kustomization.yaml' });
+    }
+    await c.closure([cfg.to]);
+  });
+  return { co, located: located! };
+}
+
+/** The edit of --to, in memory: the new text and the changes (nothing written yet). */
+function editTarget(cfg: PromoteConfig, located: Located, text: string): { text: string; changes: Change[] } {
+  const res = located.target.edit(text, cfg.pinned.map((p) => p.pin), located.file);
+  for (const w of res.warnings) cfg.log.warn(`${located.file}: ${w}`);
+  const changes: Change[] = res.changes.filter((c) => c.changed).map((c) => ({ overlay: cfg.to, env: envOf(cfg.to), image: c.pin.name, before: c.before ? refString(c.before) : undefined, after: refString(c.after) }));
+  return { text: res.text, changes: res.text === text ? [] : changes };
+}
+
+/**
+ * Nothing to promote: an open promotion MR proposes something the source no longer runs (or that is there
+ * already); merging it later would move what was not verified, so it is closed as superseded.
+ */
+async function closeSuperseded(cfg: PromoteConfig): Promise<void> {
+  const api = await cfg.mrApi!();
+  const reason = `Superseded: ${escapeMarkdown(envOf(cfg.to))} already runs what ${escapeMarkdown(envOf(cfg.from))} runs (config commit ${codeSpan(cfg.source.commit)}), so this promotion is no longer wanted. Closed by gitops-ci promote${cfg.job.jobUrl ? ` (${mdLink('job', cfg.job.jobUrl)})` : ''}.`;
+  for (const c of await api.closeSuperseded({ sourceBranch: promotionBranch(cfg.to), targetBranch: cfg.branch, reason })) cfg.log.info(`closed !${c.iid} (${c.webUrl}): it proposed content ${envOf(cfg.from)} no longer runs`);
+}
+
+/** The rendered diff of --to, before and after the edit (the edit is written in between). */
+async function renderedChange(co: Checkout, cfg: PromoteConfig, located: Located, after: string): Promise<DiffSection[]> {
+  const before = await co.render(cfg.to, { when: 'before', target: located.target });
+  await co.write(located.file, after);
+  const rendered = await co.render(cfg.to, { when: 'after', target: located.target });
+  if (before === undefined || rendered === undefined) return [{ title: `${envOf(cfg.to)} (${cfg.to})`, diffs: [], error: `${located.target.kind} files have no renderer here: the merge request shows the file diff only` }];
+  return [{ title: `${envOf(cfg.to)} (${cfg.to})`, diffs: diffRendered(before, rendered, cfg.to) }];
+}
+
+/** Commit on BRANCH's tip, push our promotion branch, upsert the MR; the branch is put back if the MR API fails. */
+async function proposeByMr(co: Checkout, cfg: PromoteConfig, o: { file: string; changes: Change[]; description: string }): Promise<{ commit: string; mr: NonNullable<PromoteOutcome['mr']> }> {
+  const { log } = cfg;
+  // the MR API first: a configuration or token problem fails before anything is pushed
+  const api = await cfg.mrApi!();
+  const message = buildMessage({ changes: o.changes, origin: originOf(cfg.pinned, cfg.source, cfg.job), skipCi: cfg.skipCi, template: templateOf(cfg), trailers: trailersOf(cfg) });
+  // the write-back identity commits (the author stays the pipeline's user): the stale guard trusts only its trailers
+  const ours = await co.clone.commit([o.file], message, cfg.author, writebackIdentity(cfg.env));
+  const branch = promotionBranch(cfg.to);
+  const p = await pushOwnBranch(co, branch, ours, { code: PromoteErrors.PUSH });
+  if (!p.pushed) log.info(`${branch} already holds this promotion on the same base (${p.commit.slice(0, 12)}); not pushed again`);
+  else log.info(`pushed ${p.commit.slice(0, 12)} to ${branch}${p.old ? ` (replacing ${p.old.slice(0, 12)})` : ''}`);
+  const mrOpts = cfg.mr!;
+  let mr;
   try {
-    return await log.section(`kustomize build ${overlay} (${when})`, () => renderOverlay(join(dir, overlay)), { collapsed: true });
+    mr = await api.upsert({ sourceBranch: branch, targetBranch: cfg.branch, title: mrOpts.title ?? mrTitle(cfg, o.changes), description: o.description, labels: mrOpts.labels, assignees: mrOpts.assignees, reviewers: mrOpts.reviewers, draft: mrOpts.draft });
   } catch (e) {
-    // kustomize quotes generator literals (Secret values) in its errors
-    if (isGitopsError(e) && e.details) throw new GitopsError({ kind: e.kind, code: e.code, message: e.message, where: e.where, hint: e.hint, cause: e.cause, details: e.details.map(redactRenderError) });
+    // no half-done promotion: our branch goes back to what it was (the open MR keeps describing what it holds)
+    if (p.pushed) {
+      const r = await restoreOwnBranch(co, branch, p.commit, p.old);
+      log.warn(r.detail);
+    }
     throw e;
   }
+  log.info(`merge request !${mr.iid} ${mr.created ? 'opened' : mr.updated ? 'updated' : 'already up to date'}: ${mr.webUrl}`);
+  if (mrOpts.autoMerge) await api.autoMerge({ iid: mr.iid, sha: p.commit, timeoutMs: mrOpts.autoMergeTimeoutMs });
+  return { commit: p.commit, mr: { ...mr, branch, pushed: p.pushed } };
 }
 
 async function promoteByMr(cfg: PromoteConfig): Promise<PromoteOutcome> {
-  const { log } = cfg;
-  const session = await GitSession.open(cfg.remote, { env: cfg.env, log, sshAcceptNew: cfg.sshAcceptNew, deadline: cfg.deadline });
-  const parent = await mkdtemp(join(tmpdir(), 'gitops-ci-promote-'));
+  const { co, located } = await openTarget(cfg);
   try {
-    const dir = join(parent, 'config');
-    const clone = await log.section(`clone ${cfg.remote.display} ${cfg.branch} (shallow, sparse: ${cfg.to})`, async () => {
-      const c = await SparseClone.clone(session, { dir, branch: cfg.branch, paths: [cfg.to] });
-      if ((await c.typeOf(cfg.to)) !== 'tree' || !(await findFile(dir, cfg.to))) {
-        throw fail.usage('EBUMP_OVERLAY_NOT_FOUND', `overlay not found on branch ${cfg.branch}: ${cfg.to}`, { where: `${cfg.remote.display} (${cfg.branch})`, hint: '--to is relative to the config repo root and must hold a kustomization.yaml' });
-      }
-      await checkoutReferences([cfg.to], { root: dir, typeOf: (p) => c.typeOf(p), add: (d) => c.addSparse(d) });
-      return c;
-    });
-    const head = await clone.head();
-    const file = (await findFile(dir, cfg.to))!;
-    const text = await readFile(join(dir, file), 'utf8');
-    const res = editKustomizationText(text, cfg.exprs, file);
-    const changes: Change[] = res.changes.filter((c) => c.changed).map((c) => ({ overlay: cfg.to, env: envOf(cfg.to), image: c.name, before: c.before ? refOf(c.before) : undefined, after: refOf(c.after) }));
-    if (res.text === text || !changes.length) {
-      // an open promotion MR proposes something the source no longer runs (or that is there already): merging
-      // it later would move what was not verified, so it is closed as superseded
-      if (!cfg.dryRun) {
-        const api = await cfg.mrApi!();
-        const reason = `Superseded: ${escapeMarkdown(envOf(cfg.to))} already runs what ${escapeMarkdown(envOf(cfg.from))} runs (config commit ${codeSpan(cfg.source.commit)}), so this promotion is no longer wanted. Closed by gitops-ci promote${cfg.job.jobUrl ? ` (${mdLink('job', cfg.job.jobUrl)})` : ''}.`;
-        for (const c of await api.closeSuperseded({ sourceBranch: promotionBranch(cfg.to), targetBranch: cfg.branch, reason })) log.info(`closed !${c.iid} (${c.webUrl}): it proposed content ${envOf(cfg.from)} no longer runs`);
-      }
+    const head = await co.clone.head();
+    const text = await co.read(located.file);
+    const edit = editTarget(cfg, located, text);
+    if (!edit.changes.length) {
+      if (!cfg.dryRun) await closeSuperseded(cfg);
       return { changed: false, dryRun: cfg.dryRun, changes: [], head, attempts: 1 };
     }
-    const before = await render(dir, cfg.to, log, 'before');
-    await writeFile(join(dir, file), res.text);
-    const after = await render(dir, cfg.to, log, 'after');
-    const sections: DiffSection[] = [{ title: `${envOf(cfg.to)} (${cfg.to})`, diffs: diffRendered(before, after, cfg.to) }];
-    const description = mrDescription({ cfg, changes, sections });
-    const diff = unifiedDiff(text, res.text, file);
-    const branch = promotionBranch(cfg.to);
-    if (cfg.dryRun) return { changed: false, dryRun: true, changes, head, diff, rendered: description, attempts: 1 };
-
-    // the MR API first: a configuration or token problem fails before anything is pushed
-    const api = await cfg.mrApi!();
-    const message = buildMessage({ changes, origin: originOf(cfg.pinned, cfg.source, cfg.job), skipCi: cfg.skipCi, template: templateOf(cfg), trailers: trailersOf(cfg) });
-    let commit = await clone.commit([file], message, cfg.author, writebackIdentity(cfg.env));
-    // our branch as it is on the server: the same change on the same base is not pushed again
-    const ls = await session.must('fetch', ['ls-remote', '--heads', 'origin', `refs/heads/${branch}`], { cwd: dir, branch });
-    const old = ls.trim().split(/\s+/)[0] || undefined;
-    let pushed = false;
-    if (old && (await sameChange(session, dir, old, commit))) {
-      log.info(`${branch} already holds this promotion on ${head.slice(0, 12)} (${old.slice(0, 12)}); not pushed again`);
-      commit = old;
-    } else {
-      // force, but only our own branch, and only over what we just saw there
-      const r = await session.run(['push', '--porcelain', '--no-verify', `--force-with-lease=refs/heads/${branch}:${old ?? ''}`, 'origin', `HEAD:refs/heads/${branch}`], { cwd: dir });
-      if (r.code !== 0) {
-        const e = classifyGitFailure({ op: 'push', stderr: r.stderr, stdout: r.stdout, where: cfg.remote.display, branch });
-        if (e.kind === 'auth' || e.kind === 'transient' || e.kind === 'timeout') throw e;
-        throw fail.failed(PromoteErrors.PUSH, `the push of ${branch} was refused`, { where: `${cfg.remote.display} (${branch})`, details: tailLines(`${r.stdout}\n${r.stderr}`, 4), hint: 'another promotion to this environment ran at the same time, or the branch is protected; re-run', cause: e });
-      }
-      pushed = true;
-      log.info(`pushed ${commit.slice(0, 12)} to ${branch}${old ? ` (replacing ${old.slice(0, 12)})` : ''}`);
-    }
-    const mrOpts = cfg.mr!;
-    let mr;
-    try {
-      mr = await api.upsert({ sourceBranch: branch, targetBranch: cfg.branch, title: mrOpts.title ?? mrTitle(cfg, changes), description, labels: mrOpts.labels, assignees: mrOpts.assignees, reviewers: mrOpts.reviewers, draft: mrOpts.draft });
-    } catch (e) {
-      // no half-done promotion: our branch goes back to what it was (the open MR keeps describing what it holds)
-      if (pushed) await restoreBranch(session, dir, branch, commit, old, log);
-      throw e;
-    }
-    log.info(`merge request !${mr.iid} ${mr.created ? 'opened' : mr.updated ? 'updated' : 'already up to date'}: ${mr.webUrl}`);
-    if (mrOpts.autoMerge) await api.autoMerge({ iid: mr.iid, sha: commit, timeoutMs: mrOpts.autoMergeTimeoutMs });
-    return { changed: true, dryRun: false, changes, commit, head, diff, rendered: description, mr: { ...mr, branch, pushed }, attempts: 1 };
+    const sections = await renderedChange(co, cfg, located, edit.text);
+    const description = mrDescription({ cfg, changes: edit.changes, sections });
+    const diff = unifiedDiff(text, edit.text, located.file);
+    if (cfg.dryRun) return { changed: false, dryRun: true, changes: edit.changes, head, diff, rendered: description, attempts: 1 };
+    const { commit, mr } = await proposeByMr(co, cfg, { file: located.file, changes: edit.changes, description });
+    return { changed: true, dryRun: false, changes: edit.changes, commit, head, diff, rendered: description, mr, attempts: 1 };
   } finally {
-    await session.close();
-    await rm(parent, { recursive: true, force: true });
+    await co.close();
   }
-}
-
-/** Puts our promotion branch back to `old` (deleted when there was none), only over `ours`; says what it did. */
-async function restoreBranch(session: GitSession, dir: string, branch: string, ours: string, old: string | undefined, log: Logger): Promise<void> {
-  // pushing `old` needs it here, and not as a shallow boundary: the server refuses a shallow update of a
-  // commit no ref of its own reaches; with depth 2 the boundary is old's parent, an ancestor of BRANCH
-  if (old) await session.run(['fetch', '--quiet', '--depth=2', '--filter=blob:none', '--no-tags', 'origin', old], { cwd: dir });
-  const r = await session.run(['push', '--porcelain', '--no-verify', `--force-with-lease=refs/heads/${branch}:${ours}`, 'origin', `${old ?? ''}:refs/heads/${branch}`], { cwd: dir });
-  if (r.code === 0) log.warn(old ? `${branch} reset to ${old.slice(0, 12)} (what it held before this run)` : `${branch} removed again (this run created it)`);
-  else log.warn(`could not restore ${branch} (${tailLines(`${r.stdout}\n${r.stderr}`, 4).join(' ')}): it holds ${ours.slice(0, 12)}; the next run reuses or replaces it`);
-}
-
-/** `old` (the tip of our branch on the server) has the same tree and the same parent as `ours` */
-async function sameChange(session: GitSession, dir: string, old: string, ours: string): Promise<boolean> {
-  const f = await session.run(['fetch', '--quiet', '--depth=1', '--filter=blob:none', '--no-tags', 'origin', old], { cwd: dir });
-  if (f.code !== 0) return false;
-  const info = async (c: string) => {
-    const r = await session.run(['cat-file', 'commit', c], { cwd: dir });
-    if (r.code !== 0) return undefined;
-    const hdr = r.stdout.split('\n\n')[0]!;
-    return { tree: /^tree (\S+)/m.exec(hdr)?.[1], parents: [...hdr.matchAll(/^parent (\S+)/gm)].map((m) => m[1]).join(' ') };
-  };
-  const a = await info(old);
-  const b = await info(ours);
-  return !!a && !!b && a.tree === b.tree && a.parents === b.parents;
 }

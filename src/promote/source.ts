@@ -4,19 +4,15 @@
  * Only digests travel: a tag is resolved through the registry (or refused with --require-digest), and with
  * --copy-to the image is first copied, digest preserved, and the copy is pinned.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, posix } from 'node:path';
 import { fail } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import { SparseClone } from '../git/clone.js';
-import { GitSession } from '../git/session.js';
 import { compareRepos, type Remote } from '../git/url.js';
 import { redactUrl } from '../core/mask.js';
-import { readImages, type ImageEntry } from '../kustomize/edit.js';
-import { KUSTOMIZATION_FILES } from '../bump/closure.js';
 import { History, pipelineApi, verifyProvenance, writebackIdentity } from '../bump/guard.js';
-import { refOf, type Provenance } from '../bump/message.js';
+import type { Provenance } from '../bump/message.js';
+import type { ImageRef, Pin } from '../edit/target.js';
+import { Checkout, type KindChoice } from '../writeback/checkout.js';
+import { pinText, refString } from '../writeback/pins.js';
 import type { Registries } from '../registry/client.js';
 import { copyImage } from '../registry/copy.js';
 import { parseRef } from '../registry/ref.js';
@@ -26,10 +22,10 @@ import { appLabel, type AppRef, type Application } from '../argocd/types.js';
 import { PromoteErrors } from './errors.js';
 
 export interface SourceImage {
-  /** images[].name in the overlays */
+  /** the image as --from's file names it (images[].name in a kustomization) */
   name: string;
-  /** the entry as written in --from */
-  entry: ImageEntry;
+  /** the reference as written in --from (an object from the edit layer, carried as it is to the pin) */
+  ref: ImageRef;
   /** the provenance recorded by the bump commit that set it (when found in history) */
   provenance?: Provenance;
 }
@@ -39,22 +35,18 @@ export interface Source {
   commit: string;
   /** the branch tip when it was read */
   head: string;
-  /** repo-relative kustomization file of --from */
+  /** repo-relative file of --from that pins the images */
   file: string;
+  /** its edit target kind */
+  kind: string;
   images: SourceImage[];
 }
 
-async function kustomizationAt(session: GitSession, dir: string, rev: string, overlay: string): Promise<string | undefined> {
-  for (const f of KUSTOMIZATION_FILES) {
-    const r = await session.run(['cat-file', '-e', `${rev}:${posix.join(overlay, f)}`], { cwd: dir });
-    if (r.code === 0) return posix.join(overlay, f);
-  }
-  return undefined;
-}
-
 /**
- * Clone the branch (shallow, blob-filtered, sparse: only --from) and read --from's images at `revision`
- * (default: the tip), with the provenance of each from the history of the branch.
+ * Clone the branch through the shared write-back checkout (shallow, blob-filtered, sparse: only --from) and read
+ * --from's images at `revision` (default: the tip), with the provenance of each from the history of the branch.
+ * At another revision the work tree is moved there to read (the same resolveInside checks as at the tip) and
+ * back to the tip for the history.
  */
 export async function readSource(o: {
   remote: Remote;
@@ -62,82 +54,88 @@ export async function readSource(o: {
   from: string;
   revision?: string;
   names: string[];
+  targetKind?: KindChoice;
   env: NodeJS.ProcessEnv;
   log: Logger;
   deadline: number;
   sshAcceptNew: boolean;
   historyDepth: number;
 }): Promise<Source> {
-  const { log } = o;
-  const session = await GitSession.open(o.remote, { env: o.env, log, sshAcceptNew: o.sshAcceptNew, deadline: o.deadline });
-  const parent = await mkdtemp(join(tmpdir(), 'gitops-ci-promote-src-'));
+  const co = await Checkout.open({ remote: o.remote, branch: o.branch, paths: [o.from], env: o.env, log: o.log, sshAcceptNew: o.sshAcceptNew, deadline: o.deadline, purpose: 'promote-src' });
   try {
-    const dir = join(parent, 'config');
-    const clone = await log.section(`read ${o.from} from ${o.remote.display} ${o.branch}${o.revision ? ` at ${o.revision.slice(0, 12)}` : ''}`, async () => {
-      const c = await SparseClone.clone(session, { dir, branch: o.branch, paths: [o.from] });
-      if (o.revision && o.revision !== (await c.head())) {
-        const r = await session.run(['fetch', '--quiet', '--depth=1', '--filter=blob:none', '--no-tags', 'origin', o.revision], { cwd: dir });
-        if (r.code !== 0) {
-          throw fail.failed(PromoteErrors.REVISION, `config commit ${o.revision} cannot be fetched from ${o.remote.display}`, {
-            where: o.remote.display,
-            details: r.stderr.trim().split('\n').slice(-3),
-            hint: 'the commit Argo CD reports is not on the server any more (force-pushed away?), or the app deploys another repo; check the app, then re-run',
-          });
-        }
-      }
-      return c;
-    });
-    const head = await clone.head();
+    const head = await co.clone.head();
     const commit = o.revision ?? head;
-    const file = await kustomizationAt(session, dir, commit, o.from);
-    if (!file) {
-      throw fail.usage(PromoteErrors.SOURCE_NOT_FOUND, `--from ${o.from} holds no kustomization at ${commit.slice(0, 12)} of ${o.branch}`, {
-        where: `${o.remote.display} (${o.branch} at ${commit.slice(0, 12)})`,
-        hint: '--from is an overlay directory relative to the config repo root, e.g. .kubernetes/overlays/staging',
-      });
-    }
-    // blobs come on demand from the promisor remote: `show` may reach the network
-    const text = await session.must('fetch', ['show', `${commit}:${file}`], { cwd: dir, branch: o.branch });
-    const entries = readImages(text, file);
-    if (!entries.length) {
-      throw fail.usage(PromoteErrors.NO_IMAGE, `${file} pins no image (no images: entries)`, { where: `${file} at ${commit.slice(0, 12)}`, hint: 'promote moves the images[] entries of --from; pin the image there first (gitops-ci bump)' });
-    }
-    let chosen = entries;
-    if (o.names.length) {
-      const missing = o.names.filter((n) => !entries.some((e) => e.name === n));
-      if (missing.length) {
-        throw fail.usage(PromoteErrors.NO_IMAGE, `${file} has no images entry named ${missing.join(', ')}`, {
-          where: `${file} at ${commit.slice(0, 12)}`,
-          details: ['images in it:', ...entries.map((e) => `  ${e.name}`)],
-          hint: '--image takes the images[].name of --from',
-        });
-      }
-      chosen = entries.filter((e) => o.names.includes(e.name));
-    }
+    const { file, kind, refs } = await readAt(co, o, commit);
+    const chosen = chooseImages(refs, o.names, file, commit);
     // provenance only from write-back commits, checked against the GitLab API where a token allows: it is shown
     // to approvers in the promotion MR and recorded again in the promotion commit, so nothing unverified travels
-    const history = new History(clone, o.historyDepth, { writeback: writebackIdentity(o.env), log });
+    const history = new History(co.clone, o.historyDepth, { writeback: writebackIdentity(o.env), log: o.log });
     const images: SourceImage[] = [];
-    const api = await pipelineApi(o.env, log);
+    const api = await pipelineApi(o.env, o.log);
     try {
-      for (const e of chosen) {
-        const prov = await history.provenance(file, e.name, refOf(e)).catch(() => undefined);
+      for (const r of chosen) {
+        const prov = await history.provenance(file, r.name, refString(r)).catch(() => undefined);
         let provenance;
         if (prov) {
           const trust = await verifyProvenance(prov, api);
           if (trust.trusted) provenance = { ...prov, verified: trust.how };
-          else log.warn(`provenance of ${e.name} not trusted: ${trust.how}; it is neither shown nor recorded`);
+          else o.log.warn(`provenance of ${r.name} not trusted: ${trust.how}; it is neither shown nor recorded`);
         }
-        images.push({ name: e.name, entry: e, provenance });
+        images.push({ name: r.name, ref: r, provenance });
       }
     } finally {
       api?.close();
     }
-    return { commit, head, file, images };
+    return { commit, head, file, kind, images };
   } finally {
-    await session.close();
-    await rm(parent, { recursive: true, force: true });
+    await co.close();
   }
+}
+
+/** the file of --from and the references it holds at `commit` (the work tree moved there and back) */
+async function readAt(co: Checkout, o: { remote: Remote; branch: string; from: string; revision?: string; targetKind?: KindChoice }, commit: string): Promise<{ file: string; kind: string; refs: ImageRef[] }> {
+  const moved = commit !== (await co.clone.head());
+  if (moved) {
+    try {
+      await co.switchTo(commit);
+    } catch (e) {
+      throw fail.failed(PromoteErrors.REVISION, `config commit ${commit} cannot be fetched from ${o.remote.display}`, {
+        where: o.remote.display,
+        details: e instanceof Error ? e.message.split('\n').slice(-3) : undefined,
+        hint: 'the commit Argo CD reports is not on the server any more (force-pushed away?), or the app deploys another repo; check the app, then re-run',
+        cause: e,
+      });
+    }
+  }
+  try {
+    const located = (await co.typeOf(o.from)) === 'tree' ? await co.locate(o.from, o.targetKind ?? 'auto') : undefined;
+    if (!located) {
+      throw fail.usage(PromoteErrors.SOURCE_NOT_FOUND, `--from ${o.from} holds no file that pins images (a kustomization) at ${commit.slice(0, 12)} of ${o.branch}`, {
+        where: `${o.remote.display} (${o.branch} at ${commit.slice(0, 12)})`,
+        hint: '--from is an overlay directory relative to the config repo root, e.g. .kubernetes/overlays/staging',
+      });
+    }
+    const text = await co.read(located.file);
+    return { file: located.file, kind: located.target.kind, refs: located.target.images(text, located.file) };
+  } finally {
+    if (moved) await co.switchTo(o.branch);
+  }
+}
+
+function chooseImages(refs: ImageRef[], names: string[], file: string, commit: string): ImageRef[] {
+  if (!refs.length) {
+    throw fail.usage(PromoteErrors.NO_IMAGE, `${file} pins no image (no images: entries)`, { where: `${file} at ${commit.slice(0, 12)}`, hint: 'promote moves the images[] entries of --from; pin the image there first (gitops-ci bump)' });
+  }
+  if (!names.length) return refs;
+  const missing = names.filter((n) => !refs.some((e) => e.name === n));
+  if (missing.length) {
+    throw fail.usage(PromoteErrors.NO_IMAGE, `${file} has no images entry named ${missing.join(', ')}`, {
+      where: `${file} at ${commit.slice(0, 12)}`,
+      details: ['images in it:', ...refs.map((e) => `  ${e.name} (line ${e.line})`)],
+      hint: '--image takes the images[].name of --from',
+    });
+  }
+  return refs.filter((e) => names.includes(e.name));
 }
 
 export interface Pinned {
@@ -149,12 +147,25 @@ export interface Pinned {
   from: string;
   /** how the digest was obtained */
   how: 'digest' | 'resolved' | 'copied';
-  /** the expression handed to the edit: name@digest, or name=repo@digest */
+  /** what the edit layer writes in --to: the name, the repository when it is not the name, the digest */
+  pin: Pin;
+  /** the pin as text, for logs and messages only (never parsed again) */
   expr: string;
 }
 
-function exprOf(name: string, repo: string, digest: string): string {
-  return repo === name ? `${name}@${digest}` : `${name}=${repo}@${digest}`;
+/** the pin of a digest: kustomize's `name@digest` or `name=repo@digest` (the tag dropped: only the digest moves) */
+export function pinOf(name: string, repo: string, digest: string): Pin {
+  return repo === name ? { name, digest } : { name, newName: repo, digest };
+}
+
+function pinned(p: Omit<Pinned, 'pin' | 'expr'>): Pinned {
+  const pin = pinOf(p.name, p.repo, p.digest);
+  return { ...p, pin, expr: pinText(pin) };
+}
+
+/** a pinned image moved to another repository (--copy-to in a dry run: what the copy would hold, same digest) */
+export function repinned(p: Pinned, repo: string): Pinned {
+  return pinned({ name: p.name, repo, digest: p.digest, from: p.from, how: p.how });
 }
 
 /**
@@ -165,10 +176,10 @@ export async function pinDigests(images: SourceImage[], o: { regs?: () => Promis
   const out: Pinned[] = [];
   const refused: string[] = [];
   for (const im of images) {
-    const e = im.entry;
+    const e = im.ref;
     const repo = e.newName || e.name;
-    const from = refOf(e);
-    if (!e.digest && !e.newTag) {
+    const from = refString(e);
+    if (!e.digest && !e.tag) {
       refused.push(`${e.name}: ${from} has neither tag nor digest`);
       continue;
     }
@@ -179,19 +190,19 @@ export async function pinDigests(images: SourceImage[], o: { regs?: () => Promis
     let digest = e.digest;
     let how: Pinned['how'] = 'digest';
     if (!digest) {
-      const ref = parseRef(`${repo}:${e.newTag}`);
+      const ref = parseRef(`${repo}:${e.tag}`);
       const regs = await o.regs!();
       // the digest pinned is the hash of the manifest bytes read (a malformed or mismatched header is refused)
-      const m = await regs.for(ref.registry).resolveManifest(ref.repository, e.newTag!);
+      const m = await regs.for(ref.registry).resolveManifest(ref.repository, e.tag!);
       if (!m) {
-        throw fail.failed(PromoteErrors.TAG_UNRESOLVED, `${repo}:${e.newTag} (pinned by tag in the source) is not in the registry`, {
-          where: `${repo}:${e.newTag}`,
+        throw fail.failed(PromoteErrors.TAG_UNRESOLVED, `${repo}:${e.tag} (pinned by tag in the source) is not in the registry`, {
+          where: `${repo}:${e.tag}`,
           hint: 'a tag that does not resolve cannot be promoted; pin the source by digest (gitops-ci bump with IMAGE@sha256:…) and re-run',
         });
       }
       digest = m.digest;
       how = 'resolved';
-      o.log.info(`${repo}:${e.newTag} resolved to ${digest}`);
+      o.log.info(`${repo}:${e.tag} resolved to ${digest}`);
     }
     let pinnedRepo = repo;
     const dst = o.copyTo.get(e.name);
@@ -199,7 +210,7 @@ export async function pinDigests(images: SourceImage[], o: { regs?: () => Promis
       const src = parseRef(`${repo}@${digest}`);
       // --copy-to names a repository: the copy keeps the source's tag when it has one, else it is pushed by digest
       const d = parseRef(`${dst}@${digest}`);
-      const target = { ...d, digest: undefined, tag: e.newTag };
+      const target = { ...d, digest: undefined, tag: e.tag };
       const regs = await o.regs!();
       const res = await o.log.section(`copy ${repo}@${digest} → ${dst}`, () => copyImage(regs, src, target, o.log), { collapsed: true });
       if (res.digest !== digest) {
@@ -209,7 +220,7 @@ export async function pinDigests(images: SourceImage[], o: { regs?: () => Promis
       how = 'copied';
       o.log.info(`copied ${repo}@${digest} to ${pinnedRepo} (digest preserved)`);
     }
-    out.push({ name: e.name, repo: pinnedRepo, digest, from, how, expr: exprOf(e.name, pinnedRepo, digest) });
+    out.push(pinned({ name: e.name, repo: pinnedRepo, digest, from, how }));
   }
   if (refused.length) {
     throw fail.failed(PromoteErrors.NOT_PINNED, `only digests are promoted, and ${refused.length === 1 ? 'an image' : `${refused.length} images`} in the source ${refused.length === 1 ? 'has' : 'have'} none`, {

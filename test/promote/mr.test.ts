@@ -81,7 +81,7 @@ describe('promote --via mr', () => {
     expect(d).toContain(`[this job](${CI.CI_JOB_URL})`);
     expect(d).toContain('- staging verified by [this job](https://gitlab.example.com/group/config/-/jobs/6999)');
     expect(execFileSync('git', ['-C', p.bare, 'log', '-1', '--format=%B', BRANCH]).toString()).toContain('Gitops-Verified-By: https://gitlab.example.com/group/config/-/jobs/6999');
-    expect(d).toContain('<details><summary>Deployment shovel-production/prod-shovel (changed)</summary>');
+    expect(d).toMatch(/<details><summary>Deployment <code>shovel\\?-production\/prod\\?-shovel<\/code> \(apps\/v1, changed\)<\/summary>/);
     expect(d).toContain(`+          image: ${IMAGE}@${DIGEST}`);
     expect(d).toContain(`-          image: ${IMAGE}:3f2a9c1`);
     expect(d).toContain('<!-- gitops-ci:promote -->');
@@ -171,7 +171,7 @@ describe('promote --via mr', () => {
     const res = await runCli(args(p.url, '--dry-run'), { env: p.env });
     expect(res.code, res.all).toBe(0);
     expect(res.stdout).toContain(`+    digest: ${DIGEST}`);
-    expect(res.stdout).toContain('<details><summary>Deployment shovel-production/prod-shovel (changed)</summary>');
+    expect(res.stdout).toMatch(/<details><summary>Deployment <code>shovel\\?-production\/prod\\?-shovel<\/code> \(apps\/v1, changed\)<\/summary>/);
     expect(gl.hooks.branchSha(p.path, BRANCH)).toBeUndefined();
     expect(mrs(p.path)).toHaveLength(0);
   });

@@ -134,7 +134,7 @@ describe('image resolve checks the digest against the bytes', () => {
 describe("promote's tag resolution (pinDigests) checks the digest", () => {
   const log = new Logger({ sink: { out: () => undefined, err: () => undefined }, gitlab: false, color: false });
   const regs = () => new Registries({ creds: credentialStore({ DOCKER_AUTH_CONFIG: auth() }), attempts: 2, backoffMs: 10 });
-  const image = () => ({ name: 'app', entry: { name: 'app', newName: `${proxyHost}/src/app`, newTag: '1' } });
+  const image = () => ({ name: 'app', ref: { name: 'app', newName: `${proxyHost}/src/app`, tag: '1', line: 1 } });
 
   it('pins the digest of the bytes when the registry is honest', async () => {
     mode = 'none';

@@ -121,10 +121,11 @@ describe("the promotion MR's description, from forged trailers and a hostile man
         commit: 'a'.repeat(40),
         head: 'a'.repeat(40),
         file: '.kubernetes/overlays/staging/kustomization.yaml',
+        kind: 'kustomization',
         images: [
           {
             name: image,
-            entry: { name: image, digest: `sha256:${'b'.repeat(64)}` },
+            ref: { name: image, digest: `sha256:${'b'.repeat(64)}`, line: 1 },
             provenance: {
               commit: 'c'.repeat(40),
               project: '# Heading\n<script>alert(1)</script>',
@@ -136,7 +137,7 @@ describe("the promotion MR's description, from forged trailers and a hostile man
           },
         ],
       },
-      pinned: [{ name: image, repo: image, digest: `sha256:${'b'.repeat(64)}`, from: 'tag | with ` pipes\n## and a heading', how: 'resolved', expr: '' }],
+      pinned: [{ name: image, repo: image, digest: `sha256:${'b'.repeat(64)}`, from: 'tag | with ` pipes\n## and a heading', how: 'resolved', pin: { name: image, digest: `sha256:${'b'.repeat(64)}` }, expr: '' }],
       fromApp: 'app</summary><img src=x>',
       job: { jobUrl: 'https://gitlab.example.com/g/config/-/jobs/7', pipelineUrl: 'https://gitlab.example.com/g/config/-/pipelines/9', pipelineId: '9' },
       verifyJob: 'javascript:alert(2)',
