@@ -176,7 +176,7 @@ export class ArgoClient {
   httpError(method: string, path: string, r: { status: number; text: string }, what: string): ArgoHttpError {
     const { message, grpcCode } = parseErrorBody(r.text);
     const where = redactUrl(this.conn.baseUrl + path);
-    const mk = (kind: ErrorInit['kind'], code: string, msg: string, hint?: string) => new ArgoHttpError({ kind, code, message: msg, where, hint }, r.status, grpcCode, message);
+    const mk = (kind: ErrorInit['kind'], code: ErrorInit['code'], msg: string, hint?: string) => new ArgoHttpError({ kind, code, message: msg, where, hint }, r.status, grpcCode, message);
     if (r.status === 401) {
       return mk('auth', ArgoErrors.UNAUTHENTICATED, `Argo CD refused the credentials (401 ${message})`, this.token
         ? 'the token is missing, malformed, expired or revoked: create a new one (argocd proj role create-token / argocd account generate-token) and set ARGOCD_AUTH_TOKEN'

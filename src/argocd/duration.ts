@@ -1,3 +1,4 @@
+import type { ErrorCode } from '../core/error-codes.js';
 import { fail } from '../core/errors.js';
 import { ArgoErrors } from './errors.js';
 
@@ -9,7 +10,7 @@ export const MAX_DURATION_MS = 24 * 3_600_000;
  * `30s`, `10m`, `1h`, `500ms`, `1m30s` or plain seconds (`90`, `2.5`) → milliseconds, from 100 ms to 24 h
  * (usage error otherwise: `0`, `0s`, `1ms`, `597h` are mistakes, not timeouts).
  */
-export function parseDuration(text: string, flag = 'duration', o: { code?: string; min?: number; max?: number } = {}): number {
+export function parseDuration(text: string, flag = 'duration', o: { code?: ErrorCode; min?: number; max?: number } = {}): number {
   const ms = parseRaw(text, flag, o.code ?? ArgoErrors.CONFIG);
   const min = o.min ?? MIN_DURATION_MS;
   const max = o.max ?? MAX_DURATION_MS;
@@ -19,7 +20,7 @@ export function parseDuration(text: string, flag = 'duration', o: { code?: strin
   return ms;
 }
 
-function parseRaw(text: string, flag: string, code: string): number {
+function parseRaw(text: string, flag: string, code: ErrorCode): number {
   const t = text.trim();
   if (/^\d+(\.\d+)?$/.test(t)) return Math.round(Number(t) * 1000);
   const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;

@@ -27,6 +27,7 @@
  *     health of a canary paused at a step, https://argo-cd.readthedocs.io/en/stable/operator-manual/health/).
  * (A sync window holding the sync is found by wait.ts: Argo CD reports it only through GET …/syncwindows.)
  */
+import type { ErrorCode } from '../core/error-codes.js';
 import { ArgoErrors } from './errors.js';
 import { shortSha, type Application, type ResourceResult, type ResourceStatus } from './types.js';
 
@@ -44,8 +45,8 @@ export interface PredicateInput {
 export type Verdict =
   | { kind: 'done'; revision: string; superseded: boolean }
   | { kind: 'waiting'; reason: string }
-  | { kind: 'failed'; code: string; message: string; details: string[] }
-  | { kind: 'blocked'; code: string; message: string; details: string[]; resource?: ResourceStatus };
+  | { kind: 'failed'; code: ErrorCode; message: string; details: string[] }
+  | { kind: 'blocked'; code: ErrorCode; message: string; details: string[]; resource?: ResourceStatus };
 
 const time = (t: string | undefined) => (t ? Date.parse(t) : NaN);
 

@@ -14,4 +14,6 @@ export const CoreErrors = {
   DOTENV_WRITE: 'EDOTENV_WRITE',
   /** a secret (token, password, credentials in a URL) holds a control or non-Latin-1 character: refused, never shown (2) */
   SECRET_INVALID: 'ESECRET_INVALID',
+  /** bump, promote: GitLab sets CI_DEPLOY_FREEZE (a deploy freeze is in effect); nothing is touched (1) */
+  FREEZE_ACTIVE: 'EFREEZE_ACTIVE',
 } as const;

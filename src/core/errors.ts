@@ -5,6 +5,8 @@
  * names the failure for docs and tests; `where` says which file, URL or object failed; `hint` says
  * what to do about it. Messages are masked by the logger before they are printed.
  */
+import type { ErrorCode } from './error-codes.js';
+
 export const ExitCode = {
   ok: 0,
   failed: 1,
@@ -18,7 +20,7 @@ export type ErrorKind = 'failed' | 'usage' | 'auth' | 'timeout' | 'transient';
 
 export interface ErrorInit {
   kind: ErrorKind;
-  code: string;
+  code: ErrorCode;
   message: string;
   where?: string;
   hint?: string;
@@ -29,7 +31,7 @@ export interface ErrorInit {
 
 export class GitopsError extends Error {
   readonly kind: ErrorKind;
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly where?: string;
   readonly hint?: string;
   readonly details?: string[];
@@ -49,7 +51,8 @@ export class GitopsError extends Error {
   }
 }
 
-type Maker = (code: string, message: string, opts?: Omit<ErrorInit, 'kind' | 'code' | 'message'>) => GitopsError;
+/** `code` is one of the catalogues' codes (src/core/error-codes.ts): a code that is in none does not type check */
+type Maker = (code: ErrorCode, message: string, opts?: Omit<ErrorInit, 'kind' | 'code' | 'message'>) => GitopsError;
 const maker = (kind: ErrorKind): Maker => (code, message, opts = {}) => new GitopsError({ kind, code, message, ...opts });
 
 /** Shorthands: `throw fail.usage('EKUSTOMIZE_NO_IMAGE', 'no image given', { hint: '…' })`. */

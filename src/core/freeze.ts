@@ -6,15 +6,15 @@
  * anything, so a freeze stops them with one clear error; a team overrides it on purpose with the component input
  * `deploy-freeze: ignore` (flag --ignore-deploy-freeze).
  */
+import { CoreErrors } from './catalogue.js';
 import { fail } from './errors.js';
 
-export const FREEZE_CODE = 'EFREEZE_ACTIVE';
 
 /** throws EFREEZE_ACTIVE (exit 1) when CI_DEPLOY_FREEZE is non-empty and not ignored; returns whether a freeze was ignored */
 export function checkDeployFreeze(env: NodeJS.ProcessEnv, opts: { ignore?: boolean; command: string }): { frozen: boolean } {
   const frozen = !!(env.CI_DEPLOY_FREEZE ?? '').trim();
   if (!frozen || opts.ignore) return { frozen };
-  throw fail.failed('EFREEZE_ACTIVE', `a deploy freeze is in effect (CI_DEPLOY_FREEZE is set): ${opts.command} changes nothing during a freeze`, {
+  throw fail.failed(CoreErrors.FREEZE_ACTIVE, `a deploy freeze is in effect (CI_DEPLOY_FREEZE is set): ${opts.command} changes nothing during a freeze`, {
     where: 'CI_DEPLOY_FREEZE',
     hint: 'wait until the freeze period ends and run the job again, or override on purpose: component input `deploy-freeze: ignore` (flag --ignore-deploy-freeze)',
   });

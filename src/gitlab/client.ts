@@ -279,7 +279,7 @@ function httpError(method: string, where: string, status: number, text: string, 
   const message = mask(parseGitlabError(text));
   /** `401 Unauthorized`, not `401 401 Unauthorized` */
   const st = (n: number) => (message.startsWith(String(n)) ? message : `${n} ${message}`);
-  const mk = (kind: ErrorInit['kind'], code: string, msg: string, hint?: string) => new GitlabApiError({ kind, code, message: mask(msg), where, hint }, status, message);
+  const mk = (kind: ErrorInit['kind'], code: ErrorInit['code'], msg: string, hint?: string) => new GitlabApiError({ kind, code, message: mask(msg), where, hint }, status, message);
   if (status === 401) {
     return mk('auth', GitlabErrors.AUTH, `GitLab refused the token (${st(401)})`, `the token in ${tokenSource} is wrong, expired or revoked: create a new access token with scope \`api\` and update ${tokenSource}`);
   }

@@ -5,6 +5,7 @@
  * API) fails. The race-safe push to the branch itself (retried on a moving branch, read back after a timeout)
  * is bump's loop (src/bump/bump.ts), which promote --via push goes through as well.
  */
+import type { ErrorCode } from '../core/error-codes.js';
 import { fail } from '../core/errors.js';
 import { classifyGitFailure, tailLines } from '../git/errors.js';
 import type { Checkout } from './checkout.js';
@@ -19,7 +20,7 @@ export interface OwnBranchPush {
 }
 
 /** `code`: the error code of a refused push (the caller's catalogue) */
-export async function pushOwnBranch(co: Checkout, branch: string, commit: string, o: { code: string }): Promise<OwnBranchPush> {
+export async function pushOwnBranch(co: Checkout, branch: string, commit: string, o: { code: ErrorCode }): Promise<OwnBranchPush> {
   const { session, dir } = co;
   const ls = await session.must('fetch', ['ls-remote', '--heads', 'origin', `refs/heads/${branch}`], { cwd: dir, branch });
   const old = ls.trim().split(/\s+/)[0] || undefined;

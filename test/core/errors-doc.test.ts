@@ -29,6 +29,15 @@ describe('error catalogue', () => {
     expect(missing).toEqual([]);
   });
 
+  it("docs/errors.md's table of every code is what the catalogues say (node scripts/errors-doc.mjs)", async () => {
+    const gen = (await import('../../scripts/errors-doc.mjs')) as { render(root: string): string; allCodes(root: string): Array<{ code: string; meaning: string }> };
+    expect(readFileSync(join(root, 'docs/errors.md'), 'utf8')).toBe(gen.render(root));
+    // every code raised in src/ is in a catalogue (fail.* takes only catalogued codes: src/core/error-codes.ts)
+    const catalogued = new Set(gen.allCodes(root).map((c) => c.code));
+    expect([...codes].filter((c) => !catalogued.has(c)).sort()).toEqual([]);
+    for (const c of gen.allCodes(root)) expect(c.meaning, c.code).not.toBe('');
+  });
+
   it('every catalogued code is raised somewhere, so no documented row is dead', () => {
     const sources = files(join(root, 'src'), '.ts').map((f) => ({ f, text: readFileSync(f, 'utf8') }));
     const dead: string[] = [];
