@@ -168,10 +168,9 @@ export interface ComponentContext {
  * `~latest` → the newest) and null when the component is included by SHA or branch or the project is not a
  * catalog resource (a mirror): https://gitlab.com/gitlab-org/gitlab/-/merge_requests/208965.
  */
-export function componentContext(name: string, form: IncludeForm, c: ComponentCatalog = DEFAULT_CATALOG): ComponentContext {
-  const t = includeTarget(form, c);
-  const version = form === 'sha' || form === 'branch' || form === 'mirror' ? null : (resolveVersion(t.ref, c.releases) ?? null);
-  return { name, sha: c.sha, version, reference: t.ref };
+export function componentContext(name: string, form: IncludeForm, c: ComponentCatalog = DEFAULT_CATALOG, ref = includeTarget(form, c).ref): ComponentContext {
+  const version = form === 'sha' || form === 'branch' || form === 'mirror' ? null : (resolveVersion(ref, c.releases) ?? null);
+  return { name, sha: c.sha, version, reference: ref };
 }
 
 /** a team's .gitlab-ci.yml with every gitops-ci component include (of the project or its mirror) rewritten to `form` */
@@ -200,7 +199,7 @@ export function placeComponents(dir: string, templatesDir: string, c: ComponentC
   for (const m of ci.matchAll(re)) seen.push({ project: m[1]!.replace(/\/$/, ''), name: m[2]!, ref: m[3]! });
   for (const s of seen) {
     const form = formOf(s.project, s.ref, c);
-    const ctx = componentContext(s.name, form, c);
+    const ctx = componentContext(s.name, form, c, s.ref);
     out[s.name] = ctx;
     const dirRef = form === 'partial' || form === 'latest' ? ctx.version! : s.ref;
     if (dirRef !== s.ref) ci = ci.split(`${s.project}/${s.name}@${s.ref}`).join(`${s.project}/${s.name}@${dirRef}`);
@@ -211,7 +210,7 @@ export function placeComponents(dir: string, templatesDir: string, c: ComponentC
         cpSync(join(templatesDir, f), join(dest, f), { recursive: true });
         continue;
       }
-      const fctx = componentContext(f.replace(/\.yml$/, ''), form, c);
+      const fctx = componentContext(f.replace(/\.yml$/, ''), form, c, s.ref);
       writeFileSync(join(dest, f), interpolateComponent(readFileSync(join(templatesDir, f), 'utf8'), fctx));
     }
   }
