@@ -5,7 +5,7 @@ const what = {
   build: 'Builds the image once with registry cache and pushes it (`gitops-ci image build`); job `<prefix>build`, only in pipelines of the protected `branch`. Outputs `<JOB>_IMAGE` (repo@digest), `<JOB>_IMAGE_TAG`, `<JOB>_IMAGE_DIGEST`, e.g. `GITOPS_BUILD_IMAGE`.',
   image: 'Bring your own build: resolves the digest of an image your own job pushed (`gitops-ci image resolve`) and hands it on as `build` does, under the same job name `<prefix>build` and the same outputs.',
   deploy: 'Pins the image of `<prefix>build` in an overlay, commits and pushes (`gitops-ci bump`), then waits until Argo CD runs that commit synced and healthy (`gitops-ci argocd wait`), in one job `<prefix>deploy-<environment>` that records a GitLab deployment. Outputs `<JOB>_CONFIG_HEAD`, `<JOB>_COMMIT_SHA`, `<JOB>_CHANGED`, `<JOB>_ARGOCD_…`.',
-  promote: 'Moves what Argo CD verified in the source environment to this one (`gitops-ci promote --from-app`), never a rebuild, after the approval gate (`gitops-ci gate --commit`), and waits for Argo CD; job `<prefix>promote-<environment>`. In merge-request pipelines into `branch`: `<prefix>gate-<environment>` (gate `approvals`).',
+  promote: 'Moves what Argo CD verified in the source environment to this one (`gitops-ci promote --from-app`), never a rebuild, after the approval gate (`gitops-ci gate --commit`), and waits for Argo CD; job `<prefix>promote-<environment>`. With gate `merge-request`, the job is `<prefix>promotion-mr-<environment>` and opens a merge request (`environment: action: prepare`). In merge-request pipelines into `branch`: `<prefix>gate-<environment>` (gate `approvals`) and `<prefix>preview-<environment>`.',
   'config-repo': 'For a config repository: in merge-request pipelines, `<prefix>preview` (rendered diff of every touched overlay as one MR note) and `<prefix>gate` (when `approvals` > 0); after a merge, `<prefix>verify` waits for the affected apps.',
 };
 let out = `# templates/
@@ -15,14 +15,21 @@ GitLab CI/CD components (\`spec:inputs\`) that run the \`gitops-ci\` runner imag
 (test/templates/schema.test.ts) and run in gitlab-ci-local (test/templates/*.test.ts); this page is checked against
 the components' \`spec:inputs\` by test/templates/inputs-doc.test.ts.
 
-Every input is typed and checked when the pipeline is created (\`options\`, \`regex\`). An empty string means
-"unset": the next default applies. Inputs reach the CLI as flags (CI/CD variables in them are expanded by the job's
-shell), never as job variables that an upstream dotenv could override.
+**Requires GitLab 18.0 or later** (self-managed or GitLab.com); see [docs/gitlab.md](../docs/gitlab.md#minimum-gitlab-version).
+Include the components by a released version (\`@0.2.0\`, \`@0.2\`, \`@~latest\`), by commit SHA (GitLab's advice for
+security), by branch, or from a mirror: they behave the same, and the runner image never depends on how they were
+included.
 
-The default \`runner-image\` is \`$GITOPS_RUNNER_IMAGE\`, a job variable set to
-\`registry.gitlab.com/gitops-ci/gitops-ci/runner:$[[ component.version ]]\`: the runner image of the component's own
-version. GitLab interpolates \`component.version\` in a component's body but not inside an input's default, hence
-the variable. It is empty when the component is included by commit SHA or branch; then set \`runner-image\`.
+Every input is typed and checked when the pipeline is created (\`options\`, \`regex\`). An empty string means
+"unset": the next default applies. Inputs reach the scripts as job variables (\`GITOPS_INPUT_*\`), which GitLab
+expands (CI/CD variables in them) but never runs as shell; the scripts only quote them. No value of an input runs as
+a command, whatever its regex (test/templates/hostile-inputs.test.ts).
+
+The default \`runner-image\` is \`$GITOPS_RUNNER_IMAGE\`, a job variable set to the runner image of the components'
+release, \`registry.gitlab.com/gitops-ci/gitops-ci/runner:<version>\`, written in each component (not
+\`$[[ component.version ]]\`, which is empty when a component is included by SHA, by branch or from a mirror). A
+project or group CI/CD variable \`GITOPS_RUNNER_IMAGE\` takes precedence over it: set one to use a mirrored image
+for every component at once, or set \`runner-image\` per include.
 `;
 for (const n of order) {
   const [h] = parseAllDocuments(readFileSync(`templates/${n}.yml`, 'utf8'));

@@ -52,6 +52,8 @@ export function outputsOf(outcomes: AppOutcome[]): Record<string, string> {
     ARGOCD_SYNC_STATUS: first?.app.status?.sync?.status ?? '',
     ARGOCD_HEALTH: first?.app.status?.health?.status ?? '',
     ARGOCD_IMAGES: images.join(','),
+    // the app's first http(s) external URL (its Ingress hosts): the deploy components' dynamic environment URL
+    ARGOCD_URL: first?.app.status?.summary?.externalURLs?.find((u) => /^https?:\/\/[^\s"'<>]+$/.test(u)) ?? '',
     ARGOCD_WAIT_SECONDS: first ? (Math.max(...outcomes.map((o) => o.durationMs)) / 1000).toFixed(1) : '',
   };
 }

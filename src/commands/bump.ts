@@ -5,6 +5,7 @@
  */
 import { resolve } from 'node:path';
 import { bool, str, strs, type CommandContext, type CommandResult, type CommandSpec, type ParsedArgs } from '../core/command.js';
+import { checkDeployFreeze } from '../core/freeze.js';
 import { fail, isGitopsError, type GitopsError } from '../core/errors.js';
 import { intFlag, overlayFlag } from '../core/flags.js';
 import { bump, type BumpOutcome } from '../bump/bump.js';
@@ -42,6 +43,7 @@ Placeholders for --message: ${Object.keys(PLACEHOLDERS).map((k) => `{${k}}`).joi
     'ssh-accept-new': { type: 'boolean', description: 'trust an unknown ssh host key on first use (StrictHostKeyChecking=accept-new); prefer SSH_KNOWN_HOSTS' },
     workdir: { type: 'string', value: 'DIR', description: 'clone into DIR and keep it (default: a temp dir, removed)' },
     dotenv: { type: 'string', value: 'FILE', description: 'write GITOPS_CHANGED, GITOPS_COMMIT_SHA, GITOPS_CONFIG_HEAD, GITOPS_SKIPPED_REASON to FILE (artifacts:reports:dotenv)' },
+    'ignore-deploy-freeze': { type: 'boolean', description: 'run even while GitLab reports a deploy freeze (CI_DEPLOY_FREEZE); by default the command refuses (EFREEZE_ACTIVE)' },
     'dry-run': { type: 'boolean', description: 'clone and edit, print the diff; commit and push nothing' },
   },
   positionals: [['EXPR...', 'more image expressions']],
@@ -54,6 +56,10 @@ Placeholders for --message: ${Object.keys(PLACEHOLDERS).map((k) => `{${k}}`).joi
 
 export async function run(ctx: CommandContext, { values, positionals }: ParsedArgs): Promise<CommandResult> {
   const { env, log } = ctx;
+  // a deploy freeze stops the change before anything is read or touched (a dry run changes nothing)
+  if (!bool(values, 'dry-run') && checkDeployFreeze(env, { ignore: bool(values, 'ignore-deploy-freeze'), command: 'bump' }).frozen) {
+    log.warn('a deploy freeze is in effect (CI_DEPLOY_FREEZE); going on because of --ignore-deploy-freeze');
+  }
   const problems: string[] = [];
   const errors: GitopsError[] = [];
 

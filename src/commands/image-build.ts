@@ -6,7 +6,7 @@ import { bool, str, strs } from '../core/command.js';
 import { fail } from '../core/errors.js';
 import { formatRef, parseRef, refSlug, repoName, type ImageRef } from '../registry/ref.js';
 import { makeCreds, makeRegistries, registryOptions } from '../registry/options.js';
-import { connect, engineInfo } from '../docker/engine.js';
+import { connect, engineInfo, resolveEngine } from '../docker/engine.js';
 import { engineFault, isEngineConnectionError } from '../docker/faults.js';
 import { listContext } from '../docker/context.js';
 import { build, followStream, push } from '../docker/build.js';
@@ -113,6 +113,10 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
   }
 
   // ------------------------------------------------------------------ engine
+  // which engine (DOCKER_HOST, else the `engine` input's GITOPS_ENGINE, else found): every later message names it
+  const engine = resolveEngine(env);
+  Object.assign(env, engine.vars);
+  if (engine.kind !== 'docker-host') ctx.log.info(`engine: ${engine.kind} (${env.DOCKER_HOST})`);
   const docker = connect(env);
   const info = await engineInfo(docker, env.DOCKER_HOST || 'unix:///var/run/docker.sock');
   const builder: 'buildkit' | 'classic' = builderFlag === 'classic' ? 'classic' : builderFlag === 'buildkit' ? 'buildkit' : info.buildkit ? 'buildkit' : 'classic';

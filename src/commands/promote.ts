@@ -5,6 +5,7 @@
  * commits to the branch (bump's machinery) or opens/updates one merge request. See docs/commands/promote.md.
  */
 import { bool, str, strs, type CommandContext, type CommandResult, type CommandSpec, type ParsedArgs, type Values } from '../core/command.js';
+import { checkDeployFreeze } from '../core/freeze.js';
 import { fail, type GitopsError } from '../core/errors.js';
 import { intFlag, overlayFlag } from '../core/flags.js';
 import { redactUrl } from '../core/mask.js';
@@ -63,6 +64,7 @@ GitLab (--via mr): CI_API_V4_URL / CI_SERVER_URL, CI_PROJECT_ID or the project o
     'ssh-accept-new': { type: 'boolean', description: 'trust an unknown ssh host key on first use; prefer SSH_KNOWN_HOSTS' },
     ...registryOptions,
     dotenv: { type: 'string', value: 'FILE', description: 'write GITOPS_PROMOTED, GITOPS_CHANGED, GITOPS_COMMIT_SHA, GITOPS_CONFIG_HEAD, GITOPS_SOURCE_COMMIT, GITOPS_MR_IID, GITOPS_MR_URL to FILE' },
+    'ignore-deploy-freeze': { type: 'boolean', description: 'run even while GitLab reports a deploy freeze (CI_DEPLOY_FREEZE); by default the command refuses (EFREEZE_ACTIVE)' },
     'dry-run': { type: 'boolean', description: 'read, resolve and edit; print the diff (and, with --via mr, the rendered diff); push, copy and open nothing' },
   },
   examples: [
@@ -83,6 +85,10 @@ const list = (v: Values, k: string) => strs(v, k).flatMap((s) => s.split(',')).m
 
 export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<CommandResult> {
   const { env, log } = ctx;
+  // a deploy freeze stops the change before anything is read or touched (a dry run changes nothing)
+  if (!bool(values, 'dry-run') && checkDeployFreeze(env, { ignore: bool(values, 'ignore-deploy-freeze'), command: 'promote' }).frozen) {
+    log.warn('a deploy freeze is in effect (CI_DEPLOY_FREEZE); going on because of --ignore-deploy-freeze');
+  }
   const problems: string[] = [];
   const errors: GitopsError[] = [];
 

@@ -2,9 +2,18 @@
  * Connecting to the Docker engine as the docker CLI does: DOCKER_HOST (unix:// or tcp://, default
  * unix:///var/run/docker.sock), and for tcp DOCKER_TLS_VERIFY / DOCKER_CERT_PATH (ca.pem, cert.pem,
  * key.pem; default ~/.docker), which is what GitLab's docker:dind service sets up.
+ *
+ * Which engine, when DOCKER_HOST is not set: GITOPS_ENGINE (the build component's `engine` input) says, or
+ * `auto` finds it. Runners come three ways (https://docs.gitlab.com/ci/docker/using_docker_build/):
+ * - dind: the docker:dind service, reached at tcp://docker:2376 with the client certificates the service writes
+ *   to /certs/client (the runner shares that volume with the job: `volumes = ["/certs/client"]`);
+ * - host: the runner mounts the host's engine socket (/var/run/docker.sock) and the job has `services: []`;
+ * - kubernetes: the Kubernetes executor, where services share the pod's network: the dind service at
+ *   tcp://localhost:2376, its certificates in an emptyDir volume mounted at /certs/client.
+ * DOCKER_HOST, when the runner or the job sets it, always wins.
  */
 import Docker from 'dockerode';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fail } from '../core/errors.js';
@@ -15,6 +24,53 @@ export interface EngineInfo {
   version: string;
   os: string;
   buildkit: boolean;
+}
+
+export type EngineKind = 'dind' | 'host' | 'kubernetes' | 'docker-host';
+export const ENGINES = ['auto', 'dind', 'host', 'kubernetes'] as const;
+
+const DIND_CERTS = '/certs/client';
+const HOST_SOCKET = '/var/run/docker.sock';
+
+/** the one place that says which setting to change, per runner kind */
+export const ENGINE_HINT =
+  "set the build component's `engine` input for your runner: `dind` (service docker:dind, the runner sharing /certs/client), " +
+  '`host` (the runner mounts /var/run/docker.sock; also set `services: []`), `kubernetes` (Kubernetes executor with the dind service and an emptyDir at /certs/client); ' +
+  'or set DOCKER_HOST (with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH for TLS)';
+
+/**
+ * The engine's connection settings: the variables to use (DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH) and
+ * which kind of engine they name. `exists` is for tests.
+ */
+export function resolveEngine(env: NodeJS.ProcessEnv, exists: (p: string) => boolean = existsSync): { kind: EngineKind; vars: Record<string, string> } {
+  const wanted = (env.GITOPS_ENGINE || 'auto').trim();
+  if (!(ENGINES as readonly string[]).includes(wanted)) {
+    throw fail.usage('EIMAGE_DOCKER_HOST', `GITOPS_ENGINE ${JSON.stringify(wanted)} is not one of ${ENGINES.join(', ')}`, { where: 'GITOPS_ENGINE', hint: ENGINE_HINT });
+  }
+  if (env.DOCKER_HOST) return { kind: 'docker-host', vars: {} };
+  const certs = env.DOCKER_CERT_PATH || DIND_CERTS;
+  const tcp = (host: string): { kind: EngineKind; vars: Record<string, string> } => {
+    if (!exists(join(certs, 'ca.pem'))) {
+      throw fail.usage('EIMAGE_NO_ENGINE', `engine ${wanted}: no TLS client certificates at ${certs} (the docker:dind service writes them there when the runner shares that directory with the job)`, {
+        where: certs,
+        hint: `${wanted === 'kubernetes' ? 'mount an emptyDir volume at /certs/client in the runner\'s [[runners.kubernetes.volumes.empty_dir]]' : 'add "/certs/client" to the runner\'s volumes in config.toml'} and keep the service's DOCKER_TLS_CERTDIR=/certs; or ${ENGINE_HINT}`,
+      });
+    }
+    return { kind: wanted === 'kubernetes' ? 'kubernetes' : 'dind', vars: { DOCKER_HOST: `tcp://${host}:2376`, DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: certs } };
+  };
+  if (wanted === 'dind') return tcp('docker');
+  if (wanted === 'kubernetes') return tcp('localhost');
+  if (wanted === 'host') {
+    if (!exists(HOST_SOCKET)) throw fail.usage('EIMAGE_NO_ENGINE', `engine host: no Docker socket at ${HOST_SOCKET} (the runner does not mount the host's engine)`, { where: HOST_SOCKET, hint: ENGINE_HINT });
+    return { kind: 'host', vars: { DOCKER_HOST: `unix://${HOST_SOCKET}` } };
+  }
+  // auto: the dind service's certificates (the default services of the build component), else the host's socket
+  if (exists(join(certs, 'ca.pem'))) return { kind: 'dind', vars: { DOCKER_HOST: 'tcp://docker:2376', DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: certs } };
+  if (exists(HOST_SOCKET)) return { kind: 'host', vars: { DOCKER_HOST: `unix://${HOST_SOCKET}` } };
+  throw fail.usage('EIMAGE_NO_ENGINE', `no Docker engine: DOCKER_HOST is not set, there are no docker:dind client certificates at ${certs} and no socket at ${HOST_SOCKET}`, {
+    where: 'GITOPS_ENGINE=auto',
+    hint: ENGINE_HINT,
+  });
 }
 
 export function dockerOptions(env: NodeJS.ProcessEnv): Docker.DockerOptions {
@@ -66,7 +122,7 @@ export async function engineInfo(docker: Docker, where: string): Promise<EngineI
   } catch (e) {
     throw fail.transient('EIMAGE_ENGINE', `cannot reach the Docker engine at ${engineName({ DOCKER_HOST: where })}: ${(e as Error).message}`, {
       where: engineName({ DOCKER_HOST: where }),
-      hint: 'set DOCKER_HOST (GitLab docker:dind: tcp://docker:2376 with DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH=/certs/client)',
+      hint: `check that the engine runs (with docker:dind, the service's log: CI_DEBUG_SERVICES=true); if this is the wrong engine, ${ENGINE_HINT}`,
     });
   }
   const os = (v.Os ?? 'linux').toLowerCase();

@@ -21,6 +21,7 @@
  * EIMAGE_BAD_FLAG          2  --build-arg or --label not K=V
  * EIMAGE_CONTEXT           2  context directory or Dockerfile missing
  * EIMAGE_DOCKER_HOST       2  DOCKER_HOST or its TLS files unusable
+ * EIMAGE_NO_ENGINE         2  no usable Docker engine for the runner kind (GITOPS_ENGINE / the `engine` input)
  * EIMAGE_ENGINE           75  the Docker engine cannot be reached
  * EIMAGE_ENGINE_FAULT     75  the engine closed the connection, died or restarted during a build, push or pull
  * EIMAGE_BUILD_STEP        1  a Dockerfile step failed
@@ -52,6 +53,7 @@ export const REGISTRY_ERROR_CODES = [
   'EIMAGE_BAD_FLAG',
   'EIMAGE_CONTEXT',
   'EIMAGE_DOCKER_HOST',
+  'EIMAGE_NO_ENGINE',
   'EIMAGE_ENGINE',
   'EIMAGE_BUILD_STEP',
   'EIMAGE_BUILD',
