@@ -293,6 +293,25 @@ export function waitsFor(g: Map<string, string[]>, job: string, other: string): 
   return false;
 }
 
+/**
+ * The jobs whose artifacts (dotenv reports included) a job receives (https://docs.gitlab.com/ci/yaml/#dependencies,
+ * https://docs.gitlab.com/ci/yaml/#needsartifacts): with `needs:`, the needed jobs except those with
+ * `artifacts: false`; else with `dependencies:`, those; else every job of the earlier stages.
+ */
+export function artifactSources(previewYaml: string, job: string, g: Map<string, string[]>): string[] {
+  const j = (parseYaml(previewYaml) as Record<string, Record<string, unknown>>)[job];
+  if (!j) throw new Error(`no job ${job} in the rendered pipeline`);
+  const inPipeline = (n: string) => g.has(n);
+  if (Array.isArray(j.needs)) {
+    return (j.needs as Array<string | { job: string; artifacts?: boolean }>)
+      .filter((n) => typeof n === 'string' || n.artifacts !== false)
+      .map((n) => (typeof n === 'string' ? n : n.job))
+      .filter(inPipeline);
+  }
+  if (Array.isArray(j.dependencies)) return (j.dependencies as string[]).filter(inPipeline);
+  return g.get(job) ?? [];
+}
+
 // ------------------------------------------------------------------------------------------ D. what GitLab sees of a push
 
 export interface PushEvent {

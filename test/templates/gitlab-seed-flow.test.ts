@@ -240,6 +240,6 @@ describe('the seed\'s flow on GitLab, under every merge method', () => {
       expect(prod).toContain(digest);
       expect(argo.app('shovel-production').status.sync.revision).toBe(head('main'));
       for (const r of [...staged, ...onMain]) for (const s of [GIT_TOKEN, h.srv.password, argo.token, h.gl.token]) expect(r.out ?? '').not.toContain(s);
-    }, 300_000);
+    }, 900_000);
   });
 });
