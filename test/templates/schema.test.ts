@@ -69,5 +69,10 @@ describe('GitLab CI schema', () => {
     // GitLab validates the body after interpolation: render it with the defaults (or a sample for required inputs)
     const body = render(docs[1]!.toJS(), header.spec.inputs);
     expect(validate(body), JSON.stringify(validate.errors)).toBe(true);
+    // GitLab accepts only strings and numbers as variable values (VariablesValidator); a whole-value boolean input
+    // stays a boolean after interpolation, which the schema does not catch
+    for (const [name, job] of Object.entries(body as Record<string, { variables?: Record<string, unknown> }>)) {
+      for (const [k, v] of Object.entries(job.variables ?? {})) expect(['string', 'number'], `${name} ${k}`).toContain(typeof v);
+    }
   });
 });
