@@ -205,6 +205,12 @@ describe('the seed\'s flow on GitLab, under every merge method', () => {
         expectNoLoop(after);
         mrRun = after.find((r) => r.source === 'merge_request_event')!;
         expect(mrRun.decision.status, `the MR pipeline after the rebase: ${mrRun.decision.why}`).toBe('created');
+        // the gate ignores approvals given before the latest push (the rebase): the reviewer approves again and
+        // the team runs the MR pipeline again, as docs/gitlab.md says
+        expect(mrRun.out).toContain('given before the latest push');
+        h.gl.hooks.approve(P, iid, 'alice');
+        mrRun = await runPipeline({ ...mrRun, decision: decidePipeline({ source: 'merge_request_event', message: message(mrRun.sha) }) }, mr);
+        recordMrPipeline(iid, mrRun);
         expect(mrRun.code, mrRun.out).toBe(0);
         mrState = h.gl.hooks.mergeRequest(P, iid);
       }
