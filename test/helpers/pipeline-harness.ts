@@ -7,13 +7,24 @@
  * the runner's environment (DOCKER_HOST: the shell executor stands in for the docker:dind service).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { startGitServer, startRegistry, tmp, useDocker, type GitServer, type Registry } from './services.js';
 import { git, writeTree, type Tree } from './config-repo.js';
 import { CLI } from './cli.js';
 import { GITLAB_CI_LOCAL, ROOT } from './gitlab-ci-local.js';
-import { startGitlabDouble, type GitlabDouble } from '../doubles/gitlab/server.js';
+import { startGitlabDouble, type GitlabDouble, type MergeSettings } from '../doubles/gitlab/server.js';
+import { installPushLog, type ListedJob, type PushEvent } from './gitlab-model.js';
+
+/** the first ```yaml block of the README's "Use it in a pipeline" section */
+export function readmeExample(): string {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Use it in a pipeline'));
+  const m = /```yaml\n([\s\S]*?)```/.exec(section);
+  if (!m) throw new Error('README.md: no yaml example in "Use it in a pipeline"');
+  return m[1]!;
+}
 
 export interface PipelineHarness {
   srv: GitServer;
@@ -28,6 +39,14 @@ export interface PipelineHarness {
   gcl(dir: string, extra: string[], v: Record<string, string>, unset?: string[]): Promise<{ code: number; out: string }>;
   /** the jobs the pipeline would run (rules evaluated), without running them */
   jobs(dir: string, v: Record<string, string>, unset?: string[]): Promise<string[]>;
+  /** the pipeline's jobs (rules evaluated, `when: never` left out) with stage and needs, and its stages */
+  pipeline(dir: string, v: Record<string, string>, unset?: string[]): Promise<{ stages: string[]; jobs: ListedJob[] }>;
+  /** the rendered pipeline (includes, inputs and extends resolved), as YAML */
+  preview(dir: string, v: Record<string, string>, unset?: string[]): Promise<string>;
+  /** records every later push to `project` (ref, before, after, user, push options): what GitLab's pipeline creation sees */
+  pushLog(project: string): { pushes(): PushEvent[] };
+  /** the project's URL with the credentials of git user `user` (one of `gitUsers`, or the job token's user) */
+  gitUrl(project: string, user?: string): string;
   stop(): Promise<void>;
 }
 
@@ -42,8 +61,12 @@ function run(args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv }): Pro
   });
 }
 
-export async function startPipelineHarness(projects: Array<{ path: string; tree: Tree; branches: string[]; binaries?: Record<string, string> }>): Promise<PipelineHarness> {
-  const srv = await startGitServer({ user: 'gitlab-ci-token' });
+export async function startPipelineHarness(
+  projects: Array<{ path: string; tree: Tree; branches: string[]; binaries?: Record<string, string>; merge?: Partial<MergeSettings> }>,
+  o: { gitUsers?: Record<string, string> } = {},
+): Promise<PipelineHarness> {
+  // the job token's user (gitlab-ci-token, password CI_JOB_TOKEN), and any other git users (a developer, a token)
+  const srv = await startGitServer({ user: 'gitlab-ci-token', users: o.gitUsers });
   const reg = await startRegistry({ user: 'gitlab-ci-token' });
   const ids: Record<string, number> = {};
   projects.forEach((p, i) => (ids[p.path] = 10 + i));
@@ -59,7 +82,7 @@ export async function startPipelineHarness(projects: Array<{ path: string; tree:
   }
   const gl = await startGitlabDouble({
     git: srv,
-    projects: projects.map((p) => ({ path: p.path, repo: `${p.path}.git`, id: ids[p.path] })),
+    projects: projects.map((p) => ({ path: p.path, repo: `${p.path}.git`, id: ids[p.path], merge: p.merge })),
     users: [{ username: 'gitops-bot', bot: true }, { username: 'dev' }, { username: 'alice' }],
   });
   const docker = await useDocker();
@@ -128,6 +151,31 @@ export async function startPipelineHarness(projects: Array<{ path: string; tree:
       if (r.code !== 0) throw new Error(r.out);
       const list = JSON.parse(r.out.slice(r.out.indexOf('\n['))) as Array<{ name: string; when: string }>;
       return list.filter((j) => j.when !== 'never').map((j) => j.name).sort();
+    },
+    async pipeline(dir, v, unset = []) {
+      const r = await h.gcl(dir, ['--list-json', '--no-json-schema-validation'], v, unset);
+      if (r.code !== 0) throw new Error(r.out);
+      const list = JSON.parse(r.out.slice(r.out.indexOf('\n['))) as ListedJob[];
+      const yaml = await h.preview(dir, v, unset);
+      const stages = (parseYaml(yaml) as { stages?: string[] }).stages ?? ['build', 'test', 'deploy'];
+      return { stages, jobs: list.filter((j) => j.when !== 'never') };
+    },
+    async preview(dir, v, unset = []) {
+      const r = await h.gcl(dir, ['--preview', '--no-json-schema-validation'], v, unset);
+      if (r.code !== 0) throw new Error(r.out);
+      // gitlab-ci-local prints its progress lines first; the document starts at the first top-level key
+      const lines = r.out.split('\n');
+      const at = lines.findIndex((l) => /^[A-Za-z.$"'][^ ]*:( |$)/.test(l) && !/^parsing and downloads/.test(l));
+      return lines.slice(at < 0 ? 0 : at).join('\n');
+    },
+    pushLog(project) {
+      return installPushLog(srv.repoPath(`${project}.git`));
+    },
+    gitUrl(project, user) {
+      if (!user || user === srv.user) return srv.authUrl(`${project}.git`);
+      const pw = o.gitUsers?.[user];
+      if (!pw) throw new Error(`harness: no git user ${user}`);
+      return `http://${encodeURIComponent(user)}:${encodeURIComponent(pw)}@127.0.0.1:${srv.port}/${project}.git`;
     },
     async stop() {
       await gl.stop();

@@ -11,18 +11,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmp } from '../helpers/services.js';
 import { git, seedLayout } from '../helpers/config-repo.js';
+import { readmeExample, startPipelineHarness, type PipelineHarness } from '../helpers/pipeline-harness.js';
 import { ROOT } from '../helpers/gitlab-ci-local.js';
-import { startPipelineHarness, type PipelineHarness } from '../helpers/pipeline-harness.js';
+import { placeComponents } from '../helpers/gitlab-model.js';
 import { startArgoCdDouble, type ArgoCdDouble } from '../doubles/argocd/server.js';
-
-/** the first ```yaml block of the README's "Use it in a pipeline" section */
-export function readmeExample(): string {
-  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-  const section = readme.slice(readme.indexOf('## Use it in a pipeline'));
-  const m = /```yaml\n([\s\S]*?)```/.exec(section);
-  if (!m) throw new Error('README.md: no yaml example in "Use it in a pipeline"');
-  return m[1]!;
-}
 
 /** the component version the README pins (…/build@0.2.0) */
 function readmeVersion(ci: string): string {
@@ -67,7 +59,13 @@ describe("the README's pipeline, verbatim, in gitlab-ci-local", () => {
     await h?.stop();
   });
 
-  const checkout = (branch: string) => h.checkout(P, branch, version);
+  // the components as GitLab resolves the README's include (a released version: $[[ component.version ]] is it)
+  const checkout = (branch: string) => {
+    const dir = h.checkout(P, branch);
+    const ctx = placeComponents(dir, join(ROOT, 'templates'));
+    expect(Object.values(ctx).map((c) => c.version)).toEqual(Object.values(ctx).map(() => version));
+    return dir;
+  };
   const vars = (o: { protectedRef: boolean }) => h.vars(P, { ...o, argo });
   const gcl = (dir: string, extra: string[], v: Record<string, string>, unset: string[] = []) => h.gcl(dir, extra, v, unset);
   const jobs = (dir: string, v: Record<string, string>, unset: string[] = []) => h.jobs(dir, v, unset);

@@ -39,6 +39,22 @@ export interface DoubleProject {
   /** repo name in the git server, e.g. group/config.git */
   repo: string;
   id?: number;
+  /** the project's merge request settings (merge method, squash, merge checks); see MergeSettings */
+  merge?: Partial<MergeSettings>;
+}
+
+/**
+ * A project's merge settings (Settings → Merge requests), as the projects API names them
+ * (https://docs.gitlab.com/api/projects/): `merge_method` merge | rebase_merge | ff, `squash_option`,
+ * `only_allow_merge_if_pipeline_succeeds` ("Pipelines must succeed"), `allow_merge_on_skipped_pipeline`
+ * ("Skipped pipelines are considered successful"). Defaults are GitLab's for a new project, except that
+ * "Pipelines must succeed" is on, as the README tells users to set it.
+ */
+export interface MergeSettings {
+  mergeMethod: 'merge' | 'rebase_merge' | 'ff';
+  squashOption: 'never' | 'always' | 'default_on' | 'default_off';
+  onlyAllowMergeIfPipelineSucceeds: boolean;
+  allowMergeOnSkippedPipeline: boolean;
 }
 
 export interface DoubleUser {
@@ -126,8 +142,10 @@ export interface GitlabDoubleHooks {
   push(project: string, branch: string, opts: { files: Record<string, string | null>; message?: string; at?: Date | string; from?: string; author?: string; email?: string; pusher?: string; onto?: string }): string;
   /** rewrite the answers of a route (hostile GitLab); returns a function that removes the rewrite */
   tamper(t: Tamper): () => void;
-  /** the pipeline of the MR's head: running, success (merges an MR set to auto-merge), failed */
-  setPipeline(project: string, iid: number, status: 'running' | 'success' | 'failed' | null): void;
+  /** the pipeline of the MR's head: running, success (merges an MR set to auto-merge), failed, skipped */
+  setPipeline(project: string, iid: number, status: 'running' | 'success' | 'failed' | 'skipped' | null): void;
+  /** change the project's merge settings (merge method, squash option, merge checks) */
+  mergeSettings(project: string, s: Partial<MergeSettings>): void;
   /** close (or reopen) the MR as a human would */
   setState(project: string, iid: number, event: 'close' | 'reopen'): void;
   /** the MR as the API shows it */
@@ -224,7 +242,7 @@ interface Mr {
   squash: boolean;
   removeSource: boolean;
   mws: boolean;
-  pipeline: 'running' | 'success' | 'failed' | null;
+  pipeline: 'running' | 'success' | 'failed' | 'skipped' | null;
   versions: Version[];
   approvals: Array<{ userId: number; at: string }>;
   notes: Note[];
@@ -261,6 +279,7 @@ interface Project {
   mrs: Mr[];
   deployments: Deployment[];
   pipelines: Pipeline[];
+  merge: MergeSettings;
 }
 
 class HttpError extends Error {
@@ -272,6 +291,9 @@ class HttpError extends Error {
   }
 }
 const E = (status: number, body: unknown) => new HttpError(status, body);
+
+/** a new project's merge settings (merge commit, squash allowed and off), with "Pipelines must succeed" on */
+const DEFAULT_MERGE: MergeSettings = { mergeMethod: 'merge', squashOption: 'default_off', onlyAllowMergeIfPipelineSucceeds: true, allowMergeOnSkippedPipeline: false };
 const msg = (status: number, m: unknown) => E(status, { message: m });
 
 // ------------------------------------------------------------------------------------------ git
@@ -350,7 +372,7 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
   const userByName = (n: string) => users.find((u) => u.username.toLowerCase() === n.toLowerCase());
 
   const groups = (opts.groups ?? []).map((g, i) => ({ id: 500 + i, ...g }));
-  const projects: Project[] = opts.projects.map((p, i) => ({ id: p.id ?? 1000 + i, path: p.path, repo: p.repo, gitDir: opts.git.repoPath(p.repo), mrs: [], deployments: [], pipelines: [] }));
+  const projects: Project[] = opts.projects.map((p, i) => ({ id: p.id ?? 1000 + i, path: p.path, repo: p.repo, gitDir: opts.git.repoPath(p.repo), mrs: [], deployments: [], pipelines: [], merge: { ...DEFAULT_MERGE, ...p.merge } }));
   let nextDeploymentId = 300;
   const environments = new Map<string, number>();
   let nextMrId = 90_000;
@@ -394,7 +416,7 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
     if (conflicts(p, mr)) return 'conflict';
     if (mr.pipeline === 'running') return 'ci_still_running';
     if (mr.pipeline === 'failed') return 'ci_must_pass';
-    return 'mergeable';
+    return mergeMethodStatus(p, mr) ?? 'mergeable';
   }
 
   function mrEntity(p: Project, mr: Mr, opts2: { detailed?: string } = {}) {
@@ -446,7 +468,7 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
       web_url: `${base}/${p.path}/-/merge_requests/${mr.iid}`,
       time_stats: { time_estimate: 0, total_time_spent: 0, human_time_estimate: null, human_total_time_spent: null },
       squash: mr.squash,
-      squash_on_merge: mr.squash,
+      squash_on_merge: squashOnMerge(p, mr),
       task_completion_status: { count: 0, completed_count: 0 },
       has_conflicts: hasConflicts,
       blocking_discussions_resolved: true,
@@ -533,6 +555,7 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
       last_activity_at: '2026-01-01T00:00:00.000Z',
       namespace: { id: 10, name: namespace, path: namespace.split('/').pop(), kind: 'group', full_path: namespace, parent_id: null, avatar_url: null, web_url: `${base}/groups/${namespace}` },
       visibility: 'private',
+      ...mergeSettingsEntity(p),
     };
   }
 
@@ -559,31 +582,136 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
     mr.pipeline = null;
   }
 
-  function doMerge(p: Project, mr: Mr, userId: number): void {
+  function doMerge(p: Project, mr: Mr, userId: number, b: Record<string, unknown> = {}): void {
+    mergeByMethod(p, mr, userId, b);
+  }
+
+
+  // ---------------------------------------------------------------------------------------- merge methods
+  // (gitlab-model) How each merge method lands a merge request on its target branch, with real git objects:
+  // https://docs.gitlab.com/user/project/merge_requests/methods/
+  //   merge         `git merge --no-ff`: a merge commit (target, source head), always; with squash, a squash commit
+  //                 (parent: the merge base, tree: the source head's) and a merge commit of it
+  //   rebase_merge  "Merge commit with semi-linear history": the same merge commit, but only when the target is an
+  //                 ancestor of the source (else detailed_merge_status need_rebase and the merge is refused)
+  //   ff            "Fast-forward merge": no merge commit; the target moves to the source head itself (its message
+  //                 and all), or to the squash commit when squashing; merge_commit_sha stays null
+  //                 (app/services/merge_requests/ff_merge_service.rb: "There is no merge commit to update")
+  // Squash (https://docs.gitlab.com/user/project/merge_requests/squash_and_merge/): one new commit whose message is
+  // `squash_commit_message` or the default template `%{title}` (the MR title), authored by the MR's author.
+  // Branch moves go through a real push into the bare repo (receive-pack), by the merging user, so that a
+  // post-receive hook (test/helpers/gitlab-model.ts pushLog) sees them as GitLab's pipeline creation does.
+
+  function squashOnMerge(p: Project, mr: Mr): boolean {
+    if (p.merge.squashOption === 'always') return true;
+    if (p.merge.squashOption === 'never') return false;
+    return mr.squash;
+  }
+
+  function mergeSettingsEntity(p: Project) {
+    return {
+      merge_method: p.merge.mergeMethod,
+      squash_option: p.merge.squashOption,
+      only_allow_merge_if_pipeline_succeeds: p.merge.onlyAllowMergeIfPipelineSucceeds,
+      allow_merge_on_skipped_pipeline: p.merge.allowMergeOnSkippedPipeline,
+    };
+  }
+
+  const isAncestor = (p: Project, a: string, b: string) => git(p.gitDir, ['merge-base', '--is-ancestor', a, b], { allowFail: true }).code === 0;
+
+  /** the merge-settings part of detailed_merge_status (https://docs.gitlab.com/api/merge_requests/#merge-status) */
+  function mergeMethodStatus(p: Project, mr: Mr): string | undefined {
+    // "Pipelines must succeed": a skipped pipeline counts only with "Skipped pipelines are considered successful"
+    // (https://docs.gitlab.com/user/project/merge_requests/auto_merge/#allow-merge-after-skipped-pipelines)
+    if (mr.pipeline === 'skipped' && p.merge.onlyAllowMergeIfPipelineSucceeds && !p.merge.allowMergeOnSkippedPipeline) return 'ci_must_pass';
+    const target = revParse(p.gitDir, `refs/heads/${mr.target}`);
+    if (p.merge.mergeMethod !== 'merge' && target && mr.sha && !isAncestor(p, target, mr.sha)) return 'need_rebase';
+    return undefined;
+  }
+
+  /** the merge API refuses (405) what the merge checks refuse */
+  function mergeChecks(p: Project, mr: Mr, b: Record<string, unknown>): void {
+    void b;
+    const st = mergeMethodStatus(p, mr);
+    if (st) throw msg(405, '405 Method Not Allowed');
+  }
+
+  /** moves `branch` from `from` to `to` with a real push by `username` (+ push options), as GitLab's own writes */
+  function advanceBranch(p: Project, branch: string, from: string | undefined, to: string, username: string, o: { force?: boolean; pushOptions?: string[] } = {}): void {
+    const lease = `--force-with-lease=refs/heads/${branch}:${from ?? ''}`;
+    const r = git(p.gitDir, ['push', '-q', ...(o.pushOptions ?? []).flatMap((x) => ['-o', x]), lease, p.gitDir, `${o.force ? '+' : ''}${to}:refs/heads/${branch}`], { env: { REMOTE_USER: username }, allowFail: true });
+    if (r.code !== 0) throw msg(409, 'Failed to update the branch: it moved meanwhile');
+  }
+
+  function mergeByMethod(p: Project, mr: Mr, userId: number, b: Record<string, unknown>): void {
     const target = revParse(p.gitDir, `refs/heads/${mr.target}`);
     if (!target) throw msg(422, 'Branch cannot be merged');
+    const u = userById(userId);
+    const author = userById(mr.authorId);
+    const when = clock();
+    const ident = (x: User) => ({ name: x.name, email: `${x.username}@example.com` });
+    const envOf = (a: User, c: User) => ({ GIT_AUTHOR_NAME: ident(a).name, GIT_AUTHOR_EMAIL: ident(a).email, GIT_COMMITTER_NAME: ident(c).name, GIT_COMMITTER_EMAIL: ident(c).email, GIT_AUTHOR_DATE: when, GIT_COMMITTER_DATE: when });
+    const method = p.merge.mergeMethod;
+    if (method !== 'merge' && !isAncestor(p, target, mr.sha)) throw msg(405, '405 Method Not Allowed');
     const mt = git(p.gitDir, ['merge-tree', '--write-tree', '--no-messages', target, mr.sha], { allowFail: true });
     if (mt.code !== 0) throw msg(422, 'Branch cannot be merged');
     const tree = mt.out.split('\n')[0].trim();
-    const u = userById(userId);
-    const when = clock();
-    const env = { GIT_AUTHOR_NAME: u.name, GIT_AUTHOR_EMAIL: `${u.username}@example.com`, GIT_COMMITTER_NAME: u.name, GIT_COMMITTER_EMAIL: `${u.username}@example.com`, GIT_AUTHOR_DATE: when, GIT_COMMITTER_DATE: when };
     mr.mergedCommits = revList(p.gitDir, `${target}..${mr.sha}`);
+    const squash = squashOnMerge(p, mr);
     let second = mr.sha;
-    if (mr.squash) {
-      mr.squashCommitSha = git(p.gitDir, ['commit-tree', tree, '-p', target, '-m', mr.title], { env }).out.trim();
+    if (squash) {
+      const base = git(p.gitDir, ['merge-base', target, mr.sha]).out.trim();
+      const sourceTree = git(p.gitDir, ['rev-parse', `${mr.sha}^{tree}`]).out.trim();
+      const message = typeof b.squash_commit_message === 'string' && b.squash_commit_message ? b.squash_commit_message : mr.title;
+      mr.squashCommitSha = git(p.gitDir, ['commit-tree', sourceTree, '-p', base, '-m', message], { env: envOf(author, u) }).out.trim();
       second = mr.squashCommitSha;
     }
-    const message = `Merge branch '${mr.source}' into '${mr.target}'\n\n${mr.title}\n\nSee merge request ${p.path}!${mr.iid}`;
-    const merge = git(p.gitDir, ['commit-tree', tree, '-p', target, '-p', second, '-m', message], { env }).out.trim();
-    git(p.gitDir, ['update-ref', `refs/heads/${mr.target}`, merge, target]);
-    mr.mergeCommitSha = merge;
+    let head: string;
+    if (method === 'ff') {
+      head = second;
+      mr.mergeCommitSha = null;
+    } else {
+      const message = typeof b.merge_commit_message === 'string' && b.merge_commit_message ? b.merge_commit_message : `Merge branch '${mr.source}' into '${mr.target}'\n\n${mr.title}\n\nSee merge request ${p.path}!${mr.iid}`;
+      head = git(p.gitDir, ['commit-tree', tree, '-p', target, '-p', second, '-m', message], { env: envOf(u, u) }).out.trim();
+      mr.mergeCommitSha = head;
+    }
+    advanceBranch(p, mr.target, target, head, u.username);
     mr.state = 'merged';
     mr.mergedAt = when;
     mr.updatedAt = when;
     mr.mergeUserId = userId;
     mr.mws = false;
     if (mr.removeSource) git(p.gitDir, ['update-ref', '-d', `refs/heads/${mr.source}`], { allowFail: true });
+  }
+
+  /**
+   * PUT .../rebase (https://docs.gitlab.com/api/merge_requests/#rebase-a-merge-request): replays the source's
+   * commits onto the target (messages and authors kept, committer the user who asked) and force-pushes the source
+   * branch; `skip_ci` pushes with the ci.skip option. GitLab answers 202 {rebase_in_progress: true} and rebases in
+   * the background; here the rebase is done when the answer comes.
+   */
+  function rebaseSource(p: Project, mr: Mr, user: User, skipCi: boolean): void {
+    const target = revParse(p.gitDir, `refs/heads/${mr.target}`);
+    const source = revParse(p.gitDir, `refs/heads/${mr.source}`);
+    if (!target || !source) throw msg(409, 'Rebase failed: the branch is missing');
+    if (isAncestor(p, target, source)) return;
+    const work = mkdtempSync(join(tmpdir(), 'gl-rebase-'));
+    const when = clock();
+    const env = { ...process.env, GIT_COMMITTER_NAME: user.name, GIT_COMMITTER_EMAIL: `${user.username}@example.com`, GIT_COMMITTER_DATE: when };
+    try {
+      execFileSync('git', ['clone', '-q', '--no-checkout', p.gitDir, work], { stdio: 'ignore' });
+      execFileSync('git', ['-C', work, 'checkout', '-q', '-B', 'rebase', source], { stdio: 'ignore' });
+      try {
+        execFileSync('git', ['-C', work, 'rebase', '-q', target], { env, stdio: 'ignore' });
+      } catch {
+        throw msg(409, 'Rebase failed: Rebase locally, resolve all conflicts, then push the branch.');
+      }
+      const head = execFileSync('git', ['-C', work, 'rev-parse', 'HEAD']).toString().trim();
+      execFileSync('git', ['-C', work, 'push', '-q', ...(skipCi ? ['-o', 'ci.skip'] : []), `--force-with-lease=refs/heads/${mr.source}:${source}`, p.gitDir, `+${head}:refs/heads/${mr.source}`], { env: { ...env, REMOTE_USER: user.username }, stdio: 'ignore' });
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+    refresh(p, mr);
   }
 
   function createMr(p: Project, userId: number, b: Record<string, unknown>): Mr {
@@ -794,8 +922,18 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
       return { status: 200, body: mrEntity(p, mr) };
     }
     if (mr.pipeline === 'failed') throw msg(405, '405 Method Not Allowed');
-    doMerge(p, mr, c.user.id);
+    mergeChecks(p, mr, b);
+    doMerge(p, mr, c.user.id, b);
     return { status: 200, body: mrEntity(p, mr) };
+  });
+  on('PUT', '/projects/:id/merge_requests/:iid/rebase', (c, a) => {
+    const p = mustProject(a.id);
+    needWrite(c);
+    const mr = mustMr(p, a.iid);
+    refresh(p, mr);
+    if (mr.state !== 'opened') throw msg(403, '403 Forbidden');
+    rebaseSource(p, mr, c.user, c.body.skip_ci === true || c.body.skip_ci === 'true');
+    return { status: 202, body: { rebase_in_progress: true } };
   });
   on('GET', '/projects/:id/merge_requests/:iid/commits', (c, a) => {
     const p = mustProject(a.id);
@@ -1230,6 +1368,10 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
       mr.pipeline = status;
       if (status === 'success' && mr.mws && mr.state === 'opened') doMerge(p, mr, mr.mergeUserId ?? bot.id);
       if (status === 'failed') mr.mws = false;
+    },
+    mergeSettings: (project, st) => {
+      const p = P(project);
+      p.merge = { ...p.merge, ...st };
     },
     setState: (project, iid, event) => {
       const { p, mr } = M(project, iid);
