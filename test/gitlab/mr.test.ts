@@ -200,9 +200,10 @@ describe('upsertNote', () => {
     // alice quotes the note (marker included) in a reply
     await fx.client('alice').createNote(PROJECT, iid, `> ${marker}\n> diff v1\n\nlooks good`);
     const b2 = await upsertNote(gl, { project: PROJECT, mrIid: iid, marker, body: 'diff v2' });
-    expect(b2).toEqual({ id: a.id, created: false });
+    expect(b2).toEqual({ id: a.id, created: false, changed: true });
+    // the same body again: the note is left as it is (and the preview says so, not "updated")
     const again = await upsertNote(gl, { project: PROJECT, mrIid: iid, marker, body: 'diff v2' });
-    expect(again).toEqual({ id: a.id, created: false });
+    expect(again).toEqual({ id: a.id, created: false, changed: false });
     const notes = fx.gl.hooks.notes(PROJECT, iid).filter((n: any) => !n.system);
     expect(notes).toHaveLength(2);
     expect(notes.find((n: any) => n.id === a.id)?.body).toBe(`${marker}\ndiff v2`);
