@@ -46,6 +46,8 @@ const LEADING = /^(\s*\d*)([-+.=)])/;
 export function escapeMarkdown(text: string, o: { max?: number } = {}): string {
   return oneLine(text, o.max)
     .replace(SPECIAL, (c) => `&#${c.charCodeAt(0)};`)
+    // GFM's extended autolinks start at `www.` (and at `scheme:`, whose colon is a reference above)
+    .replace(/\b(www)\./gi, '$1&#46;')
     .replace(LEADING, (_m, pre: string, c: string) => `${pre}&#${c.charCodeAt(0)};`);
 }
 

@@ -46,7 +46,7 @@ describe('gitops-ci CLI', () => {
   it('a group without its subcommand names the subcommands', async () => {
     const r = await runCli(['image']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/image: a subcommand is needed; one of: build, resolve, copy/);
+    expect(r.stderr).toMatch(/image: a subcommand is needed; one of: build, resolve, index, copy/);
   });
 
   it('an unknown flag is a usage error (exit 2) that points at --help', async () => {

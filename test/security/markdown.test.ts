@@ -28,6 +28,7 @@ const HOSTILE = [
   'line one\n\n| a | b |\n|---|---|',
   'safe\u202etxt.exe',
   'https://evil.example/auto-link',
+  'www.evil.example/auto-link',
   '[ref]: https://evil.example',
   '\\[escaped\\]',
 ];
@@ -64,6 +65,10 @@ describe('escapeMarkdown', () => {
       expect(unescaped(out)).toEqual([]);
     });
   }
+
+  it('leaves nothing GFM would autolink: no `scheme:`, no `www.`', () => {
+    expect(escapeMarkdown('see https://evil.example and www.evil.example')).not.toMatch(/https?:|www\./i);
+  });
 
   it('keeps plain words readable', () => {
     expect(escapeMarkdown('staging')).toBe('staging');
@@ -106,7 +111,8 @@ describe('mdLink', () => {
   });
 
   it('escapes the link text', () => {
-    expect(mdLink('pipeline ](https://evil.example) ![x', 'https://gitlab.example.com/p')).toMatch(/^\[pipeline \\\]\\\(https\\:\\\/\\\/evil\\\.example\\\) \\!\\\[x\]\(https:\/\/gitlab\.example\.com\/p\)$/);
+    // the text's brackets, parentheses, colon and `!` as numeric character references: one link, to GitLab
+    expect(mdLink('pipeline ](https://evil.example) ![x', 'https://gitlab.example.com/p')).toBe('[pipeline &#93;&#40;https&#58;//evil.example&#41; &#33;&#91;x](https://gitlab.example.com/p)');
   });
 });
 
@@ -149,7 +155,8 @@ describe("the promotion MR's description, from forged trailers and a hostile man
   it('links nowhere but GitLab, shows no image and carries no HTML of theirs', () => {
     // what is inside code spans is literal text: the rest is what a renderer would read as Markdown
     const outside = description.replace(/(`+)[\s\S]*?(?<!`)\1(?!`)/g, '');
-    expect(outside).not.toContain('evil.example');
+    // their URLs show as text: no `scheme:` a renderer could turn into an autolink (the colon is a reference)
+    expect(outside).not.toMatch(/https?:\/\/evil|www\.evil/);
     const links = [...outside.matchAll(/(?<!\\)\]\(([^)]*)\)/g)].map((m) => m[1]);
     for (const l of links) expect(l, description).toMatch(/^https:\/\/gitlab\.example\.com\//);
     expect(outside).not.toMatch(/(?<!\\)!\[/);
