@@ -48,7 +48,8 @@ images:
 `;
 const VICTIM = overlay(OLD, `# ${MARK}\n`);
 
-const PROJECTS = 40;
+// one repository per case: the symlink matrix above and the inside-the-clone test below (about 45 in all)
+const PROJECTS = 64;
 let srv: GitServer;
 let gl: GitlabDouble;
 const recorder = gitlabContractRecorder();
