@@ -135,6 +135,17 @@ export async function startPipelineHarness(
       // gitlab-ci-local's shell executor runs the jobs in `dir` but says CI_PROJECT_DIR=/builds/<path>; GitLab says
       // where the checkout is
       v = { CI_PROJECT_DIR: dir, ...v };
+      // A pipeline that runs is one GitLab created: it exists in the API, in its project, for the commit it runs,
+      // with an id above every earlier one (https://docs.gitlab.com/api/pipelines/#get-a-single-pipeline), which
+      // is what the stale guard checks a recorded pipeline against. gitlab-ci-local numbers its pipelines per
+      // checkout (two checkouts both run 1000), so the harness asks the GitLab double for the id.
+      const listing = extra.some((a) => a === '--list-json' || a === '--preview' || a === '--list');
+      const project = Object.entries(ids).find(([, id]) => String(id) === v.CI_PROJECT_ID)?.[0];
+      if (!listing && project && !v.CI_PIPELINE_ID) {
+        const sha = git(dir, ['rev-parse', 'HEAD']).trim();
+        const ref = v.CI_COMMIT_BRANCH ?? v.CI_COMMIT_TAG ?? v.CI_MERGE_REQUEST_SOURCE_BRANCH_NAME ?? git(dir, ['rev-parse', '--abbrev-ref', 'HEAD']).trim();
+        v = { ...v, CI_PIPELINE_ID: String(gl.hooks.addPipeline(project, { sha, ref, status: 'running' })) };
+      }
       const all = { ...v, DOCKER_HOST: docker.host, DOCKER_TLS_VERIFY: '', DOCKER_CERT_PATH: '' };
       const args = [
         '--force-shell-executor',
