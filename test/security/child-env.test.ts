@@ -23,6 +23,7 @@ describe('child environment', () => {
     const env = childEnvWithoutSecrets({
       PATH: '/usr/bin',
       GITOPS_GITLAB_TOKEN: TOKEN,
+      GITOPS_GITLAB_READ_TOKEN: TOKEN,
       CI_JOB_TOKEN: TOKEN,
       DOCKER_AUTH_CONFIG: '{"auths":{}}',
       GITOPS_CONFIG_REPO: `https://oauth2:${TOKEN}@gitlab.example.com/g/config.git`,
@@ -52,6 +53,7 @@ describe('child environment', () => {
     expect(shimmed, 'kustomize or kubectl on the machine').toBeGreaterThan(0);
     process.env.PATH = `${shim}:${saved.PATH}`;
     process.env.GITOPS_GITLAB_TOKEN = TOKEN;
+    process.env.GITOPS_GITLAB_READ_TOKEN = TOKEN;
     process.env.GITOPS_GIT_TOKEN = TOKEN;
     process.env.GITOPS_CONFIG_REPO = `https://oauth2:${TOKEN}@gitlab.example.com/g/config.git`;
     const out = await renderOverlay(join(dir, 'overlay'));
