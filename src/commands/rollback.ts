@@ -8,21 +8,18 @@
 import { bool, str, strs, type CommandContext, type CommandResult, type CommandSpec, type ParsedArgs, type Values } from '../core/command.js';
 import { fail, type GitopsError } from '../core/errors.js';
 import { intFlag, overlayFlag } from '../core/flags.js';
-import { tempDir, removeTempDir } from '../core/cleanup.js';
 import { originFromCi, shortImageOf, type SkipCi } from '../bump/message.js';
 import { bump } from '../bump/bump.js';
-import { SparseClone } from '../git/clone.js';
-import { GitSession } from '../git/session.js';
+import { Checkout } from '../writeback/checkout.js';
 import { configRemote, type Remote } from '../git/url.js';
 import { ArgoClient } from '../argocd/client.js';
 import { connectionOptions, parseAppRef, resolveConnection } from '../argocd/config.js';
 import { gitlabConnectionOptions } from '../gitlab/config.js';
 import { pinDigests, readSource } from '../promote/source.js';
 import { originOf, promote, trailersOf, type MergeRequestApi } from '../promote/promote.js';
-import { appState, kustomizationOf } from '../status/state.js';
+import { appState, pinnedFileOf } from '../status/state.js';
 import { describe, pick, verify, versions } from '../rollback/plan.js';
 import { RollbackErrors } from '../rollback/errors.js';
-import { join } from 'node:path';
 
 export const TRAILER_ROLLBACK_TO = 'Gitops-Rollback-To';
 
@@ -136,16 +133,17 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
   if (cfg.via === 'mr' && !dryRun) await getMrApi();
 
   const client = conn ? new ArgoClient(conn, log) : undefined;
-  const session = await GitSession.open(cfg.remote, { env, log, deadline: cfg.deadline });
-  const parent = tempDir('gitops-ci-rollback-');
+  // read-only: the one write-back checkout (temp dir through core/cleanup, every path through resolveInside)
+  const co = await Checkout.open({ remote: cfg.remote, branch: cfg.branch, paths: [cfg.overlay], env, log, sshAcceptNew: false, deadline: cfg.deadline, purpose: 'rollback' });
   let target;
   let file: string;
   let head: string;
   try {
-    const clone = await log.section(`clone ${cfg.remote.display} ${cfg.branch} (${cfg.overlay})`, () => SparseClone.clone(session, { dir: join(parent, 'config'), branch: cfg.branch, paths: [cfg.overlay] }));
-    file = (await kustomizationOf(clone, cfg.overlay)).rel;
+    const clone = co.clone;
+    const pinned = await pinnedFileOf(co, cfg.overlay);
+    file = pinned.rel;
     head = await clone.head();
-    const { current, earlier } = await versions(clone, file, cfg.historyDepth, cfg.names);
+    const { current, earlier } = await versions(clone, pinned.target, file, cfg.historyDepth, cfg.names);
     await client?.login();
     const ns = str(values, 'app-namespace') ?? (env.ARGOCD_APP_NAMESPACE || undefined);
     const apps = await Promise.all(cfg.apps.map((a) => appState(client, parseAppRef(a, ns, str(values, 'project')))));
@@ -153,7 +151,7 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
     if (client && (missing.length || !apps.length)) {
       throw fail.usage(RollbackErrors.CONFIG, apps.length ? `Argo CD app ${missing.map((a) => `${a.app} (${a.error})`).join(', ')} of ${cfg.env}` : `no Argo CD app for ${cfg.env}`, { hint: 'name the environment\'s app(s) with --app APP[,APP]' });
     }
-    await verify(clone, file, earlier, apps, cfg.names);
+    await verify(clone, pinned.target, file, earlier, apps, cfg.names);
     log.info(`${cfg.env} now: ${describe({ ...current, verified: false }).replace(/ \(not in Argo CD's history\)$/, '')}`);
     for (const v of earlier.slice(0, 10)) log.info(`  earlier ${describe(v)}`);
     target = pick(cfg.to, earlier);
@@ -166,8 +164,7 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
     }
   } finally {
     client?.close();
-    await session.close();
-    removeTempDir(parent);
+    await co.close();
   }
   log.info(`rolling ${cfg.env} back to ${describe(target)}`);
 

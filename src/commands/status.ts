@@ -7,19 +7,16 @@
 import { bool, str, strs, type CommandContext, type CommandResult, type CommandSpec, type ParsedArgs, type Values } from '../core/command.js';
 import { fail, isGitopsError, type GitopsError } from '../core/errors.js';
 import { intFlag, overlayFlag } from '../core/flags.js';
-import { tempDir, removeTempDir } from '../core/cleanup.js';
 import { resolveInside, writeFileAtomic } from '../core/fsutil.js';
 import { envOf } from '../bump/message.js';
 import { History } from '../bump/guard.js';
-import { SparseClone } from '../git/clone.js';
-import { GitSession } from '../git/session.js';
+import { Checkout } from '../writeback/checkout.js';
 import { configRemote, type Remote } from '../git/url.js';
 import { ArgoClient } from '../argocd/client.js';
 import { connectionOptions, parseAppRef, resolveConnection } from '../argocd/config.js';
 import { shortSha } from '../argocd/types.js';
 import { envState, type EnvSpec, type EnvState } from '../status/state.js';
 import { StatusErrors } from '../status/errors.js';
-import { join } from 'node:path';
 
 export const spec: CommandSpec = {
   name: 'status',
@@ -40,6 +37,7 @@ none is given. Argo CD apps: --app ENV=APP[,APP] (a fleet: several), else --app-
     'app-template': { type: 'string', value: 'TEMPLATE', description: 'the app of an environment without --app: {env}, {project} (CI_PROJECT_NAME)', default: '{project}-{env}' },
     'history-depth': { type: 'string', value: 'N', description: 'how many commits back to look for the commit that set an image', default: '200' },
     json: { type: 'boolean', description: 'print JSON instead of the table' },
+    timeout: { type: 'string', value: 'SECONDS', description: 'time limit for reading the config repo', default: '120' },
     annotations: { type: 'string', value: 'FILE', description: 'write a GitLab annotations report (artifacts:reports:annotations) linking each environment\'s Argo CD app, pipeline, source and config commits' },
     ...connectionOptions,
   },
@@ -59,6 +57,8 @@ interface Config {
   appTemplate?: string;
   historyDepth: number;
   annotations?: string;
+  /** Date.now() ms */
+  deadline: number;
 }
 
 function resolveConfig(values: Values, env: NodeJS.ProcessEnv, cwd: string): Config {
@@ -88,12 +88,13 @@ function resolveConfig(values: Values, env: NodeJS.ProcessEnv, cwd: string): Con
   const tmpl = str(values, 'app-template') ?? '{project}-{env}';
   const appTemplate = tmpl.includes('{project}') && !env.CI_PROJECT_NAME ? undefined : tmpl.replaceAll('{project}', env.CI_PROJECT_NAME ?? '');
   const historyDepth = intFlag(str(values, 'history-depth'), 'history-depth', 200, 1, 100_000, problems);
+  const timeoutS = intFlag(str(values, 'timeout'), 'timeout', 120, 1, 86_400, problems);
   if (errors.length && !problems.length) throw errors[0];
   if (problems.length || errors.length) {
     const all = [...problems, ...errors.map((e) => e.message)];
     throw fail.usage(StatusErrors.CONFIG, all.length === 1 ? all[0]! : `${all.length} configuration problems`, { details: all.length > 1 ? all : undefined, hint: 'see gitops-ci status --help' });
   }
-  return { remote: remote!, branch, overlays, envs, appsByEnv, appTemplate, historyDepth, annotations: str(values, 'annotations') };
+  return { remote: remote!, branch, overlays, envs, appsByEnv, appTemplate, historyDepth, annotations: str(values, 'annotations'), deadline: Date.now() + timeoutS * 1000 };
 }
 
 /** the web page of a commit in a GitLab-hosted repo (http remotes only) */
@@ -158,11 +159,11 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
   const cfg = resolveConfig(values, ctx.env, ctx.cwd);
   const conn = ctx.env.ARGOCD_SERVER || str(values, 'server') ? resolveConnection(values, ctx.env) : undefined;
   const client = conn ? new ArgoClient(conn, ctx.log) : undefined;
-  const session = await GitSession.open(cfg.remote, { env: ctx.env, log: ctx.log });
-  const parent = tempDir('gitops-ci-status-');
+  const paths = cfg.envs.length && cfg.envs.every((e) => e.overlay) ? cfg.envs.map((e) => e.overlay!) : [cfg.overlays, ...cfg.envs.filter((e) => e.overlay).map((e) => e.overlay!)];
+  // read-only: the one write-back checkout (temp dir through core/cleanup, every path through resolveInside)
+  const co = await Checkout.open({ remote: cfg.remote, branch: cfg.branch, paths, env: ctx.env, log: ctx.log, sshAcceptNew: false, deadline: cfg.deadline, purpose: 'status' });
   try {
-    const paths = cfg.envs.length && cfg.envs.every((e) => e.overlay) ? cfg.envs.map((e) => e.overlay!) : [cfg.overlays, ...cfg.envs.filter((e) => e.overlay).map((e) => e.overlay!)];
-    const clone = await ctx.log.section(`clone ${cfg.remote.display} ${cfg.branch} (read-only)`, () => SparseClone.clone(session, { dir: join(parent, 'config'), branch: cfg.branch, paths }));
+    const clone = co.clone;
     let envs = cfg.envs;
     if (!envs.length) {
       const dirs = (await clone.local(['ls-tree', '-d', '--name-only', 'HEAD', `${cfg.overlays}/`])).split('\n').filter(Boolean);
@@ -178,7 +179,7 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
     const history = new History(clone, cfg.historyDepth);
     await history.moved(await clone.head());
     const states: EnvState[] = [];
-    for (const s of specs) states.push(await envState({ clone, history, spec: s, client, serverUrl: conn?.baseUrl, log: ctx.log }));
+    for (const s of specs) states.push(await envState({ co, history, spec: s, client, serverUrl: conn?.baseUrl, log: ctx.log }));
     if (bool(values, 'json')) ctx.log.stdout(JSON.stringify({ branch: cfg.branch, environments: states }, null, 2) + '\n');
     else ctx.log.stdout(table(states));
     if (cfg.annotations) {
@@ -198,7 +199,6 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
     throw e;
   } finally {
     client?.close();
-    await session.close();
-    removeTempDir(parent);
+    await co.close();
   }
 }

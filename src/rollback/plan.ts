@@ -6,9 +6,9 @@
  * to a later commit that did not change the overlay).
  */
 import { fail } from '../core/errors.js';
-import { refOf } from '../bump/message.js';
 import type { SparseClone } from '../git/clone.js';
-import { readImages } from '../kustomize/edit.js';
+import type { EditTarget } from '../edit/target.js';
+import { refString } from '../writeback/pins.js';
 import type { AppState } from '../status/state.js';
 import { RollbackErrors } from '../rollback/errors.js';
 
@@ -27,7 +27,7 @@ export interface EnvVersion {
 const key = (refs: Record<string, string>) => JSON.stringify(Object.entries(refs).sort());
 
 /** commits that touched `file`, newest first, deepening a shallow clone up to `depth` commits */
-export async function versions(clone: SparseClone, file: string, depth: number, names: string[]): Promise<{ current: EnvVersion; earlier: EnvVersion[] }> {
+export async function versions(clone: SparseClone, target: EditTarget, file: string, depth: number, names: string[]): Promise<{ current: EnvVersion; earlier: EnvVersion[] }> {
   if (await clone.isShallow()) await clone.deepen(depth);
   const log = (await clone.local(['log', `-n${depth}`, '--format=%H', 'HEAD', '--', file])).split('\n').filter(Boolean);
   const at = async (c: string): Promise<EnvVersion | undefined> => {
@@ -41,12 +41,12 @@ export async function versions(clone: SparseClone, file: string, depth: number, 
     }
     let entries;
     try {
-      entries = readImages(text, `${file} at ${c.slice(0, 12)}`);
+      entries = target.images(text, `${file} at ${c.slice(0, 12)}`);
     } catch {
       return undefined;
     }
     const refs: Record<string, string> = {};
-    for (const e of entries) if (!names.length || names.includes(e.name)) refs[e.name] = refOf(e);
+    for (const e of entries) if (!names.length || names.includes(e.name)) refs[e.name] = refString(e);
     return { commit: c, refs, blob, verified: false };
   };
   const head = (await clone.head()).trim();
@@ -70,10 +70,10 @@ export async function versions(clone: SparseClone, file: string, depth: number, 
  * same references (the version's own commit, or any commit with the same images: a commit that changed only
  * other images of the file, or nothing Argo CD renders, leaves no history entry of its own)
  */
-export async function verify(clone: SparseClone, file: string, vs: EnvVersion[], apps: AppState[], names: string[] = []): Promise<void> {
+export async function verify(clone: SparseClone, target: EditTarget, file: string, vs: EnvVersion[], apps: AppState[], names: string[] = []): Promise<void> {
   const keyAt = new Map<string, string | undefined>();
   const refsKey = async (rev: string) => {
-    if (!keyAt.has(rev)) keyAt.set(rev, await refsAt(clone, file, rev, names).then((r) => (r ? key(r) : undefined), () => undefined));
+    if (!keyAt.has(rev)) keyAt.set(rev, await refsAt(clone, target, file, rev, names).then((r) => (r ? key(r) : undefined), () => undefined));
     return keyAt.get(rev);
   };
   for (const v of vs) {
@@ -96,7 +96,7 @@ export async function verify(clone: SparseClone, file: string, vs: EnvVersion[],
 }
 
 /** the overlay's references (images[].name → ref, only `names` when given) at `rev`; undefined when unreadable */
-export async function refsAt(clone: SparseClone, file: string, rev: string, names: string[]): Promise<Record<string, string> | undefined> {
+export async function refsAt(clone: SparseClone, target: EditTarget, file: string, rev: string, names: string[]): Promise<Record<string, string> | undefined> {
   let text: string;
   try {
     text = await clone.local(['show', `${rev}:${file}`]);
@@ -105,7 +105,7 @@ export async function refsAt(clone: SparseClone, file: string, rev: string, name
   }
   try {
     const refs: Record<string, string> = {};
-    for (const e of readImages(text, `${file} at ${rev.slice(0, 12)}`)) if (!names.length || names.includes(e.name)) refs[e.name] = refOf(e);
+    for (const e of target.images(text, `${file} at ${rev.slice(0, 12)}`)) if (!names.length || names.includes(e.name)) refs[e.name] = refString(e);
     return refs;
   } catch {
     return undefined;

@@ -5,16 +5,12 @@
  * reports for the environment's app(s): sync, health, the config commit it runs and its deploy history.
  * `status` prints it; `rollback` plans from it.
  */
-import { readFile } from 'node:fs/promises';
-
 import { fail, isGitopsError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import { resolveInside } from '../core/fsutil.js';
-import { refOf } from '../bump/message.js';
 import { History } from '../bump/guard.js';
-import type { SparseClone } from '../git/clone.js';
-import { findKustomization } from '../kustomize/overlay.js';
-import { readImages, type ImageEntry } from '../kustomize/edit.js';
+import type { Checkout } from '../writeback/checkout.js';
+import { refString } from '../writeback/pins.js';
+import type { EditTarget, ImageRef } from '../edit/target.js';
 import type { ArgoClient } from '../argocd/client.js';
 import { appLabel, type AppRef, type Application } from '../argocd/types.js';
 import { StatusErrors } from './errors.js';
@@ -65,21 +61,18 @@ export interface EnvState {
   apps: AppState[];
 }
 
-export async function kustomizationOf(clone: SparseClone, overlay: string): Promise<{ rel: string; text: string; images: ImageEntry[] }> {
-  const dir = await resolveInside(clone.dir, overlay);
-  if (!dir.inside) throw fail.usage(StatusErrors.OVERLAY, `overlay ${overlay} leaves the config repo`, { where: overlay });
-  let abs: string;
-  try {
-    abs = await findKustomization(dir.real);
-  } catch (e) {
-    if (isGitopsError(e)) throw fail.usage(StatusErrors.OVERLAY, `environment overlay ${overlay}: ${e.message}`, { where: overlay, hint: '--env NAME reads <overlays>/NAME; --env NAME=PATH names the overlay dir' });
-    throw e;
-  }
-  const file = await resolveInside(clone.dir, abs);
-  if (!file.inside) throw fail.usage(StatusErrors.OVERLAY, `the kustomization of ${overlay} leaves the config repo (a symlink)`, { where: overlay });
-  const rel = `${overlay}/${abs.slice(dir.real.length + 1)}`;
-  const text = await readFile(file.real, 'utf8');
-  return { rel, text, images: readImages(text, rel) };
+/**
+ * The file of an environment's overlay that pins its images (a kustomization, Helm values, manifests, an
+ * Application, an Image Updater file: src/edit/), found and read through the one write-back checkout
+ * (resolveInside on the directory and every entry of it, `--target-kind auto`'s rule), and the references
+ * it holds.
+ */
+export async function pinnedFileOf(co: Checkout, overlay: string): Promise<{ rel: string; text: string; target: EditTarget; images: ImageRef[] }> {
+  const where = `${overlay} (${co.branch})`;
+  const loc = await co.locate(overlay, 'auto');
+  if (!loc) throw fail.usage(StatusErrors.OVERLAY, `environment overlay ${overlay} holds no file that pins images (a kustomization, Helm values, manifests, an Argo CD Application or an Image Updater file)`, { where, hint: '--env NAME reads <overlays>/NAME; --env NAME=PATH names the overlay dir' });
+  const text = await co.read(loc.file);
+  return { rel: loc.file, text, target: loc.target, images: loc.target.images(text, loc.file) };
 }
 
 export function appUrl(server: string | undefined, app: AppRef): string | undefined {
@@ -107,19 +100,16 @@ export async function appState(client: ArgoClient | undefined, ref: AppRef, serv
   };
 }
 
-/** the tag and digest of an images[] entry's reference */
-export function splitRef(e: ImageEntry): { tag?: string; digest?: string } {
-  return { tag: e.newTag, digest: e.digest };
-}
 
-export async function envState(o: { clone: SparseClone; history: History; spec: EnvSpec; client?: ArgoClient; serverUrl?: string; log: Logger }): Promise<EnvState> {
-  const { clone, spec } = o;
-  const k = await kustomizationOf(clone, spec.overlay);
+export async function envState(o: { co: Checkout; history: History; spec: EnvSpec; client?: ArgoClient; serverUrl?: string; log: Logger }): Promise<EnvState> {
+  const { spec } = o;
+  const clone = o.co.clone;
+  const k = await pinnedFileOf(o.co, spec.overlay);
   const configHead = await clone.head();
   const apps = await Promise.all(spec.apps.map((a) => appState(o.client, a, o.serverUrl)));
   const images: ImageState[] = [];
   for (const e of k.images) {
-    const ref = refOf(e);
+    const ref = refString(e);
     const prov = await o.history.provenance(k.rel, e.name, ref);
     let setAt: string | undefined;
     if (prov?.commit) setAt = (await clone.local(['show', '-s', '--format=%cI', prov.commit])).trim() || undefined;
@@ -132,7 +122,8 @@ export async function envState(o: { clone: SparseClone; history: History; spec: 
     images.push({
       image: e.name,
       ref,
-      ...splitRef(e),
+      tag: e.tag,
+      digest: e.digest,
       setBy: prov?.commit,
       setAt,
       sourceProject: prov?.project,
