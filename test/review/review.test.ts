@@ -174,6 +174,15 @@ describe('review up / down: bad input and failures leave the repo as it was', ()
     expect(r.code, r.all).toBe(2);
     expect(r.stderr).toContain('EREVIEW_NOT_REVIEW');
     expect(fx.tip()).toBe(tip2);
+    // a review root that is a symlink out of the repo: refused before anything is written (resolveInside)
+    execFileSync('sh', ['-c', 'git rm -q -r review && ln -s /tmp review && git add review && git commit -qm link && git push -q origin HEAD:main'], { cwd: work });
+    const tip3 = fx.tip();
+    for (const args of [up(bare, 'review/mr-6', digest('e')), down(bare, 'review/mr-6')]) {
+      const s = await fx.cli(args, env);
+      expect(s.code, s.all).toBe(2);
+      expect(s.stderr).toContain('EKUSTOMIZE_OUTSIDE');
+      expect(fx.tip()).toBe(tip3);
+    }
   });
 });
 
