@@ -24,6 +24,7 @@ overwrite what a newer one deployed (skipped, exit 0) unless --force.`,
     image: { type: 'string', multiple: true, value: 'EXPR', description: 'image expression pinned by digest: NAME@DIGEST or NAME=NEWNAME[:TAG]@DIGEST (repeatable; positionals too)' },
     namespace: { type: 'string', value: 'NS', description: 'namespace of the review app (empty: leave it to the base and the Argo CD app)', default: 'review-<slug>' },
     ...reviewOptions,
+    'ignore-deploy-freeze': { type: 'boolean', description: 'run even while GitLab reports a deploy freeze (CI_DEPLOY_FREEZE); by default review up refuses (EFREEZE_ACTIVE), review down never does' },
   },
   positionals: [['EXPR...', 'more image expressions']],
   examples: [

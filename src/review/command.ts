@@ -32,7 +32,6 @@ export const reviewOptions: Record<string, OptionSpec> = {
   'ssh-accept-new': { type: 'boolean', description: 'trust an unknown ssh host key on first use; prefer SSH_KNOWN_HOSTS' },
   workdir: { type: 'string', value: 'DIR', description: 'clone into DIR and keep it (default: a temp dir, removed)' },
   dotenv: { type: 'string', value: 'FILE', description: 'write GITOPS_CHANGED, GITOPS_COMMIT_SHA, GITOPS_CONFIG_HEAD, GITOPS_REVIEW_DIR, GITOPS_REVIEW_SLUG, GITOPS_SKIPPED_REASON to FILE' },
-  'ignore-deploy-freeze': { type: 'boolean', description: 'run even while GitLab reports a deploy freeze (CI_DEPLOY_FREEZE)' },
   'dry-run': { type: 'boolean', description: 'clone and write, print the diff; commit and push nothing' },
 };
 
