@@ -59,6 +59,8 @@ export async function waitPresence(client: ArgoClient, log: Logger, refs: AppRef
       }
       const state = !app ? 'not found (404)' : app.metadata?.deletionTimestamp ? `being deleted since ${app.metadata.deletionTimestamp} (finalizer: its resources go first)` : 'exists';
       if (last.get(label) !== state) log.info(`${label}: ${state}`);
+      // a 404 at the first look passes too (a re-run stop job), but it is also what a wrong name gives
+      if (!app && o.want === 'gone' && !last.has(label)) log.warn(`${label} was not found at the first look: already deleted, or never existed under this name (check --app, --app-namespace and --project)`);
       last.set(label, state);
       if ((o.want === 'gone') === !app) left.delete(label);
     }
