@@ -67,6 +67,8 @@ async function main(): Promise<void> {
     argo = await startArgoCdDouble({
       repoURL: srv.authUrl('shovel/shovel-config.git'),
       apps: [{ name: 'shovel-staging', path: '.kubernetes/overlays/staging', targetRevision: 'main' }],
+      // review apps (step 9): one app per directory under review/, as an ApplicationSet git directories generator makes them
+      appsets: [{ name: 'shovel-review', directories: 'review/*', template: { name: 'shovel-review-{{path.basename}}', path: '{{path}}', targetRevision: 'main', destinationNamespace: 'review-{{path.basename}}' } }],
       pollIntervalMs: 2000,
     });
     cleanups.push(() => argo!.stop());
@@ -195,7 +197,33 @@ CMD ["/bin/httpd", "-f", "-p", "8080", "-h", "/srv"]
     console.log('(needs the Argo CD stand-in, a digest in staging (image build), status and rollback; skipped)');
   }
 
-  console.log(`\n${bold('demo done')}: ${newRef} is in staging${commit !== first ? ` at config commit ${commit.slice(0, 8)}` : ''}${promoted ? `, and in production at ${promoted.slice(0, 8)}` : ''}${raced ? `; ${raced}` : ''}${rolledBack ? `; ${rolledBack}` : ''}`);
+  step(9, 'review app (issue #19): a merge request gets an app of its own; merging the MR stops it and Argo CD deletes it');
+  let reviewed = '';
+  if (argo && available('review up') && pinnedExpr.includes('@sha256:')) {
+    reviewed = await reviewApp({ url: `${srv.url}/shovel/shovel-config.git`, token: srv.password, argo, ciEnv, buildExpr: pinnedExpr });
+  } else {
+    console.log('(needs the Argo CD stand-in, a digest (image build) and review up/down; skipped)');
+  }
+
+  console.log(`\n${bold('demo done')}: ${newRef} is in staging${commit !== first ? ` at config commit ${commit.slice(0, 8)}` : ''}${promoted ? `, and in production at ${promoted.slice(0, 8)}` : ''}${raced ? `; ${raced}` : ''}${rolledBack ? `; ${rolledBack}` : ''}${reviewed ? `; ${reviewed}` : ''}`);
+}
+
+/**
+ * Step 9: MR !12's pipeline writes its review overlay (review/mr-12/), the ApplicationSet generates the app and it
+ * runs healthy; the MR is merged, GitLab runs the environment's stop job: the overlay goes and Argo CD deletes the app.
+ */
+async function reviewApp(o: { url: string; token: string; argo: { url: string; token: string }; ciEnv: NodeJS.ProcessEnv; buildExpr: string }): Promise<string> {
+  const env = { ...o.ciEnv, CI_JOB_TOKEN: o.token, ARGOCD_SERVER: o.argo.url, ARGOCD_AUTH_TOKEN: o.argo.token, CI_MERGE_REQUEST_IID: '12', CI_PIPELINE_ID: '1020', CI_COMMIT_SHA: `fea7${'0'.repeat(36)}` };
+  const repo = ['--repo', o.url, '--branch', 'main', '--env', 'review/mr-12'];
+  const dotenv = join(tmp('gci-demo-review-'), 'review.env');
+  await must(['review', 'up', ...repo, '--base', '.kubernetes/overlays/staging', '--image', o.buildExpr, '--dotenv', dotenv], env);
+  const head = /GITOPS_CONFIG_HEAD=(\w+)/.exec(readFileSync(dotenv, 'utf8'))?.[1];
+  if (!head) throw new Error('review up wrote no GITOPS_CONFIG_HEAD');
+  await must(['argocd', 'wait', '--app', 'shovel-review-mr-12', '--project', 'default', '--wait-created', '--revision', head, '--timeout', '60s', '--poll-interval', '500ms'], env);
+  console.log('\nMR !12 is merged: GitLab runs the environment\'s on_stop job');
+  await must(['review', 'down', ...repo], env);
+  await must(['argocd', 'wait', '--app', 'shovel-review-mr-12', '--project', 'default', '--gone', '--timeout', '60s', '--poll-interval', '500ms'], env);
+  return 'review app mr-12 started healthy, stopped and deleted';
 }
 
 /** a bump run quietly (six at once would interleave their logs): exit code, its summary line, its retries */

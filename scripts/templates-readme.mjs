@@ -1,10 +1,11 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
-const order = ['build', 'image', 'deploy', 'promote', 'config-repo'];
+const order = ['build', 'image', 'deploy', 'review', 'promote', 'config-repo'];
 const what = {
   build: 'Builds the image once with registry cache and pushes it (`gitops-ci image build`); job `<prefix>build`, only in pipelines of the protected `branch`. Outputs `<JOB>_IMAGE` (repo@digest), `<JOB>_IMAGE_TAG`, `<JOB>_IMAGE_DIGEST`, e.g. `GITOPS_BUILD_IMAGE`.',
   image: 'Bring your own build: resolves the digest of an image your own job pushed (`gitops-ci image resolve`) and hands it on as `build` does, under the same job name `<prefix>build` and the same outputs.',
   deploy: 'Pins the image of `<prefix>build` in an overlay, commits and pushes (`gitops-ci bump`), then waits until Argo CD runs that commit synced and healthy (`gitops-ci argocd wait`), in one job `<prefix>deploy-<environment>` that records a GitLab deployment. Outputs `<JOB>_CONFIG_HEAD`, `<JOB>_COMMIT_SHA`, `<JOB>_CHANGED`, `<JOB>_ARGOCD_…`.',
+  review: 'Review apps: in merge-request pipelines, `<prefix>review` writes the MR\'s overlay `<review-root>/mr-<iid>/` with the image of `build-job` by digest (`gitops-ci review up`) and waits until the app an Argo CD ApplicationSet generates from it runs healthy; environment `review/mr-<iid>` with `on_stop: <prefix>review-stop` and `auto_stop_in`. The stop job (MR merged or closed, auto-stop, or by hand) removes the overlay (`gitops-ci review down`) and waits until Argo CD has deleted the app. See docs/commands/review.md.',
   promote: 'Moves what Argo CD verified in the source environment to this one (`gitops-ci promote --from-app`), never a rebuild, after the approval gate (`gitops-ci gate --commit`), and waits for Argo CD; job `<prefix>promote-<environment>`. With gate `merge-request`, the job is `<prefix>promotion-mr-<environment>` and opens a merge request (`environment: action: prepare`). In merge-request pipelines into `branch`: `<prefix>gate-<environment>` (gate `approvals`) and `<prefix>preview-<environment>`.',
   'config-repo': 'For a config repository: in merge-request pipelines, `<prefix>preview` (rendered diff of every touched overlay as one MR note) and `<prefix>gate` (when `approvals` > 0); after a merge, `<prefix>verify` waits for the affected apps.',
 };

@@ -49,6 +49,18 @@ export interface BumpConfig {
   log: Logger;
   /** extra trailers after bump's own (promote names its source environment and config commit) */
   trailers?: Array<[string, string | undefined]>;
+  /**
+   * A write of whole directories instead of image pins in existing overlays (review up/down: create an overlay,
+   * remove one). `overlays` are then only the paths checked out; `verify` replaces the overlay check before
+   * anything is edited, and `plan` replaces the image edit on every attempt of the same race-safe loop.
+   */
+  directory?: DirectoryWrite;
+}
+
+/** the seam of `BumpConfig.directory`: what one attempt writes or removes in the clone, re-planned on each new tip */
+export interface DirectoryWrite {
+  verify(co: Checkout): Promise<void>;
+  plan(co: Checkout, guard: Guard, attempt: number): Promise<Plan>;
 }
 
 export interface Skip {
@@ -70,7 +82,7 @@ export interface BumpOutcome {
   diff?: string;
 }
 
-interface Plan {
+export interface Plan {
   changes: Change[];
   skipped: Skip[];
   files: string[];
@@ -86,6 +98,7 @@ function findFile(co: Checkout, overlay: string, kind: KindChoice): Promise<Loca
 
 /** Read, guard and edit every overlay in the clone's work tree. Pure with respect to the remote. */
 async function plan(co: Checkout, cfg: BumpConfig, attempt: number, guard: Guard): Promise<Plan> {
+  if (cfg.directory) return cfg.directory.plan(co, guard, attempt);
   const { log } = cfg;
   const out: Plan = { changes: [], skipped: [], files: [], diff: '', written: [] };
   const guardOn = !cfg.allowDowngrade && !!(cfg.origin.commit || cfg.origin.pipelineId);
@@ -217,6 +230,7 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
   const committer = writebackIdentity(cfg.env);
   try {
     co = await Checkout.open({ remote: cfg.remote, branch: cfg.branch, paths: cfg.overlays, env: cfg.env, log, sshAcceptNew: cfg.sshAcceptNew, deadline: cfg.deadline, workdir: cfg.workdir, purpose: 'bump' }, async (c) => {
+      if (cfg.directory) return cfg.directory.verify(c);
       // verify before mutating: every overlay is there, as a directory with a kustomization
       const missing: string[] = [];
       for (const o of cfg.overlays) {

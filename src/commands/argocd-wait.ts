@@ -11,10 +11,11 @@ import { appOption, appRefs, checkSha, dotenvOption, validateAll } from '../argo
 import { fleetOptions, fleetSpec, hasFleet, resolveFleet } from '../argocd/fleet.js';
 import { appLabel, shortSha } from '../argocd/types.js';
 import { outcomeLines, waitForApps, type AppOutcome } from '../argocd/wait.js';
+import { waitPresence } from '../argocd/presence.js';
 
 export const spec: CommandSpec = {
   name: 'argocd wait',
-  usage: 'gitops-ci argocd wait (--app NAME... | --selector LABELS | --appset NAME) --revision SHA [--timeout DURATION] [--allow-descendant] [--wait-blocked] [--dotenv FILE]',
+  usage: 'gitops-ci argocd wait (--app NAME... | --selector LABELS | --appset NAME) --revision SHA [--timeout DURATION] [--allow-descendant] [--wait-blocked] [--wait-created --project P] [--dotenv FILE]\n       gitops-ci argocd wait --app NAME... --gone --project P [--timeout DURATION]',
   description: `
 Wait until Argo CD has deployed commit SHA of the config repo for every --app: the app's sync revision is SHA
 (or, with --allow-descendant, a later commit that contains it), no operation is pending, the last sync
@@ -26,6 +27,9 @@ Argo CD has not seen the commit yet. A fleet (several --app, a --selector, an --
 every app runs the commit; the error names each app that does not. An Argo Rollouts canary paused at a
 step (exit 5) or a sync window holding the sync (exit 6, with when it opens) ends the wait at once, unless
 --wait-blocked; an aborted canary is a failed deploy (exit 1, EARGOCD_ROLLOUT_ABORTED).
+--wait-created first waits for the apps to exist (an ApplicationSet generates them from the commit, e.g. a
+review app); --gone waits, instead of a deploy, until the apps are deleted (404). Both need --project: without
+it Argo CD answers 403, not 404, for an app that does not exist.
 Exit codes: 0 deployed, 1 failed deploy, 2 usage, 3 auth (401/403), 4 timeout, 5 canary paused, 6 sync window, 75 Argo CD unreachable/5xx.`,
   options: {
     app: appOption,
@@ -40,6 +44,8 @@ Exit codes: 0 deployed, 1 failed deploy, 2 usage, 3 auth (401/403), 4 timeout, 5
     'poll-interval': { type: 'string', value: 'DURATION', description: 'poll interval when the watch stream is unavailable', default: '3s' },
     'retry-for': { type: 'string', value: 'DURATION', description: 'retry Argo CD 5xx/network errors this long before exit 75', default: '2m' },
     'stream-idle-timeout': { type: 'string', value: 'DURATION', description: 'reopen the watch stream after this long without data (proxies cut or stall idle streams)', default: '60s' },
+    'wait-created': { type: 'boolean', description: 'the apps may not exist yet (an ApplicationSet generates them): wait for them first (needs --project)' },
+    gone: { type: 'boolean', description: 'wait until the apps are deleted (404; needs --project), instead of a deploy: the stop of a review app' },
     dotenv: dotenvOption,
     ...connectionOptions,
   },
@@ -48,6 +54,8 @@ Exit codes: 0 deployed, 1 failed deploy, 2 usage, 3 auth (401/403), 4 timeout, 5
     'gitops-ci argocd wait --app team-a/web --app team-a/worker --revision "$CONFIG_SHA" --allow-descendant',
     'gitops-ci argocd wait --appset web-production --revision "$CONFIG_SHA"   # every cluster the ApplicationSet generated',
     'gitops-ci argocd wait --selector env=production,team=web --revision "$CONFIG_SHA"',
+    'gitops-ci argocd wait --app shovel-review-mr-12 --project default --wait-created --revision "$CONFIG_SHA"   # a review app',
+    'gitops-ci argocd wait --app shovel-review-mr-12 --project default --gone --timeout 5m   # after review down',
   ],
 };
 
@@ -66,7 +74,40 @@ export function outputsOf(outcomes: AppOutcome[]): Record<string, string> {
   };
 }
 
+/** --gone: wait until every --app is deleted (src/argocd/presence.ts) */
+async function runGone(ctx: CommandContext, values: ParsedArgs['values']): Promise<CommandResult> {
+  const [refs, timeoutMs, pollIntervalMs, retryForMs, conn] = validateAll(
+    () => {
+      if (hasFleet(fleetSpec(values))) throw new Error('--gone takes --app NAME (an app being deleted no longer matches a selector or its ApplicationSet)');
+      if (str(values, 'revision')) throw new Error('--gone waits for a deletion: --revision does not apply');
+      if (bool(values, 'wait-created')) throw new Error('--gone and --wait-created exclude each other');
+      return appRefs(values, ctx.env);
+    },
+    () => parseDuration(str(values, 'timeout') ?? '10m', 'timeout'),
+    () => parseDuration(str(values, 'poll-interval') ?? '3s', 'poll-interval'),
+    () => parseDuration(str(values, 'retry-for') ?? '2m', 'retry-for'),
+    () => resolveConnection(values, ctx.env),
+    () => needProject(values, 'gone'),
+  );
+  const client = new ArgoClient(conn, ctx.log);
+  try {
+    await client.login();
+    ctx.log.info(`waiting for ${refs.map(appLabel).join(', ')} to be deleted (timeout ${formatMs(timeoutMs)})`);
+    const ms = await waitPresence(client, ctx.log, refs, { want: 'gone', timeoutMs, pollIntervalMs, retryForMs: Math.min(retryForMs, timeoutMs) });
+    return { summary: `${refs.map(appLabel).join(', ')} deleted (404)`, outputs: { ARGOCD_APP: refs.map(appLabel).join(','), ARGOCD_WAIT_SECONDS: (ms / 1000).toFixed(1) } };
+  } finally {
+    client.close();
+  }
+}
+
+/** only with the project does Argo CD answer 404 for a missing app (403 otherwise, as for an app the token may not read) */
+function needProject(values: ParsedArgs['values'], flag: string): void {
+  if (!str(values, 'project')) throw new Error(`--${flag} needs --project: without it Argo CD answers 403 for an app that does not exist, the same as for one the token may not read`);
+}
+
 export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<CommandResult> {
+  if (bool(values, 'gone')) return runGone(ctx, values);
+  const created = bool(values, 'wait-created');
   const [[named, fleet], revision, timeoutMs, pollIntervalMs, retryForMs, streamIdleMs, conn] = validateAll(
     () => {
       const f = fleetSpec(values);
@@ -82,16 +123,22 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
     () => parseDuration(str(values, 'retry-for') ?? '2m', 'retry-for'),
     () => parseDuration(str(values, 'stream-idle-timeout') ?? '60s', 'stream-idle-timeout'),
     () => resolveConnection(values, ctx.env),
+    () => (created ? needProject(values, 'wait-created') : undefined),
   );
   const client = new ArgoClient(conn, ctx.log);
   const descendants = bool(values, 'allow-descendant') ? descendantChecker({ env: ctx.env, cwd: ctx.cwd, log: ctx.log, repo: str(values, 'repo'), deadline: Date.now() + timeoutMs }) : undefined;
   try {
     await client.login();
+    let left = timeoutMs;
+    if (created) {
+      // an ApplicationSet generates the apps from the commit: they may not exist yet (src/argocd/presence.ts)
+      left = Math.max(1000, timeoutMs - await waitPresence(client, ctx.log, named, { want: 'created', timeoutMs, pollIntervalMs, retryForMs: Math.min(retryForMs, timeoutMs) }));
+    }
     const refs = hasFleet(fleet) ? await resolveFleet(client, named, fleet, { appNamespace: str(values, 'app-namespace') ?? (ctx.env.ARGOCD_APP_NAMESPACE || undefined), project: str(values, 'project') }) : named;
     ctx.log.info(`waiting for ${refs.map(appLabel).join(', ')} to deploy ${shortSha(revision)} (timeout ${formatMs(timeoutMs)})`);
     const outcomes = await waitForApps(client, ctx.log, refs, {
       revision,
-      timeoutMs,
+      timeoutMs: left,
       isDescendant: descendants?.isDescendant,
       refresh: !bool(values, 'skip-refresh'),
       pollIntervalMs,

@@ -20,5 +20,7 @@ export const commands: CommandEntry[] = [
   { name: 'promote', summary: 'Promote the images one environment runs to another, by digest: commit, or one merge request with the rendered diff', load: () => import('./promote.js') },
   { name: 'status', summary: 'Print what runs where: per environment and image the digest, source commit and pipeline, config commit, deployed since, Argo CD sync and health', load: () => import('./status.js') },
   { name: 'rollback', summary: 'Return an environment to a state Argo CD deployed before, by a new write-back commit, pushed or as a merge request the gate checks', load: () => import('./rollback.js') },
+  { name: 'review up', summary: 'Deploy a merge request to its own review app: write its overlay (images by digest) to the config repo, race-safe', load: () => import('./review-up.js') },
+  { name: 'review down', summary: "Stop a merge request's review app: remove its overlay from the config repo, race-safe", load: () => import('./review-down.js') },
   { name: 'preview', summary: 'Render what a merge request will deploy and post it as one note on the MR, edited in place', load: () => import('./preview.js') },
 ];

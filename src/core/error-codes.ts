@@ -16,6 +16,7 @@ import type { PreviewErrors } from '../preview/errors.js';
 import type { PromoteErrors } from '../promote/errors.js';
 import type { REGISTRY_ERROR_CODES } from '../registry/errors.js';
 import type { RenderErrors } from '../render/errors.js';
+import type { ReviewErrors } from '../review/errors.js';
 import type { RollbackErrors } from '../rollback/errors.js';
 import type { StatusErrors } from '../status/errors.js';
 import type { WritebackErrors } from '../writeback/errors.js';
@@ -34,6 +35,7 @@ export type ErrorCode =
   | Codes<typeof PromoteErrors>
   | (typeof REGISTRY_ERROR_CODES)[number]
   | Codes<typeof RenderErrors>
+  | Codes<typeof ReviewErrors>
   | Codes<typeof RollbackErrors>
   | Codes<typeof StatusErrors>
   | Codes<typeof WritebackErrors>
