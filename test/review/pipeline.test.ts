@@ -14,7 +14,7 @@
  *   write-back commit records against it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { git, seedLayout } from '../helpers/config-repo.js';
@@ -23,6 +23,7 @@ import { startPipelineHarness, type PipelineHarness } from '../helpers/pipeline-
 import { startArgoCdDouble, type ArgoCdDouble } from '../doubles/argocd/server.js';
 import { contractRecorder } from '../argocd/contract.js';
 import { checkType } from '../gitlab/contract.js';
+import { ROOT } from '../helpers/gitlab-ci-local.js';
 
 const VERSION = '0.2.0';
 const IMAGE = 'registry.example.com/shovel/shovel-gitops';
@@ -50,13 +51,21 @@ build-mr:
       dotenv: build.env
 `;
 
+// the README's review-apps example, verbatim: the build component builds the MR's image for the review app when
+// its `sources` list merge_request_event, and the review component takes it by default
+const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+const REVIEW_EXAMPLE = /```yaml\n([\s\S]*?)```/.exec(readme.slice(readme.indexOf('### Review apps per merge request')))![1]!;
+
 describe('templates/review.yml in gitlab-ci-local', () => {
   let h: PipelineHarness;
   let argo: ArgoCdDouble;
   const recorder = contractRecorder();
 
   beforeAll(async () => {
-    h = await startPipelineHarness([{ path: 'shovel/app', branches: ['main', 'feature-x'], tree: { ...seedLayout(IMAGE), '.gitlab-ci.yml': CI } }]);
+    h = await startPipelineHarness([
+      { path: 'shovel/app', branches: ['main', 'feature-x'], tree: { ...seedLayout(IMAGE), '.gitlab-ci.yml': CI } },
+      { path: 'shovel/built', branches: ['main', 'feature-y'], tree: { ...seedLayout(IMAGE), '.gitlab-ci.yml': REVIEW_EXAMPLE } },
+    ]);
     argo = await startArgoCdDouble({
       repoURL: h.srv.authUrl('shovel/app.git'),
       apps: [],
@@ -136,4 +145,32 @@ describe('templates/review.yml in gitlab-ci-local', () => {
     expect(argo.app(`shovel-review-mr-${iid}`)).toBeUndefined();
     expect(recorder.checked).toBeGreaterThan(0);
   }, 300_000);
+
+  it("the README's example: with the build component's sources listing merge_request_event, its job builds the MR's image and the start job takes it by default (build-job: gitops-build); by default the build component builds nothing in an MR pipeline", async () => {
+    const dir = h.checkout('shovel/built', 'feature-y', VERSION);
+    const id = String(h.ids['shovel/built']);
+    const v = {
+      ...h.vars('shovel/built', { protectedRef: false }),
+      CI_PIPELINE_SOURCE: 'merge_request_event',
+      CI_MERGE_REQUEST_IID: '7',
+      CI_MERGE_REQUEST_PROJECT_ID: id,
+      CI_MERGE_REQUEST_SOURCE_PROJECT_ID: id,
+      CI_MERGE_REQUEST_SOURCE_BRANCH_NAME: 'feature-y',
+      CI_MERGE_REQUEST_TARGET_BRANCH_NAME: 'main',
+      CI_DEFAULT_BRANCH: 'main',
+    };
+    const listed = await h.pipeline(dir, v);
+    expect(listed.jobs.map((j) => [j.name, j.stage, j.when]).sort()).toEqual([
+      ['gitops-build', 'build', 'on_success'],
+      ['gitops-review', 'deploy', 'on_success'],
+      ['gitops-review-stop', 'deploy', 'manual'],
+    ]);
+    const start = (parseYaml(await h.preview(dir, v)) as Record<string, any>)['gitops-review'];
+    expect(start.dependencies).toEqual(['gitops-build']);
+    // the same component with its default sources (push): no build in the MR pipeline
+    const withoutSources = REVIEW_EXAMPLE.replace(/^ +sources: .*\n/m, '');
+    expect(withoutSources).not.toBe(REVIEW_EXAMPLE);
+    writeFileSync(join(dir, '.gitlab-ci.yml'), withoutSources);
+    expect((await h.jobs(dir, v)).sort()).toEqual(['gitops-review', 'gitops-review-stop']);
+  }, 120_000);
 });
