@@ -63,8 +63,8 @@ export interface ViaDecision {
  * no --workdir is asked for (a work tree is a clone's). auto takes the API then, git otherwise; api refuses
  * (exit 2) when it cannot be used, saying what is missing.
  */
-export async function decideVia(choice: ViaChoice, o: { remote: Remote; env: NodeJS.ProcessEnv; skipCi: SkipCi; workdir?: string }): Promise<ViaDecision> {
-  if (choice === 'git') return { via: 'git', why: '--via git' };
+export async function decideVia(choice: ViaChoice, o: { remote: Remote; env: NodeJS.ProcessEnv; skipCi: SkipCi; workdir?: string; gitWhy?: string }): Promise<ViaDecision> {
+  if (choice === 'git') return { via: 'git', why: o.gitWhy ?? 'git asked for (--via git or GITOPS_WRITE_VIA=git)' };
   const missing: string[] = [];
   let gitlab: GitlabConfig | undefined;
   if (o.remote.kind !== 'http') missing.push(`the config repo is ${o.remote.kind === 'ssh' ? 'an ssh URL (ssh credentials are git\'s)' : 'a local path'}, not an https URL of a GitLab project`);
