@@ -142,6 +142,19 @@ describe('bump --via api', () => {
     expect(text).toContain('registry.example.com/team/other');
   });
 
+  it('--render reads what the overlay references through the API (the base, transitively) and builds it', async () => {
+    const r = repo();
+    const res = await bump(r.url, 'rendered', apiEnv(), ['--render']);
+    expect(res.code, res.all).toBe(0);
+    expect(show(r.path, FILE)).toContain('newTag: "rendered"');
+    // the base was read through the files API (no clone anywhere)
+    expect(gl.requests.some((q) => decodeURIComponent(q.path).includes(`/projects/${r.project}/repository/files/.kubernetes/base/`))).toBe(true);
+    const unused = await runCli(['bump', '--via', 'api', '--repo', r.url, '--branch', 'main', '--dir', PROD, '--image', 'registry.example.com/nobody/uses-this:1', '--render'], { env: apiEnv() });
+    expect(unused.code, unused.all).toBe(2);
+    expect(unused.stderr).toContain('EKUSTOMIZE_IMAGE_UNUSED');
+    expect(logOf(r.path, `${r.head}..main`)).toHaveLength(1);
+  });
+
   it('the stale-pipeline guard works through the API: an older pipeline is skipped, verified with the pipelines API', async () => {
     const r = repo();
     const older = gl.hooks.addPipeline('shovel/app', { sha: '3'.repeat(40) });
