@@ -405,6 +405,10 @@ export async function bumpViaApi(cfg: BumpConfig, backoffMs: (attempt: number, w
           await t.moveTo(now, p.files);
           continue;
         }
+        if (e.kind === 'timeout') {
+          // GitLab may still be making it: say so, rather than that nothing was committed
+          throw fail.timeout(e.code, `${e.message}; ${cfg.branch} had not moved when it was read afterwards, but GitLab may still finish the commit`, { where, hint: `look at ${cfg.branch} before re-running (a re-run is safe: it finds the image already set); check GitLab's health`, cause: e });
+        }
         throw fail[e.kind](e.code, `${e.message}; ${cfg.branch} did not move: nothing was committed`, { where, hint: e.hint, cause: e });
       }
       if (e.kind !== 'failed') {
