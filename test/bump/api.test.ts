@@ -16,6 +16,8 @@ import { pushTree } from '../helpers/config-repo.js';
 import { startGitServer, tmp, type GitServer } from '../helpers/services.js';
 import { startGitlabDouble, type GitlabDouble } from '../doubles/gitlab/server.js';
 import { gitlabContractRecorder } from '../gitlab/contract.js';
+import { parseRemote } from '../../src/git/url.js';
+import { decideVia } from '../../src/writeback/api.js';
 import { configRepo, headOf, IMAGE, jobEnv, leakForms, logOf, PROD, show, STAGING } from './fixture.js';
 
 let srv: GitServer;
@@ -288,5 +290,32 @@ describe('which path: --via auto|git|api', () => {
     const res = await runCli(['bump', '--repo', r.url, '--branch', 'main', '--dir', PROD, '--image', `${IMAGE}:envvar`], { env: apiEnv({ GITOPS_WRITE_VIA: 'api' }) });
     expect(res.code, res.all).toBe(0);
     expect(commitsRequested(r.project)).toHaveLength(1);
+  });
+});
+
+describe('decideVia: when auto takes the API', () => {
+  const remote = (url: string) => parseRemote(url, '/');
+  const env = { CI_API_V4_URL: 'https://gitlab.example.com/api/v4', GITOPS_GITLAB_TOKEN: 'glpat-decide-0000' };
+  it('an https repo on the pipeline\'s GitLab (same host and port) with a write token: the API, the project from the URL', async () => {
+    const d = await decideVia('auto', { remote: remote('https://gitlab.example.com/group/sub/config.git'), env, skipCi: 'message' });
+    expect(d.via).toBe('api');
+    expect(d.gitlab?.project).toBe('group/sub/config');
+    expect(d.why).toMatch(/^auto: the config repo is on gitlab\.example\.com and GITOPS_GITLAB_TOKEN is set$/);
+  });
+  it('git otherwise, saying why: another host, another port, ssh, a read token only, push options, a work tree', async () => {
+    const cases: Array<[string, NodeJS.ProcessEnv, string, RegExp]> = [
+      ['https://git.other.example/group/config.git', env, 'message', /not on the pipeline's GitLab/],
+      ['https://gitlab.example.com:8443/group/config.git', env, 'message', /not on the pipeline's GitLab/],
+      ['git@gitlab.example.com:group/config.git', env, 'message', /ssh URL/],
+      ['https://gitlab.example.com/group/config.git', { CI_API_V4_URL: env.CI_API_V4_URL, GITOPS_GITLAB_READ_TOKEN: 'glpat-read-0000' }, 'message', /no GitLab token/],
+      ['https://gitlab.example.com/group/config.git', env, 'push-option', /push-option needs a git push/],
+    ];
+    for (const [url, e, skipCi, why] of cases) {
+      const d = await decideVia('auto', { remote: remote(url), env: e, skipCi: skipCi as 'message' });
+      expect(d.via, url).toBe('git');
+      expect(d.why, url).toMatch(why);
+    }
+    const wd = await decideVia('auto', { remote: remote('https://gitlab.example.com/group/config.git'), env, skipCi: 'message', workdir: '/tmp/x' });
+    expect(wd.why).toMatch(/--workdir asks for a clone/);
   });
 });
