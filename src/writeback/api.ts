@@ -178,11 +178,15 @@ export class ApiTree extends LocalTree {
   }
 
   /** read directories (recursively) at `head` into the temp dir; files whose blob is already here are kept */
-  async add(dirs: string[]): Promise<void> {
+  async add(dirs: string[]): Promise<boolean> {
+    let all = true;
     for (const d of dirs) {
       const dir = posix.normalize(d).replace(/\/+$/, '');
       if (!NAMED.test(dir)) throw fail.usage(BumpErrors.OVERLAY, `${d} is not a path inside the config repo`, { where: d });
-      const entries = (await this.gl.listTree(this.project, { path: dir, ref: this.head, recursive: true })) ?? [];
+      const listed = await this.gl.listTree(this.project, { path: dir, ref: this.head, recursive: true });
+      if (!listed) all = false;
+      else await mkdir(await this.outside(dir), { recursive: true });
+      const entries = listed ?? [];
       const wanted = new Set<string>();
       const fetches: Array<() => Promise<void>> = [];
       for (const e of entries) {
@@ -206,8 +210,9 @@ export class ApiTree extends LocalTree {
       }
       // a few requests at a time
       for (let i = 0; i < fetches.length; i += 8) await Promise.all(fetches.slice(i, i + 8).map((f) => f()));
-      if (!this.known.includes(dir)) this.known.push(dir);
+      if (listed && !this.known.includes(dir)) this.known.push(dir);
     }
+    return all;
   }
 
   private async fetch(path: string): Promise<RepoFile> {
@@ -247,7 +252,7 @@ export class ApiTree extends LocalTree {
 
   /** what the overlays reference, transitively (src/bump/closure.ts, as the git checkout does) */
   async closure(overlays: string[]): Promise<string[]> {
-    const dirs = await checkoutReferences(overlays, { root: this.root, typeOf: (p) => this.typeOf(p), add: (d) => this.add(d) }, this.known);
+    const dirs = await checkoutReferences(overlays, { root: this.root, typeOf: (p) => this.typeOf(p), add: async (d) => void (await this.add(d)) }, this.known);
     this.log.debug(`read through the API: ${dirs.join(' ')}`);
     return dirs;
   }
@@ -291,13 +296,9 @@ class ApiHistory implements HistorySource {
   }
 
   async logTrailers(path: string, max: number, since?: string): Promise<LogEntry[]> {
-    const list = await this.gl.listCommits(this.project, { ref: this.tip(), path, max });
-    const out: LogEntry[] = [];
-    for (const c of list) {
-      if (since && c.id === since) break;
-      out.push({ sha: c.id, trailers: trailerBlock(c.message), committer: { name: c.committerName, email: c.committerEmail } });
-    }
-    return out;
+    // ref_name takes a revision range (https://docs.gitlab.com/api/commits/#list-repository-commits): since..tip
+    const list = await this.gl.listCommits(this.project, { ref: since ? `${since}..${this.tip()}` : this.tip(), path, max });
+    return list.map((c) => ({ sha: c.id, trailers: trailerBlock(c.message), committer: { name: c.committerName, email: c.committerEmail } }));
   }
 
   async isShallow(): Promise<boolean> {
@@ -335,11 +336,11 @@ export async function bumpViaApi(cfg: BumpConfig, backoffMs: (attempt: number, w
     await log.section(`read ${cfg.overlays.join(' ')} of ${cfg.branch} at ${t.head.slice(0, 12)} through the GitLab API`, async () => {
       const missing: string[] = [];
       for (const o of cfg.overlays) {
-        if ((await t.typeOf(o)) !== 'tree') {
+        // one listing per overlay: a path that is no directory at this commit (missing, a file, a symlink) lists nothing
+        if (!(await t.add([o]))) {
           missing.push(o);
           continue;
         }
-        await t.add([o]);
         if (!(await findFile(t, o, cfg.targetKind))) missing.push(o);
       }
       if (missing.length) {
@@ -350,13 +351,19 @@ export async function bumpViaApi(cfg: BumpConfig, backoffMs: (attempt: number, w
       }
       if (cfg.render) await t.closure(cfg.overlays);
     });
-    // GitLab commits as the token's user: its commits carry that committer, which the guard then trusts too
-    const me = await gl.currentUser();
-    const apiCommitter: Identity | undefined = me.commitEmail || me.email ? { name: me.name, email: (me.commitEmail || me.email)! } : undefined;
-    if (!apiCommitter) log.debug('the token user\'s email is not shown (GET /user): only the write-back identity\'s trailers are trusted');
-    guard = new Guard(t.history(), { historyDepth: cfg.historyDepth, env: cfg.env, log, origin: cfg.origin, sourceRepo: cfg.sourceRepo, also: apiCommitter ? [apiCommitter] : [] });
+    // GitLab commits as the token's user: its commits carry that committer, which the guard then trusts too. Asked for
+    // only when something reads it: the guard (a pipeline to compare) or the look after a lost answer
+    let me: Awaited<ReturnType<GitlabClient['currentUser']>> | undefined;
+    const whoami = async () => (me ??= await gl.currentUser());
+    const also: Identity[] = [];
+    if (!cfg.allowDowngrade && (cfg.origin.commit || cfg.origin.pipelineId)) {
+      const u = await whoami();
+      if (u.commitEmail || u.email) also.push({ name: u.name, email: (u.commitEmail || u.email)! });
+      else log.debug('the token user\'s email is not shown (GET /user): only the write-back identity\'s trailers are trusted');
+    }
+    guard = new Guard(t.history(), { historyDepth: cfg.historyDepth, env: cfg.env, log, origin: cfg.origin, sourceRepo: cfg.sourceRepo, also });
     await guard.history.moved(t.head);
-    log.info(`config repo ${where} at ${t.head.slice(0, 12)} (through the GitLab API; ${me.username} commits)`);
+    log.info(`config repo ${where} at ${t.head.slice(0, 12)} (through the GitLab API)`);
     let window = Infinity;
     let attemptStart = Date.now();
     for (let attempt = 1; ; attempt++) {
@@ -413,8 +420,9 @@ export async function bumpViaApi(cfg: BumpConfig, backoffMs: (attempt: number, w
       }
       if (e.kind !== 'failed') {
         // our commit may be the one that moved it: the newest commits since `base` by us with our message
-        const recent = await gl.listCommits(project, { ref: now, max: 20 });
-        const mine = recent.find((c) => c.message.trim() === message.trim() && (!apiCommitterOf(me) || c.committerEmail.toLowerCase() === apiCommitterOf(me)));
+        const recent = await gl.listCommits(project, { ref: `${base}..${now}`, max: 20 });
+        const who = apiCommitterOf(await whoami());
+        const mine = recent.find((c) => c.message.trim() === message.trim() && (!who || c.committerEmail.toLowerCase() === who));
         if (mine) {
           log.warn(`the commit did not answer (${e.message}), but ${mine.id.slice(0, 12)} on ${cfg.branch} is it: it landed`);
           return { changed: true, dryRun: false, commit: mine.id, head: now, attempts: attempt, changes: p.changes, skipped: p.skipped };

@@ -116,9 +116,11 @@ describe('bump --via api', () => {
     gl.hooks.interleaveNextCommit(r.project, () => {
       gl.hooks.push(r.project, 'main', { files: { [`${STAGING}/.env`]: 'SPRING_PROFILES_ACTIVE=staging\nLOG_LEVEL=info\n' }, message: 'staging: log level', author: 'dev' });
     });
-    const res = await bump(r.url, 'moved');
+    // with a pipeline id the stale guard reads the overlay's history on each attempt (the retry: only since..new tip)
+    const res = await bump(r.url, 'moved', apiEnv({ CI_PIPELINE_ID: '9' }), ['-v']);
     expect(res.code, res.all).toBe(0);
     expect(res.stderr).toMatch(/commit refused, main moved/);
+    expect(res.stderr).toMatch(/repository\/commits\?ref_name=[0-9a-f]{40}\.\.[0-9a-f]{40}/);
     expect(show(r.path, FILE)).toContain('newTag: "moved"');
     expect(show(r.path, `${STAGING}/.env`)).toContain('LOG_LEVEL=info');
     expect(logOf(r.path, `${r.head}..main`)).toHaveLength(2);

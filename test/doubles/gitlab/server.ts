@@ -1263,8 +1263,10 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
     });
     on('GET', '/projects/:id/repository/commits', (c, a) => {
       const p = mustProject(a.id);
+      // ref_name: a branch, tag or revision range (A..B)
       const ref = c.query.get('ref_name') || defaultBranch(p);
-      if (!revParse(p.gitDir, ref)) throw msg(404, '404 Reference Not Found');
+      const ends = ref.split('..');
+      if (ends.length > 2 || ends.some((x) => !revParse(p.gitDir, x))) throw msg(404, '404 Reference Not Found');
       const path = c.query.get('path');
       const shas = git(p.gitDir, ['rev-list', ref, ...(path ? ['--', path] : [])], { allowFail: true }).out.split('\n').filter(Boolean);
       const perPage = Math.min(Math.max(Number(c.query.get('per_page')) || 20, 1), 100);
