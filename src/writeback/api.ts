@@ -324,7 +324,9 @@ export async function bumpViaApi(cfg: BumpConfig, backoffMs: (attempt: number, w
   const { log } = cfg;
   const conn = cfg.api!.gitlab;
   const { gitlabClient } = await import('../gitlab/client.js');
-  const gl = gitlabClient(conn, { log, attempts: Number(cfg.env.GITOPS_RETRY_ATTEMPTS) || undefined });
+  // no request outlives the bump's --timeout (each gets at most 30 s, as everywhere)
+  const requestTimeoutMs = Math.max(1000, Math.min(conn.requestTimeoutMs ?? 30_000, cfg.deadline - Date.now()));
+  const gl = gitlabClient({ ...conn, requestTimeoutMs }, { log, attempts: Number(cfg.env.GITOPS_RETRY_ATTEMPTS) || undefined });
   const committer = writebackIdentity(cfg.env);
   const project = conn.project;
   let tree: ApiTree | undefined;

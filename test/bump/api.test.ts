@@ -233,6 +233,16 @@ describe('bump --via api: failures leave the branch as it was', () => {
     for (const f of leakForms(secret, [])) expect(res.all).not.toContain(f);
   });
 
+  it('the commit request stalls past --timeout: exit 4, the branch as it was, and the message says it may still land', async () => {
+    const r = repo();
+    gl.hooks.stallNext({ method: 'POST', route: 'POST /projects/:id/repository/commits', ms: 30_000 });
+    const res = await bump(r.url, 'stalled', apiEnv(), ['--timeout', '15']);
+    expect(res.code, res.all).toBe(4);
+    expect(res.stderr).toContain('EGITLAB_TIMEOUT');
+    expect(res.stderr).toMatch(/GitLab may still finish the commit/);
+    expect(headOf(r.path)).toBe(r.head);
+  });
+
   it('a branch that does not exist: exit 2, as the git path', async () => {
     const r = repo();
     const res = await runCli(['bump', '--via', 'api', '--repo', r.url, '--branch', 'nope', '--dir', PROD, '--image', `${IMAGE}:x`], { env: apiEnv() });

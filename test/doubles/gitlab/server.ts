@@ -163,6 +163,9 @@ export interface GitlabDoubleHooks {
   /** run `fn` inside the next POST commits of the project, after its tree is written and before the branch is
    *  updated (another writer that lands in between: the update must then refuse) */
   interleaveNextCommit(project: string, fn: () => void): void;
+  /** the next matching request hangs for `ms` and its connection is then dropped, unanswered and not applied (a
+   *  stalled GitLab or proxy: the client's deadline is what ends it) */
+  stallNext(f: { method?: string; route: string; ms: number }): void;
   /** a project added after start (a repo the test made since), in front of the same git server */
   addProject(p: DoubleProject): void;
   /** record a pipeline of the project that ran `sha` on `ref` (default: the default branch); returns its id */
@@ -385,6 +388,7 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
   let nextVersionId = 700;
   const faults: Array<Fault & { times: number }> = [];
   const tampers: Tamper[] = [];
+  const stalls: Array<{ method?: string; route: string; ms: number }> = [];
   let raceCreate = false;
   const requests: Array<{ method: string; path: string; status: number; user?: string }> = [];
 
@@ -1428,6 +1432,14 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
       if ('allowed' in m) throw E(405, { error: '405 Not Allowed' });
       route = m.route;
       const key = `${method} ${route.template}`;
+      const si = stalls.findIndex((f) => (!f.method || f.method === method) && (f.route === key || f.route === route!.template));
+      if (si >= 0) {
+        const st = stalls.splice(si, 1)[0]!;
+        await new Promise((r) => setTimeout(r, st.ms));
+        requests.push({ method, path: raw, status: 0 });
+        res.destroy();
+        return;
+      }
       const fi = faults.findIndex((f) => (!f.method || f.method === method) && (!f.route || (typeof f.route === 'string' ? f.route === key || f.route === route!.template : f.route.test(raw))));
       if (fi >= 0) {
         const f = faults[fi];
@@ -1575,6 +1587,9 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
       return mr.notes.map((n) => noteEntity(p, mr, n));
     },
     branchSha: (project, branch) => revParse(P(project).gitDir, `refs/heads/${branch}`),
+    stallNext: (f) => {
+      stalls.push({ ...f });
+    },
     interleaveNextCommit: (project, fn) => {
       interleave.set(P(project).id, fn);
     },
