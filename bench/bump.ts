@@ -12,22 +12,33 @@
  * (no race: what running at once gains on this machine at all), with how much two processes at once cost
  * here against one, and the trace of where the 20 concurrent writers' time went (bench/contention.ts).
  *
+ * and the write-back through GitLab's commits API (bump --via api, issue 20), side by side with the same floor: one
+ * bump on the big repo, and N racing bumps through the API against the same N one after another. The API is the
+ * GitLab double (test/doubles/gitlab) in front of the same git server: its git plumbing runs in this process, so
+ * the server side of these rows is the double's, not Gitaly's.
+ *
  *   npx tsx bench/bump.ts        → bench/results/bump.txt
+ *   smaller, for a quick look (written to bench/results/bump-small.txt):
+ *   BENCH_FILES=2000 BENCH_COMMITS=300 BENCH_ROUNDS=1 BENCH_NS=5 BENCH_ONLY=api npx tsx bench/bump.ts
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { CLI, machine, median, ms, parallelCapacity, report, run, table, timeIt } from './lib.js';
-import { apart, concurrent, phases, sequential, type Round } from './contention.js';
+import { apart, bumpAsync, concurrent, phases, sequential, type Round } from './contention.js';
 import { startGitServer, tmp } from '../test/helpers/services.js';
 import { pushTree, seedLayout } from '../test/helpers/config-repo.js';
+import { startGitlabDouble } from '../test/doubles/gitlab/server.js';
 
 const IMAGE = 'registry.example.com/shovel/shovel-gitops';
 const OVERLAY = '.kubernetes/overlays/production';
-const FILES = 20_000;
-const COMMITS = 10_000;
-const ROUNDS = 3;
+const FILES = Number(process.env.BENCH_FILES) || 20_000;
+const COMMITS = Number(process.env.BENCH_COMMITS) || 10_000;
+const ROUNDS = Number(process.env.BENCH_ROUNDS) || 3;
+/** BENCH_ONLY=api: the API rows and the one-bump cases only (the git N rows are skipped) */
+const ONLY_API = process.env.BENCH_ONLY === 'api';
+const SMALL_RUN = !!(process.env.BENCH_FILES || process.env.BENCH_COMMITS || process.env.BENCH_ROUNDS || process.env.BENCH_NS || ONLY_API);
 
 const loadStart = loadavg()[0]!;
 run(process.execPath, ['scripts/build.mjs']);
@@ -141,17 +152,28 @@ const small = serverRepo('bench/small.git');
 pushTree(small.auth, seedLayout(IMAGE));
 const base = new Map<string, string>();
 
+// the GitLab double in front of the same git server: bump --via api reads and commits through it
+const gl = await startGitlabDouble({ git: srv, projects: [{ path: 'bench/big', repo: 'bench/big.git' }, { path: 'bench/small', repo: 'bench/small.git' }] });
+const apiEnv = { ...cliEnv, CI_API_V4_URL: gl.apiUrl, GITOPS_GITLAB_TOKEN: gl.token, GITOPS_WRITE_VIA: 'api' };
+/** one bump through the API; spawned, not spawnSync: the double answers from this process's event loop */
+async function api(repoUrl: string): Promise<{ t: number; size: number }> {
+  const r = await bumpAsync(apiEnv, repoUrl, `${IMAGE}:api-${++tagSeq}`);
+  if (r.code !== 0) throw new Error(`bump --via api exited with ${r.code}: ${r.stderr.slice(-2000)}`);
+  return { t: r.ms, size: 0 };
+}
+
 // ------------------------------------------------------------------------------------------------ side by side
 const cases = {
   'gitops-ci bump (ours), big repo': () => ours(big.url),
   'seed: full clone + edit + commit + push, big repo': () => seed(big.auth),
   'floor: git shallow sparse clone + 1-line change, big repo': () => floor(big.auth),
   'gitops-ci bump (ours), small repo (seed layout only)': () => ours(small.url),
+  'gitops-ci bump --via api (GitLab commits API, no clone), big repo': () => api(big.url),
 };
 const samples: Record<string, { t: number[]; size: number[] }> = Object.fromEntries(Object.keys(cases).map((k) => [k, { t: [], size: [] }]));
 for (let r = 0; r < ROUNDS; r++) {
   for (const [name, fn] of Object.entries(cases)) {
-    const x = fn();
+    const x = await fn();
     samples[name]!.t.push(x.t);
     samples[name]!.size.push(x.size);
   }
@@ -161,13 +183,13 @@ const floorMed = median(samples['floor: git shallow sparse clone + 1-line change
 
 // ------------------------------------------------------------------------------------------------ N at once vs N in a row
 // On one fresh branch per row (same repo content), N bumps one after another, then N at once, side by side.
-const NS = [5, 12, 20];
+const NS = process.env.BENCH_NS ? process.env.BENCH_NS.split(',').map(Number) : [5, 12, 20];
 const capacity = await parallelCapacity();
 const loadBefore = loadavg()[0]!;
 const concRows: string[][] = [];
 let trace: Record<string, number> | undefined;
 let traceRound: Round | undefined;
-for (const [label, repo] of [['small', small], ['big', big]] as const) {
+for (const [label, repo] of ONLY_API ? [] : ([['small', small], ['big', big]] as const)) {
   for (const n of NS) {
     const load = loadavg()[0]!;
     const seqBranch = await freshRound(repo, n, 'sequential');
@@ -189,7 +211,7 @@ for (const [label, repo] of [['small', small], ['big', big]] as const) {
       String(Math.max(...retries)),
       (retries.reduce((a, b) => a + b, 0) / n).toFixed(2),
     ]);
-    if (label === 'big' && n === 20) {
+    if (label === 'big' && n === NS[NS.length - 1]) {
       trace = phases(concBranch.round);
       traceRound = concBranch.round;
     }
@@ -200,13 +222,13 @@ for (const [label, repo] of [['small', small], ['big', big]] as const) {
  * reset `main` of the repo to its built state, run n bumps, and count the images that landed. `apart`: on
  * n branches of their own, made at the same commit for the round and removed after it.
  */
-async function freshRound(repo: { url: string; path: string }, n: number, mode: 'sequential' | 'concurrent' | 'apart'): Promise<{ round: Round; landed: number }> {
+async function freshRound(repo: { url: string; path: string }, n: number, mode: 'sequential' | 'concurrent' | 'apart', env: NodeJS.ProcessEnv = cliEnv): Promise<{ round: Round; landed: number }> {
   const start = base.get(repo.path)!;
   run('git', ['-C', repo.path, 'update-ref', 'refs/heads/main', start]);
   const tag = `${mode[0]}${++tagSeq}`;
   if (mode === 'apart') {
     for (let i = 0; i < n; i++) run('git', ['-C', repo.path, 'update-ref', `refs/heads/race-${i}`, start]);
-    const round = await apart(cliEnv, repo.url, n, tag);
+    const round = await apart(env, repo.url, n, tag);
     let landed = 0;
     for (let i = 0; i < n; i++) {
       const file = spawnSync('git', ['-C', repo.path, 'show', `race-${i}:${OVERLAY}/kustomization.yaml`]).stdout.toString();
@@ -215,17 +237,33 @@ async function freshRound(repo: { url: string; path: string }, n: number, mode: 
     }
     return { round, landed };
   }
-  const round = mode === 'sequential' ? await sequential(cliEnv, repo.url, n, tag) : await concurrent(cliEnv, repo.url, n, tag);
+  const round = mode === 'sequential' ? await sequential(env, repo.url, n, tag) : await concurrent(env, repo.url, n, tag);
   const tip = spawnSync('git', ['-C', repo.path, 'show', `main:${OVERLAY}/kustomization.yaml`]).stdout.toString();
   const commits = Number(spawnSync('git', ['-C', repo.path, 'rev-list', '--count', `${start}..main`]).stdout.toString().trim());
   const inFile = Array.from({ length: n }, (_, i) => new RegExp(`newTag: ["']?${tag}-${i}["']?$`, 'm').test(tip)).filter(Boolean).length;
   return { round, landed: round.runs.every((r) => r.code === 0) && commits === n ? inFile : Math.min(inFile, commits) };
 }
 
+// ------------------------------------------------------------------------------------------------ N through the API
+// The same rounds through GitLab's commits API: N at once on one branch against the same N one after another
+// (target: at most 1.2x). A writer whose commit is refused (the file or the branch moved) re-reads only what changed.
+const apiRows: string[][] = [];
+for (const [label, repo] of [['small', small], ['big', big]] as const) {
+  for (const n of NS) {
+    const load = loadavg()[0]!;
+    const seqRound = await freshRound(repo, n, 'sequential', apiEnv);
+    const concRound = await freshRound(repo, n, 'concurrent', apiEnv);
+    const retries = concRound.round.runs.map((r) => r.retries);
+    apiRows.push([label, String(n), load.toFixed(2), `${seqRound.landed}/${concRound.landed}`, ms(seqRound.round.wall), ms(concRound.round.wall), `${(concRound.round.wall / seqRound.round.wall).toFixed(2)}`, String(median(retries)), String(Math.max(...retries))]);
+  }
+}
+const apiMed = median(samples['gitops-ci bump --via api (GitLab commits API, no clone), big repo']!.t);
+
+await gl.stop();
 await srv.stop();
 
 report(
-  'bump',
+  SMALL_RUN ? 'bump-small' : 'bump',
   [
     `bench/bump: ${ROUNDS} interleaved rounds per case (${machine()}; load average ${loadStart.toFixed(2)} at start, ${loadBefore.toFixed(2)} before the concurrent rounds)`,
     `big config repo: ${files} files, ${count} commits, ${kib(packSize)} packed (built with git fast-import in ${ms(buildMs)}); smart HTTP + basic auth on loopback`,
@@ -237,12 +275,19 @@ report(
     '',
     `what two at once cost on this machine against one alone (1.0 = two cores' worth, 2.0 = one core's worth): hashing ${capacity.hashing.toFixed(2)}x, starting 100 git processes ${capacity.spawning.toFixed(2)}x`,
     '',
+    `through GitLab's commits API (bump --via api, no clone): one bump on the big repo ${ms(apiMed)}, ${(apiMed / floorMed).toFixed(2)}x the git floor (target at most 0.5x); N racing bumps through the API against the same N one after another (target at most 1.2x); the API is the GitLab double in front of the same git server (its git plumbing, in the bench's process):`,
+    table([['repo', 'N', 'load', 'landed seq/conc', 'sequential', 'concurrent', 'conc/seq', 'retries median', 'retries max'], ...apiRows]),
+    '',
     `N gitops-ci bump processes, N different images, side by side on the same repo reset to the same commit: one after another on one branch (sequential), all at once on N branches of their own (apart: no race, what running at once gains on this machine at best), all at once on one branch (concurrent). load = 1-min load average before the row; retries = extra push attempts per writer in the concurrent round:`,
     table([['repo', 'N', 'load', 'landed seq/apart/conc', 'sequential', 'apart', 'concurrent', 'apart/seq', 'conc/seq', 'conc/apart', 'retries median', 'retries max', 'retries mean'], ...concRows]),
     '',
-    'where the time of the 20 concurrent writers on the big repo went, summed over the 20 processes (bump --verbose "bump timing"):',
-    table([['phase', 'total', 'per writer', 'share'], ...Object.entries(trace!).filter(([k]) => k !== 'processes' && k !== 'attempts').map(([k, v]) => [k, ms(v), ms(v / 20), `${((100 * v) / trace!.processes!).toFixed(0)}%`])]),
-    `(${trace!.attempts} attempts for 20 writers; sum of the processes' wall time ${ms(trace!.processes!)}; wall of the round ${ms(traceRound!.wall)})`,
+    ...(trace
+      ? [
+          'where the time of the 20 concurrent writers on the big repo went, summed over the 20 processes (bump --verbose "bump timing"):',
+          table([['phase', 'total', 'per writer', 'share'], ...Object.entries(trace).filter(([k]) => k !== 'processes' && k !== 'attempts').map(([k, v]) => [k, ms(v), ms(v / 20), `${((100 * v) / trace!.processes!).toFixed(0)}%`])]),
+          `(${trace.attempts} attempts for 20 writers; sum of the processes' wall time ${ms(trace.processes!)}; wall of the round ${ms(traceRound!.wall)})`,
+        ]
+      : []),
     '',
     'ours includes Node start-up (~0.1 s), the stale-guard history read and the sparse closure of the bases;',
     'seed edits with a regex instead of kustomize, so its real cost is higher. The machine is shared: compare rows, not runs.',

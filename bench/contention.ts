@@ -33,7 +33,7 @@ export function bumpAsync(env: NodeJS.ProcessEnv, repoUrl: string, image: string
     p.on('close', (code) => {
       const m = /bump timing (\{.*\})/.exec(err);
       const timing = m ? (JSON.parse(m[1]!) as Timing) : undefined;
-      resolve({ code: code ?? -1, ms: Number(process.hrtime.bigint() - s) / 1e6, retries: timing ? Math.max(0, timing.attempts.length - 1) : (err.match(/push rejected/g) ?? []).length, timing, stderr: err });
+      resolve({ code: code ?? -1, ms: Number(process.hrtime.bigint() - s) / 1e6, retries: timing ? Math.max(0, timing.attempts.length - 1) : (err.match(/push rejected|commit refused/g) ?? []).length, timing, stderr: err });
     });
   });
 }

@@ -14,12 +14,13 @@ import type { Remote } from '../git/url.js';
 import type { ImageEntry } from '../kustomize/edit.js';
 import type { Pin } from '../edit/target.js';
 import { Guard, writebackIdentity } from './guard.js';
-import { rerunMayRollBack } from './rollback.js';
-import { buildMessage, envOf, refOf, type Change, type Origin, type SkipCi } from './message.js';
-import { diffText, renderOverlays } from './kustomize.js';
+import { buildMessage, type Change, type Origin, type SkipCi } from './message.js';
+import { renderOverlays } from './kustomize.js';
 import { BumpErrors } from './errors.js';
-import { Checkout, type KindChoice, type Located } from '../writeback/checkout.js';
-import { entryOf, refString } from '../writeback/pins.js';
+import { findFile, plan, type Plan } from './plan.js';
+export type { Plan } from './plan.js';
+import { Checkout, type KindChoice } from '../writeback/checkout.js';
+import { bumpViaApi, type ApiWriteback } from '../writeback/api.js';
 
 export interface BumpConfig {
   remote: Remote;
@@ -52,9 +53,12 @@ export interface BumpConfig {
   /**
    * A write of whole directories instead of image pins in existing overlays (review up/down: create an overlay,
    * remove one). `overlays` are then only the paths checked out; `verify` replaces the overlay check before
-   * anything is edited, and `plan` replaces the image edit on every attempt of the same race-safe loop.
+   * anything is edited, and `plan` replaces the image edit on every attempt of the same race-safe loop. Git only:
+   * the API write-back updates existing files (src/writeback/api.ts).
    */
   directory?: DirectoryWrite;
+  /** write through GitLab's commits API instead of a clone and a push (--via api; src/writeback/api.ts) */
+  api?: ApiWriteback;
 }
 
 /** the seam of `BumpConfig.directory`: what one attempt writes or removes in the clone, re-planned on each new tip */
@@ -80,83 +84,6 @@ export interface BumpOutcome {
   changes: Change[];
   skipped: Skip[];
   diff?: string;
-}
-
-export interface Plan {
-  changes: Change[];
-  skipped: Skip[];
-  files: string[];
-  diff: string;
-  /** per changed overlay, the entries as written (for the render check) */
-  written: Array<{ overlay: string; target: Located['target']; entries: ImageEntry[] }>;
-}
-
-/** the file in the overlay that pins images (inside the clone; one kind, one file), or undefined */
-function findFile(co: Checkout, overlay: string, kind: KindChoice): Promise<Located | undefined> {
-  return co.locate(overlay, kind, (found) => fail.usage(BumpErrors.OVERLAY, `${overlay} holds more than one kustomization file (${found.join(', ')})`, { where: overlay, hint: 'keep one of them' }));
-}
-
-/** Read, guard and edit every overlay in the clone's work tree. Pure with respect to the remote. */
-async function plan(co: Checkout, cfg: BumpConfig, attempt: number, guard: Guard): Promise<Plan> {
-  if (cfg.directory) return cfg.directory.plan(co, guard, attempt);
-  const { log } = cfg;
-  const out: Plan = { changes: [], skipped: [], files: [], diff: '', written: [] };
-  const guardOn = !cfg.allowDowngrade && !!(cfg.origin.commit || cfg.origin.pipelineId);
-  for (const overlay of cfg.overlays) {
-    const located = await findFile(co, overlay, cfg.targetKind);
-    if (!located) {
-      throw fail.failed(BumpErrors.CONFLICT, `${overlay} no longer holds a kustomization (or another file that pins images) at the branch's new tip`, {
-        where: `${overlay} on ${cfg.branch}`,
-        hint: 'another change removed or moved the overlay while this bump ran; check the branch and re-run with the right --dir',
-      });
-    }
-    const { target, file } = located;
-    const text = await co.read(file);
-    let current;
-    try {
-      current = target.images(text, file);
-    } catch (e) {
-      if (attempt > 1 && isGitopsError(e)) {
-        throw fail.failed(BumpErrors.CONFLICT, `${file} cannot be read any more at the branch's new tip: ${e.message}`, { where: e.where ?? file, details: e.details, hint: 'another change broke the overlay while this bump ran; fix it on the branch, then re-run', cause: e });
-      }
-      throw e;
-    }
-    const apply: Pin[] = [];
-    for (const pin of cfg.pins) {
-      const preview = target.edit(text, [pin], file).changes.find((c) => c.pin.name === pin.name);
-      if (!preview || !preview.changed) continue;
-      const cur = current.find((c) => c.name === pin.name);
-      const wanted = refString(preview.after);
-      if (cur && guardOn && refString(cur) !== wanted) {
-        // provenance only from write-back commits, checked against the GitLab API where a token allows (guard.ts)
-        const v = await guard.check(file, pin.name, refString(cur));
-        if (v) {
-          log.debug(`stale guard ${overlay} ${pin.name}: ${v.by}: ${v.why} (trusted: ${v.how})`);
-          // a re-run of an old deploy job (GitLab's Rollback button) is refused or rolls back, never a silent skip (src/bump/rollback.ts)
-          if (v.stale && !(await rerunMayRollBack(guard.history, { file, overlay, image: pin.name, wanted, current: refString(cur), origin: cfg.origin, env: cfg.env, log }))) {
-            out.skipped.push({ overlay, image: pin.name, current: refString(cur), wanted, why: `${v.why}; trusted: ${v.how}` });
-            continue;
-          }
-        } else {
-          log.debug(`stale guard ${overlay} ${pin.name}: no bump commit records ${refString(cur)} (commits by the write-back identity only) within ${cfg.historyDepth} commits; not guarded`);
-        }
-      }
-      apply.push(pin);
-    }
-    if (!apply.length) continue;
-    const res = target.edit(text, apply, file);
-    for (const w of res.warnings) log.warn(`${file}: ${w}`);
-    if (res.text === text) continue;
-    await co.write(file, res.text);
-    out.files.push(file);
-    out.diff += diffText(text, res.text, file);
-    out.written.push({ overlay, target, entries: res.changes.filter((c) => c.changed).map((c) => entryOf(c.after)) });
-    for (const c of res.changes) {
-      if (!c.changed) continue;
-      out.changes.push({ overlay, env: envOf(overlay), image: c.pin.name, before: c.before ? refString(c.before) : undefined, after: refString(c.after) });
-    }
-  }
-  return out;
 }
 
 /**
@@ -215,6 +142,8 @@ export interface BumpTiming {
 }
 
 export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
+  // --via api: the same plan, guard and message, one API commit instead of a clone and a push
+  if (cfg.api && !cfg.directory) return bumpViaApi(cfg, backoffMs);
   const { log } = cfg;
   const timing: BumpTiming = { start: Math.round(performance.now()), clone: 0, attempts: [] };
   let mark = performance.now();
@@ -261,7 +190,7 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
     let fetchMs: number | undefined;
     for (let attempt = 1; ; attempt++) {
       lap();
-      const p = await plan(co, cfg, attempt, guard);
+      const p = cfg.directory ? await cfg.directory.plan(co, guard, attempt) : await plan(co, cfg, attempt, guard);
       if (!p.changes.length) {
         return { changed: false, dryRun: cfg.dryRun, head, attempts: attempt, changes: [], skipped: p.skipped };
       }

@@ -35,6 +35,12 @@ import type { Logger } from '../core/log.js';
 import { addSecret } from '../core/mask.js';
 import { compareCommits } from '../git/ancestry.js';
 import type { Identity, LogEntry, SparseClone } from '../git/clone.js';
+
+/**
+ * Where the guard reads history from: the sparse clone (git write-back), or the repository API (src/writeback/api.ts:
+ * commits listed by path, ancestry through merge_base; never shallow, so it is never deepened).
+ */
+export type HistorySource = Pick<SparseClone, 'head' | 'isAncestor' | 'logTrailers' | 'isShallow' | 'deepen'>;
 import { BumpErrors } from './errors.js';
 import { parseTrailers, provenanceFor, type Origin, type Provenance } from './message.js';
 
@@ -76,7 +82,7 @@ const fmt = (id: Identity) => `${id.name} <${id.email}>`;
  * the clone is deepened at most once per step, however many attempts the bump needs.
  */
 export class History {
-  private readonly clone: SparseClone;
+  private readonly clone: HistorySource;
   private readonly maxDepth: number;
   /** per file: the tip it was last read at, and its commits (newest first) up to then */
   private readonly files = new Map<string, { tip: string; entries: LogEntry[] }>();
@@ -87,14 +93,17 @@ export class History {
   private tip?: string;
 
   private readonly writeback: Identity;
+  /** identities trusted beside the write-back identity: the API write-back's committer (the token's user) */
+  private readonly also: Identity[];
   private readonly log?: Logger;
   /** commits whose trailers were ignored (warned about once each) */
   private readonly ignored = new Set<string>();
 
-  constructor(clone: SparseClone, maxDepth: number, o: { writeback?: Identity; log?: Logger } = {}) {
+  constructor(clone: HistorySource, maxDepth: number, o: { writeback?: Identity; also?: Identity[]; log?: Logger } = {}) {
     this.clone = clone;
     this.maxDepth = maxDepth;
     this.writeback = o.writeback ?? DEFAULT_WRITEBACK;
+    this.also = o.also ?? [];
     this.log = o.log;
   }
 
@@ -125,10 +134,10 @@ export class History {
       for (const e of await this.entries(path)) {
         const p = provenanceFor(parseTrailers(e.trailers), name, ref);
         if (!p) continue;
-        if (!madeBy(e, this.writeback)) {
+        if (!madeBy(e, this.writeback) && !this.also.some((id) => madeBy(e, id))) {
           if (!this.ignored.has(e.sha)) {
             this.ignored.add(e.sha);
-            this.log?.warn(`commit ${e.sha.slice(0, 12)} records ${name}=${ref} in Gitops-* trailers, but was committed by ${fmt(e.committer)}, not the write-back identity ${fmt(this.writeback)}: its trailers are ignored`);
+            this.log?.warn(`commit ${e.sha.slice(0, 12)} records ${name}=${ref} in Gitops-* trailers, but was committed by ${fmt(e.committer)}, not the write-back identity ${[this.writeback, ...this.also].map(fmt).join(' or ')}: its trailers are ignored`);
           }
           continue;
         }
@@ -256,10 +265,10 @@ export class Guard {
   private api?: Promise<PipelineApi | undefined>;
 
   constructor(
-    clone: SparseClone,
-    private readonly o: { historyDepth: number; env: NodeJS.ProcessEnv; log: Logger; origin: Origin; sourceRepo?: string },
+    clone: HistorySource,
+    private readonly o: { historyDepth: number; env: NodeJS.ProcessEnv; log: Logger; origin: Origin; sourceRepo?: string; also?: Identity[] },
   ) {
-    this.history = new History(clone, o.historyDepth, { writeback: writebackIdentity(o.env), log: o.log });
+    this.history = new History(clone, o.historyDepth, { writeback: writebackIdentity(o.env), also: o.also, log: o.log });
   }
 
   /**

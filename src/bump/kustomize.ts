@@ -9,7 +9,7 @@ import type { ImageEntry } from '../kustomize/edit.js';
 import { imagesInYaml, renderedMatches, unifiedDiff } from '../kustomize/overlay.js';
 import type { Logger } from '../core/log.js';
 import type { EditTarget } from '../edit/target.js';
-import type { Checkout } from '../writeback/checkout.js';
+import type { LocalTree } from '../writeback/tree.js';
 import { refOf } from './message.js';
 
 export function diffText(before: string, after: string, path: string): string {
@@ -17,7 +17,7 @@ export function diffText(before: string, after: string, path: string): string {
 }
 
 /** `kustomize build` each changed overlay in the clone and check that the new images are used. */
-export async function renderOverlays(co: Checkout, overlays: Array<{ overlay: string; target: EditTarget; entries: ImageEntry[] }>, log: Logger): Promise<void> {
+export async function renderOverlays(co: LocalTree, overlays: Array<{ overlay: string; target: EditTarget; entries: ImageEntry[] }>, log: Logger): Promise<void> {
   for (const { overlay, target, entries } of overlays) {
     let out: string | undefined;
     try {

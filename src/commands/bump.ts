@@ -16,6 +16,7 @@ import { parseImageExprs, type ImageExpr } from '../kustomize/image-expr.js';
 import { BumpErrors } from '../bump/errors.js';
 import { pinFromExpr } from '../edit/kustomization.js';
 import { KIND_CHOICES, kindFlag } from '../writeback/checkout.js';
+import { decideVia, VIA_CHOICES, type ViaChoice } from '../writeback/api.js';
 
 export const spec: CommandSpec = {
   name: 'bump',
@@ -34,6 +35,7 @@ Placeholders for --message: ${Object.keys(PLACEHOLDERS).map((k) => `{${k}}`).joi
     image: { type: 'string', multiple: true, value: 'EXPR', description: 'image expression, as kustomize edit set image takes it (repeatable; positionals too)' },
     'target-kind': { type: 'string', value: 'KIND', description: `which file in each overlay pins the images: ${KIND_CHOICES.join(', ')} (auto: the one kind of file found there)`, default: 'auto', env: ['GITOPS_TARGET_KIND'] },
     message: { type: 'string', value: 'TEMPLATE', description: 'commit subject (and body) template with {placeholders}; the change list and trailers are always appended' },
+    via: { type: 'string', value: 'auto|git|api', description: 'how the change is written: git (clone and push), api (one commit through GitLab\'s commits API, no clone), auto (the API when the config repo is on the pipeline\'s GitLab and GITOPS_GITLAB_TOKEN/GITLAB_TOKEN is set, else git)', default: 'auto', env: ['GITOPS_WRITE_VIA'] },
     'skip-ci': { type: 'string', value: 'MODE', description: 'how the bump commit avoids a pipeline: message ([skip ci] in the subject), push-option (git push -o ci.skip) or none', default: 'message', env: ['GITOPS_SKIP_CI'] },
     render: { type: 'boolean', description: 'kustomize build each changed overlay before pushing, and check the new images are used' },
     'allow-downgrade': { type: 'boolean', description: 'allow replacing an image with one from an older source commit/pipeline (a deliberate rollback)' },
@@ -102,6 +104,8 @@ export async function run(ctx: CommandContext, { values, positionals }: ParsedAr
   }
   const skipCi = (str(values, 'skip-ci') ?? env.GITOPS_SKIP_CI ?? 'message') as SkipCi;
   if (!['message', 'push-option', 'none'].includes(skipCi)) problems.push(`--skip-ci must be message, push-option or none (got ${JSON.stringify(skipCi)})`);
+  const via = (str(values, 'via') ?? (env.GITOPS_WRITE_VIA?.trim() || 'auto')) as ViaChoice;
+  if (!VIA_CHOICES.includes(via)) problems.push(`--via must be ${VIA_CHOICES.join(', ')} (got ${JSON.stringify(via)})`);
   const maxAttempts = intFlag(str(values, 'max-attempts'), 'max-attempts', 20, 1, 100, problems);
   const timeoutS = intFlag(str(values, 'timeout'), 'timeout', 300, 1, 86_400, problems);
   const historyDepth = intFlag(str(values, 'history-depth'), 'history-depth', 200, 1, 100_000, problems);
@@ -132,6 +136,10 @@ export async function run(ctx: CommandContext, { values, positionals }: ParsedAr
     });
   }
 
+  // git or the API: decided (and said) before anything is read
+  const path = await decideVia(via, { remote: remote!, env, skipCi, workdir });
+  log.info(`write-back via ${path.via} (${path.why})`);
+
   const origin: Origin = originFromCi(env);
   if (!origin.commit && !origin.pipelineId) log.debug('neither CI_COMMIT_SHA nor CI_PIPELINE_ID is set: the stale guard has nothing to compare and stands aside');
 
@@ -157,6 +165,7 @@ export async function run(ctx: CommandContext, { values, positionals }: ParsedAr
     sshAcceptNew: bool(values, 'ssh-accept-new'),
     env,
     log,
+    api: path.gitlab ? { gitlab: path.gitlab } : undefined,
   });
 
   for (const s of out.skipped) log.warn(`skipped ${s.image} in ${s.overlay}: it holds ${s.current}, and ${s.why}; --allow-downgrade to roll back on purpose`);
@@ -176,8 +185,8 @@ export async function run(ctx: CommandContext, { values, positionals }: ParsedAr
   }
   if (out.changed) {
     for (const l of listing) log.info(`set ${l}`);
-    log.info(`pushed ${out.commit} to ${branch} of ${remote!.display}${out.attempts > 1 ? ` (attempt ${out.attempts})` : ''}`);
-    return { summary: `pushed ${out.commit!.slice(0, 12)} to ${branch}: ${listing.join('; ')}${out.skipped.length ? `; skipped ${out.skipped.length} stale` : ''}`, outputs };
+    log.info(`${path.via === 'api' ? 'committed' : 'pushed'} ${out.commit} to ${branch} of ${remote!.display}${path.via === 'api' ? ' through the GitLab API' : ''}${out.attempts > 1 ? ` (attempt ${out.attempts})` : ''}`);
+    return { summary: `${path.via === 'api' ? 'committed' : 'pushed'} ${out.commit!.slice(0, 12)} to ${branch}: ${listing.join('; ')}${out.skipped.length ? `; skipped ${out.skipped.length} stale` : ''}`, outputs };
   }
   if (out.skipped.length) {
     return { summary: `skipped, stale pipeline: ${out.skipped.map((s) => `${s.image} in ${s.overlay} stays ${s.current}`).join('; ')} (config HEAD ${out.head.slice(0, 12)})`, outputs };

@@ -19,10 +19,11 @@ import { gitlabOptions } from '../gitlab/config.js';
 import { deployedRevision, pinDigests, readSource, repinned, type Pinned, type Source } from '../promote/source.js';
 import { promote, type MergeRequestApi, type PromoteOutcome } from '../promote/promote.js';
 import { KIND_CHOICES, kindFlag, type KindChoice } from '../writeback/checkout.js';
+import { decideVia, VIA_CHOICES, type ViaChoice } from '../writeback/api.js';
 
 export const spec: CommandSpec = {
   name: 'promote',
-  usage: 'gitops-ci promote --repo URL|PATH --branch BRANCH --from OVERLAY --to OVERLAY [--image NAME]... [--from-app APP] [--via push|mr] [--copy-to REPO] [--dotenv FILE] [--dry-run]',
+  usage: 'gitops-ci promote --repo URL|PATH --branch BRANCH --from OVERLAY --to OVERLAY [--image NAME]... [--from-app APP] [--via push|mr|api] [--copy-to REPO] [--dotenv FILE] [--dry-run]',
   description: `
 Read the images pinned in --from (all, or the --image names) and set the same references in --to. Only
 digests travel: a source pinned by tag is resolved to its digest through the registry (or refused with
@@ -42,7 +43,7 @@ GitLab (--via mr): CI_API_V4_URL / CI_SERVER_URL, CI_PROJECT_ID or the project o
     'from-app': { type: 'string', value: 'APP', description: 'read --from at the config commit this Argo CD app runs, verified deployed, synced and healthy (ARGOCD_SERVER, ARGOCD_AUTH_TOKEN)' },
     'verify-job': { type: 'string', value: 'URL', description: 'the job that verified --from (argocd wait), recorded in the provenance', env: ['GITOPS_VERIFY_JOB_URL'] },
     'target-kind': { type: 'string', value: 'KIND', description: `which file in --from and --to pins the images: ${KIND_CHOICES.join(', ')} (auto: the one kind of file found there)`, default: 'auto', env: ['GITOPS_TARGET_KIND'] },
-    via: { type: 'string', value: 'push|mr', description: 'commit to BRANCH, or open/update a merge request into it', default: 'push' },
+    via: { type: 'string', value: 'push|mr|api', description: 'commit to BRANCH, or open/update a merge request into it, or commit to BRANCH through GitLab\'s commits API (no clone); push writes through git unless GITOPS_WRITE_VIA=auto|api says otherwise', default: 'push' },
     'copy-to': { type: 'string', multiple: true, value: '[NAME=]REPO', description: 'copy the image into REPO first and pin the copy (NAME= when promoting several images)' },
     'require-digest': { type: 'boolean', description: 'refuse a source pinned by tag instead of resolving it through the registry' },
     render: { type: 'boolean', description: '--via push: kustomize build --to before pushing and check the images are used (--via mr always renders)' },
@@ -89,7 +90,7 @@ interface Flags {
   from: string;
   to: string;
   names: string[];
-  via: 'push' | 'mr';
+  via: 'push' | 'mr' | 'api';
   skipCi: SkipCi;
   /** image name ('' for the one image) → repository to copy it to */
   copyTo: Map<string, string>;
@@ -102,6 +103,8 @@ interface Flags {
   verifyJob?: string;
   dryRun: boolean;
   sshAcceptNew: boolean;
+  /** how a commit to BRANCH is written (--via push or api): auto | git | api */
+  writeVia: ViaChoice;
 }
 
 const list = (v: Values, k: string) => strs(v, k).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
@@ -122,7 +125,7 @@ function resolveFlags(ctx: CommandContext, values: Values): Flags {
   const names = [...new Set(strs(values, 'image'))];
   for (const n of names) if (/[:@=\s]/.test(n)) problems.push(`--image ${JSON.stringify(n)} takes an images[].name of --from (no tag, digest or =): the references come from --from`);
   const via = str(values, 'via') ?? 'push';
-  if (via !== 'push' && via !== 'mr') problems.push(`--via must be push or mr (got ${JSON.stringify(via)})`);
+  if (via !== 'push' && via !== 'mr' && via !== 'api') problems.push(`--via must be push, mr or api (got ${JSON.stringify(via)})`);
   const skipCi = (str(values, 'skip-ci') ?? env.GITOPS_SKIP_CI ?? (via === 'mr' ? 'none' : 'message')) as SkipCi;
   if (!['message', 'push-option', 'none'].includes(skipCi)) problems.push(`--skip-ci must be message, push-option or none (got ${JSON.stringify(skipCi)})`);
   const copyTo = copyToFlags(strs(values, 'copy-to'), problems);
@@ -131,7 +134,10 @@ function resolveFlags(ctx: CommandContext, values: Values): Flags {
   const timeoutS = intFlag(str(values, 'timeout'), 'timeout', 300, 1, 86_400, problems);
   const autoMergeS = intFlag(str(values, 'auto-merge-timeout'), 'auto-merge-timeout', 120, 1, 86_400, problems);
   const mrOnly = ['label', 'assignee', 'reviewer', 'draft', 'auto-merge', 'title'].filter((k) => values[k] !== undefined && values[k] !== false && !(Array.isArray(values[k]) && !(values[k] as unknown[]).length));
-  if (via === 'push' && mrOnly.length) problems.push(`${mrOnly.map((k) => `--${k}`).join(', ')} only apply with --via mr`);
+  if (via !== 'mr' && mrOnly.length) problems.push(`${mrOnly.map((k) => `--${k}`).join(', ')} only apply with --via mr`);
+  // how --via push writes: git (the default, as before), or GITOPS_WRITE_VIA=auto|api (input write-via); --via api: the API
+  const writeVia = (via === 'api' ? 'api' : env.GITOPS_WRITE_VIA?.trim() || 'git') as ViaChoice;
+  if (!VIA_CHOICES.includes(writeVia)) problems.push(`GITOPS_WRITE_VIA must be ${VIA_CHOICES.join(', ')} (got ${JSON.stringify(writeVia)})`);
   const author = {
     name: str(values, 'author-name') || env.GITLAB_USER_NAME || 'gitops-ci',
     email: str(values, 'author-email') || env.GITLAB_USER_EMAIL || 'gitops-ci@noreply.invalid',
@@ -158,7 +164,8 @@ function resolveFlags(ctx: CommandContext, values: Values): Flags {
     from: from!,
     to: to!,
     names,
-    via: via as 'push' | 'mr',
+    via: via as 'push' | 'mr' | 'api',
+    writeVia,
     skipCi,
     copyTo,
     targetKind,
@@ -285,6 +292,10 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
   };
   if (f.via === 'mr' && !f.dryRun) await getMrApi();
 
+  // --via push/api: git or the API, decided (and said) before anything is read
+  const path = f.via === 'mr' ? undefined : await decideVia(f.writeVia, { remote: f.remote, env, skipCi: f.skipCi, gitWhy: env.GITOPS_WRITE_VIA?.trim() ? 'GITOPS_WRITE_VIA=git' : '--via push writes through git unless GITOPS_WRITE_VIA=auto|api' });
+  if (path) log.info(`write-back via ${path.via} (${path.why})`);
+
   const revision = await deployedBy(ctx, values, f);
   const { source, pinned } = await sourcePins(ctx, values, f, revision);
 
@@ -311,6 +322,7 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
     render: f.via === 'mr' || bool(values, 'render'),
     mr: { labels: list(values, 'label'), assignees: list(values, 'assignee'), reviewers: list(values, 'reviewer'), draft: bool(values, 'draft'), autoMerge: bool(values, 'auto-merge'), autoMergeTimeoutMs: f.autoMergeS * 1000, title: str(values, 'title') },
     mrApi: getMrApi,
+    api: path?.gitlab ? { gitlab: path.gitlab } : undefined,
     env,
     log,
   });

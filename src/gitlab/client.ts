@@ -102,6 +102,47 @@ export interface Commit {
   parentIds: string[];
 }
 
+/** an entry of GET /projects/:id/repository/tree */
+export interface TreeEntry {
+  /** blob or tree id */
+  id: string;
+  name: string;
+  /** blob | tree | commit (a submodule) */
+  type: string;
+  /** repo-relative */
+  path: string;
+  /** 100644, 100755, 120000 (a symlink), 040000, 160000 */
+  mode: string;
+}
+
+/** a file as GET /projects/:id/repository/files/:file_path shows it at a ref */
+export interface RepoFile {
+  content: Buffer;
+  blobId: string;
+  /** the commit the ref resolved to */
+  commitId: string;
+  /** the last commit at that ref that touched the file: the optimistic lock of an update (createCommit) */
+  lastCommitId: string;
+  executable: boolean;
+}
+
+/** one action of POST /projects/:id/repository/commits (https://docs.gitlab.com/api/commits/#create-a-commit-with-multiple-files-and-actions) */
+export interface CommitAction {
+  action: 'create' | 'update' | 'delete';
+  filePath: string;
+  content?: string;
+  /** refused (400) when the file changed on the branch since this commit */
+  lastCommitId?: string;
+}
+
+export interface CreateCommitInput {
+  branch: string;
+  commitMessage: string;
+  actions: CommitAction[];
+  authorName?: string;
+  authorEmail?: string;
+}
+
 export interface Approval {
   user: GitlabUser;
   /** absent on GitLab versions that do not expose it */
@@ -189,8 +230,8 @@ export interface GitlabClient {
   readonly apiUrl: string;
   /** the configured project */
   readonly project: string | number;
-  /** GET /user: the token's user (isAdmin only when GitLab says so) */
-  currentUser(): Promise<GitlabUser & { bot?: boolean; isAdmin?: boolean }>;
+  /** GET /user: the token's user (isAdmin only when GitLab says so; email/commitEmail: the user's own, shown to themselves) */
+  currentUser(): Promise<GitlabUser & { bot?: boolean; isAdmin?: boolean; email?: string; commitEmail?: string }>;
   getProject(project: string | number): Promise<Project>;
   listMergeRequests(project: string | number, q: { sourceBranch?: string; targetBranch?: string; state?: 'opened' | 'closed' | 'merged' | 'locked' | 'all' }): Promise<MergeRequest[]>;
   getMergeRequest(project: string | number, iid: number): Promise<MergeRequest>;
@@ -222,6 +263,18 @@ export interface GitlabClient {
   updateDeployment(project: string | number, id: number, status: 'running' | 'success' | 'failed' | 'canceled'): Promise<Deployment>;
   /** one pipeline of the project (GET /projects/:id/pipelines/:pipeline_id) */
   getPipeline(project: string | number, id: number): Promise<Pipeline>;
+  /** the commit a branch points at (GET /projects/:id/repository/branches/:branch); undefined when there is no such branch */
+  branchHead(project: string | number, branch: string): Promise<string | undefined>;
+  /** a file at `ref` with its blob id and last commit (GET /projects/:id/repository/files/:file_path); undefined when missing */
+  getFile(project: string | number, path: string, ref: string): Promise<RepoFile | undefined>;
+  /** a directory at `ref` (GET /projects/:id/repository/tree, every page); undefined when it is not a directory there */
+  listTree(project: string | number, o: { path: string; ref: string; recursive?: boolean }): Promise<TreeEntry[] | undefined>;
+  /** commits reachable from `ref` that touched `path`, newest first, at most `max` (GET /projects/:id/repository/commits) */
+  listCommits(project: string | number, o: { ref: string; path?: string; max: number }): Promise<Commit[]>;
+  /** the merge base of two or more commits (GET /projects/:id/repository/merge_base) */
+  mergeBase(project: string | number, refs: string[]): Promise<string>;
+  /** one commit of file actions on a branch (POST /projects/:id/repository/commits); never retried */
+  createCommit(project: string | number, input: CreateCommitInput): Promise<Commit>;
   close(): void;
 }
 
@@ -517,6 +570,10 @@ function toMr(j: J): MergeRequest {
   };
 }
 
+function toCommit(c: J): Commit {
+  return { id: s(c?.id), title: s(c?.title), message: s(c?.message), authorName: s(c?.author_name), authorEmail: s(c?.author_email), committerName: s(c?.committer_name), committerEmail: s(c?.committer_email), authoredDate: s(c?.authored_date), committedDate: s(c?.committed_date), createdAt: s(c?.created_at), parentIds: Array.isArray(c?.parent_ids) ? c.parent_ids.map(s) : [] };
+}
+
 function toNote(j: J): Note {
   return { id: Number(j.id), body: s(j.body), author: toUser(j.author), system: !!j.system, createdAt: s(j.created_at), updatedAt: s(j.updated_at) };
 }
@@ -590,12 +647,14 @@ export function gitlabClient(cfg: GitlabConfig, opts: ClientOptions = {}): Gitla
    * x-next-page (or the `page` of the Link rel="next" URL); the URL itself is never followed, so a Link to
    * another host gets no token. A next page that is not after the current one is a malformed answer.
    */
-  async function allPages(what: string, endpoint: string, query: Record<string, unknown> = {}): Promise<J[]> {
+  async function allPages(what: string, endpoint: string, query: Record<string, unknown> = {}, limit = Infinity): Promise<J[]> {
     const out: J[] = [];
     for (let page = 1; ; ) {
-      const r = await transport.request('GET', service, endpoint, { searchParams: { ...query, perPage: 100, page } });
+      const r = await transport.request('GET', service, endpoint, { searchParams: { ...query, perPage: Math.min(100, limit), page } });
       if (!Array.isArray(r.body)) throw fail.failed(GitlabErrors.BAD_ANSWER, `${what}: GitLab's answer (page ${page}) is not a list`, { where: redactUrl(`${cfg.apiUrl}/${endpoint}`), hint: 'a proxy or an incompatible GitLab answered; nothing was decided on it' });
       out.push(...(r.body as J[]));
+      // enough read (a bounded walk of history): the rest is not asked for
+      if (out.length >= limit) return out.slice(0, limit);
       let next = /^\d+$/.test(r.headers['x-next-page'] ?? '') ? Number(r.headers['x-next-page']) : undefined;
       if (next === undefined) {
         const m = /<([^>]*)>\s*;\s*rel="next"/.exec(r.headers.link ?? '');
@@ -620,7 +679,7 @@ export function gitlabClient(cfg: GitlabConfig, opts: ClientOptions = {}): Gitla
     currentUser: () =>
       call('the token\'s user', async () => {
         const j = (await api.Users.showCurrentUser()) as J;
-        return { ...toUser(j), bot: typeof j?.bot === 'boolean' ? j.bot : undefined, isAdmin: j?.is_admin === true };
+        return { ...toUser(j), bot: typeof j?.bot === 'boolean' ? j.bot : undefined, isAdmin: j?.is_admin === true, email: typeof j?.email === 'string' ? j.email : undefined, commitEmail: typeof j?.commit_email === 'string' ? j.commit_email : undefined };
       }),
     getProject: (project) =>
       call(label(project), async () => {
@@ -673,7 +732,7 @@ export function gitlabClient(cfg: GitlabConfig, opts: ClientOptions = {}): Gitla
     mergeRequestCommits: (project, iid) =>
       call(`the commits of ${mrLabel(project, iid)}`, async () => {
         const list = await allPages(`the commits of ${mrLabel(project, iid)}`, `projects/${enc(project)}/merge_requests/${iid}/commits`);
-        return list.map((c) => ({ id: s(c?.id), title: s(c?.title), message: s(c?.message), authorName: s(c?.author_name), authorEmail: s(c?.author_email), committerName: s(c?.committer_name), committerEmail: s(c?.committer_email), authoredDate: s(c?.authored_date), committedDate: s(c?.committed_date), createdAt: s(c?.created_at), parentIds: Array.isArray(c?.parent_ids) ? c.parent_ids.map(s) : [] }));
+        return list.map(toCommit);
       }),
     mergeRequestVersions: (project, iid) =>
       call(`the diff versions of ${mrLabel(project, iid)}`, async () => {
@@ -737,6 +796,54 @@ export function gitlabClient(cfg: GitlabConfig, opts: ClientOptions = {}): Gitla
           if (typeof r?.public_email === 'string' && r.public_email.toLowerCase() === want) out.push(toUser(u));
         }
         return out;
+      }),
+    branchHead: (project, branch) =>
+      call(`branch ${branch} of ${label(project)}`, async () => {
+        try {
+          const r = await transport.request('GET', service, `projects/${enc(project)}/repository/branches/${enc(branch)}`, {});
+          const id = s((r.body as J)?.commit?.id);
+          if (!/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(id)) throw fail.failed(GitlabErrors.BAD_ANSWER, `branch ${branch} of ${label(project)}: GitLab's answer names no commit`, { where: redactUrl(`${cfg.apiUrl}/projects/${enc(project)}/repository/branches`) });
+          return id;
+        } catch (e) {
+          if (isGitlabApiError(e, 404) && /Branch Not Found/i.test(e.serverMessage)) return undefined;
+          throw e;
+        }
+      }),
+    getFile: (project, path, ref) =>
+      call(`${path} at ${ref.slice(0, 12)} of ${label(project)}`, async () => {
+        try {
+          const r = await transport.request('GET', service, `projects/${enc(project)}/repository/files/${enc(path)}`, { searchParams: { ref } });
+          const j = r.body as J;
+          if (j?.encoding !== 'base64' || typeof j?.content !== 'string' || typeof j?.last_commit_id !== 'string') throw fail.failed(GitlabErrors.BAD_ANSWER, `${path}: GitLab's answer is not a file (content base64, last_commit_id)`, { where: redactUrl(`${cfg.apiUrl}/projects/${enc(project)}/repository/files`) });
+          return { content: Buffer.from(j.content, 'base64'), blobId: s(j.blob_id), commitId: s(j.commit_id), lastCommitId: s(j.last_commit_id), executable: j.execute_filemode === true };
+        } catch (e) {
+          if (isGitlabApiError(e, 404)) return undefined;
+          throw e;
+        }
+      }),
+    listTree: (project, o) =>
+      call(`the tree ${o.path || '/'} at ${o.ref.slice(0, 12)} of ${label(project)}`, async () => {
+        try {
+          const list = await allPages(`the tree ${o.path || '/'}`, `projects/${enc(project)}/repository/tree`, { path: o.path || undefined, ref: o.ref, recursive: o.recursive ? true : undefined });
+          return list.map((e) => ({ id: s(e?.id), name: s(e?.name), type: s(e?.type), path: s(e?.path), mode: s(e?.mode) }));
+        } catch (e) {
+          if (isGitlabApiError(e, 404)) return undefined;
+          throw e;
+        }
+      }),
+    listCommits: (project, o) =>
+      call(`the commits of ${o.path ?? o.ref} in ${label(project)}`, async () => (await allPages(`the commits of ${o.path ?? o.ref}`, `projects/${enc(project)}/repository/commits`, { refName: o.ref, path: o.path }, Math.max(1, o.max))).map(toCommit)),
+    mergeBase: (project, refs) =>
+      call(`the merge base of ${refs.map((r) => r.slice(0, 12)).join(', ')} in ${label(project)}`, async () => {
+        const r = await transport.request('GET', service, `projects/${enc(project)}/repository/merge_base`, { searchParams: { refs } });
+        return s((r.body as J)?.id);
+      }),
+    createCommit: (project, i) =>
+      call(`a commit on ${i.branch} of ${label(project)}`, async () => {
+        const r = await transport.request('POST', service, `projects/${enc(project)}/repository/commits`, {
+          body: { branch: i.branch, commitMessage: i.commitMessage, authorName: i.authorName, authorEmail: i.authorEmail, actions: i.actions.map((a) => ({ action: a.action, filePath: a.filePath, content: a.content, encoding: a.content === undefined ? undefined : 'text', lastCommitId: a.lastCommitId })) },
+        });
+        return toCommit(r.body as J);
       }),
     fileAtRef: (project, path, ref) =>
       call(`${path} at ${ref} of ${label(project)}`, async () => {

@@ -31,6 +31,7 @@ import { PromoteErrors } from './errors.js';
 import { codeSpan, escapeMarkdown, mdLink } from '../core/markdown.js';
 import { writebackIdentity } from '../bump/guard.js';
 import type { Pinned, Source } from './source.js';
+import type { ApiWriteback } from '../writeback/api.js';
 
 export const TRAILER_FROM = 'Gitops-Promoted-From';
 export const TRAILER_FROM_COMMIT = 'Gitops-Promoted-From-Commit';
@@ -69,7 +70,7 @@ export interface PromoteConfig {
   fromApp?: string;
   /** the job that verified the source environment (argocd wait), for the provenance */
   verifyJob?: string;
-  via: 'push' | 'mr';
+  via: 'push' | 'mr' | 'api';
   skipCi: SkipCi;
   dryRun: boolean;
   author: Identity;
@@ -82,6 +83,8 @@ export interface PromoteConfig {
   render: boolean;
   mr?: MergeRequestOptions;
   mrApi?: () => Promise<MergeRequestApi>;
+  /** --via push/api through GitLab's commits API (src/writeback/api.ts), decided by the command */
+  api?: ApiWriteback;
   env: NodeJS.ProcessEnv;
   log: Logger;
 }
@@ -148,6 +151,7 @@ async function promoteByPush(cfg: PromoteConfig): Promise<PromoteOutcome> {
     env: cfg.env,
     log: cfg.log,
     trailers: trailersOf(cfg),
+    api: cfg.api,
   });
   return { changed: out.changed, dryRun: out.dryRun, changes: out.changes, commit: out.commit, head: out.head, diff: out.diff, attempts: out.attempts };
 }

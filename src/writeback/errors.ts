@@ -6,4 +6,8 @@
 export const WritebackErrors = {
   /** a directory holds files of more than one edit target kind (--target-kind auto), or several files of the kind (2) */
   TARGET_AMBIGUOUS: 'EWRITEBACK_TARGET_AMBIGUOUS',
+  /** --via api cannot be used for this config repo (not an https URL on the pipeline's GitLab, no write token, --skip-ci push-option, --workdir) (2) */
+  API_UNAVAILABLE: 'EWRITEBACK_API_UNAVAILABLE',
+  /** GitLab's repository API answered something that is not a file or tree of the config repo (1) */
+  API_ANSWER: 'EWRITEBACK_API_ANSWER',
 } as const;

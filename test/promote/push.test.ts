@@ -169,7 +169,7 @@ describe('promote --via push', () => {
     expect(res.code, res.all).toBe(2);
     expect(res.stderr).toContain('EPROMOTE_CONFIG');
     expect(res.stderr).toContain('--from "../x"');
-    expect(res.stderr).toContain('--via must be push or mr');
+    expect(res.stderr).toContain('--via must be push, mr or api');
     expect(res.stderr).toContain('--image "app:1.0"');
   });
 });

@@ -5,7 +5,8 @@
  * target (or source) kustomization that is a symlink out of the clone — absolute, relative, or a symlinked
  * overlay directory — is refused before it is read (exit 2), the outside file is neither printed nor changed,
  * nothing is pushed (no commit on main, no promotion branch, no merge request), and the clone's temp dir is
- * gone afterwards (TMPDIR is a fresh dir per run, empty at the end). Before the shared checkout, promote
+ * gone afterwards (TMPDIR is a fresh dir per run, empty at the end). bump and promote --via api (no clone: the
+ * files come through GitLab's repository API) go through the same cases. Before the shared checkout, promote
  * --via mr read, rendered and rewrote such a file.
  *
  * Against the real smart-HTTP git server and kustomize; GitLab is the double, its responses checked against
@@ -128,6 +129,10 @@ interface Command {
 
 const COMMANDS: Command[] = [
   { name: 'bump', linked: 'envs/production', args: (url) => ['bump', '--repo', url, '--branch', 'main', '--dir', 'envs/production', '--image', `registry.example.com/team/app@${DIGEST}`] },
+  // the write-back without a clone (src/writeback/api.ts): the files read through GitLab's API land in a temp dir as
+  // they are in git (a symlink stays a symlink), and the same LocalTree refuses them
+  { name: 'bump --via api', linked: 'envs/production', args: (url) => ['bump', '--via', 'api', '--repo', url, '--branch', 'main', '--dir', 'envs/production', '--image', `registry.example.com/team/app@${DIGEST}`] },
+  { name: 'promote --via api (target)', linked: 'envs/production', args: (url) => ['promote', '--repo', url, '--branch', 'main', '--from', 'envs/staging', '--to', 'envs/production', '--via', 'api'] },
   { name: 'promote --via push (target)', linked: 'envs/production', args: (url) => ['promote', '--repo', url, '--branch', 'main', '--from', 'envs/staging', '--to', 'envs/production', '--via', 'push'] },
   { name: 'promote --via mr (target)', linked: 'envs/production', args: (url) => ['promote', '--repo', url, '--branch', 'main', '--from', 'envs/staging', '--to', 'envs/production', '--via', 'mr'] },
   { name: 'promote --via push (source)', linked: 'envs/staging', args: (url) => ['promote', '--repo', url, '--branch', 'main', '--from', 'envs/staging', '--to', 'envs/production', '--via', 'push'] },
@@ -173,7 +178,8 @@ describe('every write-back command: a symlink out of the clone', () => {
       git(work, ['commit', '-q', '-m', 'config']);
       git(work, ['push', '-q', srv.authUrl(`${path}.git`), 'HEAD:refs/heads/main']);
       rmSync(work, { recursive: true, force: true });
-      const env = { GITOPS_GIT_USER: srv.user, GITOPS_GIT_TOKEN: srv.password, TMPDIR: tmp('gci-tmpdir-') };
+      // the GitLab connection is what the --via api commands read through (the others clone: another port than the API)
+      const env = { GITOPS_GIT_USER: srv.user, GITOPS_GIT_TOKEN: srv.password, CI_API_V4_URL: gl.apiUrl, GITOPS_GITLAB_TOKEN: gl.token, TMPDIR: tmp('gci-tmpdir-') };
       const res = await runCli([...c.args(`${srv.url}/${path}.git`), '--dry-run'], { env });
       expect(res.code, `${c.name}\n${res.all}`).toBe(0);
       expect(res.stdout, c.name).toContain(DIGEST);

@@ -28,7 +28,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { GitServer } from '../../helpers/services.js';
 
 // ------------------------------------------------------------------------------------------ options
@@ -160,6 +160,14 @@ export interface GitlabDoubleHooks {
   revoke(token: string): void;
   /** the project's deployments as the API shows them */
   deployments(project: string): Array<Record<string, unknown>>;
+  /** run `fn` inside the next POST commits of the project, after its tree is written and before the branch is
+   *  updated (another writer that lands in between: the update must then refuse) */
+  interleaveNextCommit(project: string, fn: () => void): void;
+  /** the next matching request hangs for `ms` and its connection is then dropped, unanswered and not applied (a
+   *  stalled GitLab or proxy: the client's deadline is what ends it) */
+  stallNext(f: { method?: string; route: string; ms: number }): void;
+  /** a project added after start (a repo the test made since), in front of the same git server */
+  addProject(p: DoubleProject): void;
   /** record a pipeline of the project that ran `sha` on `ref` (default: the default branch); returns its id */
   addPipeline(project: string, o: { sha: string; ref?: string; status?: string }): number;
 }
@@ -380,6 +388,7 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
   let nextVersionId = 700;
   const faults: Array<Fault & { times: number }> = [];
   const tampers: Tamper[] = [];
+  const stalls: Array<{ method?: string; route: string; ms: number }> = [];
   let raceCreate = false;
   const requests: Array<{ method: string; path: string; status: number; user?: string }> = [];
 
@@ -811,8 +820,9 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
     if (c.user.accessLevel < 30) throw msg(403, '403 Forbidden');
   };
 
-  on('GET', '/user', (c) => ({ status: 200, body: { ...userEntity(c.user), bot: c.user.bot, created_at: '2026-01-01T00:00:00.000Z', email: `${c.user.username}@example.com`, public_email: c.user.publicEmail, is_admin: c.user.admin } }));
+  on('GET', '/user', (c) => ({ status: 200, body: { ...userEntity(c.user), bot: c.user.bot, created_at: '2026-01-01T00:00:00.000Z', email: `${c.user.username}@example.com`, commit_email: `${c.user.username}@example.com`, public_email: c.user.publicEmail, is_admin: c.user.admin } }));
   userRoutes();
+  repositoryRoutes();
   on('GET', '/projects/:id', (c, a) => ({ status: 200, body: projectEntity(mustProject(a.id)) }));
   on(
     'GET',
@@ -1175,6 +1185,176 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
     });
   }
 
+  // ---------------------------------------------------------------------------------------- repository (write-back through the API)
+  // The endpoints `bump --via api` reads and writes the config repo through, answered from the real bare repo:
+  //   GET  branches/:branch       https://docs.gitlab.com/api/branches/#get-single-repository-branch
+  //   GET  files/:file_path       https://docs.gitlab.com/api/repository_files/#get-file-from-repository (content base64,
+  //                               blob_id, commit_id, last_commit_id: the last commit at `ref` that touched the file)
+  //   GET  tree                   https://docs.gitlab.com/api/repositories/#list-repository-tree (path, ref, recursive,
+  //                               paginated; 404 "Tree Not Found" for a path or ref that is not there)
+  //   GET  commits                https://docs.gitlab.com/api/commits/#list-repository-commits (ref_name, path; newest first)
+  //   GET  commits/:sha           https://docs.gitlab.com/api/commits/#get-a-single-commit
+  //   GET  merge_base             https://docs.gitlab.com/api/repositories/#merge-base (refs[] two or more)
+  //   POST commits                https://docs.gitlab.com/api/commits/#create-a-commit-with-multiple-files-and-actions
+  // POST commits follows GitLab's Files::MultiService (app/services/files/multi_service.rb): an update/move/delete whose
+  // `last_commit_id` is not the last commit that touched the file on the branch answers 400 "The file has changed since
+  // you started editing it: <path>"; the commit's committer is the token's user, its author author_name/author_email
+  // (else the user); the branch moves only if it still points where it did when the request started
+  // (`git update-ref refs/heads/B new old`, as Gitaly's UserCommitFiles updates the reference with the old value it
+  // read): else 400 (the message of that case is the double's own; gitops-ci re-reads the branch on any 400 and
+  // decides on what it finds, not on the text).
+  const ZERO = '0'.repeat(40);
+  const interleave = new Map<number, () => void>();
+  const commitDetail = (p: Project, c: CommitInfo) => ({ ...commitEntity(p, c), status: null, project_id: p.id, last_pipeline: null });
+  function lsTree(p: Project, ref: string, path: string, recursive: boolean): Array<{ id: string; name: string; type: string; path: string; mode: string }> | undefined {
+    const treeish = path ? `${ref}:${path}` : `${ref}^{tree}`;
+    if (git(p.gitDir, ['cat-file', '-e', treeish], { allowFail: true }).code !== 0) return undefined;
+    if (git(p.gitDir, ['cat-file', '-t', treeish], { allowFail: true }).out.trim() !== 'tree') return undefined;
+    const out = git(p.gitDir, ['ls-tree', '-z', ...(recursive ? ['-r', '-t'] : []), treeish]).out;
+    return out
+      .split('\0')
+      .filter(Boolean)
+      .map((l) => {
+        const [meta, name] = l.split('\t');
+        const [mode, type, id] = meta.split(' ');
+        const full = path ? `${path}/${name}` : name;
+        return { id, name: full.split('/').pop()!, type, path: full, mode };
+      });
+  }
+  /** the last commit at `ref` that touched `path` (GitLab's last_commit_id) */
+  const lastCommitOf = (p: Project, ref: string, path: string) => git(p.gitDir, ['log', '-1', '--format=%H', ref, '--', path], { allowFail: true }).out.trim() || undefined;
+  function repositoryRoutes(): void {
+    on('GET', '/projects/:id/repository/branches/:branch', (c, a) => {
+      const p = mustProject(a.id);
+      const sha = revParse(p.gitDir, `refs/heads/${a.branch}`);
+      if (!sha) throw msg(404, '404 Branch Not Found');
+      return { status: 200, body: { name: a.branch, commit: commitEntity(p, commitInfo(p.gitDir, sha)), merged: false, protected: false, developers_can_push: false, developers_can_merge: false, can_push: c.user.accessLevel >= 30, default: a.branch === defaultBranch(p), web_url: `${base}/${p.path}/-/tree/${a.branch}` } };
+    });
+    on('GET', '/projects/:id/repository/files/:file_path', (c, a) => {
+      const p = mustProject(a.id);
+      const ref = c.query.get('ref');
+      if (!ref) throw E(400, { error: 'ref is missing' });
+      const commit = revParse(p.gitDir, ref);
+      const entry = commit ? git(p.gitDir, ['ls-tree', '-z', commit, '--', a.file_path], { allowFail: true }).out.split('\0')[0] : '';
+      if (!commit || !entry || entry.split(' ')[1] !== 'blob') throw msg(404, '404 File Not Found');
+      const [meta] = entry.split('\t');
+      const [mode, , blob] = meta.split(' ');
+      const bytes = execFileSync('git', ['--git-dir', p.gitDir, 'cat-file', 'blob', blob]);
+      return {
+        status: 200,
+        body: {
+          file_name: a.file_path.split('/').pop(),
+          file_path: a.file_path,
+          size: bytes.length,
+          encoding: 'base64',
+          content: bytes.toString('base64'),
+          content_sha256: createHash('sha256').update(bytes).digest('hex'),
+          ref,
+          blob_id: blob,
+          commit_id: commit,
+          last_commit_id: lastCommitOf(p, commit, a.file_path)!,
+          execute_filemode: mode === '100755',
+        },
+      };
+    });
+    on('GET', '/projects/:id/repository/tree', (c, a) => {
+      const p = mustProject(a.id);
+      const ref = c.query.get('ref') || defaultBranch(p);
+      const path = (c.query.get('path') ?? '').replace(/^\/+|\/+$/g, '');
+      const list = lsTree(p, ref, path, c.query.get('recursive') === 'true');
+      if (!list) throw msg(404, '404 Tree Not Found');
+      return paginate(c, list);
+    });
+    on('GET', '/projects/:id/repository/commits', (c, a) => {
+      const p = mustProject(a.id);
+      // ref_name: a branch, tag or revision range (A..B)
+      const ref = c.query.get('ref_name') || defaultBranch(p);
+      const ends = ref.split('..');
+      if (ends.length > 2 || ends.some((x) => !revParse(p.gitDir, x))) throw msg(404, '404 Reference Not Found');
+      const path = c.query.get('path');
+      const shas = git(p.gitDir, ['rev-list', ref, ...(path ? ['--', path] : [])], { allowFail: true }).out.split('\n').filter(Boolean);
+      const perPage = Math.min(Math.max(Number(c.query.get('per_page')) || 20, 1), 100);
+      const page = Math.max(Number(c.query.get('page')) || 1, 1);
+      // only the page asked for is read (entities of the whole history would cost a git call each)
+      const slice = shas.slice((page - 1) * perPage, page * perPage);
+      const r = paginate(c, shas);
+      return { ...r, body: slice.map((s) => commitEntity(p, commitInfo(p.gitDir, s))) };
+    });
+    on('GET', '/projects/:id/repository/commits/:sha', (c, a) => {
+      const p = mustProject(a.id);
+      const sha = revParse(p.gitDir, a.sha);
+      if (!sha) throw msg(404, '404 Commit Not Found');
+      return { status: 200, body: commitDetail(p, commitInfo(p.gitDir, sha)) };
+    });
+    on('GET', '/projects/:id/repository/merge_base', (c, a) => {
+      const p = mustProject(a.id);
+      const refs = c.query.getAll('refs[]');
+      if (refs.length < 2) throw msg(400, 'Provide at least 2 refs');
+      const shas = refs.map((r) => revParse(p.gitDir, r));
+      const missing = refs.filter((_, i) => !shas[i]);
+      if (missing.length) throw msg(404, `Could not find ref: ${missing[0]}`);
+      const mb = git(p.gitDir, ['merge-base', ...(shas as string[])], { allowFail: true }).out.trim();
+      if (!mb) throw msg(404, '404 Merge Base Not Found');
+      return { status: 200, body: commitEntity(p, commitInfo(p.gitDir, mb)) };
+    });
+    on('POST', '/projects/:id/repository/commits', (c, a) => {
+      const p = mustProject(a.id);
+      needWrite(c);
+      const b = c.body;
+      const missing = ['branch', 'commit_message', 'actions'].filter((k) => b[k] === undefined || b[k] === null || b[k] === '');
+      if (missing.length) throw E(400, { error: `${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} missing` });
+      const branch = String(b.branch);
+      // the branch as it is when the request starts: the parent, and the old value of the reference update
+      const old = revParse(p.gitDir, `refs/heads/${branch}`);
+      const start = b.start_sha ? revParse(p.gitDir, String(b.start_sha)) : b.start_branch ? revParse(p.gitDir, `refs/heads/${String(b.start_branch)}`) : old;
+      if (!start) throw msg(400, 'You can only create or edit files when you are on a branch');
+      if (old && start !== old && b.force !== true) throw msg(400, `A branch called '${branch}' already exists. Switch to that branch in order to make changes`);
+      const actions = Array.isArray(b.actions) ? (b.actions as Array<Record<string, unknown>>) : [];
+      const idx = mkdtempSync(join(tmpdir(), 'gl-commit-'));
+      const env = { GIT_INDEX_FILE: join(idx, 'index') };
+      try {
+        git(p.gitDir, ['read-tree', start], { env });
+        for (const act of actions) {
+          const action = String(act.action);
+          const path = String(act.file_path ?? '');
+          if (!['create', 'update', 'delete', 'move', 'chmod'].includes(action)) throw msg(400, `Unknown action '${action}'`);
+          const exists = git(p.gitDir, ['cat-file', '-e', `${start}:${path}`], { allowFail: true }).code === 0;
+          // Files::MultiService#validate_file_status!: the file must not have changed since last_commit_id
+          if (['update', 'move', 'delete'].includes(action) && act.last_commit_id !== undefined && act.last_commit_id !== null) {
+            const lastOf = lastCommitOf(p, start, String(act.previous_path ?? path));
+            if (lastOf !== String(act.last_commit_id)) throw msg(400, `The file has changed since you started editing it: ${String(act.previous_path ?? path)}`);
+          }
+          if (action === 'create' && exists) throw msg(400, 'A file with this name already exists');
+          if ((action === 'update' || action === 'delete') && !exists) throw msg(400, "A file with this name doesn't exist");
+          if (action === 'delete') git(p.gitDir, ['update-index', '--force-remove', path], { env });
+          else if (action === 'create' || action === 'update') {
+            const content = act.encoding === 'base64' ? Buffer.from(String(act.content ?? ''), 'base64') : Buffer.from(String(act.content ?? ''), 'utf8');
+            const blob = execFileSync('git', ['--git-dir', p.gitDir, 'hash-object', '-w', '--stdin'], { input: content }).toString().trim();
+            const mode = act.execute_filemode === true ? '100755' : '100644';
+            git(p.gitDir, ['update-index', '--add', '--cacheinfo', `${mode},${blob},${path}`], { env });
+          } else throw msg(400, `the double does not implement action ${action}`);
+        }
+        const tree = git(p.gitDir, ['write-tree'], { env }).out.trim();
+        const when = clock();
+        const u = c.user;
+        const commitEnv = { GIT_AUTHOR_NAME: typeof b.author_name === 'string' && b.author_name ? b.author_name : u.name, GIT_AUTHOR_EMAIL: typeof b.author_email === 'string' && b.author_email ? b.author_email : `${u.username}@example.com`, GIT_COMMITTER_NAME: u.name, GIT_COMMITTER_EMAIL: `${u.username}@example.com`, GIT_AUTHOR_DATE: when, GIT_COMMITTER_DATE: when };
+        const sha = execFileSync('git', ['--git-dir', p.gitDir, 'commit-tree', tree, '-p', start, '-F', '-'], { input: String(b.commit_message), env: { ...process.env, ...commitEnv } }).toString().trim();
+        const between = interleave.get(p.id);
+        if (between) {
+          interleave.delete(p.id);
+          between();
+        }
+        // the branch moves only if it still points where it did when the request started
+        const moved = git(p.gitDir, ['update-ref', `refs/heads/${branch}`, sha, old ?? ZERO], { allowFail: true });
+        if (moved.code !== 0) throw msg(400, `Could not update refs/heads/${branch}: it moved while the commit was made. Please refresh and try again.`);
+        for (const mr of p.mrs) if (mr.source === branch) refresh(p, mr, when, u.id);
+        return { status: 201, body: { ...commitDetail(p, commitInfo(p.gitDir, sha)), stats: { additions: 0, deletions: 0, total: 0 } } };
+      } finally {
+        rmSync(idx, { recursive: true, force: true });
+      }
+    });
+  }
+
   function match(method: string, seg: string[]): { route: Route; params: Record<string, string> } | { allowed: string[] } | undefined {
     const allowed: string[] = [];
     for (const r of routes) {
@@ -1252,6 +1432,14 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
       if ('allowed' in m) throw E(405, { error: '405 Not Allowed' });
       route = m.route;
       const key = `${method} ${route.template}`;
+      const si = stalls.findIndex((f) => (!f.method || f.method === method) && (f.route === key || f.route === route!.template));
+      if (si >= 0) {
+        const st = stalls.splice(si, 1)[0]!;
+        await new Promise((r) => setTimeout(r, st.ms));
+        requests.push({ method, path: raw, status: 0 });
+        res.destroy();
+        return;
+      }
       const fi = faults.findIndex((f) => (!f.method || f.method === method) && (!f.route || (typeof f.route === 'string' ? f.route === key || f.route === route!.template : f.route.test(raw))));
       if (fi >= 0) {
         const f = faults[fi];
@@ -1399,6 +1587,16 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
       return mr.notes.map((n) => noteEntity(p, mr, n));
     },
     branchSha: (project, branch) => revParse(P(project).gitDir, `refs/heads/${branch}`),
+    stallNext: (f) => {
+      stalls.push({ ...f });
+    },
+    interleaveNextCommit: (project, fn) => {
+      interleave.set(P(project).id, fn);
+    },
+    addProject: (d) => {
+      if (projectOf(d.path)) return;
+      projects.push({ id: d.id ?? 1000 + projects.length, path: d.path, repo: d.repo, gitDir: opts.git.repoPath(d.repo), mrs: [], deployments: [], pipelines: [], merge: { ...DEFAULT_MERGE, ...d.merge } });
+    },
     addPipeline: (project, o) => {
       const p = P(project);
       const id = nextPipelineId++;

@@ -1,0 +1,83 @@
+/**
+ * gitops-ci promote --via api: the promotion committed to BRANCH through GitLab's commits API (src/writeback/api.ts,
+ * through bump's plan), against the real git server behind the GitLab double (every answer checked against
+ * test/contracts/gitlab-api.json). The same commit as --via push: message, source trailers, one commit, a re-run
+ * is a no-op; a token that may not write fails with exit 3 and the branch as it was.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
+import { pushTree } from '../helpers/config-repo.js';
+import { startGitServer, type GitServer } from '../helpers/services.js';
+import { startGitlabDouble, type GitlabDouble } from '../doubles/gitlab/server.js';
+import { gitlabContractRecorder } from '../gitlab/contract.js';
+import { configRepo, headOf, jobEnv, leakForms, logOf, show } from '../bump/fixture.js';
+import { DIGEST, IMAGE, PROD, STAGING, layout, messageOf } from './fixture.js';
+
+let srv: GitServer;
+let gl: GitlabDouble;
+const recorder = gitlabContractRecorder();
+beforeAll(async () => {
+  srv = await startGitServer();
+  gl = await startGitlabDouble({ git: srv, projects: [], users: [{ username: 'gitops-bot', name: 'GitOps Bot', bot: true }, { username: 'reporter', accessLevel: 20 }], onResponse: recorder.onResponse });
+});
+afterAll(async () => {
+  expect(recorder.violations).toEqual([]);
+  await gl?.stop();
+  await srv?.stop();
+});
+
+const CI = { CI_PROJECT_PATH: 'shovel/config', CI_PIPELINE_ID: '2001', CI_JOB_URL: 'https://gitlab.example.com/shovel/config/-/jobs/9001' };
+
+function repoWithDigest() {
+  const r = configRepo(srv);
+  const staging = layout()[`${STAGING}/kustomization.yaml`]!;
+  const msg = `[skip ci] bump shovel-gitops in staging\n\nstaging:\n- x\n\nGitops-Overlay: ${STAGING}\nGitops-Image: ${IMAGE}=${IMAGE}@${DIGEST}\nGitops-Source-Project: shovel/app\nGitops-Source-Commit: ${'c'.repeat(40)}\nGitops-Pipeline: https://gitlab.example.com/shovel/app/-/pipelines/1500\nGitops-Pipeline-Id: 1500\n`;
+  const head = pushTree(r.authUrl, { [`${STAGING}/kustomization.yaml`]: staging }, { message: msg, committer: { name: 'gitops-ci', email: 'gitops-ci@noreply.invalid' } });
+  gl.hooks.addProject({ path: r.name.replace(/\.git$/, ''), repo: r.name });
+  return { ...r, head };
+}
+
+const args = (url: string, ...more: string[]) => ['promote', '--repo', url, '--branch', 'main', '--from', STAGING, '--to', PROD, ...more];
+const env = (extra: NodeJS.ProcessEnv = {}) => jobEnv(srv, { ...CI, CI_API_V4_URL: gl.apiUrl, GITOPS_GITLAB_TOKEN: gl.token, ...extra });
+
+describe('promote --via api', () => {
+  it('commits the staging digest to production through the API, with the source trailers; a re-run is a no-op', async () => {
+    const r = repoWithDigest();
+    const res = await runCli(args(r.url, '--via', 'api'), { env: env() });
+    expect(res.code, res.all).toBe(0);
+    expect(res.stderr).toMatch(/write-back via api/);
+    expect(show(r.path, `${PROD}/kustomization.yaml`)).toContain(`digest: ${DIGEST}`);
+    expect(logOf(r.path, `${r.head}..main`)).toHaveLength(1);
+    const msg = messageOf(r.path);
+    expect(msg.split('\n')[0]).toBe(`[skip ci] promote shovel-gitops:${DIGEST.slice(0, 19)} from staging to production`);
+    expect(msg).toContain(`Gitops-Promoted-From: ${STAGING}`);
+    expect(msg).toContain(`Gitops-Promoted-From-Commit: ${r.head}`);
+    // the staging commit's pipeline is not one the GitLab double knows: with a token, its provenance is not trusted
+    // (src/bump/guard.ts verifyProvenance), so the promote job's own pipeline is recorded
+    expect(msg).toContain('Gitops-Pipeline-Id: 2001');
+    const head = headOf(r.path);
+    const again = await runCli(args(r.url, '--via', 'api'), { env: env() });
+    expect(again.code, again.all).toBe(0);
+    expect(headOf(r.path)).toBe(head);
+  });
+
+  it('--via push keeps git unless GITOPS_WRITE_VIA says otherwise; GITOPS_WRITE_VIA=api sends it through the API', async () => {
+    const r = repoWithDigest();
+    const git = await runCli(args(r.url, '--dry-run'), { env: env() });
+    expect(git.code, git.all).toBe(0);
+    expect(git.stderr).toMatch(/write-back via git \(--via push writes through git unless GITOPS_WRITE_VIA=auto\|api\)/);
+    const api = await runCli(args(r.url), { env: env({ GITOPS_WRITE_VIA: 'api' }) });
+    expect(api.code, api.all).toBe(0);
+    expect(api.stderr).toMatch(/write-back via api/);
+    expect(show(r.path, `${PROD}/kustomization.yaml`)).toContain(`digest: ${DIGEST}`);
+  });
+
+  it('a token whose user may not write: exit 3, production unchanged, the token in no output', async () => {
+    const r = repoWithDigest();
+    const token = gl.tokenOf('reporter');
+    const res = await runCli(args(r.url, '--via', 'api'), { env: env({ GITOPS_GITLAB_TOKEN: token }) });
+    expect(res.code, res.all).toBe(3);
+    expect(headOf(r.path)).toBe(r.head);
+    for (const f of leakForms(token, [])) expect(res.all).not.toContain(f);
+  });
+});
