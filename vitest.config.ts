@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import LongestFirst from './test/helpers/sequencer.js';
 
 export default defineConfig({
   test: {
@@ -11,5 +12,7 @@ export default defineConfig({
     // the CPU: three files at a time on a 2-core machine (vitest's default there is one).
     maxWorkers: 3,
     reporters: ['default'],
+    // longest files first, also in a fresh clone (test/helpers/sequencer.ts)
+    sequence: { sequencer: LongestFirst },
   },
 });

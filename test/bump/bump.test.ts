@@ -10,7 +10,7 @@ import net from 'node:net';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
-import { bareRepo, git, pushTree, seedLayout } from '../helpers/config-repo.js';
+import { bareRepo, git, pushTree, pushTrees, seedLayout } from '../helpers/config-repo.js';
 import { freePort, startGitServer, tmp, type GitServer } from '../helpers/services.js';
 import { configRepo, headOf, IMAGE, installHook, jobEnv, logOf, PROD, show, STAGING, sourceRepo } from './fixture.js';
 
@@ -233,10 +233,12 @@ describe('bump: stale guard history', () => {
     // 25 later commits touch the same kustomization (hand edits), and others elsewhere
     const file = `${PROD}/kustomization.yaml`;
     let text = show(r.path, file);
+    const edits = [];
     for (let i = 0; i < 25; i++) {
       text += `# note ${i}\n`;
-      pushTree(r.authUrl, { [file]: text, [`docs/n${i}.md`]: `${i}\n` });
+      edits.push({ [file]: text, [`docs/n${i}.md`]: `${i}\n` });
     }
+    pushTrees(r.authUrl, edits); // 25 commits, one push
     const stale = await runCli(['bump', '--repo', r.url, '--branch', 'main', '--dir', PROD, '--image', `${IMAGE}:older`], { env: env('400') });
     expect(stale.code, stale.all).toBe(0);
     expect(stale.stderr).toMatch(/skipped .*pipeline 400 is older than pipeline 500/);
@@ -253,11 +255,12 @@ describe('bump: stale guard history', () => {
     expect((await runCli(['bump', '--repo', r.url, '--branch', 'main', '--dir', PROD, '--image', `${IMAGE}:deep`], { env: env('500') })).code).toBe(0);
     const file = `${PROD}/kustomization.yaml`;
     let text = show(r.path, file);
-    let head = '';
+    const edits = [];
     for (let i = 0; i < 25; i++) {
       text += `# note ${i}\n`;
-      head = pushTree(r.authUrl, { [file]: text });
+      edits.push({ [file]: text });
     }
+    const head = pushTrees(r.authUrl, edits).at(-1)!; // 25 commits, one push
     // someone else's commit lands on main during our first push
     const other = pushTree(r.authUrl, { 'README.md': 'someone else\n' });
     execFileSync('git', ['-C', r.path, 'update-ref', 'refs/heads/main', head]);

@@ -35,6 +35,14 @@ export function writeTree(dir: string, tree: Tree): void {
  * it). Returns the new commit SHA.
  */
 export function pushTree(remote: string, tree: Tree, opts: { branch?: string; message?: string; remove?: string[]; committer?: { name: string; email: string } } = {}): string {
+  return pushTrees(remote, [tree], opts).at(-1)!;
+}
+
+/**
+ * pushTree for a series: commits each tree of `trees` in turn (one commit each, in order) on top of `branch`,
+ * then pushes them all at once: one clone and one push instead of one per commit. Returns the SHAs, in order.
+ */
+export function pushTrees(remote: string, trees: Tree[], opts: { branch?: string; message?: string; remove?: string[]; committer?: { name: string; email: string } } = {}): string[] {
   const branch = opts.branch ?? 'main';
   const work = tmp('gci-cfg-');
   try {
@@ -48,12 +56,16 @@ export function pushTree(remote: string, tree: Tree, opts: { branch?: string; me
       exists = false;
     }
     if (exists) git(work, ['checkout', '-q', '-B', branch, `origin/${branch}`]);
-    for (const r of opts.remove ?? []) rmSync(join(work, r), { recursive: true, force: true });
-    writeTree(work, tree);
-    git(work, ['add', '-A']);
-    git(work, ['commit', '-q', '--allow-empty', '-m', opts.message ?? 'config'], opts.committer ? { GIT_COMMITTER_NAME: opts.committer.name, GIT_COMMITTER_EMAIL: opts.committer.email } : {});
+    const shas: string[] = [];
+    for (const tree of trees) {
+      for (const r of opts.remove ?? []) rmSync(join(work, r), { recursive: true, force: true });
+      writeTree(work, tree);
+      git(work, ['add', '-A']);
+      git(work, ['commit', '-q', '--allow-empty', '-m', opts.message ?? 'config'], opts.committer ? { GIT_COMMITTER_NAME: opts.committer.name, GIT_COMMITTER_EMAIL: opts.committer.email } : {});
+      shas.push(git(work, ['rev-parse', 'HEAD']));
+    }
     git(work, ['push', '-q', 'origin', `HEAD:refs/heads/${branch}`]);
-    return git(work, ['rev-parse', 'HEAD']);
+    return shas;
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

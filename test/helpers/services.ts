@@ -358,10 +358,10 @@ export async function startGitServer(opts: { user?: string; password?: string; u
       const p = repoPath(name);
       mkdirSync(p, { recursive: true });
       execFileSync('git', ['init', '-q', '--bare', '-b', o.branch ?? 'main', p]);
-      execFileSync('git', ['-C', p, 'config', 'http.receivepack', 'true']);
-      // as GitLab does: serve partial clones, accept push options
-      execFileSync('git', ['-C', p, 'config', 'uploadpack.allowFilter', 'true']);
-      execFileSync('git', ['-C', p, 'config', 'receive.advertisePushOptions', 'true']);
+      // http.receivepack, and as GitLab does: serve partial clones, accept push options, and no `git gc --auto`
+      // after every push (GitLab runs its own housekeeping). Appended to the repo's config file as `git config`
+      // would write them (one process per repo instead of four: suites make many repos)
+      appendFileSync(join(p, 'config'), '[http]\n\treceivepack = true\n[uploadpack]\n\tallowFilter = true\n[receive]\n\tadvertisePushOptions = true\n\tautogc = false\n');
       return `${base}/${name}`;
     },
     authUrl(name) {

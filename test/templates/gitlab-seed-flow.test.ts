@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { tmp } from '../helpers/services.js';
 import { git, seedLayout } from '../helpers/config-repo.js';
 import { ROOT } from '../helpers/gitlab-ci-local.js';
-import { readmeExample, startPipelineHarness, type PipelineHarness } from '../helpers/pipeline-harness.js';
+import { ARGO_POLL_MS, readmeExample, startPipelineHarness, type PipelineHarness } from '../helpers/pipeline-harness.js';
 import { decidePipeline, includeAs, pipelineVariables, placeComponents, type IncludeForm, type PipelineDecision, type PipelineSource, type PushEvent } from '../helpers/gitlab-model.js';
 import { startArgoCdDouble, type ArgoCdDouble } from '../doubles/argocd/server.js';
 import type { MergeSettings } from '../doubles/gitlab/server.js';
@@ -71,7 +71,7 @@ describe('the seed\'s flow on GitLab, under every merge method', () => {
         { name: 'shovel-staging', path: '.kubernetes/overlays/staging', targetRevision: 'staging' },
         { name: 'shovel-production', path: '.kubernetes/overlays/production', targetRevision: 'main' },
       ],
-      pollIntervalMs: 500,
+      pollIntervalMs: ARGO_POLL_MS,
     });
     log = h.pushLog(P);
   }, 120_000);

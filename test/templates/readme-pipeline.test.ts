@@ -11,7 +11,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmp } from '../helpers/services.js';
 import { git, seedLayout } from '../helpers/config-repo.js';
-import { readmeExample, startPipelineHarness, type PipelineHarness } from '../helpers/pipeline-harness.js';
+import { ARGO_POLL_MS, readmeExample, startPipelineHarness, type PipelineHarness } from '../helpers/pipeline-harness.js';
 import { ROOT } from '../helpers/gitlab-ci-local.js';
 import { placeComponents } from '../helpers/gitlab-model.js';
 import { startArgoCdDouble, type ArgoCdDouble } from '../doubles/argocd/server.js';
@@ -51,7 +51,7 @@ describe("the README's pipeline, verbatim, in gitlab-ci-local", () => {
         { name: 'shovel-staging', path: '.kubernetes/overlays/staging', targetRevision: 'staging' },
         { name: 'shovel-production', path: '.kubernetes/overlays/production', targetRevision: 'main' },
       ],
-      pollIntervalMs: 500,
+      pollIntervalMs: ARGO_POLL_MS,
     });
   });
   afterAll(async () => {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { tmp } from '../helpers/services.js';
 import { git, seedLayout, type Tree } from '../helpers/config-repo.js';
 import { ROOT } from '../helpers/gitlab-ci-local.js';
-import { startPipelineHarness, type PipelineHarness } from '../helpers/pipeline-harness.js';
+import { ARGO_POLL_MS, startPipelineHarness, type PipelineHarness } from '../helpers/pipeline-harness.js';
 import { startArgoCdDouble, type ArgoCdDouble } from '../doubles/argocd/server.js';
 
 const VERSION = '0.2.0';
@@ -62,7 +62,7 @@ describe('component scenarios in gitlab-ci-local', () => {
         { name: 'api-staging', path: '.kubernetes/api/overlays/staging', targetRevision: 'staging' },
         { name: 'web-staging', path: '.kubernetes/web/overlays/staging', targetRevision: 'staging' },
       ],
-      pollIntervalMs: 500,
+      pollIntervalMs: ARGO_POLL_MS,
     });
     argoCfg = await startArgoCdDouble({
       repoURL: h.srv.authUrl('shovel/shovel-config.git'),
@@ -70,7 +70,7 @@ describe('component scenarios in gitlab-ci-local', () => {
         { name: 'shovel-staging', path: 'overlays/staging', targetRevision: 'main' },
         { name: 'shovel-production', path: 'overlays/production', targetRevision: 'main' },
       ],
-      pollIntervalMs: 500,
+      pollIntervalMs: ARGO_POLL_MS,
     });
   });
   afterAll(async () => {
@@ -114,6 +114,10 @@ describe('component scenarios in gitlab-ci-local', () => {
     expect(readFileSync(join(check, 'c/.kubernetes/api/overlays/staging/kustomization.yaml'), 'utf8')).toContain('# staging overlay: CI bumps the image below; keep the comments');
     void shaA;
     const head = git(join(check, 'c'), ['rev-parse', 'HEAD']);
+    // the app whose deploy job ran before the last bump learns of that bump from Argo CD's own git polling (the
+    // jobs refresh only their own app): poll now rather than waiting out the interval (ARGO_POLL_MS)
+    argoApp.pollNow();
+    for (const app of ['api-staging', 'web-staging']) await argoApp.waitFor(app, (a) => a.status.sync.revision === head).catch(() => undefined);
     expect(argoApp.app('api-staging').status.sync.revision).toBe(head);
     expect(argoApp.app('web-staging').status.sync.revision).toBe(head);
   }, 300_000);

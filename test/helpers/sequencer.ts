@@ -1,0 +1,65 @@
+/**
+ * The order in which vitest starts the test files: longest first, so that the workers stay busy to the end
+ * instead of one of them starting a five-minute file when the others are nearly done.
+ *
+ * vitest's own sequencer orders by the durations of the last run, which it keeps in its cache
+ * (node_modules/.vite/vitest); a fresh clone (CI, `make test`) has none, and then it starts the largest files
+ * (in bytes) first, which are not the longest. So a file without a cached duration takes its duration from
+ * LONG_FILES below (seconds, measured with the whole suite on 2 cores; files not listed count as short).
+ * Refresh the list from a run's JSON report (scripts/run-tests.mjs writes one) when a file's time changes a lot.
+ */
+import { relative } from 'node:path';
+import { BaseSequencer, type TestSpecification } from 'vitest/node';
+
+export const LONG_FILES: Record<string, number> = {
+  'test/templates/gitlab-seed-flow.test.ts': 330,
+  'test/bump/bump.test.ts': 180,
+  'test/security/writeback.test.ts': 150,
+  'test/templates/readme-pipeline.test.ts': 105,
+  'test/templates/scenarios.test.ts': 100,
+  'test/argocd/wait.test.ts': 90,
+  'test/image/runner.test.ts': 85,
+  'test/promote/push.test.ts': 80,
+  'test/argocd/fleet.test.ts': 70,
+  'test/promote/mr.test.ts': 70,
+  'test/promote/failures.test.ts': 65,
+  'test/preview/preview.test.ts': 60,
+  'test/argocd/transport.test.ts': 57,
+  'test/templates/gitlab-model.test.ts': 56,
+  'test/bump/concurrency.test.ts': 56,
+  'test/argocd/rollback.test.ts': 56,
+  'test/argocd/push.test.ts': 56,
+  'test/templates/gitlab-ci-local.test.ts': 55,
+  'test/gitlab/gate-hostile.test.ts': 52,
+  'test/bump/guard-provenance.test.ts': 51,
+  'test/bump/credentials.test.ts': 39,
+  'test/bump/push-faults.test.ts': 38,
+  'test/gitlab/gate.test.ts': 37,
+  'test/image/build.test.ts': 36,
+  'test/preview/hostile.test.ts': 34,
+  'test/gitlab/mr.test.ts': 29,
+  'test/security/outside.test.ts': 26,
+  'test/set-image/cli.test.ts': 24,
+  'test/image/faults.test.ts': 24,
+  'test/templates/gitlab-merge-methods.test.ts': 23,
+  'test/argocd/status.test.ts': 22,
+  'test/argocd/double.test.ts': 22,
+};
+
+export default class LongestFirst extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const base = await super.sort(files);
+    const root = this.ctx.config.root;
+    const seconds = (f: TestSpecification): number => {
+      const path = relative(root, f.moduleId);
+      const cached = this.ctx.cache.getFileTestResults(`${f.project.name}:${path}`);
+      if (cached?.failed) return Number.MAX_SAFE_INTEGER; // as vitest does: what failed last time runs first
+      return cached ? cached.duration / 1000 : (LONG_FILES[path] ?? 0);
+    };
+    // a stable sort: files of equal weight keep vitest's order (by size when it has no cache)
+    return base
+      .map((f, i) => ({ f, i, s: seconds(f) }))
+      .sort((a, b) => b.s - a.s || a.i - b.i)
+      .map((x) => x.f);
+  }
+}
