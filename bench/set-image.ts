@@ -267,6 +267,7 @@ report(
     `bench/set-image: ${N} files, one image bumped in each (${machine()})`,
     `median of ${ROUNDS} rounds (interleaved) for the whole-set methods; per-process loops measured once on ${SAMPLE} files and scaled`,
     `CPU = user + sys of the process(es); load average (1 min) at start ${load0.toFixed(2)}, at end ${load1.toFixed(2)}`,
+    ...(process.env.NODE_EXTRA_CA_CERTS ? ['NODE_EXTRA_CA_CERTS is set: every node process parses that CA bundle at start (tens of ms of CPU each); unset it to measure what a runner without it pays'] : []),
     '',
     ...section(`Kustomize overlays (${N})`, kust),
     '',
