@@ -169,7 +169,7 @@ export interface SetImagesOptions {
   dryRun?: boolean;
   render?: boolean;
   log?: Logger;
-  /** parallel reads/writes (default 32) */
+  /** overlays in flight while they are read and checked (default 32); writes go one after the other */
   concurrency?: number;
 }
 
