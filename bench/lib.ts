@@ -1,7 +1,7 @@
 /** Small helpers shared by the benches: timing, medians and a plain table. */
 import { cpus, loadavg, totalmem } from 'node:os';
 import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const CLI = fileURLToPath(new URL('../dist/gitops-ci.cjs', import.meta.url));
@@ -113,4 +113,20 @@ export async function startDelayProxy(target: number, oneWayMs: number): Promise
       server.close(() => r());
     }),
   };
+}
+
+/**
+ * CPU time (user + sys, ms) of this process's children that have ended and been waited for (Linux:
+ * /proc/self/stat cutime + cstime, in clock ticks of 10 ms); 0 elsewhere. The difference around a spawnSync is
+ * that child's CPU time.
+ */
+export function childCpuMs(): number {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // fields after the command: state is field 3, cutime 16, cstime 17 (proc(5))
+    return ((Number(f[16 - 3]) + Number(f[17 - 3])) * 1000) / 100;
+  } catch {
+    return 0;
+  }
 }

@@ -8,10 +8,10 @@
  */
 import type { Dirent } from 'node:fs';
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
-import { delimiter, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { delimiter, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { fail, isGitopsError } from '../core/errors.js';
-import { resolveInside, workTreeOf, writeFileAtomic } from '../core/fsutil.js';
+import { resolveInside, workTreeOf, writeFileAtomicSync } from '../core/fsutil.js';
 import type { Logger } from '../core/log.js';
 import { childEnvWithoutSecrets } from '../core/secrets.js';
 import { editKustomizationText, type ImageChange, type ImageEntry } from './edit.js';
@@ -51,6 +51,11 @@ export async function findKustomization(dir: string): Promise<string> {
  * synchronous readdir of a small directory costs less than scheduling an asynchronous one (bench/set-image.ts).
  */
 export function findKustomizationSync(dir: string): string {
+  return findKustomizationEntry(dir).file;
+}
+
+/** the kustomization file of `dir`, the directory's entries (names), and whether the file is a plain file (no symlink) */
+function findKustomizationEntry(dir: string): { file: string; name: string; plain: boolean; names: string[] } {
   let entries: Dirent[];
   try {
     entries = readdirSync(dir, { withFileTypes: true });
@@ -73,7 +78,7 @@ export function findKustomizationSync(dir: string): string {
   const file = join(dir, found[0].name);
   const isDir = found[0].isDirectory() || (found[0].isSymbolicLink() && isDirSync(file));
   if (isDir) throw fail.usage(KustomizeErrors.NOT_FOUND, `${file} should be a file`, { where: file });
-  return file;
+  return { file, name: found[0].name, plain: found[0].isFile(), names: entries.map((d) => d.name) };
 }
 
 function isDirSync(p: string): boolean {
@@ -112,12 +117,23 @@ class TreeMemo {
     }
   }
   async inside(root: string, path: string): Promise<{ real: string; inside: boolean }> {
+    return this.insideSync(root, path) ?? resolveInside(root, path);
+  }
+  /** inside() for a path that exists; undefined otherwise (resolveInside resolves a missing tail) */
+  insideSync(root: string, path: string): { real: string; inside: boolean } | undefined {
     const realRoot = this.realpath(root);
     const real = realRoot === undefined ? undefined : this.realpath(path);
-    if (realRoot === undefined || real === undefined) return resolveInside(root, path);
-    const rel = relative(realRoot, real);
-    return { real, inside: rel === '' || !(rel === '..' || rel.startsWith('../') || isAbsolute(rel)) };
+    if (realRoot === undefined || real === undefined) return undefined;
+    return { real, inside: isUnder(realRoot, real) };
   }
+}
+
+function isUnder(root: string, p: string): boolean {
+  // the common case without path.relative: root + '/' + rest
+  if (p === root) return true;
+  if (p.startsWith(root) && p[root.length] === sep && !p.includes(`${sep}..${sep}`) && !p.endsWith(`${sep}..`)) return true;
+  const rel = relative(root, p);
+  return rel === '' || !(rel === '..' || rel.startsWith('../') || isAbsolute(rel));
 }
 
 /** run `fn` over `xs` with at most `n` in flight, results in order */
@@ -153,7 +169,7 @@ export interface SetImagesOptions {
   dryRun?: boolean;
   render?: boolean;
   log?: Logger;
-  /** parallel reads/writes (default 32) */
+  /** overlays in flight while they are read and checked (default 32); writes go one after the other */
   concurrency?: number;
 }
 
@@ -172,6 +188,9 @@ export async function setImagesInOverlays(dirs: string[], exprs: ImageExpr[], op
   const problems: Array<{ i: number; e: Error }> = [];
   const seen = new Map<string, string>();
   const memo = new TreeMemo();
+  // what phase 1 listed and read, for phase 2's walk (no second readdir or read of an overlay's kustomization)
+  const listings = new Map<string, string[]>();
+  const texts = new Map<string, string>();
   const planned = await pool(dirs, conc, async (dir, i): Promise<OverlayResult | undefined> => {
     const abs = resolve(opts.cwd, dir);
     const shown = display(opts.cwd, dir);
@@ -184,27 +203,31 @@ export async function setImagesInOverlays(dirs: string[], exprs: ImageExpr[], op
           where: shown,
           hint: `keep the overlay and its kustomization file inside ${boundary.what} (${boundary.root}), or run set-image from where it lives`,
         });
-      const dirReal = await memo.inside(boundary.root, abs);
+      const dirReal = memo.insideSync(boundary.root, abs) ?? (await resolveInside(boundary.root, abs));
       if (!dirReal.inside) throw outside(dirReal.real);
-      let found: string;
+      let k: ReturnType<typeof findKustomizationEntry>;
       try {
-        found = findKustomizationSync(abs);
+        k = findKustomizationEntry(abs);
       } catch (e) {
         // name the directory as the user gave it
         if (isGitopsError(e)) throw fail[e.kind](e.code, e.message.replace(abs, shown), { where: shown, hint: e.hint });
         throw e;
       }
-      // write through a symlinked kustomization to its target (a rename over the link would replace the link)
-      const fileReal = await memo.inside(boundary.root, found);
+      const found = k.file;
+      listings.set(abs, k.names);
+      // write through a symlinked kustomization to its target (a rename over the link would replace the link);
+      // a plain file in a directory that is inside is inside, where the directory really is
+      const fileReal = k.plain ? { real: join(dirReal.real, k.name), inside: true } : (memo.insideSync(boundary.root, found) ?? (await resolveInside(boundary.root, found)));
       if (!fileReal.inside) throw outside(fileReal.real);
       const file = fileReal.real;
+      const where = join(shown, k.name);
       let before: string;
       try {
         before = readFileSync(file, 'utf8');
       } catch (e) {
-        throw fail.failed(KustomizeErrors.READ, `cannot read ${join(shown, relative(abs, found))}: ${(e as Error).message}`, { where: file });
+        throw fail.failed(KustomizeErrors.READ, `cannot read ${where}: ${(e as Error).message}`, { where: file });
       }
-      const where = join(shown, relative(abs, found));
+      texts.set(found, before);
       const { text, changes, warnings } = editKustomizationText(before, exprs, where);
       return { dir: shown, file, where, before, after: text, changes, changed: text !== before, ...(warnings?.length ? { warnings } : {}) };
     } catch (e) {
@@ -237,8 +260,9 @@ export async function setImagesInOverlays(dirs: string[], exprs: ImageExpr[], op
   // 2. the images' users, as far as the overlay's files and local bases tell (a warning; --render checks for real)
   if (!opts.render) {
     const cache = new Map<string, Promise<{ refs: string[]; complete: boolean }>>();
+    const known = { listings, texts };
     await pool(results, conc, async (r) => {
-      const { refs, complete } = await imagesReachable(resolve(opts.cwd, r.dir), cache);
+      const { refs, complete } = await imagesReachable(resolve(opts.cwd, r.dir), cache, 0, known);
       const unused = r.changes.filter((c) => !refs.some((ref) => imageMatches(ref, c.name))).map((c) => c.name);
       if (unused.length && complete) r.unused = unused;
     });
@@ -252,23 +276,24 @@ export async function setImagesInOverlays(dirs: string[], exprs: ImageExpr[], op
     const failedRestores: string[] = [];
     for (const r of written) {
       try {
-        await writeFileAtomic(r.file, r.before);
+        writeFileAtomicSync(r.file, r.before);
       } catch (e) {
         failedRestores.push(`${r.file}: ${(e as Error).message}`);
       }
     }
     return failedRestores;
   };
+  // one after the other, synchronously: small files, where a thread-pool hop per call costs more than the write
   let writeError: { r: OverlayResult; e: Error } | undefined;
-  await pool(changed, conc, async (r) => {
-    if (writeError) return;
+  for (const r of changed) {
     try {
-      await writeFileAtomic(r.file, r.after);
+      writeFileAtomicSync(r.file, r.after);
       written.push(r);
     } catch (e) {
-      writeError ??= { r, e: e as Error };
+      writeError = { r, e: e as Error };
+      break;
     }
-  });
+  }
   if (writeError) {
     const bad = await restore();
     throw fail.failed(KustomizeErrors.WRITE, `cannot write ${writeError.r.where}: ${writeError.e.message}`, {
@@ -315,6 +340,8 @@ export async function setImagesInOverlays(dirs: string[], exprs: ImageExpr[], op
 
 /** every string value of an `image` key in the YAML documents of `text` (parse errors: none) */
 export function imagesInYaml(text: string): string[] {
+  // no `image` key in a text without the word (a key spelt with escapes needs a backslash): no parse
+  if (!text.includes('image') && !text.includes('\\')) return [];
   const out: string[] = [];
   const walk = (x: unknown): void => {
     if (Array.isArray(x)) x.forEach(walk);
@@ -380,7 +407,12 @@ function kustomizationLists(text: string): Record<string, unknown> {
  * directories and files its `resources`, `bases` and `components` name (one read per directory, cached).
  * `complete` is false when a remote resource (URL, git) was skipped, so absence proves nothing.
  */
-export async function imagesReachable(dir: string, cache = new Map<string, Promise<{ refs: string[]; complete: boolean }>>(), depth = 0): Promise<{ refs: string[]; complete: boolean }> {
+export async function imagesReachable(
+  dir: string,
+  cache = new Map<string, Promise<{ refs: string[]; complete: boolean }>>(),
+  depth = 0,
+  known?: { listings: Map<string, string[]>; texts: Map<string, string> },
+): Promise<{ refs: string[]; complete: boolean }> {
   const key = resolve(dir);
   const hit = cache.get(key);
   if (hit) return hit;
@@ -389,7 +421,7 @@ export async function imagesReachable(dir: string, cache = new Map<string, Promi
     let complete = true;
     let names: string[];
     try {
-      names = readdirSync(key);
+      names = known?.listings.get(key) ?? readdirSync(key);
     } catch {
       return { refs, complete: false };
     }
@@ -405,7 +437,7 @@ export async function imagesReachable(dir: string, cache = new Map<string, Promi
     if (!kname || depth > 20) return { refs, complete: complete && !!kname };
     let k: Record<string, unknown> = {};
     try {
-      k = kustomizationLists(readFileSync(join(key, kname), 'utf8'));
+      k = kustomizationLists(known?.texts.get(join(key, kname)) ?? readFileSync(join(key, kname), 'utf8'));
     } catch {
       return { refs, complete: false };
     }
@@ -426,7 +458,7 @@ export async function imagesReachable(dir: string, cache = new Map<string, Promi
         }
       }
       if (isDir) {
-        const sub = await imagesReachable(target, cache, depth + 1);
+        const sub = await imagesReachable(target, cache, depth + 1, known);
         refs.push(...sub.refs);
         complete &&= sub.complete;
       } else if (dirname(target) !== key) {
