@@ -147,19 +147,22 @@ async function plan(co: Checkout, cfg: BumpConfig, attempt: number, guard: Guard
 }
 
 /**
- * How long a writer whose push was refused waits before it fetches and tries again: "full jitter" (a uniform
- * draw below an exponential ceiling), in units of one push window, the shortest this writer measured
- * (fetch, re-apply, commit, push; the first attempt, which had no fetch, counts one push for it).
+ * How long a writer waits before it fetches and tries again after its push was refused **again**: the first
+ * refusal of a run is retried at once (the refusal says the branch moved since this writer's last fetch; the
+ * fetch brings the new tip, and waiting then would only leave the branch standing still), so a wait is drawn
+ * only when the retry lost too, i.e. the branch moves faster than this writer can push. `attempt` counts those
+ * refusals after the first. "Full jitter" (a uniform draw below an exponential ceiling), in units of one push
+ * window, the shortest this writer measured (fetch, re-apply, commit, push; the first attempt, which had no
+ * fetch, counts one push for it).
  *
  * Why the shortest: a window measured while all N writers clone and push at once on a small runner is N
  * times too long for the writer whose turn it is afterwards, and waiting in units of it left most of a
  * 12-writer round asleep (bench, docs/commands/bump.md "Under contention"). Why a uniform draw and not slots
  * on a shared clock: slots must be a window wide to order anything, and their width rounds the unit up;
  * measured, slots lost more to waiting than they saved in collisions. The ceiling starts at two windows
- * (the first loss already means one other writer) and doubles per loss, up to 16 windows: with 64, the
- * bench's 20-writer rounds spent 42% of their time asleep, and draws past --timeout ended writers that
- * would have landed. A draw past the time left is cut to what is left, less one window.
- * A writer that waits sleeps: it takes no CPU from the one whose turn it is.
+ * and doubles per loss, up to 16 windows: with 64, the bench's 20-writer rounds spent 42% of their time
+ * asleep, and draws past --timeout ended writers that would have landed. A draw past the time left is cut
+ * to what is left, less one window. A writer that waits sleeps: it takes no CPU from the one whose turn it is.
  */
 export function backoffMs(attempt: number, windowMs: number, random: () => number = Math.random): number {
   return Math.round(random() * Math.max(windowMs, 50) * 2 ** Math.min(attempt, 4));
@@ -228,7 +231,9 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
           hint: '--dir is relative to the config repo root and must hold a kustomization.yaml, e.g. .kubernetes/overlays/production',
         });
       }
-      await c.closure(cfg.overlays);
+      // what kustomize build reads (the bases, components...) is checked out only when it is built: the edit
+      // reads and writes the overlay's own file, and every directory more is one more round trip to the server
+      if (cfg.render) await c.closure(cfg.overlays);
     });
     const { clone, session: git } = co;
     let head = await clone.head();
@@ -245,6 +250,8 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
       return backoffMs(attempt, window);
     };
     let fetchMs: number | undefined;
+    // pushes refused in a row because the branch moved (a push that lands, or fails otherwise, ends the run)
+    let losses = 0;
     for (let attempt = 1; ; attempt++) {
       lap();
       const p = await plan(co, cfg, attempt, guard);
@@ -285,6 +292,7 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
         // fetch fails with exit 75 if the server is still away): our commit on the branch means it landed,
         // at the tip or under another writer's push that came after it.
         if (e.kind !== 'transient' || attempt >= cfg.maxAttempts || Date.now() + 1000 > cfg.deadline) throw e;
+        losses = 0;
         log.warn(`push failed (${e.message}); checking whether it landed`);
         await sleep(backoff(attempt, Date.now() - attemptStart));
         t.backoff = lap();
@@ -310,17 +318,22 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
           hint: 'other jobs push to this branch heavily: raise --max-attempts, or serialise the jobs with a GitLab resource_group; nothing was pushed',
         });
       }
+      // The push was refused because the branch moved since our last fetch: fetch its new tip at once and
+      // try again, without sleeping (the branch stands still as far as this writer knows). Only a writer that
+      // loses again right after (the branch moves faster than it can push) backs off; see backoffMs.
+      losses++;
       // the first attempt had no fetch: count one (a fetch costs about what a push does)
-      let wait = backoff(attempt, attempt === 1 ? Date.now() - attemptStart + t.push : Date.now() - attemptStart);
-      wait = Math.min(wait, Math.max(0, cfg.deadline - Date.now() - window));
+      window = Math.min(window, attempt === 1 ? Date.now() - attemptStart + t.push : Date.now() - attemptStart);
       if (Date.now() + window > cfg.deadline) {
         throw fail.timeout(BumpErrors.TIMEOUT, `out of time after ${attempt} push attempts: ${cfg.branch} kept moving`, {
           where: `${cfg.remote.display} (${cfg.branch})`,
           hint: 'raise --timeout, or serialise the jobs with a GitLab resource_group; nothing was pushed',
         });
       }
-      log.info(`push rejected, ${cfg.branch} moved (attempt ${attempt}/${cfg.maxAttempts}); re-applying on the new tip in ${wait} ms`);
-      await sleep(wait);
+      let wait = losses > 1 ? backoffMs(losses - 1, window) : 0;
+      wait = Math.min(wait, Math.max(0, cfg.deadline - Date.now() - window));
+      log.info(`push rejected, ${cfg.branch} moved (attempt ${attempt}/${cfg.maxAttempts}); re-applying on the new tip${wait ? ` in ${wait} ms` : ' at once'}`);
+      if (wait) await sleep(wait);
       t.backoff = lap();
       attemptStart = Date.now();
       head = await clone.resetToRemoteTip();
