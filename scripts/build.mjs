@@ -10,14 +10,17 @@
 //
 // CommonJS, not ESM: an ESM bundle hoists every node builtin import to the top and loads them at start-up.
 import { build, transform } from 'esbuild';
-import { appendFile, readFile, chmod, readdir } from 'node:fs/promises';
+import { appendFile, readFile, chmod, readdir, rename } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { brotliCompressSync, constants as zc } from 'node:zlib';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8'));
-const outfile = join(root, 'dist/gitops-ci.cjs');
+// `node scripts/build.mjs [OUTFILE]` (default dist/gitops-ci.cjs); written to a temp file and renamed, so that a
+// CLI started meanwhile never reads a half-written bundle
+const outfile = resolve(process.argv[2] ?? join(root, 'dist/gitops-ci.cjs'));
+const tmpfile = `${outfile}.${process.pid}.tmp`;
 const coreDir = join(root, 'src/core');
 const commandsDir = join(root, 'src/commands');
 
@@ -107,7 +110,8 @@ const chunkLoader = {
   },
 };
 
-await build({ ...common, entryPoints: [join(root, 'src/cli.ts')], outfile, banner: { js: '#!/usr/bin/env node' }, plugins: [chunkLoader] });
+await build({ ...common, entryPoints: [join(root, 'src/cli.ts')], outfile: tmpfile, banner: { js: '#!/usr/bin/env node' }, plugins: [chunkLoader] });
 // base64 holds no `*`: the comment cannot end early
-await appendFile(outfile, payload.text);
-await chmod(outfile, 0o755);
+await appendFile(tmpfile, payload.text);
+await chmod(tmpfile, 0o755);
+await rename(tmpfile, outfile);
