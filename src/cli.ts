@@ -156,7 +156,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   }
   if (entry.unavailable || !entry.load) {
     if (rest.includes('--help') || rest.includes('-h')) {
-      printHelp(`gitops-ci ${entry.name}: ${entry.summary}\n\nNot yet available (${entry.unavailable}).\n`);
+      process.stdout.write(`gitops-ci ${entry.name}: ${entry.summary}\n\nNot yet available (${entry.unavailable}).\n`);
       return ExitCode.ok;
     }
     log.error(`\`gitops-ci ${entry.name}\` is not yet available in gitops-ci ${VERSION} (planned in ${entry.unavailable})`);
