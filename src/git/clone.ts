@@ -104,7 +104,7 @@ export class SparseClone {
    * with core.abbrev=no): one git process less per retry; `rev-parse` only when fetch did not name it.
    */
   async fetchTip(o: { deadline?: number } = {}): Promise<string> {
-    const r = await this.git.run(['-c', 'core.abbrev=no', 'fetch', '--no-progress', `--filter=blob:limit=${FETCH_BLOB_LIMIT}`, '--no-tags', '--no-write-fetch-head', '--no-show-forced-updates', 'origin', `+refs/heads/${this.branch}:refs/remotes/origin/${this.branch}`], { cwd: this.dir, ...o });
+    const r = await this.git.run(['-c', 'core.abbrev=no', '-c', 'advice.fetchShowForcedUpdates=false', 'fetch', '--no-progress', `--filter=blob:limit=${FETCH_BLOB_LIMIT}`, '--no-tags', '--no-write-fetch-head', '--no-show-forced-updates', 'origin', `+refs/heads/${this.branch}:refs/remotes/origin/${this.branch}`], { cwd: this.dir, ...o });
     if (r.code !== 0) throw classifyGitFailure({ op: 'fetch', stderr: r.stderr, stdout: r.stdout, where: this.git.remote.display, branch: this.branch });
     // ` + <old>...<new> main -> origin/main (forced update)`, `   <old>..<new>  main -> origin/main`, ` * [new branch] …`
     const moved = new RegExp(`^ [ +] [0-9a-f]{40,64}\\.\\.\\.?([0-9a-f]{40,64}) +${this.branch.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} +-> `, 'm').exec(r.stderr);
