@@ -147,22 +147,23 @@ async function plan(co: Checkout, cfg: BumpConfig, attempt: number, guard: Guard
 }
 
 /**
- * How long a writer waits before it fetches and tries again after its push was refused **again**: the first
- * refusal of a run is retried at once (the refusal says the branch moved since this writer's last fetch; the
- * fetch brings the new tip, and waiting then would only leave the branch standing still), so a wait is drawn
- * only when the retry lost too, i.e. the branch moves faster than this writer can push. `attempt` counts those
- * refusals after the first. "Full jitter" (a uniform draw below an exponential ceiling), in units of one push
- * window, the shortest this writer measured (fetch, re-apply, commit, push; the first attempt, which had no
- * fetch, counts one push for it).
+ * How long a writer waits before it fetches and tries again after its push collided with another one (the
+ * server refused it at the ref update: `cannot lock ref`, `failed to update ref`, `incorrect old value`),
+ * after the `attempt`-th such collision. A push refused because the branch had already moved before it
+ * began (`fetch first`, `non-fast-forward`) is retried at once: the fetch brings the new tip, and waiting
+ * would only leave the branch standing still. "Full jitter" (a uniform draw below an exponential ceiling),
+ * in units of one push window, the shortest this writer measured (fetch, re-apply, commit, push; the first
+ * attempt, which had no fetch, counts one push for it).
  *
  * Why the shortest: a window measured while all N writers clone and push at once on a small runner is N
  * times too long for the writer whose turn it is afterwards, and waiting in units of it left most of a
  * 12-writer round asleep (bench, docs/commands/bump.md "Under contention"). Why a uniform draw and not slots
  * on a shared clock: slots must be a window wide to order anything, and their width rounds the unit up;
- * measured, slots lost more to waiting than they saved in collisions. The ceiling starts at two windows
- * and doubles per loss, up to 16 windows: with 64, the bench's 20-writer rounds spent 42% of their time
- * asleep, and draws past --timeout ended writers that would have landed. A draw past the time left is cut
- * to what is left, less one window. A writer that waits sleeps: it takes no CPU from the one whose turn it is.
+ * measured, slots lost more to waiting than they saved in collisions. The ceiling starts at two windows (the
+ * first collision already means one other writer) and doubles per collision, up to 16 windows: with 64, the
+ * bench's 20-writer rounds spent 42% of their time asleep, and draws past --timeout ended writers that
+ * would have landed. A draw past the time left is cut to what is left, less one window. A writer that
+ * waits sleeps: it takes no CPU from the one whose turn it is.
  */
 export function backoffMs(attempt: number, windowMs: number, random: () => number = Math.random): number {
   return Math.round(random() * Math.max(windowMs, 50) * 2 ** Math.min(attempt, 4));
@@ -250,7 +251,7 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
       return backoffMs(attempt, window);
     };
     let fetchMs: number | undefined;
-    // pushes refused in a row because the branch moved (a push that lands, or fails otherwise, ends the run)
+    // pushes refused because another push reached the server at the same moment (the exponent of the backoff)
     let losses = 0;
     for (let attempt = 1; ; attempt++) {
       lap();
@@ -318,10 +319,14 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
           hint: 'other jobs push to this branch heavily: raise --max-attempts, or serialise the jobs with a GitLab resource_group; nothing was pushed',
         });
       }
-      // The push was refused because the branch moved since our last fetch: fetch its new tip at once and
-      // try again, without sleeping (the branch stands still as far as this writer knows). Only a writer that
-      // loses again right after (the branch moves faster than it can push) backs off; see backoffMs.
-      losses++;
+      // Why the push was refused says whether to wait. `fetch first` / `non-fast-forward`: the branch had
+      // moved before this push began (another writer landed while this one cloned or re-applied); the branch
+      // may well stand still now, so fetch its new tip and try again at once. `cannot lock ref`,
+      // `failed to update ref`, `incorrect old value`: another push reached the server at the same moment,
+      // i.e. writers are colliding right now (a burst, as when N jobs that cloned together push together);
+      // only then back off, longer after each collision (see backoffMs).
+      const collided = pushed.collided;
+      if (collided) losses++;
       // the first attempt had no fetch: count one (a fetch costs about what a push does)
       window = Math.min(window, attempt === 1 ? Date.now() - attemptStart + t.push : Date.now() - attemptStart);
       if (Date.now() + window > cfg.deadline) {
@@ -330,7 +335,7 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
           hint: 'raise --timeout, or serialise the jobs with a GitLab resource_group; nothing was pushed',
         });
       }
-      let wait = losses > 1 ? backoffMs(losses - 1, window) : 0;
+      let wait = collided ? backoffMs(losses, window) : 0;
       wait = Math.min(wait, Math.max(0, cfg.deadline - Date.now() - window));
       log.info(`push rejected, ${cfg.branch} moved (attempt ${attempt}/${cfg.maxAttempts}); re-applying on the new tip${wait ? ` in ${wait} ms` : ' at once'}`);
       if (wait) await sleep(wait);

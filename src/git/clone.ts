@@ -21,7 +21,12 @@ export interface Identity {
   email: string;
 }
 
-export type PushOutcome = { ok: true } | { ok: false; race: true; detail: string[] };
+/**
+ * A push refused because the branch moved: `collided` when another push reached the server at the same moment
+ * (refused at the ref update: `cannot lock ref`, `failed to update ref`, GitLab's `incorrect old value`), not
+ * when the branch had moved before this push began (`fetch first`, `non-fast-forward`).
+ */
+export type PushOutcome = { ok: true } | { ok: false; race: true; collided: boolean; detail: string[] };
 
 export interface LogEntry {
   sha: string;
@@ -144,7 +149,9 @@ export class SparseClone {
     if (r.code === 0) return { ok: true };
     const text = `${r.stdout}\n${r.stderr}`;
     // a hook or protected branch also reports `[remote rejected]`; only the branch-moved reasons are a race
-    if (isPushRace(text) && !/pre-receive hook declined|protected branch/i.test(text)) return { ok: false, race: true, detail: tailLines(text, 4) };
+    if (isPushRace(text) && !/pre-receive hook declined|protected branch/i.test(text)) {
+      return { ok: false, race: true, collided: /cannot lock ref|failed to update ref|incorrect old value|failed to lock/i.test(text), detail: tailLines(text, 4) };
+    }
     throw classifyGitFailure({ op: 'push', stderr: r.stderr, stdout: r.stdout, where: this.git.remote.display, branch: this.branch });
   }
 
