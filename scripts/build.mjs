@@ -64,8 +64,8 @@ const coreFiles = (await readdir(coreDir)).filter((f) => f.endsWith('.ts'));
 
 // Each chunk is its own brotli stream, base64, in one comment at the end of the file (after MARKER). Why:
 // - in a comment, not a string literal: V8 scans a comment for its end and nothing more, while a string
-//   literal of the same size is scanned, copied and kept (measured with callgrind: --version cost 42 M
-//   instructions over `node -e 0` with the streams in a string, 12 M with them in a comment, 9 M without them);
+//   literal is scanned, copied and kept (callgrind, instructions of `--version` over `node -e 0`: 37-45 M
+//   with the one stream in a string; 30 M with these streams in a comment, of which the comment is 4 M);
 // - one stream per chunk, not one for all: a command decompresses its own chunk and the shared ones it
 //   imports, not the 8 MB of every command's code (~90 ms before); the shared chunks keep the file small
 //   (a comment is not free: V8 still reads it, and a file twice the size costs --version ~4x as much).
