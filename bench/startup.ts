@@ -11,6 +11,7 @@ const cases: Array<[string, string[]]> = [
   ['gitops-ci --version', [CLI, '--version']],
   ['gitops-ci --help', [CLI, '--help']],
   ['gitops-ci set-image --help (loads the command)', [CLI, 'set-image', '--help']],
+  ['gitops-ci bump --help (loads the command)', [CLI, 'bump', '--help']],
 ];
 const samples = cases.map(() => [] as number[]);
 for (let i = 0; i < N; i++) cases.forEach(([, args], j) => samples[j]!.push(timeIt(() => run(process.execPath, args))));

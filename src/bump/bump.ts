@@ -87,19 +87,23 @@ export interface BumpOutcome {
 }
 
 /**
- * How long a writer whose push was refused waits before it fetches and tries again: "full jitter" (a uniform
- * draw below an exponential ceiling), in units of one push window, the shortest this writer measured
- * (fetch, re-apply, commit, push; the first attempt, which had no fetch, counts one push for it).
+ * How long a writer waits before it fetches and tries again after its push collided with another one (the
+ * server refused it at the ref update: `cannot lock ref`, `failed to update ref`, `incorrect old value`),
+ * after the `attempt`-th such collision. A push refused because the branch had already moved before it
+ * began (`fetch first`, `non-fast-forward`) is retried at once: the fetch brings the new tip, and waiting
+ * would only leave the branch standing still. "Full jitter" (a uniform draw below an exponential ceiling),
+ * in units of one push window, the shortest this writer measured (fetch, re-apply, commit, push; the first
+ * attempt, which had no fetch, counts one push for it).
  *
  * Why the shortest: a window measured while all N writers clone and push at once on a small runner is N
  * times too long for the writer whose turn it is afterwards, and waiting in units of it left most of a
  * 12-writer round asleep (bench, docs/commands/bump.md "Under contention"). Why a uniform draw and not slots
  * on a shared clock: slots must be a window wide to order anything, and their width rounds the unit up;
- * measured, slots lost more to waiting than they saved in collisions. The ceiling starts at two windows
- * (the first loss already means one other writer) and doubles per loss, up to 16 windows: with 64, the
+ * measured, slots lost more to waiting than they saved in collisions. The ceiling starts at two windows (the
+ * first collision already means one other writer) and doubles per collision, up to 16 windows: with 64, the
  * bench's 20-writer rounds spent 42% of their time asleep, and draws past --timeout ended writers that
- * would have landed. A draw past the time left is cut to what is left, less one window.
- * A writer that waits sleeps: it takes no CPU from the one whose turn it is.
+ * would have landed. A draw past the time left is cut to what is left, less one window. A writer that
+ * waits sleeps: it takes no CPU from the one whose turn it is.
  */
 export function backoffMs(attempt: number, windowMs: number, random: () => number = Math.random): number {
   return Math.round(random() * Math.max(windowMs, 50) * 2 ** Math.min(attempt, 4));
@@ -171,7 +175,9 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
           hint: '--dir is relative to the config repo root and must hold a kustomization.yaml, e.g. .kubernetes/overlays/production',
         });
       }
-      await c.closure(cfg.overlays);
+      // what kustomize build reads (the bases, components...) is checked out only when it is built: the edit
+      // reads and writes the overlay's own file, and every directory more is one more round trip to the server
+      if (cfg.render) await c.closure(cfg.overlays);
     });
     const { clone, session: git } = co;
     let head = await clone.head();
@@ -188,6 +194,8 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
       return backoffMs(attempt, window);
     };
     let fetchMs: number | undefined;
+    // pushes refused because another push reached the server at the same moment (the exponent of the backoff)
+    let losses = 0;
     for (let attempt = 1; ; attempt++) {
       lap();
       const p = cfg.directory ? await cfg.directory.plan(co, guard, attempt) : await plan(co, cfg, attempt, guard);
@@ -228,6 +236,7 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
         // fetch fails with exit 75 if the server is still away): our commit on the branch means it landed,
         // at the tip or under another writer's push that came after it.
         if (e.kind !== 'transient' || attempt >= cfg.maxAttempts || Date.now() + 1000 > cfg.deadline) throw e;
+        losses = 0;
         log.warn(`push failed (${e.message}); checking whether it landed`);
         await sleep(backoff(attempt, Date.now() - attemptStart));
         t.backoff = lap();
@@ -253,17 +262,26 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
           hint: 'other jobs push to this branch heavily: raise --max-attempts, or serialise the jobs with a GitLab resource_group; nothing was pushed',
         });
       }
+      // Why the push was refused says whether to wait. `fetch first` / `non-fast-forward`: the branch had
+      // moved before this push began (another writer landed while this one cloned or re-applied); the branch
+      // may well stand still now, so fetch its new tip and try again at once. `cannot lock ref`,
+      // `failed to update ref`, `incorrect old value`: another push reached the server at the same moment,
+      // i.e. writers are colliding right now (a burst, as when N jobs that cloned together push together);
+      // only then back off, longer after each collision (see backoffMs).
+      const collided = pushed.collided;
+      if (collided) losses++;
       // the first attempt had no fetch: count one (a fetch costs about what a push does)
-      let wait = backoff(attempt, attempt === 1 ? Date.now() - attemptStart + t.push : Date.now() - attemptStart);
-      wait = Math.min(wait, Math.max(0, cfg.deadline - Date.now() - window));
+      window = Math.min(window, attempt === 1 ? Date.now() - attemptStart + t.push : Date.now() - attemptStart);
       if (Date.now() + window > cfg.deadline) {
         throw fail.timeout(BumpErrors.TIMEOUT, `out of time after ${attempt} push attempts: ${cfg.branch} kept moving`, {
           where: `${cfg.remote.display} (${cfg.branch})`,
           hint: 'raise --timeout, or serialise the jobs with a GitLab resource_group; nothing was pushed',
         });
       }
-      log.info(`push rejected, ${cfg.branch} moved (attempt ${attempt}/${cfg.maxAttempts}); re-applying on the new tip in ${wait} ms`);
-      await sleep(wait);
+      let wait = collided ? backoffMs(losses, window) : 0;
+      wait = Math.min(wait, Math.max(0, cfg.deadline - Date.now() - window));
+      log.info(`push rejected, ${cfg.branch} moved (attempt ${attempt}/${cfg.maxAttempts}); re-applying on the new tip${wait ? ` in ${wait} ms` : ' at once'}`);
+      if (wait) await sleep(wait);
       t.backoff = lap();
       attemptStart = Date.now();
       head = await clone.resetToRemoteTip();

@@ -23,13 +23,21 @@ let sectionSeq = 0;
 
 export class Logger {
   readonly gitlab: boolean;
-  readonly color: boolean;
   verbose: boolean;
   private readonly sink: LogSink;
+  private colorSet: boolean | undefined;
+
+  /**
+   * colours on stderr: asked on first use, not at start-up (process.stderr loads Node's stream modules, a
+   * quarter of what `gitops-ci --version` costs over `node -e 0`)
+   */
+  get color(): boolean {
+    return (this.colorSet ??= this.gitlab || (process.stderr.isTTY ?? false));
+  }
 
   constructor(opts: { gitlab?: boolean; color?: boolean; verbose?: boolean; sink?: LogSink } = {}) {
     this.gitlab = opts.gitlab ?? process.env.GITLAB_CI === 'true';
-    this.color = opts.color ?? (this.gitlab || (process.stderr.isTTY ?? false));
+    this.colorSet = opts.color;
     this.verbose = opts.verbose ?? false;
     this.sink = opts.sink ?? processSink;
   }

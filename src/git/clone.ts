@@ -21,7 +21,12 @@ export interface Identity {
   email: string;
 }
 
-export type PushOutcome = { ok: true } | { ok: false; race: true; detail: string[] };
+/**
+ * A push refused because the branch moved: `collided` when another push reached the server at the same moment
+ * (refused at the ref update: `cannot lock ref`, `failed to update ref`, GitLab's `incorrect old value`), not
+ * when the branch had moved before this push began (`fetch first`, `non-fast-forward`).
+ */
+export type PushOutcome = { ok: true } | { ok: false; race: true; collided: boolean; detail: string[] };
 
 export interface LogEntry {
   sha: string;
@@ -44,7 +49,7 @@ export class SparseClone {
   /** clone `branch` into `dir` (which must not exist or be empty) with `paths` checked out */
   static async clone(git: GitSession, o: { dir: string; branch: string; paths: string[] }): Promise<SparseClone> {
     // no auto-maintenance: it would start one more process after every fetch and commit of a short-lived clone
-    await git.must('clone', ['clone', '--config=index.sparse=true', '--config=maintenance.auto=false', '--config=gc.auto=0', '--quiet', '--no-checkout', '--depth=1', '--filter=blob:none', '--sparse', '--single-branch', '--no-tags', `--branch=${o.branch}`, '--', git.remote.url, o.dir], { branch: o.branch });
+    await git.must('clone', ['clone', '--config=index.sparse=true', '--config=maintenance.auto=false', '--config=gc.auto=0', '--quiet', '--no-checkout', '--depth=1', '--filter=blob:none', '--single-branch', '--no-tags', `--branch=${o.branch}`, '--', git.remote.url, o.dir], { branch: o.branch });
     const c = new SparseClone(git, o.dir, o.branch);
     await c.local(['sparse-checkout', 'set', '--cone', '--', ...o.paths]);
     // fetches the blobs of the sparse paths in one batch
@@ -97,9 +102,18 @@ export class SparseClone {
     return tip;
   }
 
-  /** fetch the branch's tip (see resetToRemoteTip) without touching the work tree; returns the tip */
+  /**
+   * Fetch the branch's tip (see resetToRemoteTip) without touching the work tree; returns the tip. Only the
+   * commits pushed since the last look come (the clone's shallow history is extended, not fetched again), with
+   * the blob filter kept. The new tip is read from fetch's own report of the ref update (full object names
+   * with core.abbrev=no): one git process less per retry; `rev-parse` only when fetch did not name it.
+   */
   async fetchTip(o: { deadline?: number } = {}): Promise<string> {
-    await this.remoteOp('fetch', ['fetch', '--quiet', `--filter=blob:limit=${FETCH_BLOB_LIMIT}`, '--no-tags', '--no-write-fetch-head', '--no-show-forced-updates', 'origin', `+refs/heads/${this.branch}:refs/remotes/origin/${this.branch}`], o);
+    const r = await this.git.run(['-c', 'core.abbrev=no', '-c', 'advice.fetchShowForcedUpdates=false', 'fetch', '--no-progress', `--filter=blob:limit=${FETCH_BLOB_LIMIT}`, '--no-tags', '--no-write-fetch-head', '--no-show-forced-updates', 'origin', `+refs/heads/${this.branch}:refs/remotes/origin/${this.branch}`], { cwd: this.dir, ...o });
+    if (r.code !== 0) throw classifyGitFailure({ op: 'fetch', stderr: r.stderr, stdout: r.stdout, where: this.git.remote.display, branch: this.branch });
+    // ` + <old>...<new> main -> origin/main (forced update)`, `   <old>..<new>  main -> origin/main`, ` * [new branch] …`
+    const moved = new RegExp(`^ [ +] [0-9a-f]{40,64}\\.\\.\\.?([0-9a-f]{40,64}) +${this.branch.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} +-> `, 'm').exec(r.stderr);
+    if (moved) return moved[1]!;
     return (await this.local(['rev-parse', `refs/remotes/origin/${this.branch}`])).trim();
   }
 
@@ -115,14 +129,17 @@ export class SparseClone {
     return r.code === 0;
   }
 
-  /** commit as `author`, made by `committer` (the write-back identity; default: the author) */
+  /**
+   * commit `files` as `author`, made by `committer` (the write-back identity; default: the author); returns
+   * the new commit. One git process: `commit --include` stages the files into the (sparse) index and commits
+   * (not `--only`, which builds a temporary full index: 20,000 entries on the bench repo), and with
+   * core.abbrev=no its summary line names the full commit, so no `rev-parse` follows.
+   */
   async commit(files: string[], message: string, author: Identity, committer: Identity = author): Promise<string> {
-    // add + commit rather than `commit --only -- files`: --only builds a temporary full index (20,000
-    // entries on the bench repo), add and commit keep the sparse one
-    await this.local(['add', '--', ...files]);
     const env = { GIT_AUTHOR_NAME: author.name, GIT_AUTHOR_EMAIL: author.email, GIT_COMMITTER_NAME: committer.name, GIT_COMMITTER_EMAIL: committer.email };
-    await this.local(['-c', 'commit.gpgsign=false', 'commit', '--quiet', '--no-verify', '--cleanup=verbatim', '-F', '-'], { input: message, env });
-    return this.head();
+    const out = await this.local(['-c', 'commit.gpgsign=false', '-c', 'core.abbrev=no', 'commit', '--include', '--no-verify', '--no-status', '--cleanup=verbatim', '-F', '-', '--', ...files], { input: message, env });
+    // `[main 0123…] subject` (`[detached HEAD 0123…]`, `[main (root-commit) 0123…]`)
+    return /^\[[^\n]*? ([0-9a-f]{40,64})\] /.exec(out)?.[1] ?? this.head();
   }
 
   /** push HEAD to the branch, never forced; a rejection because the branch moved is returned, not thrown */
@@ -132,7 +149,9 @@ export class SparseClone {
     if (r.code === 0) return { ok: true };
     const text = `${r.stdout}\n${r.stderr}`;
     // a hook or protected branch also reports `[remote rejected]`; only the branch-moved reasons are a race
-    if (isPushRace(text) && !/pre-receive hook declined|protected branch/i.test(text)) return { ok: false, race: true, detail: tailLines(text, 4) };
+    if (isPushRace(text) && !/pre-receive hook declined|protected branch/i.test(text)) {
+      return { ok: false, race: true, collided: /cannot lock ref|failed to update ref|incorrect old value|failed to lock/i.test(text), detail: tailLines(text, 4) };
+    }
     throw classifyGitFailure({ op: 'push', stderr: r.stderr, stdout: r.stdout, where: this.git.remote.display, branch: this.branch });
   }
 
