@@ -206,7 +206,7 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
       if (cfg.dryRun) return { changed: false, dryRun: true, head, attempts: attempt, changes: p.changes, skipped: p.skipped, diff: p.diff };
       const message = buildMessage({ changes: p.changes, origin: cfg.origin, skipCi: cfg.skipCi, template: cfg.template, shortSha: cfg.shortSha, trailers: cfg.trailers });
       const planMs = lap();
-      const commit = await clone.commit(p.files, message, cfg.author, committer);
+      const commit = await clone.commit(p.files, message, cfg.author, committer, { added: !!cfg.directory });
       const commitMs = lap();
       const t = { fetch: fetchMs, plan: planMs, commit: commitMs, push: 0, result: 'error' as 'ok' | 'race' | 'error', backoff: undefined as number | undefined };
       timing.attempts.push(t);

@@ -133,10 +133,13 @@ export class SparseClone {
    * commit `files` as `author`, made by `committer` (the write-back identity; default: the author); returns
    * the new commit. One git process: `commit --include` stages the files into the (sparse) index and commits
    * (not `--only`, which builds a temporary full index: 20,000 entries on the bench repo), and with
-   * core.abbrev=no its summary line names the full commit, so no `rev-parse` follows.
+   * core.abbrev=no its summary line names the full commit, so no `rev-parse` follows. `added`: some of `files`
+   * are new or removed (a whole-directory write), staged with `git add --all` first.
    */
-  async commit(files: string[], message: string, author: Identity, committer: Identity = author): Promise<string> {
+  async commit(files: string[], message: string, author: Identity, committer: Identity = author, o: { added?: boolean } = {}): Promise<string> {
     const env = { GIT_AUTHOR_NAME: author.name, GIT_AUTHOR_EMAIL: author.email, GIT_COMMITTER_NAME: committer.name, GIT_COMMITTER_EMAIL: committer.email };
+    // `commit --include` knows only tracked paths: files created or removed (review up/down) are staged first
+    if (o.added) await this.local(['add', '--all', '--', ...files]);
     const out = await this.local(['-c', 'commit.gpgsign=false', '-c', 'core.abbrev=no', 'commit', '--include', '--no-verify', '--no-status', '--cleanup=verbatim', '-F', '-', '--', ...files], { input: message, env });
     // `[main 0123…] subject` (`[detached HEAD 0123…]`, `[main (root-commit) 0123…]`)
     return /^\[[^\n]*? ([0-9a-f]{40,64})\] /.exec(out)?.[1] ?? this.head();
