@@ -10,10 +10,8 @@
  *   - otherwise the branches of the repo URL (the app's repoURL, or `--repo URL`) are fetched into a
  *     temporary bare repo, once more if a commit is missing (the branch moved after the first fetch).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fail } from '../core/errors.js';
+import { removeTempDir, tempDir } from '../core/cleanup.js';
 import type { Logger } from '../core/log.js';
 import { compareCommits, isGitRepo, setAncestryEnv } from '../git/ancestry.js';
 import { GitSession } from '../git/session.js';
@@ -42,7 +40,7 @@ export class Ancestry {
     const session = await GitSession.open(parseRemote(url, this.opts.cwd), { env: this.env, log: this.opts.log, deadline: this.opts.deadline });
     try {
       if (!this.dir) {
-        this.dir = await mkdtemp(join(tmpdir(), 'gitops-ci-ancestry-'));
+        this.dir = tempDir('gitops-ci-ancestry-'); // removed on SIGTERM/SIGINT too (core/cleanup)
         await session.must('local', ['init', '-q', '--bare', this.dir]);
       }
       await session.must('fetch', ['fetch', '-q', '--no-tags', '--force', session.remote.url, '+refs/heads/*:refs/remotes/origin/*'], { cwd: this.dir });
@@ -53,6 +51,10 @@ export class Ancestry {
   }
 
   private async viaFetch(url: string, c: string, r: string): Promise<boolean> {
+    // one fetch for this question beyond what was fetched before: during a long wait the branch moves on
+    // (other pipelines' write-backs), so a revision Argo CD reports later may be newer than every earlier
+    // fetch; a commit still unknown after a fetch made for it is not on any branch
+    const before = this.fetches;
     for (;;) {
       if (this.fetches === 0 || this.fetching) {
         this.fetching ??= this.fetch(url).finally(() => (this.fetching = undefined));
@@ -61,7 +63,7 @@ export class Ancestry {
       const order = await compareCommits(this.dir!, c, r);
       if (order === 'same' || order === 'older') return true;
       if (order === 'newer' || order === 'diverged') return false;
-      if (this.fetches >= 2) {
+      if (this.fetches > before && this.fetches >= 2) {
         throw fail.failed(ArgoErrors.ANCESTRY, `git cannot relate ${c.slice(0, 8)} and ${r.slice(0, 8)}: a commit is not on any branch of the repo`, {
           where: parseRemote(url, this.opts.cwd).display,
           hint: 'check that --revision is a commit of the branch the app tracks',
@@ -102,7 +104,7 @@ export class Ancestry {
 
   async cleanup(): Promise<void> {
     await this.fetching?.catch(() => undefined);
-    if (this.dir) await rm(this.dir, { recursive: true, force: true });
+    removeTempDir(this.dir);
   }
 }
 
