@@ -191,6 +191,8 @@ export async function setImagesInOverlays(dirs: string[], exprs: ImageExpr[], op
   // what phase 1 listed and read, for phase 2's walk (no second readdir or read of an overlay's kustomization)
   const listings = new Map<string, string[]>();
   const texts = new Map<string, string>();
+  // and its resources/bases/components, read while the edit's tree of the same text is at hand (one scan per file)
+  const lists = new Map<string, Record<string, unknown>>();
   const planned = await pool(dirs, conc, async (dir, i): Promise<OverlayResult | undefined> => {
     const abs = resolve(opts.cwd, dir);
     const shown = display(opts.cwd, dir);
@@ -229,6 +231,13 @@ export async function setImagesInOverlays(dirs: string[], exprs: ImageExpr[], op
       }
       texts.set(found, before);
       const { text, changes, warnings } = editKustomizationText(before, exprs, where);
+      if (!opts.render) {
+        try {
+          lists.set(found, kustomizationLists(before));
+        } catch {
+          /* phase 2 reads it again and says what it can */
+        }
+      }
       return { dir: shown, file, where, before, after: text, changes, changed: text !== before, ...(warnings?.length ? { warnings } : {}) };
     } catch (e) {
       problems.push({ i, e: e as Error });
@@ -260,7 +269,7 @@ export async function setImagesInOverlays(dirs: string[], exprs: ImageExpr[], op
   // 2. the images' users, as far as the overlay's files and local bases tell (a warning; --render checks for real)
   if (!opts.render) {
     const cache = new Map<string, Promise<{ refs: string[]; complete: boolean }>>();
-    const known = { listings, texts };
+    const known = { listings, texts, lists };
     await pool(results, conc, async (r) => {
       const { refs, complete } = await imagesReachable(resolve(opts.cwd, r.dir), cache, 0, known);
       const unused = r.changes.filter((c) => !refs.some((ref) => imageMatches(ref, c.name))).map((c) => c.name);
@@ -411,7 +420,7 @@ export async function imagesReachable(
   dir: string,
   cache = new Map<string, Promise<{ refs: string[]; complete: boolean }>>(),
   depth = 0,
-  known?: { listings: Map<string, string[]>; texts: Map<string, string> },
+  known?: { listings: Map<string, string[]>; texts: Map<string, string>; lists?: Map<string, Record<string, unknown>> },
 ): Promise<{ refs: string[]; complete: boolean }> {
   const key = resolve(dir);
   const hit = cache.get(key);
@@ -437,7 +446,8 @@ export async function imagesReachable(
     if (!kname || depth > 20) return { refs, complete: complete && !!kname };
     let k: Record<string, unknown> = {};
     try {
-      k = kustomizationLists(known?.texts.get(join(key, kname)) ?? readFileSync(join(key, kname), 'utf8'));
+      const kfile = join(key, kname);
+      k = known?.lists?.get(kfile) ?? kustomizationLists(known?.texts.get(kfile) ?? readFileSync(kfile, 'utf8'));
     } catch {
       return { refs, complete: false };
     }
