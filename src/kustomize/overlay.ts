@@ -159,7 +159,11 @@ async function boundaryOf(abs: string, cwd: string, memo?: TreeMemo): Promise<{ 
   return { root: abs, what: 'the overlay directory' };
 }
 
+/** a relative path with no empty, `.` or `..` segment and no trailing slash: already what display() makes of it */
+const CLEAN_RELATIVE = /^(?!\.\.?(?:\/|$))[^/]+(?:\/(?!\.\.?(?:\/|$))[^/]+)*$/;
+
 function display(cwd: string, dir: string): string {
+  if (CLEAN_RELATIVE.test(dir)) return dir;
   const r = relative(cwd, resolve(cwd, dir));
   return r === '' ? '.' : r.startsWith('..') ? resolve(cwd, dir) : r;
 }
@@ -369,14 +373,19 @@ export function imagesInYaml(text: string): string[] {
   return out;
 }
 
+/** the pattern of each images[].name, compiled once (set-image checks the same name in a thousand overlays) */
+const namePatterns = new Map<string, RegExp>();
 /** kustomize's IsImageMatched: images[].name is interpolated into ^name(:tag)?(@digest)?$ */
 export function imageMatches(ref: string, name: string): boolean {
-  const tail = '(:[a-zA-Z0-9_.{}-]*)?(@[a-zA-Z0-9]+([.+_-][a-zA-Z0-9]+)*:[a-zA-Z0-9_.{}-]*)?$';
-  let re: RegExp;
-  try {
-    re = new RegExp(`^${name}${tail}`);
-  } catch {
-    re = new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}${tail}`);
+  let re = namePatterns.get(name);
+  if (re === undefined) {
+    const tail = '(:[a-zA-Z0-9_.{}-]*)?(@[a-zA-Z0-9]+([.+_-][a-zA-Z0-9]+)*:[a-zA-Z0-9_.{}-]*)?$';
+    try {
+      re = new RegExp(`^${name}${tail}`);
+    } catch {
+      re = new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}${tail}`);
+    }
+    namePatterns.set(name, re);
   }
   return re.test(ref);
 }
