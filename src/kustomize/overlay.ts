@@ -8,7 +8,7 @@
  */
 import type { Dirent } from 'node:fs';
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
-import { delimiter, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { basename, delimiter, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { fail, isGitopsError } from '../core/errors.js';
 import { resolveInside, workTreeOf, writeFileAtomicSync } from '../core/fsutil.js';
@@ -105,7 +105,42 @@ class TreeMemo {
     this.git.set(d, wt);
     return wt;
   }
+  /** per directory: its entries that are plain directories or files (no symlink), or undefined if it cannot be listed */
+  private plain = new Map<string, Set<string> | undefined>();
+  private plainIn(dir: string): Set<string> | undefined {
+    if (this.plain.has(dir)) return this.plain.get(dir);
+    let names: Set<string> | undefined;
+    try {
+      names = new Set(readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory() || d.isFile()).map((d) => d.name));
+    } catch {
+      names = undefined;
+    }
+    this.plain.set(dir, names);
+    return names;
+  }
+  /**
+   * realpath of `p`, an absolute normalised path. Where `p`'s last name is a plain directory or file in its
+   * parent, that is the parent's realpath + the name: a thousand overlays side by side cost one listing of
+   * their parent and one realpath of it, instead of a realpath (a walk of every component) each.
+   */
   realpath(p: string): string | undefined {
+    const hit = this.real.get(p);
+    if (hit !== undefined) return hit;
+    const parent = dirname(p);
+    if (parent !== p) {
+      const name = basename(p);
+      if (this.plainIn(parent)?.has(name)) {
+        const rp = this.realpathNative(parent);
+        if (rp !== undefined) {
+          const r = rp.endsWith(sep) ? rp + name : rp + sep + name;
+          this.real.set(p, r);
+          return r;
+        }
+      }
+    }
+    return this.realpathNative(p);
+  }
+  private realpathNative(p: string): string | undefined {
     const hit = this.real.get(p);
     if (hit !== undefined) return hit;
     try {
@@ -121,7 +156,7 @@ class TreeMemo {
   }
   /** inside() for a path that exists; undefined otherwise (resolveInside resolves a missing tail) */
   insideSync(root: string, path: string): { real: string; inside: boolean } | undefined {
-    const realRoot = this.realpath(root);
+    const realRoot = this.realpathNative(root);
     const real = realRoot === undefined ? undefined : this.realpath(path);
     if (realRoot === undefined || real === undefined) return undefined;
     return { real, inside: isUnder(realRoot, real) };
