@@ -18,7 +18,7 @@ import { editKustomizationText, type ImageChange, type ImageEntry } from './edit
 import { KustomizeErrors } from './errors.js';
 import { splitImage, type ImageExpr } from './image-expr.js';
 import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
-import { readSimpleYaml, sget } from '../edit/simple-yaml.js';
+import { readSimpleYaml, sget, type SNode } from '../edit/simple-yaml.js';
 export { unifiedDiff } from './diff.js';
 
 /** kustomize's recognised names, in its order (konfig.RecognizedKustomizationFileNames) */
@@ -390,6 +390,8 @@ export async function setImagesInOverlays(dirs: string[], exprs: ImageExpr[], op
 export function imagesInYaml(text: string): string[] {
   // no `image` key in a text without the word (a key spelt with escapes needs a backslash): no parse
   if (!text.includes('image') && !text.includes('\\')) return [];
+  const simple = imagesInSimpleYaml(text);
+  if (simple) return simple;
   const out: string[] = [];
   const walk = (x: unknown): void => {
     if (Array.isArray(x)) x.forEach(walk);
@@ -410,6 +412,33 @@ export function imagesInYaml(text: string): string[] {
 
 /** the pattern of each images[].name, compiled once (set-image checks the same name in a thousand overlays) */
 const namePatterns = new Map<string, RegExp>();
+/** a YAML 1.2 plain scalar that is certainly a string: starts with a letter, not true/false/null in any case yaml reads */
+const NOT_STRING_1_2 = /^(?:true|True|TRUE|false|False|FALSE|null|Null|NULL)$/;
+/**
+ * imagesInYaml for a file in the subset of src/edit/simple-yaml.ts (most single-document resource files), without
+ * the full parser; undefined when the file or one of its `image` values is outside it (then the parser decides).
+ */
+function imagesInSimpleYaml(text: string): string[] | undefined {
+  const root = readSimpleYaml(text);
+  if (!root) return undefined;
+  const out: string[] = [];
+  const walk = (n: SNode): boolean => {
+    if (n.kind === 'seq') return n.items.every(walk);
+    if (n.kind !== 'map') return true;
+    for (const p of n.pairs) {
+      // keys a JS object would not keep in file order (integer-like) or at all (__proto__): the parser's walk decides
+      if (/^[0-9]+$/.test(p.key) || p.key === '__proto__') return false;
+      if (p.key === 'image' && p.value.kind === 'scalar') {
+        const v = p.value;
+        if (v.style === 'PLAIN' && (!/^[A-Za-z]/.test(v.value) || NOT_STRING_1_2.test(v.value))) return false;
+        out.push(v.value);
+      } else if (!walk(p.value)) return false;
+    }
+    return true;
+  };
+  return walk(root) ? out : undefined;
+}
+
 /** kustomize's IsImageMatched: images[].name is interpolated into ^name(:tag)?(@digest)?$ */
 export function imageMatches(ref: string, name: string): boolean {
   let re = namePatterns.get(name);

@@ -4,7 +4,7 @@
  * goldens (test/fixtures/set-image): the same text, changes and errors, byte for byte. Then what the fast path
  * must refuse (so the full path answers): anchors, aliases, tags, flow style, quoted keys, CRLF, a BOM, tabs,
  * several documents, block scalars, duplicate names or keys, numeric-looking plain values. And yaml11TypeFast,
- * the parser-free answer for a plain scalar, against the parse it skips.
+ * the parser-free answer for a plain scalar, against the parse it skips; and imagesInYaml's parser-free walk.
  * (test/edit/simple-yaml.test.ts compares the reader's tree with yaml's, and generated files both ways.)
  */
 import { describe, expect, it } from 'vitest';
@@ -14,6 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { editKustomizationText, fastEdit, fastPath, yaml11Type, yaml11TypeFast } from '../../src/kustomize/edit.js';
 import { parseImageExprs, type ImageExpr } from '../../src/kustomize/image-expr.js';
 import { SET_IMAGE_CASES } from '../contracts/kustomize-setimage-cases.js';
+import { imagesInYaml } from '../../src/kustomize/overlay.js';
+import { parseAllDocuments } from 'yaml';
 
 const FIX = resolve(dirname(fileURLToPath(import.meta.url)), '../fixtures/set-image');
 const D = `sha256:${'b'.repeat(64)}`;
@@ -174,5 +176,34 @@ describe('yaml11TypeFast', () => {
     expect(fast).toBeGreaterThan(15);
     // and the answer through yaml11Type is the parse's answer for every one of them
     for (const s of [...words, ...others]) expect(yaml11Type(s), s).toBe(yaml11Type(s, false));
+  });
+});
+
+describe('imagesInYaml without the parser, where the file is in the simple subset', () => {
+  it('finds the same image values as the full parse', () => {
+    const full = (text: string) => {
+      const out: string[] = [];
+      const walk = (x: unknown): void => {
+        if (Array.isArray(x)) x.forEach(walk);
+        else if (x && typeof x === 'object') for (const [k, v] of Object.entries(x)) k === 'image' && typeof v === 'string' ? out.push(v) : walk(v);
+      };
+      for (const d of parseAllDocuments(text)) if (!d.errors.length) walk(d.toJS());
+      return out;
+    };
+    const texts = [
+      'apiVersion: apps/v1\nkind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n      - name: app\n        image: registry.example.com/team/app:0.0.1\n      - name: side\n        image: "quay.io/x/side@sha256:abc"   # pinned\n',
+      'spec:\n  image: true\n',
+      'spec:\n  image: NULL\n',
+      'spec:\n  image: 12\n',
+      'spec:\n  image: 1.5\n',
+      'spec:\n  image: \'True\'\n',
+      'spec:\n  image:\n    repository: app\n    tag: v1\n  other:\n  - image: nginx\n',
+      'a:\n  1:\n    image: one\n  0:\n    image: zero\n',
+      'spec:\n  image: ~\n',
+      'spec:\n  image: .inf\n',
+      'image: top\nlist:\n- image: a\n- image: b\n',
+      'x: 1\n---\ny:\n  image: doc2\n',
+    ];
+    for (const t of texts) expect(imagesInYaml(t), t).toEqual(full(t));
   });
 });
