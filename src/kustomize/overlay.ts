@@ -98,7 +98,7 @@ class TreeMemo {
   private git = new Map<string, string | undefined>();
   private real = new Map<string, string>();
   workTree(dir: string): string | undefined {
-    const d = resolve(dir);
+    const d = resolved(dir);
     if (this.git.has(d)) return this.git.get(d);
     const up = dirname(d);
     const wt = existsSync(join(d, '.git')) ? d : up === d ? undefined : this.workTree(up);
@@ -161,6 +161,13 @@ class TreeMemo {
     if (realRoot === undefined || real === undefined) return undefined;
     return { real, inside: isUnder(realRoot, real) };
   }
+}
+
+/** `p` is an absolute path path.resolve leaves as it is (no empty, `.` or `..` segment, no trailing slash) */
+const NORMAL_ABS = /^(?:\/(?!\.\.?(?:\/|$))[^/]+)+$|^\/$/;
+/** path.resolve(p), without its allocations for a path that is already absolute and normalised */
+function resolved(p: string): string {
+  return NORMAL_ABS.test(p) ? p : resolve(p);
 }
 
 function isUnder(root: string, p: string): boolean {
@@ -495,7 +502,7 @@ export async function imagesReachable(
   depth = 0,
   known?: { listings: Map<string, string[]>; texts: Map<string, string>; lists?: Map<string, Record<string, unknown>> },
 ): Promise<{ refs: string[]; complete: boolean }> {
-  const key = resolve(dir);
+  const key = resolved(dir);
   const hit = cache.get(key);
   if (hit) return hit;
   const p = (async () => {
