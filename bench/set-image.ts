@@ -22,9 +22,10 @@
  * shared machine wall time counts the waits for a core, CPU time much less so. Every method's result is checked.
  *
  * Where the time goes (bench/results/set-image.txt has the figures): node's start, then loading the set-image
- * chunk of the bundle (scripts/build.mjs), then per file a readdir, one realpath, a read, the edit (a line
- * reader, src/edit/simple-yaml.ts, with the full `yaml` parser as fallback) and an atomic write, all
- * synchronous; the remainder is V8 compiling hot functions on its background threads.
+ * chunk of the bundle (scripts/build.mjs), then per file a readdir, a read, the edit (a line reader,
+ * src/edit/simple-yaml.ts, with the full `yaml` parser as fallback; the same scan gives the resources for the
+ * unused-image check) and an atomic write, all synchronous (realpath once per parent directory, one stderr
+ * write for the per-overlay lines); the remainder is V8 compiling hot functions on its background threads.
  *
  * Run: npx tsx bench/set-image.ts   (BENCH_SAMPLE=10 and BENCH_ROUNDS=3 for a quick run)
  */

@@ -67,15 +67,26 @@ export async function run(ctx: CommandContext, a: ParsedArgs): Promise<CommandRe
   });
 
   let changed = 0;
+  // one line per overlay: consecutive lines go out in one write (a thousand overlays, one write, not a thousand),
+  // the same bytes in the same order; a warning or the diff on stdout sends the lines before it first
+  const lines: string[] = [];
+  const flush = () => {
+    if (lines.length) ctx.log.info(lines.join('\n'));
+    lines.length = 0;
+  };
   for (const r of results) {
-    const diffs = r.changes.filter((c) => c.changed).map((c) => `${c.name} ${describeEntry(c.before)} → ${describeEntry(c.after)}`);
     if (r.changed) {
       changed++;
-      ctx.log.info(`${r.dir}: ${diffs.join(', ')}${dryRun ? ' (dry run)' : ''}`);
-      if (dryRun) ctx.log.stdout(unifiedDiff(r.before, r.after, r.where));
+      const diffs = r.changes.filter((c) => c.changed).map((c) => `${c.name} ${describeEntry(c.before)} → ${describeEntry(c.after)}`);
+      lines.push(`${r.dir}: ${diffs.join(', ')}${dryRun ? ' (dry run)' : ''}`);
+      if (dryRun) {
+        flush();
+        ctx.log.stdout(unifiedDiff(r.before, r.after, r.where));
+      }
     } else {
-      ctx.log.info(`${r.dir}: unchanged (${r.changes.map((c) => `${c.name} ${describeEntry(c.after)}`).join(', ')} already set)`);
+      lines.push(`${r.dir}: unchanged (${r.changes.map((c) => `${c.name} ${describeEntry(c.after)}`).join(', ')} already set)`);
     }
+    if (r.warnings?.length || r.unused?.length) flush();
     for (const w of r.warnings ?? []) ctx.log.warn(w);
     if (r.unused?.length) {
       ctx.log.warn(
@@ -83,6 +94,7 @@ export async function run(ctx: CommandContext, a: ParsedArgs): Promise<CommandRe
       );
     }
   }
+  flush();
   const unchanged = results.length - changed;
   const noun = (n: number) => `${n} overlay${n === 1 ? '' : 's'}`;
   const summary = dryRun

@@ -1,5 +1,5 @@
 import { rename, stat, unlink, writeFile, chmod } from 'node:fs/promises';
-import { closeSync, fchmodSync, openSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, fchmodSync, fstatSync, openSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
@@ -34,6 +34,23 @@ export async function writeFileAtomic(file: string, data: string | Buffer): Prom
 }
 
 /**
+ * Permission bits (no setuid/setgid/sticky) → whether a file created with them keeps them, i.e. the umask takes
+ * none of them. The umask is the process's (nothing here changes it): learnt with one fstat on the first file,
+ * so a thousand writes with the usual 0644 under umask 022 make no fchmod.
+ */
+const umaskKeeps = new Map<number, boolean>();
+/** give the temp file the original's mode, which umask may have narrowed at open */
+function restoreMode(fd: number, mode: number): void {
+  if (mode & 0o7000) return fchmodSync(fd, mode); // the kernel may drop these per directory: always set them
+  let keeps = umaskKeeps.get(mode);
+  if (keeps === undefined) {
+    keeps = (fstatSync(fd).mode & 0o7777) === mode;
+    umaskKeeps.set(mode, keeps);
+  }
+  if (!keeps) fchmodSync(fd, mode);
+}
+
+/**
  * writeFileAtomic without the thread-pool hops, for a command that writes many small files in a row (set-image
  * over a thousand overlays: four asynchronous calls per file cost more than the writes; bench/set-image.ts).
  * Same guarantees: temp file beside it (created exclusively), original mode, rename over; no fsync, as above.
@@ -52,7 +69,7 @@ export function writeFileAtomicSync(file: string, data: string | Buffer): void {
     created = true;
     try {
       writeFileSync(fd, data);
-      if (mode !== undefined) fchmodSync(fd, mode); // umask may have narrowed it
+      if (mode !== undefined) restoreMode(fd, mode);
     } finally {
       closeSync(fd);
     }

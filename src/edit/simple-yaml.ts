@@ -45,36 +45,46 @@ export type SNode = SScalar | SNull | SMap | SSeq;
 const KEY = /^[A-Za-z0-9_][A-Za-z0-9_./-]*$/;
 const PLAIN = /^[A-Za-z0-9_./~$][A-Za-z0-9_./:@+=~$ -]*$/;
 
-/** a value: [text, style, start offset within `s`, end] or undefined when outside the subset; '' is no value */
-function scalarAt(body: string): { value: string; style: SScalar['style']; a: number; b: number } | null | undefined {
-  let a = 0;
-  while (a < body.length && body[a] === ' ') a++;
-  if (a === body.length) return null;
-  if (body[a] === '#') return a > 0 ? null : undefined;
-  const c = body[a];
+/**
+ * The value that starts at `from` in `line` (after a key's ':' or a dash): its text, style and its range
+ * [a, b) within `line`; null when there is no value (blanks, maybe a comment); undefined when outside the subset.
+ * Offsets into `line`, no substring but the value itself: this runs on every line of a thousand files.
+ */
+function scalarAt(line: string, from: number): { value: string; style: SScalar['style']; a: number; b: number } | null | undefined {
+  const n = line.length;
+  let a = from;
+  while (a < n && line.charCodeAt(a) === 32) a++;
+  if (a === n) return null;
+  const c = line[a];
+  if (c === '#') return a > from ? null : undefined;
   let b: number;
   let value: string;
   let style: SScalar['style'];
   if (c === '"' || c === "'") {
-    const close = body.indexOf(c, a + 1);
+    const close = line.indexOf(c, a + 1);
     if (close < 0) return undefined;
-    value = body.slice(a + 1, close);
+    value = line.slice(a + 1, close);
     if (c === '"' && value.includes('\\')) return undefined;
-    if (c === "'" && body[close + 1] === "'") return undefined;
+    if (c === "'" && line[close + 1] === "'") return undefined;
     b = close + 1;
     style = c === '"' ? 'QUOTE_DOUBLE' : 'QUOTE_SINGLE';
   } else {
-    const hash = body.indexOf(' #', a);
-    let end = hash < 0 ? body.length : hash;
-    while (end > a && body[end - 1] === ' ') end--;
-    value = body.slice(a, end);
+    const hash = line.indexOf(' #', a);
+    let end = hash < 0 ? n : hash;
+    while (end > a && line.charCodeAt(end - 1) === 32) end--;
+    value = line.slice(a, end);
     if (!PLAIN.test(value) || value.includes(': ') || value.endsWith(':')) return undefined;
     b = end;
     style = 'PLAIN';
   }
-  // after the value: blanks, then nothing or a comment
-  const rest = body.slice(b);
-  if (!/^( *| +#.*)$/.test(rest)) return undefined;
+  // after the value: blanks, then nothing or a comment (which needs a blank before it)
+  let r = b;
+  while (r < n && line.charCodeAt(r) === 32) r++;
+  if (r < n) {
+    if (line[r] !== '#' || r === b) return undefined;
+    // (as the pattern this scan replaced, /^( *| +#.*)$/: a comment holding U+2028/U+2029 is refused)
+    if (line.indexOf('\u2028', r) >= 0 || line.indexOf('\u2029', r) >= 0) return undefined;
+  }
   return { value, style, a, b };
 }
 
@@ -84,32 +94,51 @@ interface Frame {
   indent: number;
 }
 
-/** Reads `text` if it is in the subset (one document, a mapping at column 0), else undefined. */
+/** whether `map` already has `key` (maps here have a handful of keys: a scan beats a Set per map) */
+function hasKey(map: SMap, key: string): boolean {
+  for (const p of map.pairs) if (p.key === key) return true;
+  return false;
+}
+
+/** the last text read and its tree: set-image reads a kustomization for its edit and then for its resources */
+let last: { text: string; root: SMap | undefined } | undefined;
+
+/**
+ * Reads `text` if it is in the subset (one document, a mapping at column 0), else undefined. The tree is
+ * shared with the next call on the same text (the last one is kept): callers read it, never change it.
+ */
 export function readSimpleYaml(text: string): SMap | undefined {
+  if (last !== undefined && last.text === text) return last.root;
+  const root = read(text);
+  last = { text, root };
+  return root;
+}
+
+function read(text: string): SMap | undefined {
   if (text.includes('\t') || text.includes('\r') || text.charCodeAt(0) === 0xfeff) return undefined;
   const root: SMap = { kind: 'map', indent: 0, pairs: [], line: 1 };
   const stack: Frame[] = [{ node: root, indent: 0 }];
   let pending: { map: SMap; indent: number; pairIndex: number } | undefined;
   let pos = 0;
   let lineNo = 0;
-  const keysOf = new Map<SMap, Set<string>>([[root, new Set()]]);
   while (pos < text.length) {
     lineNo++;
     const nl = text.indexOf('\n', pos);
     const end = nl < 0 ? text.length : nl;
-    const line = text.slice(pos, end);
     const lineStart = pos;
     pos = nl < 0 ? text.length : nl + 1;
-    let ind = 0;
-    while (ind < line.length && line[ind] === ' ') ind++;
-    if (ind === line.length || line[ind] === '#') continue;
+    let ind = lineStart;
+    while (ind < end && text.charCodeAt(ind) === 32) ind++;
+    if (ind === end || text[ind] === '#') continue; // blank or comment line: no substring made
+    const line = text.slice(lineStart, end);
+    ind -= lineStart;
     if (line.startsWith('---') || line.startsWith('...') || line[0] === '%') return undefined;
     let col = ind;
     let dash = false;
     if (line[col] === '-' && (line[col + 1] === ' ' || col + 1 === line.length)) {
       dash = true;
       col++;
-      while (col < line.length && line[col] === ' ') col++;
+      while (col < line.length && line.charCodeAt(col) === 32) col++;
       if (col === line.length || line[col] === '#') return undefined; // `-` alone: a nested block item
       if (line[col] === '-' && (line[col + 1] === ' ' || col + 1 === line.length)) return undefined; // `- - x`
     }
@@ -122,7 +151,7 @@ export function readSimpleYaml(text: string): SMap | undefined {
       if (KEY.test(k)) {
         key = k;
         valueFrom = colon + 1;
-      } else if (!/^["']/.test(line.slice(col)) || !dash) return undefined;
+      } else if (!(line[col] === '"' || line[col] === "'") || !dash) return undefined;
     }
     if (!dash && key === undefined) return undefined;
 
@@ -139,7 +168,6 @@ export function readSimpleYaml(text: string): SMap | undefined {
         stack.push({ node: seq, indent: ind });
       } else if (opensMap) {
         const m: SMap = { kind: 'map', indent: ind, pairs: [], line: lineNo };
-        keysOf.set(m, new Set());
         p.map.pairs[p.pairIndex].value = m;
         stack.push({ node: m, indent: ind });
       }
@@ -160,30 +188,27 @@ export function readSimpleYaml(text: string): SMap | undefined {
       if (top.node.kind !== 'seq' || top.indent !== ind) return undefined;
       const seq = top.node;
       if (key === undefined) {
-        const v = scalarAt(line.slice(col));
+        const v = scalarAt(line, col);
         if (!v) return undefined;
-        seq.items.push({ kind: 'scalar', value: v.value, style: v.style, start: lineStart + col + v.a, end: lineStart + col + v.b, line: lineNo });
+        seq.items.push({ kind: 'scalar', value: v.value, style: v.style, start: lineStart + v.a, end: lineStart + v.b, line: lineNo });
         continue;
       }
       map = { kind: 'map', indent: col, pairs: [], line: lineNo };
-      keysOf.set(map, new Set());
       seq.items.push(map);
       stack.push({ node: map, indent: col });
     } else {
       if (top.node.kind !== 'map' || top.indent !== ind) return undefined;
       map = top.node;
     }
-    const keys = keysOf.get(map)!;
-    if (keys.has(key!)) return undefined;
-    keys.add(key!);
-    const v = scalarAt(line.slice(valueFrom));
+    if (hasKey(map, key!)) return undefined;
+    const v = scalarAt(line, valueFrom);
     if (v === undefined) return undefined;
     const keyStart = lineStart + col;
     if (v === null) {
       map.pairs.push({ key: key!, keyStart, line: lineNo, value: { kind: 'null', start: lineStart + valueFrom, line: lineNo } });
       pending = { map, indent: col, pairIndex: map.pairs.length - 1 };
     } else {
-      map.pairs.push({ key: key!, keyStart, line: lineNo, value: { kind: 'scalar', value: v.value, style: v.style, start: lineStart + valueFrom + v.a, end: lineStart + valueFrom + v.b, line: lineNo } });
+      map.pairs.push({ key: key!, keyStart, line: lineNo, value: { kind: 'scalar', value: v.value, style: v.style, start: lineStart + v.a, end: lineStart + v.b, line: lineNo } });
     }
   }
   return root;

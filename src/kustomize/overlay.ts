@@ -8,7 +8,7 @@
  */
 import type { Dirent } from 'node:fs';
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
-import { delimiter, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { basename, delimiter, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { fail, isGitopsError } from '../core/errors.js';
 import { resolveInside, workTreeOf, writeFileAtomicSync } from '../core/fsutil.js';
@@ -18,7 +18,7 @@ import { editKustomizationText, type ImageChange, type ImageEntry } from './edit
 import { KustomizeErrors } from './errors.js';
 import { splitImage, type ImageExpr } from './image-expr.js';
 import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
-import { readSimpleYaml, sget } from '../edit/simple-yaml.js';
+import { readSimpleYaml, sget, type SNode } from '../edit/simple-yaml.js';
 export { unifiedDiff } from './diff.js';
 
 /** kustomize's recognised names, in its order (konfig.RecognizedKustomizationFileNames) */
@@ -98,14 +98,49 @@ class TreeMemo {
   private git = new Map<string, string | undefined>();
   private real = new Map<string, string>();
   workTree(dir: string): string | undefined {
-    const d = resolve(dir);
+    const d = resolved(dir);
     if (this.git.has(d)) return this.git.get(d);
     const up = dirname(d);
     const wt = existsSync(join(d, '.git')) ? d : up === d ? undefined : this.workTree(up);
     this.git.set(d, wt);
     return wt;
   }
+  /** per directory: its entries that are plain directories or files (no symlink), or undefined if it cannot be listed */
+  private plain = new Map<string, Set<string> | undefined>();
+  private plainIn(dir: string): Set<string> | undefined {
+    if (this.plain.has(dir)) return this.plain.get(dir);
+    let names: Set<string> | undefined;
+    try {
+      names = new Set(readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory() || d.isFile()).map((d) => d.name));
+    } catch {
+      names = undefined;
+    }
+    this.plain.set(dir, names);
+    return names;
+  }
+  /**
+   * realpath of `p`, an absolute normalised path. Where `p`'s last name is a plain directory or file in its
+   * parent, that is the parent's realpath + the name: a thousand overlays side by side cost one listing of
+   * their parent and one realpath of it, instead of a realpath (a walk of every component) each.
+   */
   realpath(p: string): string | undefined {
+    const hit = this.real.get(p);
+    if (hit !== undefined) return hit;
+    const parent = dirname(p);
+    if (parent !== p) {
+      const name = basename(p);
+      if (this.plainIn(parent)?.has(name)) {
+        const rp = this.realpathNative(parent);
+        if (rp !== undefined) {
+          const r = rp.endsWith(sep) ? rp + name : rp + sep + name;
+          this.real.set(p, r);
+          return r;
+        }
+      }
+    }
+    return this.realpathNative(p);
+  }
+  private realpathNative(p: string): string | undefined {
     const hit = this.real.get(p);
     if (hit !== undefined) return hit;
     try {
@@ -121,11 +156,18 @@ class TreeMemo {
   }
   /** inside() for a path that exists; undefined otherwise (resolveInside resolves a missing tail) */
   insideSync(root: string, path: string): { real: string; inside: boolean } | undefined {
-    const realRoot = this.realpath(root);
+    const realRoot = this.realpathNative(root);
     const real = realRoot === undefined ? undefined : this.realpath(path);
     if (realRoot === undefined || real === undefined) return undefined;
     return { real, inside: isUnder(realRoot, real) };
   }
+}
+
+/** `p` is an absolute path path.resolve leaves as it is (no empty, `.` or `..` segment, no trailing slash) */
+const NORMAL_ABS = /^(?:\/(?!\.\.?(?:\/|$))[^/]+)+$|^\/$/;
+/** path.resolve(p), without its allocations for a path that is already absolute and normalised */
+function resolved(p: string): string {
+  return NORMAL_ABS.test(p) ? p : resolve(p);
 }
 
 function isUnder(root: string, p: string): boolean {
@@ -159,7 +201,11 @@ async function boundaryOf(abs: string, cwd: string, memo?: TreeMemo): Promise<{ 
   return { root: abs, what: 'the overlay directory' };
 }
 
+/** a relative path with no empty, `.` or `..` segment and no trailing slash: already what display() makes of it */
+const CLEAN_RELATIVE = /^(?!\.\.?(?:\/|$))[^/]+(?:\/(?!\.\.?(?:\/|$))[^/]+)*$/;
+
 function display(cwd: string, dir: string): string {
+  if (CLEAN_RELATIVE.test(dir)) return dir;
   const r = relative(cwd, resolve(cwd, dir));
   return r === '' ? '.' : r.startsWith('..') ? resolve(cwd, dir) : r;
 }
@@ -191,6 +237,8 @@ export async function setImagesInOverlays(dirs: string[], exprs: ImageExpr[], op
   // what phase 1 listed and read, for phase 2's walk (no second readdir or read of an overlay's kustomization)
   const listings = new Map<string, string[]>();
   const texts = new Map<string, string>();
+  // and its resources/bases/components, read while the edit's tree of the same text is at hand (one scan per file)
+  const lists = new Map<string, Record<string, unknown>>();
   const planned = await pool(dirs, conc, async (dir, i): Promise<OverlayResult | undefined> => {
     const abs = resolve(opts.cwd, dir);
     const shown = display(opts.cwd, dir);
@@ -229,6 +277,13 @@ export async function setImagesInOverlays(dirs: string[], exprs: ImageExpr[], op
       }
       texts.set(found, before);
       const { text, changes, warnings } = editKustomizationText(before, exprs, where);
+      if (!opts.render) {
+        try {
+          lists.set(found, kustomizationLists(before));
+        } catch {
+          /* phase 2 reads it again and says what it can */
+        }
+      }
       return { dir: shown, file, where, before, after: text, changes, changed: text !== before, ...(warnings?.length ? { warnings } : {}) };
     } catch (e) {
       problems.push({ i, e: e as Error });
@@ -260,7 +315,7 @@ export async function setImagesInOverlays(dirs: string[], exprs: ImageExpr[], op
   // 2. the images' users, as far as the overlay's files and local bases tell (a warning; --render checks for real)
   if (!opts.render) {
     const cache = new Map<string, Promise<{ refs: string[]; complete: boolean }>>();
-    const known = { listings, texts };
+    const known = { listings, texts, lists };
     await pool(results, conc, async (r) => {
       const { refs, complete } = await imagesReachable(resolve(opts.cwd, r.dir), cache, 0, known);
       const unused = r.changes.filter((c) => !refs.some((ref) => imageMatches(ref, c.name))).map((c) => c.name);
@@ -342,6 +397,8 @@ export async function setImagesInOverlays(dirs: string[], exprs: ImageExpr[], op
 export function imagesInYaml(text: string): string[] {
   // no `image` key in a text without the word (a key spelt with escapes needs a backslash): no parse
   if (!text.includes('image') && !text.includes('\\')) return [];
+  const simple = imagesInSimpleYaml(text);
+  if (simple) return simple;
   const out: string[] = [];
   const walk = (x: unknown): void => {
     if (Array.isArray(x)) x.forEach(walk);
@@ -360,14 +417,46 @@ export function imagesInYaml(text: string): string[] {
   return out;
 }
 
+/** the pattern of each images[].name, compiled once (set-image checks the same name in a thousand overlays) */
+const namePatterns = new Map<string, RegExp>();
+/** a YAML 1.2 plain scalar that is certainly a string: starts with a letter, not true/false/null in any case yaml reads */
+const NOT_STRING_1_2 = /^(?:true|True|TRUE|false|False|FALSE|null|Null|NULL)$/;
+/**
+ * imagesInYaml for a file in the subset of src/edit/simple-yaml.ts (most single-document resource files), without
+ * the full parser; undefined when the file or one of its `image` values is outside it (then the parser decides).
+ */
+function imagesInSimpleYaml(text: string): string[] | undefined {
+  const root = readSimpleYaml(text);
+  if (!root) return undefined;
+  const out: string[] = [];
+  const walk = (n: SNode): boolean => {
+    if (n.kind === 'seq') return n.items.every(walk);
+    if (n.kind !== 'map') return true;
+    for (const p of n.pairs) {
+      // keys a JS object would not keep in file order (integer-like) or at all (__proto__): the parser's walk decides
+      if (/^[0-9]+$/.test(p.key) || p.key === '__proto__') return false;
+      if (p.key === 'image' && p.value.kind === 'scalar') {
+        const v = p.value;
+        if (v.style === 'PLAIN' && (!/^[A-Za-z]/.test(v.value) || NOT_STRING_1_2.test(v.value))) return false;
+        out.push(v.value);
+      } else if (!walk(p.value)) return false;
+    }
+    return true;
+  };
+  return walk(root) ? out : undefined;
+}
+
 /** kustomize's IsImageMatched: images[].name is interpolated into ^name(:tag)?(@digest)?$ */
 export function imageMatches(ref: string, name: string): boolean {
-  const tail = '(:[a-zA-Z0-9_.{}-]*)?(@[a-zA-Z0-9]+([.+_-][a-zA-Z0-9]+)*:[a-zA-Z0-9_.{}-]*)?$';
-  let re: RegExp;
-  try {
-    re = new RegExp(`^${name}${tail}`);
-  } catch {
-    re = new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}${tail}`);
+  let re = namePatterns.get(name);
+  if (re === undefined) {
+    const tail = '(:[a-zA-Z0-9_.{}-]*)?(@[a-zA-Z0-9]+([.+_-][a-zA-Z0-9]+)*:[a-zA-Z0-9_.{}-]*)?$';
+    try {
+      re = new RegExp(`^${name}${tail}`);
+    } catch {
+      re = new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}${tail}`);
+    }
+    namePatterns.set(name, re);
   }
   return re.test(ref);
 }
@@ -411,9 +500,9 @@ export async function imagesReachable(
   dir: string,
   cache = new Map<string, Promise<{ refs: string[]; complete: boolean }>>(),
   depth = 0,
-  known?: { listings: Map<string, string[]>; texts: Map<string, string> },
+  known?: { listings: Map<string, string[]>; texts: Map<string, string>; lists?: Map<string, Record<string, unknown>> },
 ): Promise<{ refs: string[]; complete: boolean }> {
-  const key = resolve(dir);
+  const key = resolved(dir);
   const hit = cache.get(key);
   if (hit) return hit;
   const p = (async () => {
@@ -437,7 +526,8 @@ export async function imagesReachable(
     if (!kname || depth > 20) return { refs, complete: complete && !!kname };
     let k: Record<string, unknown> = {};
     try {
-      k = kustomizationLists(known?.texts.get(join(key, kname)) ?? readFileSync(join(key, kname), 'utf8'));
+      const kfile = join(key, kname);
+      k = known?.lists?.get(kfile) ?? kustomizationLists(known?.texts.get(kfile) ?? readFileSync(kfile, 'utf8'));
     } catch {
       return { refs, complete: false };
     }

@@ -35,6 +35,19 @@ describe.each(variants)('%s', (_name, write) => {
     expect(readdirSync(dir)).toEqual(['kustomization.yaml']);
   });
 
+  it('keeps every mode over many writes, whether the umask narrows it or not (the sync writer learns that once per mode)', async () => {
+    // 0o666 and 0o777: narrowed by the usual umask 022 (so set again after open); 0o640, 0o600: kept by it
+    for (const mode of [0o666, 0o640, 0o600, 0o777, 0o666, 0o640]) {
+      for (let i = 0; i < 3; i++) {
+        const f = join(dir, `m${mode.toString(8)}-${i}.yaml`);
+        writeFileSync(f, 'a: 1\n');
+        chmodSync(f, mode);
+        await write(f, `a: ${i}\n`);
+        expect(statSync(f).mode & 0o7777, `${mode.toString(8)} #${i}`).toBe(mode);
+      }
+    }
+  });
+
   it('writes a new file', async () => {
     const f = join(dir, 'new.yaml');
     await write(f, 'x\n');
