@@ -8,9 +8,9 @@ import { bool, str, strs, type CommandContext, type CommandResult, type CommandS
 import { checkDeployFreeze } from '../core/freeze.js';
 import { fail, isGitopsError, type GitopsError } from '../core/errors.js';
 import { intFlag, overlayFlag } from '../core/flags.js';
+import { writebackFlags } from '../writeback/flags.js';
 import { bump, type BumpOutcome } from '../bump/bump.js';
 import { originFromCi, PLACEHOLDERS, shortImageOf, tersely, validateTemplate, type Origin, type SkipCi } from '../bump/message.js';
-import { isGitRepo, setAncestryEnv } from '../git/ancestry.js';
 import { configRemote } from '../git/url.js';
 import { parseImageExprs, type ImageExpr } from '../kustomize/image-expr.js';
 import { BumpErrors } from '../bump/errors.js';
@@ -102,27 +102,10 @@ export async function run(ctx: CommandContext, { values, positionals }: ParsedAr
       else throw e;
     }
   }
-  const skipCi = (str(values, 'skip-ci') ?? env.GITOPS_SKIP_CI ?? 'message') as SkipCi;
-  if (!['message', 'push-option', 'none'].includes(skipCi)) problems.push(`--skip-ci must be message, push-option or none (got ${JSON.stringify(skipCi)})`);
+  // --skip-ci, --max-attempts, --timeout, --history-depth, --source-repo, the author: shared with review up/down
+  const { skipCi, maxAttempts, timeoutS, historyDepth, sourceRepo, author } = await writebackFlags(ctx, values, problems);
   const via = (str(values, 'via') ?? (env.GITOPS_WRITE_VIA?.trim() || 'auto')) as ViaChoice;
   if (!VIA_CHOICES.includes(via)) problems.push(`--via must be ${VIA_CHOICES.join(', ')} (got ${JSON.stringify(via)})`);
-  const maxAttempts = intFlag(str(values, 'max-attempts'), 'max-attempts', 20, 1, 100, problems);
-  const timeoutS = intFlag(str(values, 'timeout'), 'timeout', 300, 1, 86_400, problems);
-  const historyDepth = intFlag(str(values, 'history-depth'), 'history-depth', 200, 1, 100_000, problems);
-
-  setAncestryEnv(env);
-  let sourceRepo: string | undefined;
-  const sr = str(values, 'source-repo');
-  if (sr) {
-    sourceRepo = resolve(ctx.cwd, sr);
-    if (!(await isGitRepo(sourceRepo))) problems.push(`--source-repo ${sr} is not a git repository`);
-  } else if (env.CI_PROJECT_DIR && (await isGitRepo(env.CI_PROJECT_DIR))) sourceRepo = env.CI_PROJECT_DIR;
-
-  const author = {
-    name: str(values, 'author-name') || env.GITLAB_USER_NAME || 'gitops-ci',
-    email: str(values, 'author-email') || env.GITLAB_USER_EMAIL || 'gitops-ci@noreply.invalid',
-  };
-  if (/[<>\n]/.test(author.name) || /[<>\s]/.test(author.email)) problems.push('--author-name/--author-email must not contain <, > or line breaks');
   const workdir = str(values, 'workdir');
 
   if (problems.length || errors.length) {

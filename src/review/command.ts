@@ -10,7 +10,7 @@ import { fail, type GitopsError } from '../core/errors.js';
 import { intFlag, overlayFlag } from '../core/flags.js';
 import { bump } from '../bump/bump.js';
 import { originFromCi, type SkipCi } from '../bump/message.js';
-import { isGitRepo, setAncestryEnv } from '../git/ancestry.js';
+import { writebackFlags } from '../writeback/flags.js';
 import { configRemote, type Remote } from '../git/url.js';
 import type { Identity } from '../git/clone.js';
 import { ReviewErrors } from './errors.js';
@@ -59,22 +59,8 @@ export async function reviewConfig(ctx: CommandContext, values: Values, problems
   out.branch = str(values, 'branch') ?? env.GITOPS_CONFIG_BRANCH ?? env.CI_DEFAULT_BRANCH;
   if (!out.branch) problems.push('no branch: pass --branch, or set GITOPS_CONFIG_BRANCH (CI_DEFAULT_BRANCH is used in a GitLab job)');
   else if (!/^(?!-)(?!.*\.\.)[^\s~^:?*[\\]+$/.test(out.branch) || out.branch.startsWith('refs/')) problems.push(`--branch ${JSON.stringify(out.branch)} is not a valid branch name`);
-  out.skipCi = (str(values, 'skip-ci') ?? env.GITOPS_SKIP_CI ?? 'message') as SkipCi;
-  if (!['message', 'push-option', 'none'].includes(out.skipCi)) problems.push(`--skip-ci must be message, push-option or none (got ${JSON.stringify(out.skipCi)})`);
-  out.maxAttempts = intFlag(str(values, 'max-attempts'), 'max-attempts', 20, 1, 100, problems);
-  out.timeoutS = intFlag(str(values, 'timeout'), 'timeout', 300, 1, 86_400, problems);
-  out.historyDepth = intFlag(str(values, 'history-depth'), 'history-depth', 200, 1, 100_000, problems);
-  setAncestryEnv(env);
-  const sr = str(values, 'source-repo');
-  if (sr) {
-    out.sourceRepo = resolve(ctx.cwd, sr);
-    if (!(await isGitRepo(out.sourceRepo))) problems.push(`--source-repo ${sr} is not a git repository`);
-  } else if (env.CI_PROJECT_DIR && (await isGitRepo(env.CI_PROJECT_DIR))) out.sourceRepo = env.CI_PROJECT_DIR;
-  out.author = {
-    name: str(values, 'author-name') || env.GITLAB_USER_NAME || 'gitops-ci',
-    email: str(values, 'author-email') || env.GITLAB_USER_EMAIL || 'gitops-ci@noreply.invalid',
-  };
-  if (/[<>\n]/.test(out.author.name) || /[<>\s]/.test(out.author.email)) problems.push('--author-name/--author-email must not contain <, > or line breaks');
+  // --skip-ci, --max-attempts, --timeout, --history-depth, --source-repo, the author: as bump resolves them
+  Object.assign(out, await writebackFlags(ctx, values, problems));
   return out;
 }
 

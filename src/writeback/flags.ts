@@ -1,0 +1,43 @@
+/**
+ * The flags every command that writes back through bump's loop shares (bump, review up/down), resolved and
+ * checked in one place: `--skip-ci`, `--max-attempts`, `--timeout`, `--history-depth`, `--source-repo` (or
+ * CI_PROJECT_DIR, for the stale guard's ancestry check) and the commit author (`--author-*`, else the GitLab
+ * user of the pipeline). Problems are pushed, so that a command reports all of its own at once (exit 2).
+ */
+import { resolve } from 'node:path';
+import { str, type CommandContext, type Values } from '../core/command.js';
+import { intFlag } from '../core/flags.js';
+import type { SkipCi } from '../bump/message.js';
+import type { Identity } from '../git/clone.js';
+import { isGitRepo, setAncestryEnv } from '../git/ancestry.js';
+
+export interface WritebackFlags {
+  skipCi: SkipCi;
+  maxAttempts: number;
+  timeoutS: number;
+  historyDepth: number;
+  sourceRepo?: string;
+  author: Identity;
+}
+
+export async function writebackFlags(ctx: CommandContext, values: Values, problems: string[]): Promise<WritebackFlags> {
+  const { env } = ctx;
+  const skipCi = (str(values, 'skip-ci') ?? env.GITOPS_SKIP_CI ?? 'message') as SkipCi;
+  if (!['message', 'push-option', 'none'].includes(skipCi)) problems.push(`--skip-ci must be message, push-option or none (got ${JSON.stringify(skipCi)})`);
+  const maxAttempts = intFlag(str(values, 'max-attempts'), 'max-attempts', 20, 1, 100, problems);
+  const timeoutS = intFlag(str(values, 'timeout'), 'timeout', 300, 1, 86_400, problems);
+  const historyDepth = intFlag(str(values, 'history-depth'), 'history-depth', 200, 1, 100_000, problems);
+  setAncestryEnv(env);
+  let sourceRepo: string | undefined;
+  const sr = str(values, 'source-repo');
+  if (sr) {
+    sourceRepo = resolve(ctx.cwd, sr);
+    if (!(await isGitRepo(sourceRepo))) problems.push(`--source-repo ${sr} is not a git repository`);
+  } else if (env.CI_PROJECT_DIR && (await isGitRepo(env.CI_PROJECT_DIR))) sourceRepo = env.CI_PROJECT_DIR;
+  const author = {
+    name: str(values, 'author-name') || env.GITLAB_USER_NAME || 'gitops-ci',
+    email: str(values, 'author-email') || env.GITLAB_USER_EMAIL || 'gitops-ci@noreply.invalid',
+  };
+  if (/[<>\n]/.test(author.name) || /[<>\s]/.test(author.email)) problems.push('--author-name/--author-email must not contain <, > or line breaks');
+  return { skipCi, maxAttempts, timeoutS, historyDepth, sourceRepo, author };
+}
