@@ -5,7 +5,8 @@
  * target (or source) kustomization that is a symlink out of the clone — absolute, relative, or a symlinked
  * overlay directory — is refused before it is read (exit 2), the outside file is neither printed nor changed,
  * nothing is pushed (no commit on main, no promotion branch, no merge request), and the clone's temp dir is
- * gone afterwards (TMPDIR is a fresh dir per run, empty at the end). bump and promote --via api (no clone: the
+ * gone afterwards (TMPDIR is a fresh dir per run, empty at the end). review up|down (whole directories through
+ * bump's loop) go through the same cases. bump and promote --via api (no clone: the
  * files come through GitLab's repository API) go through the same cases. Before the shared checkout, promote
  * --via mr read, rendered and rewrote such a file.
  *
@@ -49,8 +50,8 @@ images:
 `;
 const VICTIM = overlay(OLD, `# ${MARK}\n`);
 
-// one repository per case: the symlink matrix above and the inside-the-clone test below (about 45 in all)
-const PROJECTS = 64;
+// one repository per case: the symlink matrix above and the inside-the-clone test below (about 65 in all)
+const PROJECTS = 96;
 let srv: GitServer;
 let gl: GitlabDouble;
 const recorder = gitlabContractRecorder();
@@ -125,6 +126,8 @@ interface Command {
   linked: 'envs/staging' | 'envs/production';
   /** runs only with --dry-run (preview posts to a merge request otherwise) */
   dryOnly?: boolean;
+  /** what its --dry-run prints of the followed file (default: the new digest; review down shows what it removes) */
+  shows?: string;
 }
 
 const COMMANDS: Command[] = [
@@ -138,6 +141,11 @@ const COMMANDS: Command[] = [
   { name: 'promote --via push (source)', linked: 'envs/staging', args: (url) => ['promote', '--repo', url, '--branch', 'main', '--from', 'envs/staging', '--to', 'envs/production', '--via', 'push'] },
   { name: 'promote --via mr (source)', linked: 'envs/staging', args: (url) => ['promote', '--repo', url, '--branch', 'main', '--from', 'envs/staging', '--to', 'envs/production', '--via', 'mr'] },
   { name: 'preview --image (target)', linked: 'envs/production', dryOnly: true, args: (url) => ['preview', '--repo', url, '--branch', 'main', '--dir', 'envs/production', '--image', `registry.example.com/team/app@${DIGEST}`] },
+  // review apps write and remove whole directories through bump's loop (BumpConfig.directory); with the review root
+  // `envs` and the environment review/production, the review overlay is envs/production itself
+  { name: 'review up (target)', linked: 'envs/production', args: (url) => ['review', 'up', '--repo', url, '--branch', 'main', '--review-root', 'envs', '--env', 'review/production', '--base', 'envs/staging', '--image', `registry.example.com/team/app@${DIGEST}`] },
+  { name: 'review up (base)', linked: 'envs/staging', args: (url) => ['review', 'up', '--repo', url, '--branch', 'main', '--review-root', 'envs', '--env', 'review/production', '--base', 'envs/staging', '--image', `registry.example.com/team/app@${DIGEST}`] },
+  { name: 'review down (target)', linked: 'envs/production', args: (url) => ['review', 'down', '--repo', url, '--branch', 'main', '--review-root', 'envs', '--env', 'review/production'], shows: OLD },
   { name: 'preview --from (source)', linked: 'envs/staging', dryOnly: true, args: (url) => ['preview', '--repo', url, '--branch', 'main', '--from', 'envs/staging', '--dir', 'envs/production'] },
 ];
 
@@ -182,7 +190,7 @@ describe('every write-back command: a symlink out of the clone', () => {
       const env = { GITOPS_GIT_USER: srv.user, GITOPS_GIT_TOKEN: srv.password, CI_API_V4_URL: gl.apiUrl, GITOPS_GITLAB_TOKEN: gl.token, TMPDIR: tmp('gci-tmpdir-') };
       const res = await runCli([...c.args(`${srv.url}/${path}.git`), '--dry-run'], { env });
       expect(res.code, `${c.name}\n${res.all}`).toBe(0);
-      expect(res.stdout, c.name).toContain(DIGEST);
+      expect(res.stdout, c.name).toContain(c.shows ?? DIGEST);
       expect(readdirSync(env.TMPDIR), c.name).toEqual([]);
     }
   });
