@@ -196,26 +196,29 @@ export interface Pipeline {
   webUrl: string;
 }
 
-export interface CreateMergeRequestInput {
-  sourceBranch: string;
-  targetBranch: string;
-  title: string;
+/** what a merge request says and who looks at it: the same fields when it is created and when it is edited */
+export interface MergeRequestText {
   description?: string;
   labels?: string[];
   assigneeIds?: number[];
   reviewerIds?: number[];
+}
+
+export interface CreateMergeRequestInput extends MergeRequestText {
+  sourceBranch: string;
+  targetBranch: string;
+  title: string;
   removeSourceBranch?: boolean;
   squash?: boolean;
 }
 
-export interface EditMergeRequestInput {
+export interface EditMergeRequestInput extends MergeRequestText {
   title?: string;
-  description?: string;
-  labels?: string[];
-  assigneeIds?: number[];
-  reviewerIds?: number[];
   stateEvent?: 'close' | 'reopen';
 }
+
+/** MergeRequestText in gitbeaker's option names (labels: one comma-separated string, as the API takes them) */
+const mrText = (i: MergeRequestText) => ({ description: i.description, labels: i.labels?.join(','), assigneeIds: i.assigneeIds, reviewerIds: i.reviewerIds });
 
 export interface MergeInput {
   /** head the merge is pinned to (409 when the MR moved) */
@@ -696,10 +699,7 @@ export function gitlabClient(cfg: GitlabConfig, opts: ClientOptions = {}): Gitla
       call(`creating a merge request ${i.sourceBranch} → ${i.targetBranch} in ${label(project)}`, async () =>
         toMr(
           await api.MergeRequests.create(project, i.sourceBranch, i.targetBranch, i.title, {
-            description: i.description,
-            labels: i.labels?.join(','),
-            assigneeIds: i.assigneeIds,
-            reviewerIds: i.reviewerIds,
+            ...mrText(i),
             removeSourceBranch: i.removeSourceBranch,
             squash: i.squash,
           }),
@@ -710,10 +710,7 @@ export function gitlabClient(cfg: GitlabConfig, opts: ClientOptions = {}): Gitla
         toMr(
           await api.MergeRequests.edit(project, iid, {
             title: i.title,
-            description: i.description,
-            labels: i.labels?.join(','),
-            assigneeIds: i.assigneeIds,
-            reviewerIds: i.reviewerIds,
+            ...mrText(i),
             stateEvent: i.stateEvent,
           }),
         ),
