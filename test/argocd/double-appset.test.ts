@@ -8,13 +8,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { pushTree, seedLayout } from '../helpers/config-repo.js';
 import { IMAGE, setup, stopFixtures, type Fixture } from './fixture.js';
 
-let fx: Fixture | undefined;
-afterEach(async () => {
-  const f = fx;
-  fx = undefined;
-  await stopFixtures();
-  if (f) expect(f.recorder.checked).toBeGreaterThan(0);
-});
+let fx: Fixture;
+afterEach(() => stopFixtures({ checked: true }));
 
 const review = (slug: string, tag: string) => ({
   [`review/${slug}/kustomization.yaml`]: `apiVersion: kustomize.config.k8s.io/v1beta1

@@ -62,12 +62,17 @@ export async function setup(opts: Partial<ArgoCdDoubleOptions> & { apps?: Double
 
 const active = new Set<Fixture>();
 
-/** afterEach: stop every fixture the test set up, and check that each response the double sent met the swagger */
-export async function stopFixtures(): Promise<void> {
+/**
+ * afterEach: stop every fixture the test set up, and check that each response the double sent met the swagger;
+ * with `checked`, also that every fixture answered at least one response (a test that talks to the double, so its
+ * claims rest on answers the contract checked)
+ */
+export async function stopFixtures(opts: { checked?: boolean } = {}): Promise<void> {
   const all = [...active];
   active.clear();
   for (const fx of all) await fx.stop();
   for (const fx of all) expect(fx.recorder.violations).toEqual([]);
+  if (opts.checked) for (const fx of all) expect(fx.recorder.checked).toBeGreaterThan(0);
 }
 
 export function tmpFile(name: string): string {

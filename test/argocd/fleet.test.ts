@@ -8,13 +8,8 @@ import { bareRepo, seedLayout } from '../helpers/config-repo.js';
 import { IMAGE, readDotenv, setup, STAGING, stopFixtures, tmpFile, type Fixture } from './fixture.js';
 import { blocking, cronMatcher, goDurationMs } from '../../src/argocd/windows.js';
 
-let fx: Fixture | undefined;
-afterEach(async () => {
-  const f = fx;
-  fx = undefined;
-  await stopFixtures();
-  if (f) expect(f.recorder.checked).toBeGreaterThan(0);
-});
+let fx: Fixture;
+afterEach(() => stopFixtures({ checked: true }));
 
 const CLUSTERS = ['eu-west', 'us-east', 'ap-south'];
 const fleet = () =>

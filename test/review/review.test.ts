@@ -32,13 +32,8 @@ function plain(): Pick<Fixture, 'repo' | 'tip' | 'cli'> {
   return { repo, tip: () => headOf(repo), cli: (args, env = {}) => runCli(args, { env, timeoutMs: 60_000 }) };
 }
 
-let fx: Fixture | undefined;
-afterEach(async () => {
-  const f = fx;
-  fx = undefined;
-  await stopFixtures();
-  if (f) expect(f.recorder.checked).toBeGreaterThan(0);
-});
+let fx: Fixture;
+afterEach(() => stopFixtures({ checked: true }));
 
 describe('review up / review down with Argo CD', () => {
   it('up: the ApplicationSet generates the app and it runs the digest healthy; down: the app is deleted (404)', async () => {
