@@ -15,7 +15,7 @@ import { makeRegistries, registryOptions } from '../registry/options.js';
 import { parseRef } from '../registry/ref.js';
 import type { Registries } from '../registry/client.js';
 import { PromoteErrors } from '../promote/errors.js';
-import { gitlabOptions } from '../gitlab/config.js';
+import { gitlabOptions, type GitlabConfig } from '../gitlab/config.js';
 import { deployedRevision, pinDigests, readSource, repinned, type Pinned, type Source } from '../promote/source.js';
 import { promote, type MergeRequestApi, type PromoteOutcome } from '../promote/promote.js';
 import { KIND_CHOICES, kindFlag, type KindChoice } from '../writeback/checkout.js';
@@ -217,8 +217,8 @@ async function deployedBy(ctx: CommandContext, values: Values, f: Flags): Promis
 }
 
 /** Step 3: the source's images at the revision, each turned into a digest pin (tags resolved, --copy-to copied). */
-async function sourcePins(ctx: CommandContext, values: Values, f: Flags, revision: string | undefined): Promise<{ source: Source; pinned: Pinned[] }> {
-  const source = await readSource({ remote: f.remote, branch: f.branch, from: f.from, revision, names: f.names, targetKind: f.targetKind, env: ctx.env, log: ctx.log, deadline: f.deadline, sshAcceptNew: f.sshAcceptNew, historyDepth: 200 });
+async function sourcePins(ctx: CommandContext, values: Values, f: Flags, revision: string | undefined, api: GitlabConfig | undefined): Promise<{ source: Source; pinned: Pinned[] }> {
+  const source = await readSource({ remote: f.remote, branch: f.branch, from: f.from, revision, names: f.names, targetKind: f.targetKind, env: ctx.env, log: ctx.log, deadline: f.deadline, sshAcceptNew: f.sshAcceptNew, historyDepth: 200, api });
   const copyTo = new Map(f.copyTo);
   if (copyTo.has('') && source.images.length > 1) {
     throw fail.usage(PromoteErrors.CONFIG, `--copy-to ${copyTo.get('')} names one repository, and ${source.images.length} images are promoted`, { where: 'command line', hint: 'write --copy-to NAME=REPO for each image, or promote one image with --image NAME' });
@@ -297,7 +297,8 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
   if (path) log.info(`write-back via ${path.via} (${path.why})`);
 
   const revision = await deployedBy(ctx, values, f);
-  const { source, pinned } = await sourcePins(ctx, values, f, revision);
+  // through the API, the source is read through it too (no clone at all)
+  const { source, pinned } = await sourcePins(ctx, values, f, revision, path?.via === 'api' ? path.gitlab : undefined);
 
   // Step 4: the write-back (src/writeback/ through promote.ts): the pins go to the edit layer as objects
   const job: Origin = originFromCi(env);

@@ -4,14 +4,18 @@
  * Only digests travel: a tag is resolved through the registry (or refused with --require-digest), and with
  * --copy-to the image is first copied, digest preserved, and the copy is pinned.
  */
-import { fail } from '../core/errors.js';
+import { fail, isGitopsError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { compareRepos, type Remote } from '../git/url.js';
 import { redactUrl } from '../core/mask.js';
-import { History, pipelineApi, verifyProvenance, writebackIdentity } from '../bump/guard.js';
+import { History, pipelineApi, verifyProvenance, writebackIdentity, type HistorySource } from '../bump/guard.js';
+import type { Identity } from '../git/clone.js';
+import type { GitlabConfig } from '../gitlab/config.js';
 import type { Provenance } from '../bump/message.js';
 import type { ImageRef, Pin } from '../edit/target.js';
 import { Checkout, type KindChoice } from '../writeback/checkout.js';
+import { ApiTree } from '../writeback/api.js';
+import type { LocalTree } from '../writeback/tree.js';
 import { pinText, refString } from '../writeback/pins.js';
 import type { Registries } from '../registry/client.js';
 import { copyImage } from '../registry/copy.js';
@@ -43,12 +47,73 @@ export interface Source {
 }
 
 /**
- * Clone the branch through the shared write-back checkout (shallow, blob-filtered, sparse: only --from) and read
- * --from's images at `revision` (default: the tip), with the provenance of each from the history of the branch.
- * At another revision the work tree is moved there to read (the same resolveInside checks as at the tip) and
- * back to the tip for the history.
+ * --from's file and the history that says who pinned what, whichever way they are read: a clone (the shared
+ * write-back checkout) or, with --via api, GitLab's repository and commits APIs (no clone; src/writeback/api.ts).
  */
-export async function readSource(o: {
+interface SourceReader {
+  tree: LocalTree & { typeOf(rel: string): Promise<'tree' | 'blob' | undefined> };
+  /** the branch tip when it was opened */
+  head: string;
+  /** the files of --from at `commit` (and, with the branch tip, back at the tip) */
+  at(commit: string): Promise<void>;
+  history: HistorySource;
+  /** identities trusted beside the write-back identity (through the API, GitLab commits as the token's user) */
+  also: Identity[];
+  close(): Promise<void>;
+}
+
+/** the shallow, blob-filtered, sparse clone of --from (the shared write-back checkout) */
+async function cloneReader(o: SourceOptions): Promise<SourceReader> {
+  const co = await Checkout.open({ remote: o.remote, branch: o.branch, paths: [o.from], env: o.env, log: o.log, sshAcceptNew: o.sshAcceptNew, deadline: o.deadline, purpose: 'promote-src' });
+  const head = await co.clone.head().catch(async (e) => {
+    await co.close();
+    throw e;
+  });
+  return { tree: co, head, at: (commit) => co.switchTo(commit === head ? o.branch : commit), history: co.clone, also: [], close: () => co.close() };
+}
+
+/** --from read through GitLab's repository API into a temp dir (ApiTree), its history through the commits API */
+async function apiReader(o: SourceOptions, conn: GitlabConfig): Promise<SourceReader> {
+  const { gitlabClient } = await import('../gitlab/client.js');
+  const requestTimeoutMs = Math.max(1000, Math.min(conn.requestTimeoutMs ?? 30_000, o.deadline - Date.now()));
+  const gl = gitlabClient({ ...conn, requestTimeoutMs }, { log: o.log, attempts: Number(o.env.GITOPS_RETRY_ATTEMPTS) || undefined });
+  let t: ApiTree | undefined;
+  try {
+    t = await ApiTree.open(gl, { project: conn.project, branch: o.branch, log: o.log, purpose: 'promote-src' });
+    const tree = t;
+    const head = tree.head;
+    const also: Identity[] = [];
+    // commits made through the API carry the token's user as committer (src/writeback/api.ts): trusted as bump's guard does
+    const u = await gl.currentUser().catch((e) => void o.log.debug(`the token's user could not be read (${e instanceof Error ? e.message : e}): only the write-back identity's trailers are trusted`));
+    if (u && (u.commitEmail || u.email)) also.push({ name: u.name, email: (u.commitEmail || u.email)! });
+    const at = async (commit: string) => {
+      if (commit !== head) {
+        // a commit the server does not have (force-pushed away) is a 404 here, as a fetch of it fails in a clone
+        if (!(await gl.listCommits(conn.project, { ref: commit, max: 1 })).length) throw new Error(`GitLab lists no commit ${commit}`);
+      }
+      await tree.moveTo(commit);
+      await tree.add([o.from]);
+    };
+    await tree.add([o.from]);
+    return {
+      tree,
+      head,
+      at,
+      history: tree.history(),
+      also,
+      close: async () => {
+        tree.close();
+        gl.close();
+      },
+    };
+  } catch (e) {
+    t?.close();
+    gl.close();
+    throw e;
+  }
+}
+
+interface SourceOptions {
   remote: Remote;
   branch: string;
   from: string;
@@ -60,45 +125,56 @@ export async function readSource(o: {
   deadline: number;
   sshAcceptNew: boolean;
   historyDepth: number;
-}): Promise<Source> {
-  const co = await Checkout.open({ remote: o.remote, branch: o.branch, paths: [o.from], env: o.env, log: o.log, sshAcceptNew: o.sshAcceptNew, deadline: o.deadline, purpose: 'promote-src' });
+  /** --via api: read through GitLab's APIs with this connection, no clone */
+  api?: GitlabConfig;
+}
+
+/**
+ * Read --from's images at `revision` (default: the tip), with the provenance of each from the history of the
+ * branch: through the shared write-back checkout (shallow, blob-filtered, sparse: only --from), or with `api`
+ * through GitLab's repository and commits APIs. At another revision the files are read there (the same
+ * resolveInside checks as at the tip) and back at the tip for the history.
+ */
+export async function readSource(o: SourceOptions): Promise<Source> {
+  const r = o.api ? await apiReader(o, o.api) : await cloneReader(o);
   try {
-    const head = await co.clone.head();
+    const head = r.head;
     const commit = o.revision ?? head;
-    const { file, kind, refs } = await readAt(co, o, commit);
+    const { file, kind, refs } = await readAt(r, o, commit);
     const chosen = chooseImages(refs, o.names, file, commit);
     // provenance only from write-back commits, checked against the GitLab API where a token allows: it is shown
     // to approvers in the promotion MR and recorded again in the promotion commit, so nothing unverified travels
-    const history = new History(co.clone, o.historyDepth, { writeback: writebackIdentity(o.env), log: o.log });
+    const history = new History(r.history, o.historyDepth, { writeback: writebackIdentity(o.env), also: r.also, log: o.log });
     const images: SourceImage[] = [];
     const api = await pipelineApi(o.env, o.log);
     try {
-      for (const r of chosen) {
-        const prov = await history.provenance(file, r.name, refString(r)).catch(() => undefined);
+      for (const im of chosen) {
+        const prov = await history.provenance(file, im.name, refString(im)).catch(() => undefined);
         let provenance;
         if (prov) {
           const trust = await verifyProvenance(prov, api);
           if (trust.trusted) provenance = { ...prov, verified: trust.how };
-          else o.log.warn(`provenance of ${r.name} not trusted: ${trust.how}; it is neither shown nor recorded`);
+          else o.log.warn(`provenance of ${im.name} not trusted: ${trust.how}; it is neither shown nor recorded`);
         }
-        images.push({ name: r.name, ref: r, provenance });
+        images.push({ name: im.name, ref: im, provenance });
       }
     } finally {
       api?.close();
     }
     return { commit, head, file, kind, images };
   } finally {
-    await co.close();
+    await r.close();
   }
 }
 
-/** the file of --from and the references it holds at `commit` (the work tree moved there and back) */
-async function readAt(co: Checkout, o: { remote: Remote; branch: string; from: string; revision?: string; targetKind?: KindChoice }, commit: string): Promise<{ file: string; kind: string; refs: ImageRef[] }> {
-  const moved = commit !== (await co.clone.head());
+/** the file of --from and the references it holds at `commit` (the files moved there and back) */
+async function readAt(r: SourceReader, o: { remote: Remote; branch: string; from: string; revision?: string; targetKind?: KindChoice }, commit: string): Promise<{ file: string; kind: string; refs: ImageRef[] }> {
+  const moved = commit !== r.head;
   if (moved) {
     try {
-      await co.switchTo(commit);
+      await r.at(commit);
     } catch (e) {
+      if (isGitopsError(e) && e.kind === 'auth') throw e;
       throw fail.failed(PromoteErrors.REVISION, `config commit ${commit} cannot be fetched from ${o.remote.display}`, {
         where: o.remote.display,
         details: e instanceof Error ? e.message.split('\n').slice(-3) : undefined,
@@ -108,6 +184,7 @@ async function readAt(co: Checkout, o: { remote: Remote; branch: string; from: s
     }
   }
   try {
+    const co = r.tree;
     const located = (await co.typeOf(o.from)) === 'tree' ? await co.locate(o.from, o.targetKind ?? 'auto') : undefined;
     if (!located) {
       throw fail.usage(PromoteErrors.SOURCE_NOT_FOUND, `--from ${o.from} holds no file that pins images (a kustomization) at ${commit.slice(0, 12)} of ${o.branch}`, {
@@ -118,7 +195,7 @@ async function readAt(co: Checkout, o: { remote: Remote; branch: string; from: s
     const text = await co.read(located.file);
     return { file: located.file, kind: located.target.kind, refs: located.target.images(text, located.file) };
   } finally {
-    if (moved) await co.switchTo(o.branch);
+    if (moved) await r.at(r.head);
   }
 }
 
