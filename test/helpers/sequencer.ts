@@ -13,8 +13,8 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 export const LONG_FILES: Record<string, number> = {
   'test/templates/gitlab-seed-flow.test.ts': 330,
+  'test/security/writeback.test.ts': 210,
   'test/bump/bump.test.ts': 180,
-  'test/security/writeback.test.ts': 150,
   'test/templates/readme-pipeline.test.ts': 105,
   'test/templates/scenarios.test.ts': 100,
   'test/argocd/wait.test.ts': 90,
