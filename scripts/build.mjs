@@ -1,26 +1,32 @@
-// Bundles the CLI into one file, dist/gitops-ci.cjs, that starts about as fast as `node -e 0`.
+// Bundles the CLI into two files of one build, dist/gitops-ci.cjs and dist/gitops-ci.chunks, so that
+// `gitops-ci --version` and `--help` start about as fast as `node -e 0`.
 //
-// Each command (src/commands/<name>.ts, with everything it imports) is bundled on its own and embedded in
-// the file as a brotli stream of its own in a trailing comment (see below); a chunk is decompressed and
-// compiled only when that command runs. So `gitops-ci --version` and `--help`
-// parse a few kilobytes of code instead of the ~2 MB that dockerode, yaml and the commands weigh.
+// gitops-ci.cjs (~55 KB) is the CLI: argv, help, the command registry and the shared mechanisms of src/core/.
+// Each command (src/commands/<name>.ts, with everything it imports) is bundled on its own into a chunk; the
+// chunks are in gitops-ci.chunks, read beside the real path of gitops-ci.cjs (symlinks resolved: the runner
+// image's /usr/local/bin/gitops-ci and npm's node_modules/.bin/gitops-ci are links), and a chunk is read and
+// compiled only when its command runs. So `--version` and `--help` parse a few kilobytes of code instead of the
+// ~2.9 MB that dockerode, yaml, gitbeaker and the commands weigh.
 // The shared mechanisms in src/core/ (errors, masking, logging, ...) are not copied into the chunks: a chunk's
 // imports of src/core resolve to the main bundle's modules, so that `instanceof GitopsError` and the set of
 // secrets to mask are one and the same across the CLI and the command.
 //
 // CommonJS, not ESM: an ESM bundle hoists every node builtin import to the top and loads them at start-up.
 import { build, transform } from 'esbuild';
-import { appendFile, readFile, chmod, readdir, rename } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { chmod, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { brotliCompressSync, constants as zc } from 'node:zlib';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8'));
-// `node scripts/build.mjs [OUTFILE]` (default dist/gitops-ci.cjs); written to a temp file and renamed, so that a
-// CLI started meanwhile never reads a half-written bundle
+// `node scripts/build.mjs [OUTFILE]` (default dist/gitops-ci.cjs; the chunks go beside it, OUTFILE's name with
+// .chunks for .cjs). Both are written to temp files and renamed (see the end), so that a CLI started meanwhile
+// never reads a half-written file.
 const outfile = resolve(process.argv[2] ?? join(root, 'dist/gitops-ci.cjs'));
+const chunksFile = join(dirname(outfile), `${basename(outfile).replace(/\.c?js$/, '')}.chunks`);
 const tmpfile = `${outfile}.${process.pid}.tmp`;
+const tmpChunks = `${chunksFile}.${process.pid}.tmp`;
 const coreDir = join(root, 'src/core');
 const commandsDir = join(root, 'src/commands');
 
@@ -62,31 +68,33 @@ for (const o of split.outputFiles) {
 }
 const coreFiles = (await readdir(coreDir)).filter((f) => f.endsWith('.ts'));
 
-// Each chunk is its own brotli stream, base64, in one comment at the end of the file (after MARKER). Why:
-// - in a comment, not a string literal: V8 scans a comment for its end and nothing more, while a string
-//   literal is scanned, copied and kept (callgrind, instructions of `--version` over `node -e 0`: 37-45 M
-//   with the one stream in a string; 30 M with these streams in a comment, of which the comment is 4 M);
-// - one stream per chunk, not one for all: a command decompresses its own chunk and the shared ones it
-//   imports, not the 8 MB of every command's code (~90 ms before); the shared chunks keep the file small
-//   (a comment is not free, below);
-// - brotli quality 11 (8% smaller than 9, about 3 s more per build): every byte of the file is read and
-//   scanned at each start, --version included (a 755 KB file costs ~4 ms to read as UTF-8 and ~4 ms more to
-//   compile than a 53 KB one on this machine).
-// The runtime (scripts/chunk-runtime.cjs) reads the file once, from the marker on, when a command is loaded.
-const MARKER = '/*gitops-ci-chunks:';
+// The chunks file: one header line, then every chunk's code, as it is (no compression), one after the other:
+//   gitops-ci-chunks <build id>\n<chunk><chunk>...
+// The bundle holds the index (name -> [offset after the header, length]) and the header it was built with; the
+// build id is a hash of the index and the code, so a file of another build (or a build of other sources) has
+// another header, and the runtime refuses it rather than run the wrong code (EBUNDLE_CHUNKS_MISMATCH).
+// Why a file of its own, and raw:
+// - every byte of gitops-ci.cjs is read and scanned at each start, --version included: with the chunks in a
+//   trailing comment of the bundle (0.66 MB of brotli+base64, the layout before), --version cost 1.16x
+//   `node -e 0`; without them, about 1.05x. Node reads a file it is not asked to load not at all;
+// - not compressed: a command reads its own chunk and the shared ones it imports with a few pread()s, where
+//   brotli cost node:zlib's load, base64 and ~5-8 ms of decoding for bump or set-image. The npm tarball and
+//   the image layers are compressed on the way anyway; on disk it is 2.9 MB instead of 0.66.
+// The runtime (scripts/chunk-runtime.cjs) opens the file once, when the first command chunk is loaded.
 const payload = (() => {
   const index = {};
   const parts = [];
   let at = 0;
   for (const n of Object.keys(chunks).sort()) {
     const raw = Buffer.from(chunks[n], 'utf8');
-    const b64 = brotliCompressSync(raw, { params: { [zc.BROTLI_PARAM_QUALITY]: 11, [zc.BROTLI_PARAM_LGWIN]: 24, [zc.BROTLI_PARAM_SIZE_HINT]: raw.length } }).toString('base64');
-    // offsets in characters after the marker (base64 is ASCII: characters are bytes)
-    index[n] = [at, b64.length];
-    parts.push(b64);
-    at += b64.length;
+    index[n] = [at, raw.length];
+    parts.push(raw);
+    at += raw.length;
   }
-  return { index, text: `\n${MARKER}${parts.join('')}*/\n` };
+  const data = Buffer.concat(parts);
+  const id = createHash('sha256').update(pkg.version).update('\0').update(JSON.stringify(index)).update('\0').update(data).digest('hex').slice(0, 24);
+  const header = `gitops-ci-chunks ${pkg.version} ${id}\n`;
+  return { index, header, file: Buffer.concat([Buffer.from(header, 'latin1'), data]) };
 })();
 
 /** in the main bundle, `import('./<command>.js')` from the registry loads the embedded chunk */
@@ -103,7 +111,7 @@ const chunkLoader = {
       loader: 'js',
     }));
     b.onResolve({ filter: /^gitops-chunks$/ }, () => ({ path: 'chunks', namespace: 'gitops-chunks' }));
-    b.onLoad({ filter: /.*/, namespace: 'gitops-chunks' }, () => ({ contents: `module.exports = { index: ${JSON.stringify(payload.index)}, marker: ${JSON.stringify(MARKER)} };`, loader: 'js' }));
+    b.onLoad({ filter: /.*/, namespace: 'gitops-chunks' }, () => ({ contents: `module.exports = { index: ${JSON.stringify(payload.index)}, header: ${JSON.stringify(payload.header)}, file: ${JSON.stringify(basename(chunksFile))} };`, loader: 'js' }));
     b.onResolve({ filter: /^gitops-core-modules$/ }, () => ({ path: 'core', namespace: 'gitops-core-modules' }));
     b.onLoad({ filter: /.*/, namespace: 'gitops-core-modules' }, () => ({
       contents: `module.exports = {\n${coreFiles.map((f) => `  ${JSON.stringify(basename(f, '.ts'))}: () => require(${JSON.stringify(join(coreDir, f))}),`).join('\n')}\n};`,
@@ -113,8 +121,17 @@ const chunkLoader = {
   },
 };
 
-await build({ ...common, entryPoints: [join(root, 'src/cli.ts')], outfile: tmpfile, banner: { js: '#!/usr/bin/env node' }, plugins: [chunkLoader] });
-// base64 holds no `*`: the comment cannot end early
-await appendFile(tmpfile, payload.text);
-await chmod(tmpfile, 0o755);
-await rename(tmpfile, outfile);
+try {
+  await build({ ...common, entryPoints: [join(root, 'src/cli.ts')], outfile: tmpfile, banner: { js: '#!/usr/bin/env node' }, plugins: [chunkLoader] });
+  await chmod(tmpfile, 0o755);
+  await writeFile(tmpChunks, payload.file);
+  // The bundle first, then its chunks. Two renames are not one atomic step: a CLI started between them has the
+  // new bundle and the old chunks, and sees another build's header; the runtime then waits for the second rename
+  // a moment before it refuses (scripts/chunk-runtime.cjs). In the other order, a CLI started between them
+  // would have the old bundle and the new chunks, which no wait can mend.
+  await rename(tmpfile, outfile);
+  await rename(tmpChunks, chunksFile);
+} finally {
+  await rm(tmpfile, { force: true });
+  await rm(tmpChunks, { force: true });
+}
