@@ -67,7 +67,7 @@ function loadChunk(name) {
   if (!Array.isArray(at)) throw new Error(`gitops-ci: command chunk ${name} is missing from the bundle`);
   const { fd, where, bundle } = openChunks();
   const buf = readAt(fd, at[1], header.length + at[0]);
-  if (buf.length !== at[1]) throw core.bundle().chunksMismatch(where, bundle, `it ends at byte ${header.length + at[0] + buf.length}, before the end of chunk ${name} (byte ${header.length + at[0] + at[1]})`);
+  if (buf.length !== at[1]) throw core.bundle().chunksMismatch(where, bundle, `it ends at byte ${fs.fstatSync(fd).size}, before the end of chunk ${name} (byte ${header.length + at[0] + at[1]})`);
   const source = buf.toString('utf8');
   const mod = { exports: {} };
   const chunkRequire = (id) => {
