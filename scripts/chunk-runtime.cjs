@@ -4,7 +4,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const vm = require('node:vm');
-const { index, header, file } = require('gitops-chunks');
+const { index, header, size, file } = require('gitops-chunks');
 const core = require('gitops-core-modules');
 
 const loaded = new Map();
@@ -51,10 +51,14 @@ function openChunks() {
       throw errors.chunksMissing(where, bundle, e);
     }
     const head = readAt(fd, header.length, 0).toString('latin1');
-    if (head === header) return (chunks = { fd, where, bundle });
+    // the whole file is checked here, once: a command loads the code it imports as it first uses it (see
+    // lazyImports in scripts/build.mjs), so a file cut short must be refused before the command starts
+    const actual = head === header ? fs.fstatSync(fd).size : -1;
+    if (actual === size) return (chunks = { fd, where, bundle });
     fs.closeSync(fd);
     if (attempt === 10) {
       const firstLine = head.split('\n')[0].replace(/[^\x20-\x7e]/g, '?');
+      if (head === header) throw errors.chunksMismatch(where, bundle, `it holds ${actual} bytes, the build wrote ${size} (cut short or changed since)`);
       throw errors.chunksMismatch(where, bundle, head.startsWith('gitops-ci-chunks ') ? `it starts "${firstLine}", the bundle wants "${header.trim()}"` : `it does not start with "gitops-ci-chunks " (the bundle wants "${header.trim()}")`);
     }
     sleep(50);
