@@ -103,7 +103,7 @@ describe('the runner image', () => {
   it('runs as a non-root user; the CLI, git, ssh and kustomize are there', async () => {
     const info = await d.getImage(TAG).inspect();
     expect(info.Config.User).toBe('10001:10001');
-    const r = await runIn(d, TAG, ['sh', '-c', 'id -u; gitops-ci --version; git --version; ssh -V 2>&1; kustomize version; test -s /etc/ssl/certs/ca-certificates.crt && echo certs; gitops-ci set-image --help | head -1']);
+    const r = await runIn(d, TAG, ['sh', '-c', 'id -u; gitops-ci --version; git --version; ssh -V 2>&1; kustomize version; test -s /etc/ssl/certs/ca-certificates.crt && echo certs; gitops-ci set-image --help | head -1; gitops-ci image build --help | head -1']);
     expect(r.code, r.all).toBe(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines[0]).toBe('10001');
@@ -114,6 +114,8 @@ describe('the runner image', () => {
     expect(lines[5]).toBe('certs');
     // a command's code, read through the /usr/local/bin link from beside the real bundle
     expect(lines[6]).toMatch(/^Usage: gitops-ci set-image /);
+    // dockerode loads with no node_modules in the image (docker-modem's ssh2 is a stand-in: scripts/build.mjs)
+    expect(lines[7], r.all).toMatch(/^Usage: gitops-ci image build /);
   });
 
   describe('bump in the image', () => {
