@@ -1,11 +1,11 @@
 // Bundles the CLI into two files of one build, dist/gitops-ci.cjs and dist/gitops-ci.chunks, so that
 // `gitops-ci --version` and `--help` start about as fast as `node -e 0`.
 //
-// gitops-ci.cjs (~55 KB) is the CLI: argv, help, the command registry and the shared mechanisms of src/core/.
+// gitops-ci.cjs (~60 KB) is the CLI: argv, help, the command registry and the shared mechanisms of src/core/.
 // Each command (src/commands/<name>.ts, with everything it imports) is bundled on its own into a chunk; the
 // chunks are in gitops-ci.chunks, read beside the real path of gitops-ci.cjs (symlinks resolved: the runner
 // image's /usr/local/bin/gitops-ci and npm's node_modules/.bin/gitops-ci are links), and a chunk is read and
-// compiled only when its command runs. So `--version` and `--help` parse a few kilobytes of code instead of the
+// compiled only when its command runs and first uses it (lazyImports below). So `--version` and `--help` parse a few kilobytes of code instead of the
 // ~2.9 MB that dockerode, yaml, gitbeaker and the commands weigh.
 // The shared mechanisms in src/core/ (errors, masking, logging, ...) are not copied into the chunks: a chunk's
 // imports of src/core resolve to the main bundle's modules, so that `instanceof GitopsError` and the set of

@@ -7,6 +7,7 @@ const vm = require('node:vm');
 const { index, header, size, file } = require('gitops-chunks');
 const core = require('gitops-core-modules');
 
+/** name -> its module, entered before its code runs (as Node's require does: a cycle gets the exports so far) */
 const loaded = new Map();
 /** the chunks file, opened once: the same file for the whole run, even if a build replaces it meanwhile */
 let chunks;
@@ -50,7 +51,13 @@ function openChunks() {
     } catch (e) {
       throw errors.chunksMissing(where, bundle, e);
     }
-    const head = readAt(fd, header.length, 0).toString('latin1');
+    let head;
+    try {
+      head = readAt(fd, header.length, 0).toString('latin1');
+    } catch (e) {
+      fs.closeSync(fd);
+      throw errors.chunksMissing(where, bundle, e);
+    }
     // the whole file is checked here, once: a command loads the code it imports as it first uses it (see
     // lazyImports in scripts/build.mjs), so a file cut short must be refused before the command starts
     const actual = head === header ? fs.fstatSync(fd).size : -1;
@@ -66,7 +73,7 @@ function openChunks() {
 }
 
 function loadChunk(name) {
-  if (loaded.has(name)) return loaded.get(name);
+  if (loaded.has(name)) return loaded.get(name).exports;
   const at = index[name];
   if (!Array.isArray(at)) throw new Error(`gitops-ci: command chunk ${name} is missing from the bundle`);
   const { fd, where, bundle } = openChunks();
@@ -85,8 +92,13 @@ function loadChunk(name) {
     return require(id);
   };
   const fn = vm.compileFunction(source, ['exports', 'require', 'module', '__filename', '__dirname'], { filename: `${where} [${name}]` });
-  fn.call(mod.exports, mod.exports, chunkRequire, mod, __filename, __dirname);
-  loaded.set(name, mod.exports);
+  loaded.set(name, mod);
+  try {
+    fn.call(mod.exports, mod.exports, chunkRequire, mod, __filename, __dirname);
+  } catch (e) {
+    loaded.delete(name);
+    throw e;
+  }
   return mod.exports;
 }
 
