@@ -82,13 +82,14 @@ const split = await build({ ...common, format: 'esm', splitting: true, entryPoin
  * A chunk's imports are loaded when first used, not when the chunk is: esbuild's CommonJS form of
  * `import { f } from './shared-x.js'` is `var import_shared_x = require("./shared-x.js");` at the top and
  * `(0, import_shared_x.f)(...)` where it is used; each use becomes `(import_shared_x || (import_shared_x =
- * require(...))).f`. So `set-image --help`, which reads only the command's `spec`, loads neither yaml nor the
- * kustomize editor, and a command loads what its path through the code touches (node builtins included):
- * `set-image --help` costs about what --version does (callgrind: +6% instructions over `node -e 0` against +20%
- * with every import loaded up front; bump --help +17% against +28%). A module's code then runs at its first use
- * rather than before its importer's: what it does at the top is defining things (src/ has no other top-level
- * statements outside src/core, which is in the main bundle and loaded as before). An import whose bindings are
- * never used (`import './x.js'`, for its side effects) stays eager, as do `export * from` and namespace imports.
+ * require(...))).f`. So a command loads what its path through the code touches, node builtins included:
+ * `set-image --help`, which reads only the command's `spec`, no longer loads node:crypto, fs/promises and the
+ * streams behind them. Instructions over `node -e 0` (callgrind, node 20): set-image --help +14% (+23% with every
+ * import loaded up front), bump --help +21% (+33%). A module's code then runs at its first use rather than before
+ * its importer's: what it does at the top is defining things (src/ has no other top-level statements outside
+ * src/core, which is in the main bundle and loaded as before). An import whose bindings are never used stays
+ * eager: esbuild's split chunks import the chunks that must run before them that way (`import './shared-x.js'`),
+ * and so would a module imported for its side effects; `export * from` and namespace imports stay eager too.
  */
 function lazyImports(code) {
   if (code.includes('\0')) throw new Error('build: a chunk holds a NUL character, which lazyImports uses as its mark');
