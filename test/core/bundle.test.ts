@@ -12,12 +12,23 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CLI } from '../helpers/cli.js';
 import { commands } from '../../src/commands/index.js';
-import { tmp } from '../helpers/services.js';
+import { tmp as mkTmp } from '../helpers/services.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const DIST = join(root, 'dist');
 const CHUNKS = join(DIST, 'gitops-ci.chunks');
 const version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
+
+const made: string[] = [];
+/** a temp dir, removed after the file */
+function tmp(prefix: string): string {
+  const d = mkTmp(prefix);
+  made.push(d);
+  return d;
+}
+afterAll(() => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
 
 interface Run {
   code: number;
@@ -151,7 +162,6 @@ describe('the two files of the bundle', () => {
         writeFileSync(join(r, 'package.json'), JSON.stringify({ ...pkg, version: `9.9.9-${v}` }));
       }
     });
-    afterAll(() => rmSync(work, { recursive: true, force: true }));
 
     it('a CLI started meanwhile runs one build, or says the pair is mid-replace; never a half-written file', async () => {
       const out = join(work, 'out');
