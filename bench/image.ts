@@ -196,8 +196,8 @@ async function runnerImage(docker: Docker, host: string): Promise<string[]> {
       if (/sha256sum/.test(t)) return 'RUN check the kustomize archive, extract it';
       if (/^ADD|ADD /.test(t) || /kustomize\.tar\.gz/.test(t)) return 'ADD the kustomize archive (stays in its layer)';
       if (/\/etc\/passwd/.test(t)) return 'RUN user gitops (10001)';
-      if (/gitops-ci --version/.test(t)) return 'RUN link gitops-ci, check --version';
-      if (/^COPY/.test(t)) return 'COPY dist/gitops-ci.cjs (the CLI, one file)';
+      if (/gitops-ci --version/.test(t)) return "RUN link gitops-ci, check --version and a command's load";
+      if (/^COPY .*gitops-ci/.test(t)) return 'COPY dist/gitops-ci.cjs dist/gitops-ci.chunks (the CLI: bundle + commands)';
       return t.length > 70 ? `${t.slice(0, 67)}...` : t;
     };
     const kubectlSize = statSize(realKubectl());

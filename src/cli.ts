@@ -164,7 +164,16 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     return ExitCode.usage;
   }
 
-  const mod = await entry.load();
+  let mod;
+  try {
+    mod = await entry.load();
+  } catch (e) {
+    // the bundle's command code missing or of another build (src/core/bundle.ts)
+    if (!isGitopsError(e)) throw e;
+    printError(log, e);
+    log.summary(false, `${entry.name} failed: ${e.message.split('\n')[0]}`);
+    return e.exitCode;
+  }
   const flags = standaloneFlags(rest, mod.spec.options);
   if ([...flags].some((i) => rest[i] === '--help' || rest[i] === '-h')) {
     printHelp(commandHelp(mod.spec));

@@ -16,4 +16,8 @@ export const CoreErrors = {
   SECRET_INVALID: 'ESECRET_INVALID',
   /** bump, promote: GitLab sets CI_DEPLOY_FREEZE (a deploy freeze is in effect); nothing is touched (1) */
   FREEZE_ACTIVE: 'EFREEZE_ACTIVE',
+  /** the bundle's command chunks file (gitops-ci.chunks beside the real gitops-ci.cjs) is missing or unreadable (1) */
+  BUNDLE_CHUNKS_MISSING: 'EBUNDLE_CHUNKS_MISSING',
+  /** the command chunks file beside gitops-ci.cjs is of another build, or cut short (1) */
+  BUNDLE_CHUNKS_MISMATCH: 'EBUNDLE_CHUNKS_MISMATCH',
 } as const;

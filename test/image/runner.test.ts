@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import { join } from 'node:path';
@@ -61,13 +61,14 @@ describe('the runner image', () => {
   it('has a build context of only what the image needs (.dockerignore)', async () => {
     const ctx = await listContext(root, DOCKERFILE);
     const files = ctx.files.filter((f) => f.type === 'file').map((f) => f.name).sort();
-    expect(files).toEqual(['.dockerignore', 'dist/gitops-ci.cjs', 'images/runner/Dockerfile']);
+    // the CLI's two files (scripts/build.mjs): the bundle and the commands' code it reads beside it
+    expect(files).toEqual(['.dockerignore', 'dist/gitops-ci.chunks', 'dist/gitops-ci.cjs', 'images/runner/Dockerfile']);
     expect(ctx.ignored).toBeGreaterThan(100); // node_modules, .git, src, test... stayed out
   });
 
   it('builds through `gitops-ci image build` from the repository root, checking kustomize against its sha256', () => {
     expect(built.code, built.all).toBe(0);
-    expect(built.stderr).toMatch(/context: 3 files/);
+    expect(built.stderr).toMatch(/context: 4 files/);
     expect(built.stderr).toMatch(/\/tmp\/kustomize\.tar\.gz: OK/);
     expect(built.stderr).toContain(kz.version);
     expect(kzServer.requests).toBeGreaterThan(0);
@@ -91,10 +92,18 @@ describe('the runner image', () => {
     expect(copied!.Size).toBeGreaterThan(0);
   });
 
+  it("carries the CLI's two files in one layer, side by side (the bundle reads its chunks beside its real path)", async () => {
+    expect(built.code, built.all).toBe(0);
+    const layers = (await d.getImage(TAG).history()) as Array<{ CreatedBy: string; Size: number }>;
+    const cli = layers.filter((l) => /COPY .*gitops-ci/.test(l.CreatedBy));
+    expect(cli.map((l) => l.CreatedBy.replace(/\s+#.*$/, '').trim())).toEqual(['COPY dist/gitops-ci.cjs dist/gitops-ci.chunks /usr/local/lib/gitops-ci/']);
+    expect(cli[0]!.Size).toBeGreaterThan(statSync(join(root, 'dist/gitops-ci.chunks')).size);
+  });
+
   it('runs as a non-root user; the CLI, git, ssh and kustomize are there', async () => {
     const info = await d.getImage(TAG).inspect();
     expect(info.Config.User).toBe('10001:10001');
-    const r = await runIn(d, TAG, ['sh', '-c', 'id -u; gitops-ci --version; git --version; ssh -V 2>&1; kustomize version; test -s /etc/ssl/certs/ca-certificates.crt && echo certs']);
+    const r = await runIn(d, TAG, ['sh', '-c', 'id -u; gitops-ci --version; git --version; ssh -V 2>&1; kustomize version; test -s /etc/ssl/certs/ca-certificates.crt && echo certs; gitops-ci set-image --help | head -1; gitops-ci image build --help | head -1']);
     expect(r.code, r.all).toBe(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines[0]).toBe('10001');
@@ -103,6 +112,10 @@ describe('the runner image', () => {
     expect(lines[3]).toMatch(/^OpenSSH_/);
     expect(lines[4]).toBe(kz.version);
     expect(lines[5]).toBe('certs');
+    // a command's code, read through the /usr/local/bin link from beside the real bundle
+    expect(lines[6]).toMatch(/^Usage: gitops-ci set-image /);
+    // dockerode loads with no node_modules in the image (docker-modem's ssh2 is a stand-in: scripts/build.mjs)
+    expect(lines[7], r.all).toMatch(/^Usage: gitops-ci image build /);
   });
 
   describe('bump in the image', () => {

@@ -174,8 +174,9 @@ describe("the project's pipeline", () => {
     // every component, with the CLI the runner image ships: the bundle taken out of the image, no build from the checkout
     const bundle = (pipeline['runner-bundle'].script as string[]).join('\n');
     expect(imageOf(pipeline, pipeline['runner-bundle'])).toBe('$RUNNER_IMAGE:$CI_COMMIT_SHA');
-    expect(bundle).toContain('cp /usr/local/lib/gitops-ci/gitops-ci.cjs dist/gitops-ci.cjs');
-    expect(pipeline['runner-bundle'].artifacts.paths).toEqual(['dist/gitops-ci.cjs']);
+    // both files of the CLI (scripts/build.mjs): the bundle alone cannot run a command
+    expect(bundle).toContain('cp /usr/local/lib/gitops-ci/gitops-ci.cjs /usr/local/lib/gitops-ci/gitops-ci.chunks dist/');
+    expect(pipeline['runner-bundle'].artifacts.paths).toEqual(['dist/gitops-ci.cjs', 'dist/gitops-ci.chunks']);
     const comp = pipeline['self-test-components'] as Obj;
     expect(comp.needs).toEqual(['runner-bundle']);
     expect(comp.variables).toEqual({ GITOPS_SKIP_BUILD: '1' });
