@@ -78,8 +78,10 @@ function buildBig(path: string): number {
     const r = spawnSync('sh', ['-c', `git -C "$1" fast-import --quiet < "$2"`, 'sh', path, stream], { stdio: ['ignore', 'ignore', 'inherit'] });
     if (r.status !== 0) throw new Error('fast-import failed');
     rmSync(stream, { force: true });
-    // packed as a forge keeps it: one pack with a bitmap
+    // packed as a forge keeps it: one pack with a bitmap, and a commit-graph with changed-path Bloom filters (Gitaly's
+    // housekeeping writes one: https://gitlab.com/gitlab-org/gitaly/-/merge_requests/3317), which a path's history reads
     run('git', ['-C', path, 'repack', '-adq', '--write-bitmap-index']);
+    run('git', ['-C', path, 'commit-graph', 'write', '--reachable', '--changed-paths']);
   });
 }
 
