@@ -81,15 +81,28 @@ export class ObjectReader {
     }
   }
 
+  /** answers to names that cannot change: an object id, or a path or peel of one (`<sha>:<path>`, `<sha>^{tree}`) */
+  private readonly fixed = new Map<string, Promise<GitObject | undefined>>();
+
   /** the object `name` names (any revision cat-file takes), or undefined when there is none */
   read(name: string): Promise<GitObject | undefined> {
     // one question a line: a name with a line break (or empty) names nothing
     if (!name || /[\n\r\0]/.test(name)) return Promise.resolve(undefined);
+    // what an object id names is fixed; only names of refs (branches move) go to git every time. An object not
+    // there yet (pushed later) is asked for again
+    const fixed = /^([0-9a-f]{40}|[0-9a-f]{64})([:^].*)?$/.test(name);
+    const known = fixed ? this.fixed.get(name) : undefined;
+    if (known) return known;
     const p = this.proc ?? this.start();
-    return new Promise((resolve, reject) => {
+    const answer = new Promise<GitObject | undefined>((resolve, reject) => {
       this.waiting.push({ resolve, reject });
       p.stdin.write(`${name}\n`);
     });
+    if (fixed) {
+      this.fixed.set(name, answer);
+      answer.then((o) => (o ? undefined : this.fixed.delete(name)), () => this.fixed.delete(name));
+    }
+    return answer;
   }
 
   close(): void {
