@@ -1346,7 +1346,8 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
       const page = Math.max(Number(c.query.get('page')) || 1, 1);
       // only the history up to the page asked for (and one commit more: is there a next page?) is walked, as GitLab
       // asks Gitaly for offset + limit commits; a long history is not counted, so no x-total / x-total-pages / rel="last"
-      // (https://docs.gitlab.com/api/rest/#pagination-response-headers: omitted where counting is too costly)
+      // (https://docs.gitlab.com/api/rest/#pagination-response-headers: omitted where counting is too costly; the commits
+      // listing sets neither, https://gitlab.com/gitlab-org/gitlab/-/issues/389582)
       const shas = (await gitAsync(p.gitDir, ['--literal-pathspecs', 'rev-list', `--max-count=${page * perPage + 1}`, ref, ...(path ? ['--', path] : [])])).out.split('\n').filter(Boolean);
       const slice = shas.slice((page - 1) * perPage, page * perPage);
       const next = shas.length > page * perPage;
