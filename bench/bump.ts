@@ -78,8 +78,10 @@ function buildBig(path: string): number {
     const r = spawnSync('sh', ['-c', `git -C "$1" fast-import --quiet < "$2"`, 'sh', path, stream], { stdio: ['ignore', 'ignore', 'inherit'] });
     if (r.status !== 0) throw new Error('fast-import failed');
     rmSync(stream, { force: true });
-    // packed as a forge keeps it: one pack with a bitmap
+    // packed as a forge keeps it: one pack with a bitmap, and a commit-graph with changed-path Bloom filters (Gitaly's
+    // housekeeping writes one: https://gitlab.com/gitlab-org/gitaly/-/merge_requests/3317), which a path's history reads
     run('git', ['-C', path, 'repack', '-adq', '--write-bitmap-index']);
+    run('git', ['-C', path, 'commit-graph', 'write', '--reachable', '--changed-paths']);
   });
 }
 
@@ -155,10 +157,15 @@ const base = new Map<string, string>();
 // the GitLab double in front of the same git server: bump --via api reads and commits through it
 const gl = await startGitlabDouble({ git: srv, projects: [{ path: 'bench/big', repo: 'bench/big.git' }, { path: 'bench/small', repo: 'bench/small.git' }] });
 const apiEnv = { ...cliEnv, CI_API_V4_URL: gl.apiUrl, GITOPS_GITLAB_TOKEN: gl.token, GITOPS_WRITE_VIA: 'api' };
+/** what one API bump cost, beside its wall time: the client's CPU and requests, and the double's time answering them */
+const apiOne: Array<{ cpu: number; requests: number; clientMs: number; doubleMs: number; doubleReq: number }> = [];
 /** one bump through the API; spawned, not spawnSync: the double answers from this process's event loop */
 async function api(repoUrl: string): Promise<{ t: number; size: number }> {
+  const before = gl.requests.length;
   const r = await bumpAsync(apiEnv, repoUrl, `${IMAGE}:api-${++tagSeq}`);
   if (r.code !== 0) throw new Error(`bump --via api exited with ${r.code}: ${r.stderr.slice(-2000)}`);
+  const served = gl.requests.slice(before);
+  apiOne.push({ cpu: r.timing?.cpu ?? NaN, requests: r.timing?.requests ?? NaN, clientMs: r.timing?.requestMs ?? NaN, doubleMs: served.reduce((a, x) => a + (x.ms ?? 0), 0), doubleReq: served.length });
   return { t: r.ms, size: 0 };
 }
 
@@ -248,13 +255,17 @@ async function freshRound(repo: { url: string; path: string }, n: number, mode: 
 // The same rounds through GitLab's commits API: N at once on one branch against the same N one after another
 // (target: at most 1.2x). A writer whose commit is refused (the file or the branch moved) re-reads only what changed.
 const apiRows: string[][] = [];
+const cpuOf = (r: Round) => r.runs.reduce((a, x) => a + (x.timing?.cpu ?? 0), 0);
 for (const [label, repo] of [['small', small], ['big', big]] as const) {
   for (const n of NS) {
     const load = loadavg()[0]!;
     const seqRound = await freshRound(repo, n, 'sequential', apiEnv);
+    const before = gl.requests.length;
     const concRound = await freshRound(repo, n, 'concurrent', apiEnv);
+    const served = gl.requests.slice(before);
+    const refused = served.filter((x) => x.method === 'POST' && x.status === 400).length;
     const retries = concRound.round.runs.map((r) => r.retries);
-    apiRows.push([label, String(n), load.toFixed(2), `${seqRound.landed}/${concRound.landed}`, ms(seqRound.round.wall), ms(concRound.round.wall), `${(concRound.round.wall / seqRound.round.wall).toFixed(2)}`, String(median(retries)), String(Math.max(...retries))]);
+    apiRows.push([label, String(n), load.toFixed(2), `${seqRound.landed}/${concRound.landed}`, ms(seqRound.round.wall), ms(concRound.round.wall), `${(concRound.round.wall / seqRound.round.wall).toFixed(2)}`, String(median(retries)), String(Math.max(...retries)), String(refused), (served.length / n).toFixed(1), `${ms(cpuOf(seqRound.round))} / ${ms(cpuOf(concRound.round))}`]);
   }
 }
 const apiMed = median(samples['gitops-ci bump --via api (GitLab commits API, no clone), big repo']!.t);
@@ -275,8 +286,14 @@ report(
     '',
     `what two at once cost on this machine against one alone (1.0 = two cores' worth, 2.0 = one core's worth): hashing ${capacity.hashing.toFixed(2)}x, starting 100 git processes ${capacity.spawning.toFixed(2)}x`,
     '',
-    `through GitLab's commits API (bump --via api, no clone): one bump on the big repo ${ms(apiMed)}, ${(apiMed / floorMed).toFixed(2)}x the git floor (target at most 0.5x); N racing bumps through the API against the same N one after another (target at most 1.2x); the API is the GitLab double in front of the same git server (its git plumbing, in the bench's process):`,
-    table([['repo', 'N', 'load', 'landed seq/conc', 'sequential', 'concurrent', 'conc/seq', 'retries median', 'retries max'], ...apiRows]),
+    `through GitLab's commits API (bump --via api, no clone): one bump on the big repo ${ms(apiMed)}, ${(apiMed / floorMed).toFixed(2)}x the git floor (target at most 0.5x). The API is the GitLab double (test/doubles/gitlab) in front of the same git server, answering from this bench's process (one git cat-file --batch per repo, git for a path's history and the ref update): its time is the double's, not Gitaly's. Per bump, medians of the rounds:`,
+    table([
+      ['one API bump, big repo', 'wall', 'client CPU', 'requests', 'their time seen by the client (sum)', "the double's time answering them (sum)"],
+      ['median', ms(apiMed), ms(median(apiOne.map((x) => x.cpu))), String(median(apiOne.map((x) => x.requests))), ms(median(apiOne.map((x) => x.clientMs))), ms(median(apiOne.map((x) => x.doubleMs)))],
+    ]),
+    '',
+    "N racing bumps through the API against the same N one after another (target at most 1.2x); refused = commits GitLab refused (a file changed since it was read), requests = the double's requests per writer in the concurrent round, client CPU = the N processes' CPU summed:",
+    table([['repo', 'N', 'load', 'landed seq/conc', 'sequential', 'concurrent', 'conc/seq', 'retries median', 'retries max', 'refused', 'requests/writer', 'client CPU seq / conc'], ...apiRows]),
     '',
     `N gitops-ci bump processes, N different images, side by side on the same repo reset to the same commit: one after another on one branch (sequential), all at once on N branches of their own (apart: no race, what running at once gains on this machine at best), all at once on one branch (concurrent). load = 1-min load average before the row; retries = extra push attempts per writer in the concurrent round:`,
     table([['repo', 'N', 'load', 'landed seq/apart/conc', 'sequential', 'apart', 'concurrent', 'apart/seq', 'conc/seq', 'conc/apart', 'retries median', 'retries max', 'retries mean'], ...concRows]),

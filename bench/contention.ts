@@ -14,6 +14,11 @@ export interface Timing {
   clone: number;
   attempts: Array<{ fetch?: number; plan: number; commit: number; push: number; result: string; backoff?: number; wait?: number }>;
   total?: number;
+  /** bump --via api: its HTTP requests to GitLab, their summed time, and the process's CPU time (user + system) */
+  via?: 'api';
+  requests?: number;
+  requestMs?: number;
+  cpu?: number;
 }
 
 export interface Run {

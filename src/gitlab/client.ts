@@ -20,7 +20,6 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import { Gitlab } from '@gitbeaker/rest';
 import { fail, GitopsError, type ErrorInit } from '../core/errors.js';
 import { mask, redactUrl } from '../core/mask.js';
 import type { Logger } from '../core/log.js';
@@ -292,6 +291,8 @@ export interface ClientOptions {
   /** pages a listing may take before it fails with EGITLAB_TOO_MANY_PAGES: our listings (allPages, 100 a page) default
    * to 20 (GITOPS_GITLAB_MAX_PAGES); a listing gitbeaker follows itself is cut at 100 `next` links by the transport */
   maxPages?: number;
+  /** told of every HTTP request made, with the time it took (bump's timing trace, --verbose) */
+  onRequest?: (method: string, ms: number) => void;
 }
 
 /** pages read by the call in progress (one client method, however many `next` links gitbeaker follows) */
@@ -480,7 +481,12 @@ class Transport {
       let r: { status: number; headers: http.IncomingHttpHeaders; text: string } | undefined;
       let err: GitlabApiError | undefined;
       try {
-        r = await this.once(method, u, headers, body, o.signal);
+        const t0 = performance.now();
+        try {
+          r = await this.once(method, u, headers, body, o.signal);
+        } finally {
+          this.opts.onRequest?.(method, performance.now() - t0);
+        }
       } catch (e) {
         err = networkError(e, label, where);
       }
@@ -616,7 +622,11 @@ export function gitlabClient(cfg: GitlabConfig, opts: ClientOptions = {}): Gitla
   const transport = new Transport(cfg, opts);
   if (cfg.insecure) opts.log?.warn('TLS certificate verification of GitLab is off (--gitlab-insecure)');
   // gitbeaker: our requesterFn overrides the preset one; camelize off, we map ourselves
-  const api = new Gitlab({ host: serverRoot(cfg.apiUrl), token: cfg.token, requesterFn: transport.requesterFn() as any, queryTimeout: null as any }) as any;
+  // gitbeaker is loaded by the first call that needs it: the user, project and pipeline reads and the repository
+  // endpoints (bump --via api, the stale guard) are plain GETs and POSTs through the transport, so a bump through
+  // the API does not load (decompress, compile, initialise) gitbeaker's chunk at all
+  let gb: any;
+  const gitbeaker = async (): Promise<any> => (gb ??= new (await import('@gitbeaker/rest')).Gitlab({ host: serverRoot(cfg.apiUrl), token: cfg.token, requesterFn: transport.requesterFn() as any, queryTimeout: null as any }));
 
   /** runs a call; a 404 names the object */
   async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
@@ -681,12 +691,12 @@ export function gitlabClient(cfg: GitlabConfig, opts: ClientOptions = {}): Gitla
     close: () => transport.agent.destroy(),
     currentUser: () =>
       call('the token\'s user', async () => {
-        const j = (await api.Users.showCurrentUser()) as J;
+        const j = (await transport.request('GET', service, 'user', {})).body as J;
         return { ...toUser(j), bot: typeof j?.bot === 'boolean' ? j.bot : undefined, isAdmin: j?.is_admin === true, email: typeof j?.email === 'string' ? j.email : undefined, commitEmail: typeof j?.commit_email === 'string' ? j.commit_email : undefined };
       }),
     getProject: (project) =>
       call(label(project), async () => {
-        const j = (await api.Projects.show(project)) as J;
+        const j = (await transport.request('GET', service, `projects/${enc(project)}`, {})).body as J;
         return { id: Number(j.id), pathWithNamespace: s(j.path_with_namespace), webUrl: s(j.web_url), defaultBranch: sn(j.default_branch) };
       }),
     listMergeRequests: (project, q) =>
@@ -694,11 +704,11 @@ export function gitlabClient(cfg: GitlabConfig, opts: ClientOptions = {}): Gitla
         const list = await allPages(`merge requests of ${label(project)}`, `projects/${enc(project)}/merge_requests`, { sourceBranch: q.sourceBranch, targetBranch: q.targetBranch, state: q.state });
         return list.map(toMr);
       }),
-    getMergeRequest: (project, iid) => call(mrLabel(project, iid), async () => toMr(await api.MergeRequests.show(project, iid))),
+    getMergeRequest: (project, iid) => call(mrLabel(project, iid), async () => toMr(await (await gitbeaker()).MergeRequests.show(project, iid))),
     createMergeRequest: (project, i) =>
       call(`creating a merge request ${i.sourceBranch} → ${i.targetBranch} in ${label(project)}`, async () =>
         toMr(
-          await api.MergeRequests.create(project, i.sourceBranch, i.targetBranch, i.title, {
+          await (await gitbeaker()).MergeRequests.create(project, i.sourceBranch, i.targetBranch, i.title, {
             ...mrText(i),
             removeSourceBranch: i.removeSourceBranch,
             squash: i.squash,
@@ -708,7 +718,7 @@ export function gitlabClient(cfg: GitlabConfig, opts: ClientOptions = {}): Gitla
     editMergeRequest: (project, iid, i) =>
       call(mrLabel(project, iid), async () =>
         toMr(
-          await api.MergeRequests.edit(project, iid, {
+          await (await gitbeaker()).MergeRequests.edit(project, iid, {
             title: i.title,
             ...mrText(i),
             stateEvent: i.stateEvent,
@@ -718,7 +728,7 @@ export function gitlabClient(cfg: GitlabConfig, opts: ClientOptions = {}): Gitla
     mergeMergeRequest: (project, iid, i) =>
       call(mrLabel(project, iid), async () =>
         toMr(
-          await api.MergeRequests.merge(project, iid, {
+          await (await gitbeaker()).MergeRequests.merge(project, iid, {
             sha: i.sha,
             squash: i.squash,
             shouldRemoveSourceBranch: i.removeSourceBranch,
@@ -736,15 +746,15 @@ export function gitlabClient(cfg: GitlabConfig, opts: ClientOptions = {}): Gitla
         const list = await allPages(`the diff versions of ${mrLabel(project, iid)}`, `projects/${enc(project)}/merge_requests/${iid}/versions`);
         return list.map((v) => ({ id: Number(v?.id), headCommitSha: s(v?.head_commit_sha), baseCommitSha: s(v?.base_commit_sha), startCommitSha: s(v?.start_commit_sha), createdAt: s(v?.created_at), state: s(v?.state), patchIdSha: sn(v?.patch_id_sha) }));
       }),
-    approvals: (project, iid) => call(`the approvals of ${mrLabel(project, iid)}`, async () => toApprovals(await api.MergeRequestApprovals.showConfiguration(project, { mergerequestIId: iid }))),
-    approve: (project, iid, o = {}) => call(`approving ${mrLabel(project, iid)}`, async () => toApprovals(await api.MergeRequestApprovals.approve(project, iid, { sha: o.sha }))),
+    approvals: (project, iid) => call(`the approvals of ${mrLabel(project, iid)}`, async () => toApprovals(await (await gitbeaker()).MergeRequestApprovals.showConfiguration(project, { mergerequestIId: iid }))),
+    approve: (project, iid, o = {}) => call(`approving ${mrLabel(project, iid)}`, async () => toApprovals(await (await gitbeaker()).MergeRequestApprovals.approve(project, iid, { sha: o.sha }))),
     listNotes: (project, iid) =>
       call(`the notes of ${mrLabel(project, iid)}`, async () => {
         const list = await allPages(`the notes of ${mrLabel(project, iid)}`, `projects/${enc(project)}/merge_requests/${iid}/notes`, { sort: 'asc', orderBy: 'created_at' });
         return list.map(toNote);
       }),
-    createNote: (project, iid, body) => call(`a note on ${mrLabel(project, iid)}`, async () => toNote(await api.MergeRequestNotes.create(project, iid, body))),
-    editNote: (project, iid, noteId, body) => call(`note ${noteId} of ${mrLabel(project, iid)}`, async () => toNote(await api.MergeRequestNotes.edit(project, iid, noteId, { body }))),
+    createNote: (project, iid, body) => call(`a note on ${mrLabel(project, iid)}`, async () => toNote(await (await gitbeaker()).MergeRequestNotes.create(project, iid, body))),
+    editNote: (project, iid, noteId, body) => call(`note ${noteId} of ${mrLabel(project, iid)}`, async () => toNote(await (await gitbeaker()).MergeRequestNotes.edit(project, iid, noteId, { body }))),
     commitMergeRequests: (project, sha) =>
       call(`commit ${sha.slice(0, 12)} of ${label(project)}`, async () => {
         const list = await allPages(`the merge requests of commit ${sha.slice(0, 12)}`, `projects/${enc(project)}/repository/commits/${enc(sha)}/merge_requests`);
@@ -756,16 +766,16 @@ export function gitlabClient(cfg: GitlabConfig, opts: ClientOptions = {}): Gitla
         return list.map((m) => ({ ...toUser(m), accessLevel: Number(m.access_level ?? 0) }));
       }),
     createDeployment: (project, d) =>
-      call(`a deployment to ${d.environment} in ${label(project)}`, async () => toDeployment(await api.Deployments.create(project, d.environment, d.sha, d.ref, !!d.tag, { status: d.status }))),
+      call(`a deployment to ${d.environment} in ${label(project)}`, async () => toDeployment(await (await gitbeaker()).Deployments.create(project, d.environment, d.sha, d.ref, !!d.tag, { status: d.status }))),
     getPipeline: (project, id) =>
       call(`pipeline ${id} of ${label(project)}`, async () => {
-        const j = (await api.Pipelines.show(project, id)) as J;
+        const j = (await transport.request('GET', service, `projects/${enc(project)}/pipelines/${Number(id)}`, {})).body as J;
         return { id: Number(j.id), projectId: Number(j.project_id), sha: s(j.sha), ref: s(j.ref), status: s(j.status), webUrl: s(j.web_url) };
       }),
-    updateDeployment: (project, id, status) => call(`deployment ${id} of ${label(project)}`, async () => toDeployment(await api.Deployments.edit(project, id, status))),
+    updateDeployment: (project, id, status) => call(`deployment ${id} of ${label(project)}`, async () => toDeployment(await (await gitbeaker()).Deployments.edit(project, id, status))),
     findUser: (username) =>
       call(`user ${username}`, async () => {
-        const list = (await api.Users.all({ username })) as J[];
+        const list = (await (await gitbeaker()).Users.all({ username })) as J[];
         const u = list.find((x) => s(x.username).toLowerCase() === username.toLowerCase());
         return u ? toUser(u) : undefined;
       }),

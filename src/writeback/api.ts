@@ -101,6 +101,9 @@ export async function decideVia(choice: ViaChoice, o: { remote: Remote; env: Nod
 
 // ------------------------------------------------------------------------------------------ files
 
+/** the mode a file read through the API has (the files API says whether it is executable, not whether it is a link) */
+const modeOf = (f: RepoFile) => (f.executable ? '100755' : '100644');
+
 const NAMED = /^(?!\/)(?!.*(^|\/)\.\.?(\/|$))[^\0]+$/;
 
 /**
@@ -111,8 +114,8 @@ export class ApiTree extends LocalTree {
   /** the commit the files were read at */
   head = '';
   private readonly root: string;
-  /** per file: the blob and last commit it was read with */
-  private readonly files = new Map<string, { blobId: string; lastCommitId?: string }>();
+  /** per file: the blob, mode and last commit it was read with */
+  private readonly files = new Map<string, { blobId: string; mode: string; lastCommitId?: string }>();
   /** the directories read (recursively) */
   private known: string[] = [];
   /** per directory listed at `head`: its entries */
@@ -158,7 +161,8 @@ export class ApiTree extends LocalTree {
     if (f?.lastCommitId) return f.lastCommitId;
     const got = await this.gl.getFile(this.project, file, this.head);
     if (!got) throw fail.failed(BumpErrors.CONFLICT, `${file} is not on ${this.branch} at ${this.head.slice(0, 12)} any more`, { where: `${file} on ${this.branch}`, hint: 'another change removed it while this bump ran; re-run' });
-    this.files.set(file, { blobId: got.blobId, lastCommitId: got.lastCommitId });
+    const had = this.files.get(file);
+    this.files.set(file, { blobId: got.blobId, mode: had?.mode ?? modeOf(got), lastCommitId: got.lastCommitId });
     return got.lastCommitId;
   }
 
@@ -198,7 +202,8 @@ export class ApiTree extends LocalTree {
         }
         if (e.type !== 'blob') continue; // a submodule: not ours to read, as a sparse checkout does not fill it
         wanted.add(e.path);
-        if (this.files.get(e.path)?.blobId === e.id) continue;
+        const had = this.files.get(e.path);
+        if (had?.blobId === e.id && had.mode === e.mode) continue;
         fetches.push(async () => this.put(e.path, e.mode, await this.fetch(e.path)));
       }
       // the files of a directory that are gone at this head
@@ -236,17 +241,22 @@ export class ApiTree extends LocalTree {
     // a symlink stays a symlink (its content is the target), so resolveInside refuses one out of the tree as in a clone
     if (mode === '120000') await symlink(f.content.toString('utf8'), abs);
     else await writeFile(abs, f.content, { mode: mode === '100755' ? 0o755 : 0o644 });
-    this.files.set(rel, { blobId: f.blobId, lastCommitId: f.lastCommitId });
+    this.files.set(rel, { blobId: f.blobId, mode, lastCommitId: f.lastCommitId });
   }
 
-  /** move to a new head of the branch: re-read the directories read so far (only changed blobs are fetched) */
-  async moveTo(head: string, forget: string[] = []): Promise<void> {
+  /**
+   * move to a new head of the branch: re-read the directories read so far (only changed blobs are fetched). `fresh`:
+   * files already read at `head` (the files a refused commit wrote, read with the branch's new head in one round
+   * trip): put as they are, not asked for again.
+   */
+  async moveTo(head: string, forget: string[] = [], fresh?: Map<string, RepoFile>): Promise<void> {
     this.head = head;
     this.listings.clear();
     // files this writer's refused commit touched: read again, whatever their blob (their last commit moved)
     for (const f of forget) this.files.delete(f);
     // every file's last commit may have moved with the head; kept only where the blob is unchanged and read again below
     for (const v of this.files.values()) v.lastCommitId = undefined;
+    for (const [f, got] of fresh ?? []) if (got.commitId === head) await this.put(f, modeOf(got), got);
     await this.add(this.known);
   }
 
@@ -316,6 +326,23 @@ export interface ApiWriteback {
   gitlab: GitlabConfig;
 }
 
+/** Where an API bump's time went (ms), printed with --verbose as one `bump timing {json}` line, as the git path's. */
+interface ApiTiming {
+  via: 'api';
+  /** process start to bump() */
+  start: number;
+  /** the first read: branch, overlays, closure, guard's identity */
+  clone: number;
+  /** per attempt: re-read (fetch), plan, the commit request (push), and the wait after a refusal (backoff) */
+  attempts: Array<{ fetch?: number; plan: number; commit: number; push: number; result: 'ok' | 'race' | 'error'; backoff?: number }>;
+  /** HTTP requests made to GitLab, and their summed time */
+  requests: number;
+  requestMs: number;
+  /** CPU time of this process (user + system) at the end */
+  cpu?: number;
+  total?: number;
+}
+
 /**
  * bump through the API: the same plan, guard, render and message as the git path (src/bump/bump.ts), one API
  * commit instead of a clone and a push. Called by bump() when cfg.api is set.
@@ -323,10 +350,22 @@ export interface ApiWriteback {
 export async function bumpViaApi(cfg: BumpConfig, backoffMs: (attempt: number, windowMs: number) => number): Promise<BumpOutcome> {
   const { log } = cfg;
   const conn = cfg.api!.gitlab;
+  const timing: ApiTiming = { via: 'api', start: Math.round(performance.now()), clone: 0, attempts: [], requests: 0, requestMs: 0 };
+  let mark = performance.now();
+  const lap = () => {
+    const now = performance.now();
+    const d = Math.round(now - mark);
+    mark = now;
+    return d;
+  };
   const { gitlabClient } = await import('../gitlab/client.js');
   // no request outlives the bump's --timeout (each gets at most 30 s, as everywhere)
   const requestTimeoutMs = Math.max(1000, Math.min(conn.requestTimeoutMs ?? 30_000, cfg.deadline - Date.now()));
-  const gl = gitlabClient({ ...conn, requestTimeoutMs }, { log, attempts: Number(cfg.env.GITOPS_RETRY_ATTEMPTS) || undefined });
+  const onRequest = (_m: string, ms: number) => {
+    timing.requests++;
+    timing.requestMs += ms;
+  };
+  const gl = gitlabClient({ ...conn, requestTimeoutMs }, { log, attempts: Number(cfg.env.GITOPS_RETRY_ATTEMPTS) || undefined, onRequest });
   const committer = writebackIdentity(cfg.env);
   const project = conn.project;
   let tree: ApiTree | undefined;
@@ -366,22 +405,31 @@ export async function bumpViaApi(cfg: BumpConfig, backoffMs: (attempt: number, w
     guard = new Guard(t.history(), { historyDepth: cfg.historyDepth, env: cfg.env, log, origin: cfg.origin, sourceRepo: cfg.sourceRepo, also });
     await guard.history.moved(t.head);
     log.info(`config repo ${where} at ${t.head.slice(0, 12)} (through the GitLab API)`);
+    timing.clone = lap();
     let window = Infinity;
     let attemptStart = Date.now();
+    let fetchMs: number | undefined;
     for (let attempt = 1; ; attempt++) {
+      lap();
       const p = await plan(t, cfg, attempt, guard);
       if (!p.changes.length) return { changed: false, dryRun: cfg.dryRun, head: t.head, attempts: attempt, changes: [], skipped: p.skipped };
       if (cfg.render) await renderOverlays(t, p.written, log);
       if (cfg.dryRun) return { changed: false, dryRun: true, head: t.head, attempts: attempt, changes: p.changes, skipped: p.skipped, diff: p.diff };
       const message = buildMessage({ changes: p.changes, origin: cfg.origin, skipCi: cfg.skipCi, template: cfg.template, shortSha: cfg.shortSha, trailers: cfg.trailers });
+      const planMs = lap();
       const actions = [];
       for (const f of p.files) actions.push({ action: 'update' as const, filePath: f, content: await t.read(f), lastCommitId: await t.lastCommitOf(f) });
+      const tm = { fetch: fetchMs, plan: planMs, commit: lap(), push: 0, result: 'error' as 'ok' | 'race' | 'error', backoff: undefined as number | undefined };
+      timing.attempts.push(tm);
       const base = t.head;
       let refused: Error;
       try {
         const c = await gl.createCommit(project, { branch: cfg.branch, commitMessage: message, actions, authorName: cfg.author.name, authorEmail: cfg.author.email });
+        tm.push = lap();
+        tm.result = 'ok';
         return { changed: true, dryRun: false, commit: c.id, head: c.id, attempts: attempt, changes: p.changes, skipped: p.skipped };
       } catch (e) {
+        tm.push = lap();
         if (!isGitopsError(e)) throw e;
         const status = (e as { status?: number }).status ?? 0;
         if (e.kind === 'auth' || (status !== 400 && e.kind !== 'transient' && e.kind !== 'timeout')) {
@@ -389,10 +437,38 @@ export async function bumpViaApi(cfg: BumpConfig, backoffMs: (attempt: number, w
         }
         refused = e;
       }
-      // the branch now: moved (a conflict, or our own commit that landed before the answer was lost), or where it was
+      // A refusal (400: a file changed since it was read, or the branch moved under the commit) waits here, before
+      // the branch is read back: what is read after the wait is what the next attempt applies on. The wait is bump's
+      // backoff (full jitter in units of this writer's shortest read + commit window): a refusal costs GitLab little
+      // (Files::MultiService checks last_commit_id before it writes anything), but every loser of a burst re-reads,
+      // re-plans and asks again; measured (bench/bump API rows, docs/commands/bump.md), retrying at once lost.
+      const status = (refused as { status?: number }).status ?? 0;
+      // the unit: a read-back, a plan and a commit, as this writer last measured them. The first attempt had no
+      // read-back, and its plan was the process's first (the YAML and edit code compiled, every job of a burst
+      // starting at once): it counts its commit request twice instead (measured: the first plan of 8 writers started
+      // together took 0.5-0.9 s, a later one 25-60 ms; in units of the first, the losers slept 1-2 s per attempt)
+      window = Math.min(window, attempt === 1 ? 2 * tm.push : Date.now() - attemptStart);
+      if (status === 400 && attempt < cfg.maxAttempts && Date.now() + window <= cfg.deadline) {
+        const wait = Math.min(backoffMs(attempt, window), Math.max(0, cfg.deadline - Date.now() - window));
+        log.debug(`commit refused (${refused.message}); reading ${cfg.branch} again${wait ? ` in ${wait} ms` : ''}`);
+        lap();
+        if (wait) await sleep(wait);
+        tm.backoff = lap();
+        attemptStart = Date.now();
+      }
+      // the branch now: moved (a conflict, or our own commit that landed before the answer was lost), or where it was.
+      // Read with the files this commit wrote, in one round trip: each answer names the commit the branch was at
+      // (commit_id) and holds what a re-apply needs (content, last_commit_id). Answers at different commits (the
+      // branch moved between them) or a file gone: the branch alone, and the files again from it (moveTo).
+      const readBack = async (): Promise<{ now?: string; fresh?: Map<string, RepoFile> }> => {
+        const got = await Promise.all(p.files.map((f) => gl.getFile(project, f, cfg.branch)));
+        if (got.length && got[0] && got.every((g) => g?.commitId === got[0]!.commitId)) return { now: got[0].commitId, fresh: new Map(p.files.map((f, i) => [f, got[i]!])) };
+        return { now: await gl.branchHead(project, cfg.branch) };
+      };
       let now: string | undefined;
+      let fresh: Map<string, RepoFile> | undefined;
       try {
-        now = await gl.branchHead(project, cfg.branch);
+        ({ now, fresh } = await readBack());
       } catch (e2) {
         const e = refused as ReturnType<typeof fail.failed>;
         throw fail[e.kind](e.code, `${e.message}; the branch could not be read afterwards${e.kind === 'transient' || e.kind === 'timeout' ? ': the commit may or may not have landed' : ''}`, {
@@ -409,9 +485,11 @@ export async function bumpViaApi(cfg: BumpConfig, backoffMs: (attempt: number, w
         if (e.kind === 'transient' && attempt < cfg.maxAttempts && Date.now() + 1000 < cfg.deadline) {
           log.warn(`the commit failed (${e.message}); ${cfg.branch} did not move, so it did not land: trying again`);
           await sleep(backoffMs(attempt, Math.min(window, Date.now() - attemptStart)));
+          tm.backoff = lap();
           attemptStart = Date.now();
           // the local tree holds this attempt's edit: the files go back to what the branch holds
-          await t.moveTo(now, p.files);
+          await t.moveTo(now, p.files, fresh);
+          fetchMs = lap();
           continue;
         }
         if (e.kind === 'timeout') {
@@ -430,7 +508,7 @@ export async function bumpViaApi(cfg: BumpConfig, backoffMs: (attempt: number, w
           return { changed: true, dryRun: false, commit: mine.id, head: now, attempts: attempt, changes: p.changes, skipped: p.skipped };
         }
       }
-      window = Math.min(window, Date.now() - attemptStart);
+      tm.result = 'race';
       if (attempt >= cfg.maxAttempts) {
         throw fail.failed(BumpErrors.RACE_EXHAUSTED, `the commit was still refused after ${attempt} attempts: ${cfg.branch} kept moving`, {
           where,
@@ -441,18 +519,32 @@ export async function bumpViaApi(cfg: BumpConfig, backoffMs: (attempt: number, w
       if (Date.now() + window > cfg.deadline) {
         throw fail.timeout(BumpErrors.TIMEOUT, `out of time after ${attempt} commit attempts: ${cfg.branch} kept moving`, { where, hint: 'raise --timeout, or serialise the jobs with a GitLab resource_group; nothing was committed' });
       }
-      const wait = Math.min(backoffMs(attempt, window), Math.max(0, cfg.deadline - Date.now() - window));
-      log.info(`commit refused, ${cfg.branch} moved to ${now.slice(0, 12)} (${e.message}; attempt ${attempt}/${cfg.maxAttempts}); re-applying on the new tip in ${wait} ms`);
-      await sleep(wait);
-      attemptStart = Date.now();
-      await t.moveTo(now, p.files);
-      await guard.history.moved(now);
+      const reread = lap();
+      if (status !== 400) {
+        // moved, after a failure that was not a refusal (5xx, a lost answer): the same wait, then the branch again
+        const wait = Math.min(backoffMs(attempt, window), Math.max(0, cfg.deadline - Date.now() - window));
+        log.info(`${cfg.branch} moved to ${now.slice(0, 12)} (${e.message}; attempt ${attempt}/${cfg.maxAttempts}); re-applying on the new tip${wait ? ` in ${wait} ms` : ''}`);
+        if (wait) await sleep(wait);
+        tm.backoff = lap();
+        attemptStart = Date.now();
+        const again = await readBack();
+        if (!again.now) throw branchGone(cfg.branch, project);
+        ({ now, fresh } = again);
+      } else log.info(`commit refused, ${cfg.branch} moved to ${now.slice(0, 12)} (${e.message}; attempt ${attempt}/${cfg.maxAttempts}); re-applying on the new tip`);
+      await t.moveTo(now!, p.files, fresh);
+      await guard.history.moved(now!);
       if (cfg.render) await t.closure(cfg.overlays);
+      fetchMs = reread + lap();
     }
   } finally {
     await guard?.close();
     tree?.close();
     gl.close();
+    timing.total = Math.round(performance.now());
+    const cpu = process.cpuUsage();
+    timing.cpu = Math.round((cpu.user + cpu.system) / 1000);
+    timing.requestMs = Math.round(timing.requestMs);
+    log.debug(`bump timing ${JSON.stringify(timing)}`);
   }
 }
 

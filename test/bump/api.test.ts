@@ -138,9 +138,18 @@ describe('bump --via api', () => {
         return a;
       },
     });
+    const before = gl.requests.length;
     const res = await bump(r.url, 'stale-lock', apiEnv(), ['-v']);
     expect(res.code, res.all).toBe(0);
     expect(res.stderr).toMatch(/The file has changed since you started editing it: \.kubernetes\/overlays\/production\/kustomization\.yaml/);
+    // the refusal is read back with the file at the branch (its answer names the branch's new commit), not the branch apart
+    expect(res.stderr).toMatch(/repository\/files\/\S*kustomization\.yaml\?ref=main/);
+    // the trace bench/bump reads: two attempts, every request the double answered counted by the client
+    const timing = JSON.parse(/bump timing (\{.*\})/.exec(res.stderr)![1]!) as { via: string; attempts: Array<{ result: string }>; requests: number; cpu: number };
+    expect(timing.via).toBe('api');
+    expect(timing.attempts.map((x) => x.result)).toEqual(['race', 'ok']);
+    expect(timing.requests).toBe(gl.requests.length - before);
+    expect(timing.cpu).toBeGreaterThan(0);
     const text = show(r.path, FILE);
     expect(text).toContain('newTag: "stale-lock"');
     expect(text).toContain('registry.example.com/team/other');

@@ -25,11 +25,12 @@
 import http from 'node:http';
 import https from 'node:https';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import type { GitServer } from '../../helpers/services.js';
+import { formatTree, gitAsync, ObjectReader, objectFormat, parseCommit, parseTree, writeObject, type TreeEntry } from './objects.js';
 
 // ------------------------------------------------------------------------------------------ options
 
@@ -188,7 +189,8 @@ export interface GitlabDouble {
   /** the routes it answers, e.g. `GET /projects/:id/merge_requests` */
   routes: string[];
   /** every request: method, path, status, user */
-  readonly requests: Array<{ method: string; path: string; status: number; user?: string }>;
+  /** every request answered, with the double's own time for it (`ms`: from its arrival to the answer, in this process) */
+  readonly requests: Array<{ method: string; path: string; status: number; user?: string; ms?: number }>;
   stop(): Promise<void>;
 }
 
@@ -390,7 +392,7 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
   const tampers: Tamper[] = [];
   const stalls: Array<{ method?: string; route: string; ms: number }> = [];
   let raceCreate = false;
-  const requests: Array<{ method: string; path: string; status: number; user?: string }> = [];
+  const requests: Array<{ method: string; path: string; status: number; user?: string; ms?: number }> = [];
 
   let base = '';
   const projectOf = (idOrPath: string): Project | undefined => projects.find((p) => String(p.id) === idOrPath || p.path.toLowerCase() === idOrPath.toLowerCase());
@@ -404,7 +406,11 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
     if (!mr) throw msg(404, '404 Not found');
     return mr;
   };
-  const defaultBranch = (p: Project) => git(p.gitDir, ['symbolic-ref', '--short', 'HEAD'], { allowFail: true }).out.trim() || 'main';
+  // HEAD of a bare repository names its default branch (`ref: refs/heads/<b>`), as `git symbolic-ref --short HEAD` reads it
+  const defaultBranch = (p: Project) => {
+    const head = /^ref: refs\/heads\/(.+)$/m.exec(existsSync(join(p.gitDir, 'HEAD')) ? readFileSync(join(p.gitDir, 'HEAD'), 'utf8') : '')?.[1]?.trim();
+    return head || git(p.gitDir, ['symbolic-ref', '--short', 'HEAD'], { allowFail: true }).out.trim() || 'main';
+  };
 
   // ---------------------------------------------------------------------------------------- entities
 
@@ -782,7 +788,9 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
   // ---------------------------------------------------------------------------------------- routing
 
   type Ctx = { method: string; seg: string[]; query: URLSearchParams; body: Record<string, unknown>; user: User; scopes: string[] };
-  type Handler = (c: Ctx, params: Record<string, string>) => { status: number; body: unknown; headers?: Record<string, string> };
+  type Answer = { status: number; body: unknown; headers?: Record<string, string> };
+  /** a route's answer; the repository routes answer asynchronously (their git questions do not block the double) */
+  type Handler = (c: Ctx, params: Record<string, string>) => Answer | Promise<Answer>;
   interface Route {
     method: string;
     template: string;
@@ -1206,40 +1214,102 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
   const ZERO = '0'.repeat(40);
   const interleave = new Map<number, () => void>();
   const commitDetail = (p: Project, c: CommitInfo) => ({ ...commitEntity(p, c), status: null, project_id: p.id, last_pipeline: null });
-  function lsTree(p: Project, ref: string, path: string, recursive: boolean): Array<{ id: string; name: string; type: string; path: string; mode: string }> | undefined {
-    const treeish = path ? `${ref}:${path}` : `${ref}^{tree}`;
-    if (git(p.gitDir, ['cat-file', '-e', treeish], { allowFail: true }).code !== 0) return undefined;
-    if (git(p.gitDir, ['cat-file', '-t', treeish], { allowFail: true }).out.trim() !== 'tree') return undefined;
-    const out = git(p.gitDir, ['ls-tree', '-z', ...(recursive ? ['-r', '-t'] : []), treeish]).out;
-    return out
-      .split('\0')
-      .filter(Boolean)
-      .map((l) => {
-        const [meta, name] = l.split('\t');
-        const [mode, type, id] = meta.split(' ');
-        const full = path ? `${path}/${name}` : name;
-        return { id, name: full.split('/').pop()!, type, path: full, mode };
-      });
+  // Gitaly answers these from long-lived git processes; so does the double (test/doubles/gitlab/objects.ts): one
+  // `git cat-file --batch` per repository, and a git process only for a path's history, merge-base and the ref update
+  const readers = new Map<string, ObjectReader>();
+  const reader = (p: Project) => {
+    let r = readers.get(p.gitDir);
+    if (!r) readers.set(p.gitDir, (r = new ObjectReader(p.gitDir)));
+    return r;
+  };
+  const hashLen = (p: Project) => (objectFormat(p.gitDir) === 'sha256' ? 32 : 20);
+  /** the commit a revision names (`git rev-parse --verify <rev>^{commit}`), or undefined */
+  async function commitOf(p: Project, rev: string): Promise<string | undefined> {
+    if (!rev) return undefined;
+    const o = await reader(p).read(`${rev}^{commit}`);
+    return o?.type === 'commit' ? o.oid : undefined;
   }
-  /** the last commit at `ref` that touched `path` (GitLab's last_commit_id) */
-  const lastCommitOf = (p: Project, ref: string, path: string) => git(p.gitDir, ['log', '-1', '--format=%H', ref, '--', path], { allowFail: true }).out.trim() || undefined;
+  async function commitInfoOf(p: Project, sha: string): Promise<CommitInfo> {
+    const o = await reader(p).read(sha);
+    if (!o || o.type !== 'commit') throw new Error(`double: ${sha} is not a commit`);
+    const c = parseCommit(o.data);
+    return { id: o.oid, parents: c.parents, authorName: c.author.name, authorEmail: c.author.email, authoredDate: c.author.date, committerName: c.committer.name, committerEmail: c.committer.email, committedDate: c.committer.date, message: c.message.replace(/\n+$/, '\n') };
+  }
+  /** a tree's entries (`git ls-tree [-r -t] <ref>:<path>`), or undefined when `path` at `ref` is not a tree */
+  async function lsTree(p: Project, ref: string, path: string, recursive: boolean): Promise<Array<{ id: string; name: string; type: string; path: string; mode: string }> | undefined> {
+    const R = reader(p);
+    const root = await R.read(path ? `${ref}:${path}` : `${ref}^{tree}`);
+    if (!root || root.type !== 'tree') return undefined;
+    type Row = { id: string; name: string; type: string; path: string; mode: string };
+    // depth first, a tree's entry before its contents, as `ls-tree -r -t` lists them; each level's subtrees asked for at once
+    const walk = async (data: Buffer, prefix: string): Promise<Row[]> => {
+      const entries = parseTree(data, hashLen(p));
+      const subs = await Promise.all(entries.map((e) => (recursive && e.type === 'tree' ? R.read(e.oid) : undefined)));
+      const out: Row[] = [];
+      for (let i = 0; i < entries.length; i++) {
+        const e = entries[i]!;
+        const full = prefix ? `${prefix}/${e.name}` : e.name;
+        out.push({ id: e.oid, name: e.name, type: e.type, path: full, mode: e.mode });
+        const sub = subs[i];
+        if (sub) out.push(...(await walk(sub.data, full)));
+      }
+      return out;
+    };
+    return walk(root.data, path);
+  }
+  /** the entry of `path` in `commit`'s tree (what `git ls-tree <commit> -- <path>` prints), or undefined */
+  async function entryAt(p: Project, commit: string, path: string): Promise<TreeEntry | undefined> {
+    const parts = path.split('/');
+    if (parts.some((x) => !x || x === '.' || x === '..')) return undefined;
+    const name = parts.pop()!;
+    const dir = await reader(p).read(parts.length ? `${commit}:${parts.join('/')}` : `${commit}^{tree}`);
+    if (!dir || dir.type !== 'tree') return undefined;
+    return parseTree(dir.data, hashLen(p)).find((e) => e.name === name);
+  }
+  /**
+   * the last commit at `commit` that touched `path` (GitLab's last_commit_id; Gitaly's LastCommitForPath, `git log -1
+   * -- <path>`), kept per commit and path (neither changes). Along single-parent commits it is found from what is known:
+   * `commit` itself when its entry for `path` (blob and mode) differs from its parent's, else the parent's answer, so a
+   * branch that moved by a few commits costs a few object reads, not a walk of its history. A merge, a path not there,
+   * or a long way without an answer asks `git log -1` (a literal path; the bench's repos carry a commit-graph with
+   * changed-path Bloom filters, as Gitaly's housekeeping writes them).
+   */
+  const lastCommits = new Map<string, Promise<string | undefined>>();
+  const lastCommitOf = (p: Project, commit: string, path: string, budget = 32): Promise<string | undefined> => {
+    const key = `${p.gitDir}\0${commit}\0${path}`;
+    let v = lastCommits.get(key);
+    if (!v) {
+      const log = () => gitAsync(p.gitDir, ['--literal-pathspecs', 'log', '-1', '--format=%H', commit, '--', path]).then((r) => r.out.trim() || undefined);
+      v = (async () => {
+        if (budget <= 0) return log();
+        const o = await reader(p).read(commit);
+        const parents = o?.type === 'commit' ? parseCommit(o.data).parents : [];
+        if (parents.length !== 1) return log();
+        const [here, there] = await Promise.all([entryAt(p, commit, path), entryAt(p, parents[0]!, path)]);
+        if (!here) return log();
+        if (!there || there.oid !== here.oid || there.mode !== here.mode) return commit;
+        return lastCommitOf(p, parents[0]!, path, budget - 1);
+      })();
+      lastCommits.set(key, v);
+    }
+    return v;
+  };
   function repositoryRoutes(): void {
-    on('GET', '/projects/:id/repository/branches/:branch', (c, a) => {
+    on('GET', '/projects/:id/repository/branches/:branch', async (c, a) => {
       const p = mustProject(a.id);
-      const sha = revParse(p.gitDir, `refs/heads/${a.branch}`);
+      const sha = await commitOf(p, `refs/heads/${a.branch}`);
       if (!sha) throw msg(404, '404 Branch Not Found');
-      return { status: 200, body: { name: a.branch, commit: commitEntity(p, commitInfo(p.gitDir, sha)), merged: false, protected: false, developers_can_push: false, developers_can_merge: false, can_push: c.user.accessLevel >= 30, default: a.branch === defaultBranch(p), web_url: `${base}/${p.path}/-/tree/${a.branch}` } };
+      return { status: 200, body: { name: a.branch, commit: commitEntity(p, await commitInfoOf(p, sha)), merged: false, protected: false, developers_can_push: false, developers_can_merge: false, can_push: c.user.accessLevel >= 30, default: a.branch === defaultBranch(p), web_url: `${base}/${p.path}/-/tree/${a.branch}` } };
     });
-    on('GET', '/projects/:id/repository/files/:file_path', (c, a) => {
+    on('GET', '/projects/:id/repository/files/:file_path', async (c, a) => {
       const p = mustProject(a.id);
       const ref = c.query.get('ref');
       if (!ref) throw E(400, { error: 'ref is missing' });
-      const commit = revParse(p.gitDir, ref);
-      const entry = commit ? git(p.gitDir, ['ls-tree', '-z', commit, '--', a.file_path], { allowFail: true }).out.split('\0')[0] : '';
-      if (!commit || !entry || entry.split(' ')[1] !== 'blob') throw msg(404, '404 File Not Found');
-      const [meta] = entry.split('\t');
-      const [mode, , blob] = meta.split(' ');
-      const bytes = execFileSync('git', ['--git-dir', p.gitDir, 'cat-file', 'blob', blob]);
+      const commit = await commitOf(p, ref);
+      const entry = commit ? await entryAt(p, commit, a.file_path) : undefined;
+      if (!commit || !entry || entry.type !== 'blob') throw msg(404, '404 File Not Found');
+      const [blob, last] = await Promise.all([reader(p).read(entry.oid), lastCommitOf(p, commit, a.file_path)]);
+      const bytes = blob!.data;
       return {
         status: 200,
         body: {
@@ -1250,54 +1320,64 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
           content: bytes.toString('base64'),
           content_sha256: createHash('sha256').update(bytes).digest('hex'),
           ref,
-          blob_id: blob,
+          blob_id: entry.oid,
           commit_id: commit,
-          last_commit_id: lastCommitOf(p, commit, a.file_path)!,
-          execute_filemode: mode === '100755',
+          last_commit_id: last!,
+          execute_filemode: entry.mode === '100755',
         },
       };
     });
-    on('GET', '/projects/:id/repository/tree', (c, a) => {
+    on('GET', '/projects/:id/repository/tree', async (c, a) => {
       const p = mustProject(a.id);
       const ref = c.query.get('ref') || defaultBranch(p);
       const path = (c.query.get('path') ?? '').replace(/^\/+|\/+$/g, '');
-      const list = lsTree(p, ref, path, c.query.get('recursive') === 'true');
+      const list = await lsTree(p, ref, path, c.query.get('recursive') === 'true');
       if (!list) throw msg(404, '404 Tree Not Found');
       return paginate(c, list);
     });
-    on('GET', '/projects/:id/repository/commits', (c, a) => {
+    on('GET', '/projects/:id/repository/commits', async (c, a) => {
       const p = mustProject(a.id);
       // ref_name: a branch, tag or revision range (A..B)
       const ref = c.query.get('ref_name') || defaultBranch(p);
       const ends = ref.split('..');
-      if (ends.length > 2 || ends.some((x) => !revParse(p.gitDir, x))) throw msg(404, '404 Reference Not Found');
+      if (ends.length > 2 || (await Promise.all(ends.map((x) => commitOf(p, x)))).some((x) => !x)) throw msg(404, '404 Reference Not Found');
       const path = c.query.get('path');
-      const shas = git(p.gitDir, ['rev-list', ref, ...(path ? ['--', path] : [])], { allowFail: true }).out.split('\n').filter(Boolean);
       const perPage = Math.min(Math.max(Number(c.query.get('per_page')) || 20, 1), 100);
       const page = Math.max(Number(c.query.get('page')) || 1, 1);
-      // only the page asked for is read (entities of the whole history would cost a git call each)
+      // only the history up to the page asked for (and one commit more: is there a next page?) is walked, as GitLab
+      // asks Gitaly for offset + limit commits; a long history is not counted, so no x-total / x-total-pages / rel="last"
+      // (https://docs.gitlab.com/api/rest/#pagination-response-headers: omitted where counting is too costly; the commits
+      // listing sets neither, https://gitlab.com/gitlab-org/gitlab/-/issues/389582)
+      const shas = (await gitAsync(p.gitDir, ['--literal-pathspecs', 'rev-list', `--max-count=${page * perPage + 1}`, ref, ...(path ? ['--', path] : [])])).out.split('\n').filter(Boolean);
       const slice = shas.slice((page - 1) * perPage, page * perPage);
-      const r = paginate(c, shas);
-      return { ...r, body: slice.map((s) => commitEntity(p, commitInfo(p.gitDir, s))) };
+      const next = shas.length > page * perPage;
+      const link = (n: number, rel: string) => {
+        const q = new URLSearchParams(c.query);
+        q.set('page', String(n));
+        q.set('per_page', String(perPage));
+        return `<${base}/api/v4/${c.seg.join('/')}?${q.toString()}>; rel="${rel}"`;
+      };
+      const headers: Record<string, string> = { 'x-page': String(page), 'x-per-page': String(perPage), 'x-next-page': next ? String(page + 1) : '', 'x-prev-page': page > 1 ? String(page - 1) : '', link: [...(next ? [link(page + 1, 'next')] : []), ...(page > 1 ? [link(page - 1, 'prev')] : []), link(1, 'first')].join(', ') };
+      return { status: 200, body: await Promise.all(slice.map(async (s) => commitEntity(p, await commitInfoOf(p, s)))), headers };
     });
-    on('GET', '/projects/:id/repository/commits/:sha', (c, a) => {
+    on('GET', '/projects/:id/repository/commits/:sha', async (c, a) => {
       const p = mustProject(a.id);
-      const sha = revParse(p.gitDir, a.sha);
+      const sha = await commitOf(p, a.sha);
       if (!sha) throw msg(404, '404 Commit Not Found');
-      return { status: 200, body: commitDetail(p, commitInfo(p.gitDir, sha)) };
+      return { status: 200, body: commitDetail(p, await commitInfoOf(p, sha)) };
     });
-    on('GET', '/projects/:id/repository/merge_base', (c, a) => {
+    on('GET', '/projects/:id/repository/merge_base', async (c, a) => {
       const p = mustProject(a.id);
       const refs = c.query.getAll('refs[]');
       if (refs.length < 2) throw msg(400, 'Provide at least 2 refs');
-      const shas = refs.map((r) => revParse(p.gitDir, r));
+      const shas = await Promise.all(refs.map((r) => commitOf(p, r)));
       const missing = refs.filter((_, i) => !shas[i]);
       if (missing.length) throw msg(404, `Could not find ref: ${missing[0]}`);
-      const mb = git(p.gitDir, ['merge-base', ...(shas as string[])], { allowFail: true }).out.trim();
+      const mb = (await gitAsync(p.gitDir, ['merge-base', ...(shas as string[])])).out.trim();
       if (!mb) throw msg(404, '404 Merge Base Not Found');
-      return { status: 200, body: commitEntity(p, commitInfo(p.gitDir, mb)) };
+      return { status: 200, body: commitEntity(p, await commitInfoOf(p, mb)) };
     });
-    on('POST', '/projects/:id/repository/commits', (c, a) => {
+    on('POST', '/projects/:id/repository/commits', async (c, a) => {
       const p = mustProject(a.id);
       needWrite(c);
       const b = c.body;
@@ -1305,53 +1385,80 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
       if (missing.length) throw E(400, { error: `${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} missing` });
       const branch = String(b.branch);
       // the branch as it is when the request starts: the parent, and the old value of the reference update
-      const old = revParse(p.gitDir, `refs/heads/${branch}`);
-      const start = b.start_sha ? revParse(p.gitDir, String(b.start_sha)) : b.start_branch ? revParse(p.gitDir, `refs/heads/${String(b.start_branch)}`) : old;
+      const old = await commitOf(p, `refs/heads/${branch}`);
+      const start = b.start_sha ? await commitOf(p, String(b.start_sha)) : b.start_branch ? await commitOf(p, `refs/heads/${String(b.start_branch)}`) : old;
       if (!start) throw msg(400, 'You can only create or edit files when you are on a branch');
       if (old && start !== old && b.force !== true) throw msg(400, `A branch called '${branch}' already exists. Switch to that branch in order to make changes`);
       const actions = Array.isArray(b.actions) ? (b.actions as Array<Record<string, unknown>>) : [];
-      const idx = mkdtempSync(join(tmpdir(), 'gl-commit-'));
-      const env = { GIT_INDEX_FILE: join(idx, 'index') };
-      try {
-        git(p.gitDir, ['read-tree', start], { env });
-        for (const act of actions) {
-          const action = String(act.action);
-          const path = String(act.file_path ?? '');
-          if (!['create', 'update', 'delete', 'move', 'chmod'].includes(action)) throw msg(400, `Unknown action '${action}'`);
-          const exists = git(p.gitDir, ['cat-file', '-e', `${start}:${path}`], { allowFail: true }).code === 0;
-          // Files::MultiService#validate_file_status!: the file must not have changed since last_commit_id
-          if (['update', 'move', 'delete'].includes(action) && act.last_commit_id !== undefined && act.last_commit_id !== null) {
-            const lastOf = lastCommitOf(p, start, String(act.previous_path ?? path));
-            if (lastOf !== String(act.last_commit_id)) throw msg(400, `The file has changed since you started editing it: ${String(act.previous_path ?? path)}`);
-          }
-          if (action === 'create' && exists) throw msg(400, 'A file with this name already exists');
-          if ((action === 'update' || action === 'delete') && !exists) throw msg(400, "A file with this name doesn't exist");
-          if (action === 'delete') git(p.gitDir, ['update-index', '--force-remove', path], { env });
-          else if (action === 'create' || action === 'update') {
-            const content = act.encoding === 'base64' ? Buffer.from(String(act.content ?? ''), 'base64') : Buffer.from(String(act.content ?? ''), 'utf8');
-            const blob = execFileSync('git', ['--git-dir', p.gitDir, 'hash-object', '-w', '--stdin'], { input: content }).toString().trim();
-            const mode = act.execute_filemode === true ? '100755' : '100644';
-            git(p.gitDir, ['update-index', '--add', '--cacheinfo', `${mode},${blob},${path}`], { env });
-          } else throw msg(400, `the double does not implement action ${action}`);
+      const R = reader(p);
+      // every action is checked before anything is written, as Files::MultiService#validate! does: a refusal costs
+      // a look at the paths and their last commits, nothing more
+      for (const act of actions) {
+        const action = String(act.action);
+        const path = String(act.file_path ?? '');
+        if (!['create', 'update', 'delete', 'move', 'chmod'].includes(action)) throw msg(400, `Unknown action '${action}'`);
+        const exists = !!(await R.read(`${start}:${path}`));
+        // Files::MultiService#validate_file_status!: the file must not have changed since last_commit_id
+        if (['update', 'move', 'delete'].includes(action) && act.last_commit_id !== undefined && act.last_commit_id !== null) {
+          const lastOf = await lastCommitOf(p, start, String(act.previous_path ?? path));
+          if (lastOf !== String(act.last_commit_id)) throw msg(400, `The file has changed since you started editing it: ${String(act.previous_path ?? path)}`);
         }
-        const tree = git(p.gitDir, ['write-tree'], { env }).out.trim();
-        const when = clock();
-        const u = c.user;
-        const commitEnv = { GIT_AUTHOR_NAME: typeof b.author_name === 'string' && b.author_name ? b.author_name : u.name, GIT_AUTHOR_EMAIL: typeof b.author_email === 'string' && b.author_email ? b.author_email : `${u.username}@example.com`, GIT_COMMITTER_NAME: u.name, GIT_COMMITTER_EMAIL: `${u.username}@example.com`, GIT_AUTHOR_DATE: when, GIT_COMMITTER_DATE: when };
-        const sha = execFileSync('git', ['--git-dir', p.gitDir, 'commit-tree', tree, '-p', start, '-F', '-'], { input: String(b.commit_message), env: { ...process.env, ...commitEnv } }).toString().trim();
-        const between = interleave.get(p.id);
-        if (between) {
-          interleave.delete(p.id);
-          between();
-        }
-        // the branch moves only if it still points where it did when the request started
-        const moved = git(p.gitDir, ['update-ref', `refs/heads/${branch}`, sha, old ?? ZERO], { allowFail: true });
-        if (moved.code !== 0) throw msg(400, `Could not update refs/heads/${branch}: it moved while the commit was made. Please refresh and try again.`);
-        for (const mr of p.mrs) if (mr.source === branch) refresh(p, mr, when, u.id);
-        return { status: 201, body: { ...commitDetail(p, commitInfo(p.gitDir, sha)), stats: { additions: 0, deletions: 0, total: 0 } } };
-      } finally {
-        rmSync(idx, { recursive: true, force: true });
+        if (action === 'create' && exists) throw msg(400, 'A file with this name already exists');
+        if ((action === 'update' || action === 'delete') && !exists) throw msg(400, "A file with this name doesn't exist");
+        if (action === 'move' || action === 'chmod') throw msg(400, `the double does not implement action ${action}`);
       }
+      // the new tree: only the trees on the paths of the actions are read and written again
+      const dirs = new Map<string, Map<string, TreeEntry>>();
+      const parentOf = (d: string) => (d.includes('/') ? d.slice(0, d.lastIndexOf('/')) : '');
+      const nameOf = (d: string) => d.slice(d.lastIndexOf('/') + 1);
+      const dirOf = async (d: string): Promise<Map<string, TreeEntry>> => {
+        let m = dirs.get(d);
+        if (m) return m;
+        let oid: string | undefined;
+        if (d === '') oid = (await R.read(`${start}^{tree}`))!.oid;
+        else {
+          const e = (await dirOf(parentOf(d))).get(nameOf(d));
+          if (e && e.type !== 'tree') throw msg(400, `A file with this name already exists: ${d}`);
+          oid = e?.oid;
+        }
+        m = new Map(oid ? parseTree((await R.read(oid))!.data, hashLen(p)).map((e) => [e.name, e]) : []);
+        dirs.set(d, m);
+        return m;
+      };
+      for (const act of actions) {
+        const path = String(act.file_path ?? '').replace(/^\/+/, '');
+        if (!path || path.split('/').some((x) => !x || x === '.' || x === '..')) throw msg(400, `Your changes could not be committed: ${path} is not a valid path`);
+        const dir = await dirOf(parentOf(path));
+        if (String(act.action) === 'delete') dir.delete(nameOf(path));
+        else {
+          const content = act.encoding === 'base64' ? Buffer.from(String(act.content ?? ''), 'base64') : Buffer.from(String(act.content ?? ''), 'utf8');
+          dir.set(nameOf(path), { mode: act.execute_filemode === true ? '100755' : '100644', type: 'blob', oid: writeObject(p.gitDir, 'blob', content), name: nameOf(path) });
+        }
+      }
+      // deepest first: an emptied directory disappears from its parent, as it does from an index
+      for (const d of [...dirs.keys()].filter(Boolean).sort((x, y) => y.split('/').length - x.split('/').length)) {
+        const m = dirs.get(d)!;
+        const parent = await dirOf(parentOf(d));
+        if (!m.size) parent.delete(nameOf(d));
+        else parent.set(nameOf(d), { mode: '040000', type: 'tree', oid: writeObject(p.gitDir, 'tree', formatTree([...m.values()])), name: nameOf(d) });
+      }
+      const tree = writeObject(p.gitDir, 'tree', formatTree([...(await dirOf('')).values()]));
+      const when = clock();
+      const u = c.user;
+      const commitEnv = { GIT_AUTHOR_NAME: typeof b.author_name === 'string' && b.author_name ? b.author_name : u.name, GIT_AUTHOR_EMAIL: typeof b.author_email === 'string' && b.author_email ? b.author_email : `${u.username}@example.com`, GIT_COMMITTER_NAME: u.name, GIT_COMMITTER_EMAIL: `${u.username}@example.com`, GIT_AUTHOR_DATE: when, GIT_COMMITTER_DATE: when };
+      const made = await gitAsync(p.gitDir, ['commit-tree', tree, '-p', start, '-F', '-'], { input: String(b.commit_message), env: commitEnv });
+      if (made.code !== 0) throw new Error(`double: commit-tree failed (${made.code})`);
+      const sha = made.out.trim();
+      const between = interleave.get(p.id);
+      if (between) {
+        interleave.delete(p.id);
+        between();
+      }
+      // the branch moves only if it still points where it did when the request started
+      const moved = await gitAsync(p.gitDir, ['update-ref', `refs/heads/${branch}`, sha, old ?? ZERO]);
+      if (moved.code !== 0) throw msg(400, `Could not update refs/heads/${branch}: it moved while the commit was made. Please refresh and try again.`);
+      for (const mr of p.mrs) if (mr.source === branch) refresh(p, mr, when, u.id);
+      return { status: 201, body: { ...commitDetail(p, await commitInfoOf(p, sha)), stats: { additions: 0, deletions: 0, total: 0 } } };
     });
   }
 
@@ -1413,6 +1520,7 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
   }
 
   const handler = async (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const t0 = performance.now();
     const url = new URL(req.url ?? '/', 'http://x');
     const method = req.method ?? 'GET';
     const raw = url.pathname;
@@ -1450,7 +1558,7 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
       const auth = authenticate(req, route);
       who = auth.user.username;
       const b = await readBody(req);
-      const r = route.handler({ method, seg, query: url.searchParams, body: b, user: auth.user, scopes: auth.scopes }, m.params);
+      const r = await route.handler({ method, seg, query: url.searchParams, body: b, user: auth.user, scopes: auth.scopes }, m.params);
       status = r.status;
       body = r.body;
       headers = r.headers ?? {};
@@ -1474,7 +1582,7 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
         process.stderr.write(`gitlab double: ${(e as Error).stack}\n`);
       }
     }
-    requests.push({ method, path: raw, status, user: who });
+    requests.push({ method, path: raw, status, user: who, ms: performance.now() - t0 });
     opts.onResponse?.({ method, route: route ? `${method} ${route.template}` : undefined, path: raw, status, body, injected, tampered });
     // a raw file answer is text (GET …/repository/files/:file_path/raw), everything else JSON
     const isText = status === 200 && typeof body === 'string' && route?.template.endsWith('/raw');
@@ -1639,6 +1747,7 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
     },
     stop: () =>
       new Promise<void>((r) => {
+        for (const rd of readers.values()) rd.close();
         server.close(() => r());
         server.closeAllConnections();
       }),
