@@ -197,7 +197,8 @@ describe('plainIsSafeFast and formatScalarFast', () => {
   };
   const words = ['y', 'Y', 'yes', 'Yes', 'YES', 'n', 'N', 'no', 'No', 'NO', 'true', 'True', 'TRUE', 'false', 'False', 'FALSE', 'on', 'On', 'ON', 'off', 'Off', 'OFF', 'null', 'Null', 'NULL', '~', '', 'e5', 'E5', 'e+5', 'e-12', '.inf', '.nan', '<<', '='];
   const tags = ['nan', 'inf', 'Infinity', 'v1', 'v1.2.3', 'latest', 'main-1234', 'sha-3f2a9c1', 'registry.example.com/team/app', 'app@sha256:abc', 'a:b', 'a: b', 'a:', 'a #b', 'a#b', 'a b', 'a  b', 'a ', ' a', 'a\tb', 'a\nb', "it's", 'a"b', 'a,b', 'a[0]', 'a{b}', 'a|b', 'a>b', 'a%b', 'a!b', 'a&b', 'a*b', 'a?b', 'a`b', 'x-', 'x_', 'x.', 'x/', 'x~', 'x$', 'x+', 'x=', 'x@', 'x:1', 'x :1', 'x - y'];
-  const candidates = [...words, ...tags, ...all('aYnoe5.: -#', 3)];
+  const versions = ['1.4.3', '10.0.0-rc.1', '1.2.3-', '1.2.3.', '1.2.3-a:b', '1.2.3-a b', '2001.12.14', '1.2.3.4', '0.0.1', '01.02.03', '1.2', '1.2.3e5', '1.2.3_4', '1.2.3+b', '-1.2.3', '1..2', '1.2.3-rc.1-x', '1.2.3--'];
+  const candidates = [...words, ...tags, ...versions, ...all('aYnoe5.: -#', 3), ...all('01.-e:', 5)];
   it('say safe only where the YAML 1.1 and 1.2 parses say so, and for the usual names and tags', () => {
     let fast = 0;
     for (const s of candidates) {
@@ -212,6 +213,11 @@ describe('plainIsSafeFast and formatScalarFast', () => {
     }
     for (const w of words) expect(plainIsSafeFast(w), w).toBeUndefined();
     for (const s of ['v1', 'v1.2.3', 'latest', 'main-1234', 'sha-3f2a9c1', 'registry.example.com/team/app', 'app@sha256:abc', 'a:b', 'a b']) expect(plainIsSafeFast(s), s).toBe(true);
+    for (const s of ['1.4.3', '10.0.0-rc.1', '0.0.1', '1.2.3.4']) expect(plainIsSafeFast(s), s).toBe(true);
+    // and yaml11TypeFast: string only where the YAML 1.1 parse says string (on what can be the source of a plain
+    // scalar, as the line reader gives it: trimmed, no comment, no `: `)
+    const plainSource = (s: string) => s !== '' && s === s.trim() && !s.includes('#') && !s.includes(': ') && !s.endsWith(':');
+    for (const s of candidates) if (plainSource(s) && yaml11TypeFast(s)) expect(yaml11Type(s, false), JSON.stringify(s)).toBe('string');
     expect(fast).toBeGreaterThan(200);
   });
 });
