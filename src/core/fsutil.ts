@@ -108,6 +108,9 @@ function unlinkQuietly(p: string): void {
  * A failure to write a temp file renames nothing. After a failed rename no further rename starts; every temp file
  * not renamed is removed. Returns the indexes of the files replaced (in the order they were) and the failure, if
  * any: putting back the files already replaced is the caller's (it has their old bytes).
+ * The process exiting meanwhile (SIGTERM: src/core/cleanup.ts ends with process.exit) finishes the batch first,
+ * synchronously, as a loop of synchronous writes would have before the handler ran: no half-replaced set and no
+ * temp file left (after a failed rename it removes the temp files instead). `items` name distinct files.
  */
 export async function writeFilesAtomic(items: ReadonlyArray<{ file: string; data: string | Buffer }>, concurrency = 8): Promise<{ written: number[]; failed?: { index: number; error: Error } }> {
   const tmps: string[] = [];
@@ -120,9 +123,25 @@ export async function writeFilesAtomic(items: ReadonlyArray<{ file: string; data
     }
   }
   const written: number[] = [];
+  const renamed = new Uint8Array(items.length);
   let failed: { index: number; error: Error } | undefined;
   let next = 0;
   let active = 0;
+  const onExit = (): void => {
+    for (let i = 0; i < items.length; i++) {
+      if (renamed[i]) continue;
+      if (failed) unlinkQuietly(tmps[i]);
+      else {
+        try {
+          renameSync(tmps[i], items[i].file);
+        } catch {
+          // renamed by its thread meanwhile, or cannot be: no temp file left either way
+          unlinkQuietly(tmps[i]);
+        }
+      }
+    }
+  };
+  process.on('exit', onExit);
   await new Promise<void>((done) => {
     const more = (): void => {
       while (active < concurrency && next < items.length && !failed) {
@@ -133,7 +152,10 @@ export async function writeFilesAtomic(items: ReadonlyArray<{ file: string; data
           if (e) {
             failed ??= { index: i, error: e };
             unlinkQuietly(tmps[i]);
-          } else written.push(i);
+          } else {
+            renamed[i] = 1;
+            written.push(i);
+          }
           if (active === 0 && (failed || next >= items.length)) done();
           else more();
         });
@@ -142,6 +164,7 @@ export async function writeFilesAtomic(items: ReadonlyArray<{ file: string; data
     if (items.length === 0) done();
     else more();
   });
+  process.off('exit', onExit);
   // the renames never started
   for (let i = next; i < items.length; i++) unlinkQuietly(tmps[i]);
   return { written, ...(failed ? { failed } : {}) };
