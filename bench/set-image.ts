@@ -13,8 +13,9 @@
  *     overlay", not for the edit itself).
  * Helm rows (1,000 values files, `image: {repository, tag}`, the tag bumped in each):
  *   - ours: one node process running the Helm edit target (src/edit/helm.ts, bundled by this bench with esbuild
- *     from the sources) over the 1,000 files: read, pin image.tag, write atomically as `pin` does;
- *   - the same target in this process (no start-up: the edit itself);
+ *     from the sources) over the 1,000 files: read, pin image.tag, then write them atomically as set-image
+ *     writes a batch (src/core/fsutil.ts writeFilesAtomic: every temp file, then the renames in the thread pool);
+ *   - the same target in this process (no start-up: the edit itself; written one by one, writeFileAtomicSync);
  *   - one `sed -i` over them; the node floor as above; one `gitops-ci pin --kind helm` per file (sampled).
  * The per-process loops run on a sample (BENCH_SAMPLE, default 100) and are scaled to 1,000 (labelled).
  *
@@ -22,10 +23,14 @@
  * shared machine wall time counts the waits for a core, CPU time much less so. Every method's result is checked.
  *
  * Where the time goes (bench/results/set-image.txt has the figures): node's start, then loading the set-image
- * chunk of the bundle (scripts/build.mjs), then per file a readdir, a read, the edit (a line reader,
- * src/edit/simple-yaml.ts, with the full `yaml` parser as fallback; the same scan gives the resources for the
- * unused-image check) and an atomic write, all synchronous (realpath once per parent directory, one stderr
- * write for the per-overlay lines); the remainder is V8 compiling hot functions on its background threads.
+ * chunk of the bundle (scripts/build.mjs) without the `yaml` parser (src/kustomize/set-images.ts and fast-edit.ts
+ * import it only for a file the line reader cannot answer), then per overlay a readdir, a read and the edit (a line
+ * reader, src/edit/simple-yaml.ts; the same scan gives the resources for the unused-image check), all synchronous
+ * (realpath once per parent directory, one stderr write for the per-overlay lines); then every temp file is
+ * written and the renames run a few at a time in the thread pool (a rename over an existing ext4 file starts its
+ * writeback: that is where sed -i waits too). The rest is garbage collection and V8 compiling hot functions on
+ * its background threads. The Helm target pins without the parse too (src/edit/helm-fast.ts), but its module
+ * imports `yaml`, so the Helm process still loads the parser.
  *
  * Run: npx tsx bench/set-image.ts   (BENCH_SAMPLE=10 and BENCH_ROUNDS=3 for a quick run)
  */
@@ -126,13 +131,17 @@ await build({
   stdin: {
     contents: `import { readFileSync } from 'node:fs';
 import { helm } from './edit/helm.js';
-import { writeFileAtomicSync } from './core/fsutil.js';
+import { writeFilesAtomic } from './core/fsutil.js';
 const [target, value, ...files] = process.argv.slice(2);
+const out = [];
 for (const f of files) {
   const before = readFileSync(f, 'utf8');
   const r = helm.pin(before, f, { target, value });
-  if (r.text !== before) writeFileAtomicSync(f, r.text);
+  if (r.text !== before) out.push({ file: f, data: r.text });
 }
+writeFilesAtomic(out).then((w) => {
+  if (w.failed) throw w.failed.error;
+});
 `,
     resolveDir: src,
     loader: 'ts',

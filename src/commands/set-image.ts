@@ -5,10 +5,11 @@
 import type { CommandContext, CommandResult, CommandSpec, ParsedArgs } from '../core/command.js';
 import { bool, str, strs } from '../core/command.js';
 import { fail } from '../core/errors.js';
-import type { ImageEntry } from '../kustomize/edit.js';
+import type { ImageEntry } from '../kustomize/fast-edit.js';
 import { KustomizeErrors } from '../kustomize/errors.js';
 import { parseImageExprs } from '../kustomize/image-expr.js';
-import { setImagesInOverlays, unifiedDiff } from '../kustomize/overlay.js';
+import { unifiedDiff } from '../kustomize/diff.js';
+import { setImagesInOverlays } from '../kustomize/set-images.js';
 
 export const spec: CommandSpec = {
   name: 'set-image',

@@ -14,6 +14,7 @@ import { basename, join } from 'node:path';
 import { isMap, isScalar, isSeq, type Scalar, type YAMLMap } from 'yaml';
 import { EditErrors } from './errors.js';
 import { pinWith } from './pin.js';
+import { pinHelmFast } from './helm-fast.js';
 import { isTemplate, parseRef, sameImage } from './imageref.js';
 import { setSlot, type ScalarSlot, type Want } from './scalar.js';
 import { Edits } from './splice.js';
@@ -201,7 +202,8 @@ export const helm: EditTarget = {
     return VALUES_NAME.test(basename(file)) || isHelmRelease(text);
   },
   pin(text: string, file: string, req: PinRequest, opts?: EditOptions): EditResult {
-    return pinWith((f, target, imageRef) => [helmSlot(f, target, imageRef)], text, file, req, opts);
+    // the common case without the parse (src/edit/helm-fast.ts); anything it does not take, with every refusal
+    return pinHelmFast(text, req) ?? pinWith((f, target, imageRef) => [helmSlot(f, target, imageRef)], text, file, req, opts);
   },
   images(text: string, file: string): ImageRef[] {
     const f = parseYamlFile(text, file);

@@ -8,6 +8,7 @@
  * double-quotes a value that would not read back as the same string in YAML 1.1 or 1.2 (`1.10`, `on`, `null`…).
  */
 import { isAlias, isMap, isPair, isScalar, isSeq, parseDocument, type Node, type Pair, type Scalar, type YAMLMap, type YAMLSeq } from 'yaml';
+import { plainIsSafeFast, type Style } from './plain-scalar.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // text helpers
@@ -52,6 +53,7 @@ const plainCache = new Map<string, boolean>();
 export function plainIsSafe(s: string, inFlow = false): boolean {
   if (s === '' || s !== s.trim() || /[\r\n\t]/.test(s)) return false;
   if (inFlow && /[,[\]{}]/.test(s)) return false;
+  if (!inFlow && plainIsSafeFast(s)) return true;
   const key = `${inFlow ? 'f' : 'b'}${s}`;
   const hit = plainCache.get(key);
   if (hit !== undefined) return hit;
@@ -65,7 +67,7 @@ export function plainIsSafe(s: string, inFlow = false): boolean {
   return ok;
 }
 
-export type Style = 'PLAIN' | 'QUOTE_SINGLE' | 'QUOTE_DOUBLE';
+export type { Style };
 
 /** Formats a string as a YAML scalar: in `style` when it allows, double-quoted when it must be quoted. */
 export function formatScalar(s: string, style: Style = 'PLAIN', inFlow = false): string {

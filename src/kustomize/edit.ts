@@ -41,32 +41,14 @@ import {
   type Text,
 } from '../edit/splice.js';
 
-import { readSimpleYaml, sget, type SScalar } from '../edit/simple-yaml.js';
+import { yaml11TypeFast } from '../edit/plain-scalar.js';
+import { FIELDS, RANK, VALUE_FIELDS, applyExpr, exprsByName, fastEdit as fastEditWith, sameEntry, type Field, type ImageChange, type ImageEntry } from './fast-edit.js';
 
 /** moved to src/edit/splice.ts (the splicer every edit target shares); re-exported for existing callers */
 export { formatScalar, plainIsSafe } from '../edit/splice.js';
-
-export interface ImageEntry {
-  name: string;
-  newName?: string;
-  newTag?: string;
-  digest?: string;
-  /** kept when read; `set image` drops it from an entry it replaces, as kustomize does */
-  tagSuffix?: string;
-}
-
-export interface ImageChange {
-  name: string;
-  /** the entry in the file before, if there was one */
-  before?: ImageEntry;
-  after: ImageEntry;
-  changed: boolean;
-}
-
-const FIELDS = ['digest', 'name', 'newName', 'newTag', 'tagSuffix'] as const;
-type Field = (typeof FIELDS)[number];
-const VALUE_FIELDS = ['digest', 'newName', 'newTag', 'tagSuffix'] as const;
-const RANK: Record<string, number> = Object.fromEntries(FIELDS.map((f, i) => [f, i]));
+/** the types and semantics live in src/kustomize/fast-edit.ts (no `yaml` import); re-exported for existing callers */
+export { applyExpr, type ImageChange, type ImageEntry } from './fast-edit.js';
+export { yaml11TypeFast } from '../edit/plain-scalar.js';
 
 function scalarString(t: Text, n: Scalar): string | undefined {
   if (n.value === null || n.value === undefined) return undefined;
@@ -183,19 +165,9 @@ function parse(src: string, where: string): Parsed {
 
 const typeCache = new Map<string, string>();
 /**
- * A plain scalar that starts with a letter is a string in YAML 1.1 unless it is one of the bool or null words,
- * or an exponent-only float (`e5`); every other 1.1 type (ints, floats, sexagesimals, timestamps, `.inf`, `<<`)
- * starts with a digit, a sign, a dot or `<`. The patterns are those of the `yaml` package's 1.1 schema
- * (yaml/dist/schema/yaml-1.1/bool.js, float.js, common/null.js). Answers 'string' without parsing a document:
- * in a cold process that first parse costs more than the rest of a small edit (bench/set-image.ts).
+ * what YAML 1.1 (sigs.k8s.io/yaml, which kustomize reads kustomizations with) makes of a plain scalar; without a
+ * parse where yaml11TypeFast (src/edit/plain-scalar.ts) is certain
  */
-const LETTER_FIRST = /^[A-Za-z]/;
-const NOT_STRING_1_1 = /^(?:Y|y|[Yy]es|YES|[Tt]rue|TRUE|[Oo]n|ON|N|n|[Nn]o|NO|[Ff]alse|FALSE|[Oo]ff|OFF|[Nn]ull|NULL|[eE][-+]?[0-9]+)$/;
-/** yaml11Type's answer without the parser where it is certain, else undefined (exported for its test) */
-export function yaml11TypeFast(src: string): 'string' | undefined {
-  return LETTER_FIRST.test(src) && !NOT_STRING_1_1.test(src) ? 'string' : undefined;
-}
-/** what YAML 1.1 (sigs.k8s.io/yaml, which kustomize reads kustomizations with) makes of a plain scalar */
 export function yaml11Type(src: string, fast = true): 'number' | 'bool' | 'null' | 'string' {
   if (fast && yaml11TypeFast(src)) return 'string';
   let r = typeCache.get(src);
@@ -219,28 +191,7 @@ export function readImagesWithLines(text: string, where: string): Array<{ entry:
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// semantics
-
-function cleanEntry(e: ImageEntry): ImageEntry {
-  const out: ImageEntry = { name: e.name };
-  for (const f of VALUE_FIELDS) if (e[f] !== undefined && e[f] !== '') out[f] = e[f];
-  return out;
-}
-
-function sameEntry(a: ImageEntry, b: ImageEntry): boolean {
-  return FIELDS.every((f) => (a[f] ?? '') === (b[f] ?? ''));
-}
-
-/** The entry kustomize writes for `expr`, given the entry already in the file. */
-export function applyExpr(expr: ImageExpr, existing?: ImageEntry): ImageEntry {
-  const pick = (keep: boolean, v: string | undefined, old: string | undefined) => (keep ? old : v);
-  return cleanEntry({
-    name: expr.name,
-    newName: pick(expr.keepNewName || expr.newName === '*', expr.newName, existing?.newName),
-    newTag: pick(expr.keepNewTag || expr.newTag === '*', expr.newTag, existing?.newTag),
-    digest: pick(expr.keepDigest || expr.digest === '*', expr.digest, existing?.digest),
-  });
-}
+// semantics (cleanEntry, sameEntry, applyExpr: src/kustomize/fast-edit.ts)
 
 function fmtPair(k: string, v: string, style: Style = 'PLAIN', inFlow = false): string {
   return `${k}: ${formatScalar(v, style, inFlow)}`;
@@ -506,12 +457,7 @@ function newImagesBlock(entries: ImageEntry[], keyIndent: string, eol: string): 
  */
 export function editKustomizationText(text: string, exprs: ImageExpr[], where: string): { text: string; changes: ImageChange[]; warnings?: string[] } {
   if (exprs.length === 0) throw fail.usage(KustomizeErrors.NO_IMAGE, 'no image specified', { where: 'command line' });
-  // kustomize keeps one expression per name, the last one
-  const byName = new Map<string, ImageExpr>();
-  for (const e of exprs) {
-    byName.delete(e.name);
-    byName.set(e.name, e);
-  }
+  const byName = exprsByName(exprs);
   const fast = fastPath.enabled ? fastEdit(text, byName) : undefined;
   if (fast) return fast;
   const p = parse(text, where);
@@ -546,60 +492,14 @@ export function editKustomizationText(text: string, exprs: ImageExpr[], where: s
 export const fastPath = { enabled: true };
 
 /**
- * The common case without a full YAML parse: every image set is already in the file exactly once, and keeps its
- * fields (a new tag where a tag was, a new digest where a digest was), so only values change, in place. The file
- * must be in the subset src/edit/simple-yaml.ts reads, its entries well formed, and no entry value one kustomize
- * would refuse; otherwise (and for every other edit) undefined, and the full path below runs. Same result, byte for
- * byte (test/edit/simple-yaml.test.ts checks it on every golden and on generated files).
+ * The common case without a full YAML parse (src/kustomize/fast-edit.ts), with the parser's answers for plain
+ * scalars the parse-free rules cannot type: every file of the subset src/edit/simple-yaml.ts reads takes it. Same
+ * result, byte for byte (test/edit/simple-yaml.test.ts checks it on every golden and on generated files).
  */
 export function fastEdit(text: string, byName: Map<string, ImageExpr>): { text: string; changes: ImageChange[] } | undefined {
-  if (!text.includes('images:')) return undefined;
-  const root = readSimpleYaml(text);
-  const seq = root && sget(root, 'images');
-  if (!seq || seq.kind !== 'seq') return undefined;
-  const entries: Array<{ entry: ImageEntry; fields: Map<string, SScalar> }> = [];
-  for (const item of seq.items) {
-    if (item.kind !== 'map') return undefined;
-    const fields = new Map<string, SScalar>();
-    const entry: Record<string, string> = {};
-    for (const p of item.pairs) {
-      if (!(p.key in RANK) || p.value.kind !== 'scalar') return undefined;
-      const v = p.value;
-      if (v.style === 'PLAIN' && yaml11Type(v.value) !== 'string') return undefined;
-      fields.set(p.key, v);
-      if (v.value !== '') entry[p.key] = v.value;
-    }
-    entries.push({ entry: { name: entry.name ?? '', ...entry } as ImageEntry, fields });
-  }
-  const edits: Array<[number, number, string]> = [];
-  const changes: ImageChange[] = [];
-  for (const expr of byName.values()) {
-    const hits = entries.filter((e) => e.entry.name === expr.name);
-    if (hits.length !== 1) return undefined;
-    const { entry, fields } = hits[0];
-    const after = applyExpr(expr, entry);
-    const keys = [...fields.keys()].filter((k) => k !== 'name');
-    if (keys.length !== VALUE_FIELDS.filter((f) => after[f] !== undefined).length || keys.some((k) => after[k as Field] === undefined)) return undefined;
-    const changed = !sameEntry(entry, after);
-    changes.push({ name: expr.name, before: { ...entry }, after, changed });
-    if (!changed) continue;
-    for (const k of keys) {
-      const v = fields.get(k)!;
-      const want = after[k as Field]!;
-      const formatted = formatScalar(want, v.style, false);
-      if (v.value !== want || (v.style === 'PLAIN' && formatted !== text.slice(v.start, v.end))) edits.push([v.start, v.end, formatted]);
-    }
-  }
-  if (!edits.length) return { text, changes };
-  edits.sort((a, b) => a[0] - b[0]);
-  let out = '';
-  let pos = 0;
-  for (const [a, b, t] of edits) {
-    out += text.slice(pos, a) + t;
-    pos = b;
-  }
-  return { text: out + text.slice(pos), changes };
+  return fastEditWith(text, byName, withParse);
 }
+const withParse = { yaml11Type: (s: string) => yaml11Type(s), format: (s: string, style: Style) => formatScalar(s, style, false) };
 
 /** an existing value equal to the wanted one, written plain although it would not read back as a string */
 function needsRequote(t: Text, pe: ParsedEntry, after: ImageEntry): boolean {

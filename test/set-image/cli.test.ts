@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
@@ -290,8 +290,9 @@ describe('gitops-ci set-image: bad input leaves every file as it was', () => {
     }
   })();
 
-  it.skipIf(!canMount)('a file that cannot be written: exit 1, and the overlays already written are restored', async () => {
-    // prod lives on a read-only mount: staging and dev are written first, then restored
+  it.skipIf(!canMount)('a file that cannot be written: exit 1, and no file is replaced', async () => {
+    // prod lives on a read-only mount: its temp file cannot be created, so no rename starts (every temp file is
+    // written before the first rename: src/core/fsutil.ts writeFilesAtomic)
     const prodDir = join(r.root, r.dir('prod'));
     const text = readFileSync(r.file('prod'), 'utf8');
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', prodDir]);
@@ -307,10 +308,44 @@ describe('gitops-ci set-image: bad input leaves every file as it was', () => {
       expect(res.code, res.all).toBe(1);
       expect(res.stderr).toContain('code: EKUSTOMIZE_WRITE (exit 1)');
       expect(res.stderr).toMatch(/cannot write \.kubernetes\/overlays\/prod\/kustomization\.yaml/);
-      expect(res.stderr).toMatch(/2 file\(s\) already written were restored/);
+      expect(res.stderr).toMatch(/no file was replaced; all files are as before/);
       expect(r.snapshot()).toEqual(before);
+      expect(readdirSync(join(r.root, r.dir('staging')))).toEqual(['kustomization.yaml']);
     } finally {
       execFileSync('umount', [prodDir]);
+    }
+  });
+
+  const canChattr = (() => {
+    if (process.getuid?.() !== 0) return false;
+    const d = mkdtempSync(join(tmpdir(), 'gci-chattr-probe-'));
+    try {
+      writeFileSync(join(d, 'f'), 'x');
+      execFileSync('chattr', ['+i', join(d, 'f')], { stdio: 'ignore' });
+      execFileSync('chattr', ['-i', join(d, 'f')], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
+  })();
+
+  it.skipIf(!canChattr)('a file that cannot be replaced: exit 1, the overlays already replaced are restored, no temp file left', async () => {
+    // prod's kustomization is immutable: its temp file is written, the rename over it fails (EPERM) while staging
+    // and dev are renamed; they get their old bytes back
+    const before = r.snapshot();
+    execFileSync('chattr', ['+i', r.file('prod')]);
+    try {
+      const res = await runCli(['set-image', '--dir', r.dir('staging'), '--dir', r.dir('dev'), '--dir', r.dir('prod'), 'registry.example.com/team/app:7.0'], { cwd: r.root });
+      expect(res.code, res.all).toBe(1);
+      expect(res.stderr).toContain('code: EKUSTOMIZE_WRITE (exit 1)');
+      expect(res.stderr).toMatch(/cannot write \.kubernetes\/overlays\/prod\/kustomization\.yaml/);
+      expect(res.stderr).toMatch(/2 file\(s\) already written were restored; all files are as before/);
+      expect(r.snapshot()).toEqual(before);
+      for (const o of ['staging', 'dev', 'prod']) expect(readdirSync(join(r.root, r.dir(o))), o).toEqual(['kustomization.yaml']);
+    } finally {
+      execFileSync('chattr', ['-i', r.file('prod')]);
     }
   });
 });

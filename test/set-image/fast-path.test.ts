@@ -16,6 +16,9 @@ import { parseImageExprs, type ImageExpr } from '../../src/kustomize/image-expr.
 import { SET_IMAGE_CASES } from '../contracts/kustomize-setimage-cases.js';
 import { imagesInYaml } from '../../src/kustomize/overlay.js';
 import { parseAllDocuments } from 'yaml';
+import { fastEdit as fastEditWithoutParse } from '../../src/kustomize/fast-edit.js';
+import { formatScalarFast, plainIsSafeFast } from '../../src/edit/plain-scalar.js';
+import { formatScalar, plainIsSafe } from '../../src/edit/splice.js';
 
 const FIX = resolve(dirname(fileURLToPath(import.meta.url)), '../fixtures/set-image');
 const D = `sha256:${'b'.repeat(64)}`;
@@ -42,6 +45,7 @@ function byName(args: string[]): Map<string, ImageExpr> {
   return m;
 }
 
+let quickHits = 0;
 /** every case both ways; returns how many the fast path answered itself */
 function bothWays(text: string, argSets: string[][]): number {
   let fastHits = 0;
@@ -56,6 +60,18 @@ function bothWays(text: string, argSets: string[][]): number {
       /* an expression the full path refuses */
     }
     if (hit) fastHits++;
+    // set-image's first try, with no parser at all (src/kustomize/fast-edit.ts): the same answer, or none
+    let quick: ReturnType<typeof fastEditWithoutParse>;
+    try {
+      quick = fastEditWithoutParse(text, byName(args));
+    } catch {
+      quick = undefined;
+    }
+    if (quick) {
+      expect(hit, `${JSON.stringify(text)} ${args.join(' ')}`).toBe(true);
+      expect(quick, `${JSON.stringify(text)} ${args.join(' ')}`).toEqual(full);
+      quickHits++;
+    }
   }
   return fastHits;
 }
@@ -117,7 +133,9 @@ images:
     newTag: v2
 `;
     expect(bothWays(text, [['registry.example.com/team/app:1.0.1'], [`sidecar@${D}`, 'sidecar:*'], ['registry.example.com/team/app:1.0.0']])).toBe(3);
-    expect(fastEdit(text, byName(['registry.example.com/team/app:1.0.1']))!.text).toBe(text.replace('"1.0.0"', '"1.0.1"'));
+    expect(fastEdit(text, byName(['registry.example.com/team/app:1.0.1']))!.text).toBe(text.replace('"1.0.0"', '"1.0.1"'));    // and without the parser at all, as set-image tries it first (and a plain tag too)
+    expect(fastEditWithoutParse(text, byName(['registry.example.com/team/app:1.0.1']))!.text).toBe(text.replace('"1.0.0"', '"1.0.1"'));
+    expect(fastEditWithoutParse(text, byName(['sidecar:v3']))!.text).toBe(text.replace('newTag: v2', 'newTag: v3'));
   });
 });
 
@@ -157,6 +175,51 @@ describe('the fast path refuses what is outside its subset, and the full path an
       expect(bothWays(text, [args, ...more])).toBe(0);
     });
   }
+});
+
+describe('the fast path without the parser (what set-image tries first)', () => {
+  it('answered a good share of the cases above, each as the full path does', () => {
+    // (bothWays compares every answer; this checks that the comparison had something to compare)
+    expect(quickHits).toBeGreaterThanOrEqual(40);
+  });
+});
+
+describe('plainIsSafeFast and formatScalarFast', () => {
+  /** every string of up to `n` characters of `alphabet` */
+  const all = (alphabet: string, n: number): string[] => {
+    let level = [''];
+    const out: string[] = [];
+    for (let i = 0; i < n; i++) {
+      level = level.flatMap((p) => [...alphabet].map((c) => p + c));
+      out.push(...level);
+    }
+    return out;
+  };
+  const words = ['y', 'Y', 'yes', 'Yes', 'YES', 'n', 'N', 'no', 'No', 'NO', 'true', 'True', 'TRUE', 'false', 'False', 'FALSE', 'on', 'On', 'ON', 'off', 'Off', 'OFF', 'null', 'Null', 'NULL', '~', '', 'e5', 'E5', 'e+5', 'e-12', '.inf', '.nan', '<<', '='];
+  const tags = ['nan', 'inf', 'Infinity', 'v1', 'v1.2.3', 'latest', 'main-1234', 'sha-3f2a9c1', 'registry.example.com/team/app', 'app@sha256:abc', 'a:b', 'a: b', 'a:', 'a #b', 'a#b', 'a b', 'a  b', 'a ', ' a', 'a\tb', 'a\nb', "it's", 'a"b', 'a,b', 'a[0]', 'a{b}', 'a|b', 'a>b', 'a%b', 'a!b', 'a&b', 'a*b', 'a?b', 'a`b', 'x-', 'x_', 'x.', 'x/', 'x~', 'x$', 'x+', 'x=', 'x@', 'x:1', 'x :1', 'x - y'];
+  const versions = ['1.4.3', '10.0.0-rc.1', '1.2.3-', '1.2.3.', '1.2.3-a:b', '1.2.3-a b', '2001.12.14', '1.2.3.4', '0.0.1', '01.02.03', '1.2', '1.2.3e5', '1.2.3_4', '1.2.3+b', '-1.2.3', '1..2', '1.2.3-rc.1-x', '1.2.3--'];
+  const candidates = [...words, ...tags, ...versions, ...all('aYnoe5.: -#', 3), ...all('01.-e:', 5)];
+  it('say safe only where the YAML 1.1 and 1.2 parses say so, and for the usual names and tags', () => {
+    let fast = 0;
+    for (const s of candidates) {
+      if (plainIsSafeFast(s)) {
+        fast++;
+        expect(plainIsSafe(s), JSON.stringify(s)).toBe(true);
+      }
+      for (const style of ['PLAIN', 'QUOTE_SINGLE', 'QUOTE_DOUBLE'] as const) {
+        const f = formatScalarFast(s, style);
+        if (f !== undefined) expect(f, `${JSON.stringify(s)} ${style}`).toBe(formatScalar(s, style, false));
+      }
+    }
+    for (const w of words) expect(plainIsSafeFast(w), w).toBeUndefined();
+    for (const s of ['v1', 'v1.2.3', 'latest', 'main-1234', 'sha-3f2a9c1', 'registry.example.com/team/app', 'app@sha256:abc', 'a:b', 'a b']) expect(plainIsSafeFast(s), s).toBe(true);
+    for (const s of ['1.4.3', '10.0.0-rc.1', '0.0.1', '1.2.3.4']) expect(plainIsSafeFast(s), s).toBe(true);
+    // and yaml11TypeFast: string only where the YAML 1.1 parse says string (on what can be the source of a plain
+    // scalar, as the line reader gives it: trimmed, no comment, no `: `)
+    const plainSource = (s: string) => s !== '' && s === s.trim() && !s.includes('#') && !s.includes(': ') && !s.endsWith(':');
+    for (const s of candidates) if (plainSource(s) && yaml11TypeFast(s)) expect(yaml11Type(s, false), JSON.stringify(s)).toBe('string');
+    expect(fast).toBeGreaterThan(200);
+  });
 });
 
 describe('yaml11TypeFast', () => {
