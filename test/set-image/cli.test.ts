@@ -1,5 +1,5 @@
 /**
- * `gitops-ci set-image` end to end, through the built bundle (dist/gitops-ci.mjs), on real files: several
+ * `gitops-ci set-image` end to end, through the built bundle (dist/gitops-ci.cjs), on real files: several
  * overlays, no-op runs, --dry-run, --render with kubectl kustomize, --dotenv, and bad input, which must exit
  * non-zero with the file named and leave every file byte-identical.
  */
