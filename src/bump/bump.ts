@@ -15,7 +15,8 @@ import type { ImageEntry } from '../kustomize/edit.js';
 import type { Pin } from '../edit/target.js';
 import { Guard, writebackIdentity } from './guard.js';
 import { buildMessage, type Change, type Origin, type SkipCi } from './message.js';
-import { renderOverlays } from './kustomize.js';
+import { diffText, renderOverlays } from './kustomize.js';
+import { targetOf } from '../edit/registry.js';
 import { BumpErrors } from './errors.js';
 import { findFile, plan, type Plan } from './plan.js';
 export type { Plan } from './plan.js';
@@ -144,6 +145,24 @@ export interface BumpTiming {
   total?: number;
 }
 
+/**
+ * V8 compiles a function on its first call: the first plan of a bump paid for compiling the YAML parser, the
+ * kustomization edit and the diff while nothing else ran. Called while the clone's git processes run (they
+ * and the server's use the other core), the same code is compiled on a throwaway text; nothing is written.
+ */
+function warmUp(cfg: BumpConfig): void {
+  if (cfg.directory || (cfg.targetKind !== 'auto' && cfg.targetKind !== 'kustomization') || !cfg.pins.length) return;
+  try {
+    const t = targetOf('kustomization')!;
+    const text = 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ../../base\nimages:\n  - name: example.invalid/app\n    newTag: "0"\n';
+    t.images(text, 'kustomization.yaml');
+    const r = t.edit(text, cfg.pins, 'kustomization.yaml');
+    diffText(text, r.text, 'kustomization.yaml');
+  } catch {
+    /* only a warm-up */
+  }
+}
+
 export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
   // --via api: the same plan, guard and message, one API commit instead of a clone and a push
   if (cfg.api && !cfg.directory) return bumpViaApi(cfg, backoffMs);
@@ -160,13 +179,16 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
   let guard: Guard | undefined;
   // the write-back identity commits (the author stays the pipeline's user); checked before anything is cloned
   const committer = writebackIdentity(cfg.env);
+  // while git clones (its processes, and the server's, on the other core), compile the edit on a throwaway text
+  const warm = setImmediate(() => warmUp(cfg));
   try {
     co = await Checkout.open({ remote: cfg.remote, branch: cfg.branch, paths: cfg.overlays, env: cfg.env, log, sshAcceptNew: cfg.sshAcceptNew, deadline: cfg.deadline, workdir: cfg.workdir, purpose: 'bump' }, async (c) => {
       if (cfg.directory) return cfg.directory.verify(c);
-      // verify before mutating: every overlay is there, as a directory with a kustomization
+      // verify before mutating: every overlay is there, as a directory with a kustomization (the overlays are
+      // the cone just checked out: the work tree answers, no `cat-file` per overlay)
       const missing: string[] = [];
       for (const o of cfg.overlays) {
-        if ((await c.typeOf(o)) !== 'tree' || !(await findFile(c, o, cfg.targetKind))) missing.push(o);
+        if (!(await c.isTreeInCheckout(o)) || !(await findFile(c, o, cfg.targetKind))) missing.push(o);
       }
       if (missing.length) {
         throw fail.usage(BumpErrors.OVERLAY_NOT_FOUND, `overlay${missing.length > 1 ? 's' : ''} not found on branch ${cfg.branch}: ${missing.join(', ')}`, {
@@ -291,6 +313,7 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
       if (cfg.render) await co.closure(cfg.overlays);
     }
   } finally {
+    clearImmediate(warm);
     await guard?.close();
     await co?.close();
     timing.total = Math.round(performance.now());

@@ -28,25 +28,26 @@ export async function isGitRepo(dir: string): Promise<boolean> {
   return r.code === 0 && r.stdout.trim() === 'true';
 }
 
-async function hasCommit(dir: string, sha: string): Promise<boolean> {
-  return (await gitCode(dir, ['cat-file', '-e', `${sha}^{commit}`])).code === 0;
-}
-
 export type Order = 'same' | 'older' | 'newer' | 'diverged' | 'unknown';
 
-/** How commit `a` relates to commit `b` in `dir`: older = a is an ancestor of b. */
+/**
+ * How commit `a` relates to commit `b` in `dir`: older = a is an ancestor of b. Two git processes (were five
+ * to seven): `rev-parse` resolves both to commits and says whether the clone is shallow, then one `merge-base`
+ * decides. When a is an ancestor of b, a is their one best common ancestor (every other common ancestor is an
+ * ancestor of a), so `merge-base a b` printing a is `merge-base --is-ancestor a b`, and printing b the reverse.
+ */
 export async function compareCommits(dir: string, a: string, b: string): Promise<Order> {
   if (!/^[0-9a-f]{7,64}$/i.test(a) || !/^[0-9a-f]{7,64}$/i.test(b)) return 'unknown';
-  if (!(await hasCommit(dir, a)) || !(await hasCommit(dir, b))) return 'unknown';
-  const ra = await gitCode(dir, ['rev-parse', `${a}^{commit}`]);
-  const rb = await gitCode(dir, ['rev-parse', `${b}^{commit}`]);
-  if (ra.stdout.trim() && ra.stdout.trim() === rb.stdout.trim()) return 'same';
-  const older = await gitCode(dir, ['merge-base', '--is-ancestor', a, b]);
-  if (older.code === 0) return 'older';
-  const newer = await gitCode(dir, ['merge-base', '--is-ancestor', b, a]);
-  if (newer.code === 0) return 'newer';
+  // a commit missing from the clone (or an ambiguous prefix): exit 128
+  const r = await gitCode(dir, ['rev-parse', '--is-shallow-repository', `${a}^{commit}`, `${b}^{commit}`]);
+  const [shallow, ra, rb] = r.stdout.trim().split('\n');
+  if (r.code !== 0 || !ra || !rb) return 'unknown';
+  if (ra === rb) return 'same';
+  const mb = await gitCode(dir, ['merge-base', ra, rb]);
+  if (mb.code === 0 && mb.stdout.trim() === ra) return 'older';
+  if (mb.code === 0 && mb.stdout.trim() === rb) return 'newer';
   // in a shallow clone, "not an ancestor" may only mean "the link is beyond the boundary"
-  const shallow = await gitCode(dir, ['rev-parse', '--is-shallow-repository']);
-  if (shallow.stdout.trim() === 'true') return 'unknown';
-  return older.code === 1 && newer.code === 1 ? 'diverged' : 'unknown';
+  if (shallow !== 'false') return 'unknown';
+  // another common ancestor, or none (exit 1): neither descends from the other
+  return mb.code === 0 || mb.code === 1 ? 'diverged' : 'unknown';
 }

@@ -9,6 +9,9 @@
  * a few dozen entries, not 20,000. Under contention (many bumps on one small runner) that is most of their
  * local CPU.
  */
+import { readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fail } from '../core/errors.js';
 import { classifyGitFailure, isPushRace, tailLines } from './errors.js';
 import type { GitSession } from './session.js';
@@ -46,12 +49,22 @@ export class SparseClone {
     this.branch = branch;
   }
 
-  /** clone `branch` into `dir` (which must not exist or be empty) with `paths` checked out */
+  /**
+   * clone `branch` into `dir` (which must not exist or be empty) with `paths` checked out. Two git processes:
+   * the clone, and the checkout that fetches the blobs of the sparse paths in one batch. The cone is written
+   * here (`.git/info/sparse-checkout`, in the format `git sparse-checkout set --cone` writes, with
+   * core.sparseCheckout and core.sparseCheckoutCone given to the clone) instead of by a `sparse-checkout set`
+   * process; a path that git would have to escape there goes through `sparse-checkout set` as before.
+   */
   static async clone(git: GitSession, o: { dir: string; branch: string; paths: string[] }): Promise<SparseClone> {
+    const cone = conePatterns(o.paths);
     // no auto-maintenance: it would start one more process after every fetch and commit of a short-lived clone
-    await git.must('clone', ['clone', '--config=index.sparse=true', '--config=maintenance.auto=false', '--config=gc.auto=0', '--quiet', '--no-checkout', '--depth=1', '--filter=blob:none', '--single-branch', '--no-tags', `--branch=${o.branch}`, '--', git.remote.url, o.dir], { branch: o.branch });
+    await git.must('clone', ['clone', '--config=index.sparse=true', '--config=maintenance.auto=false', '--config=gc.auto=0', ...(cone ? ['--config=core.sparseCheckout=true', '--config=core.sparseCheckoutCone=true'] : []), '--quiet', '--no-checkout', '--depth=1', '--filter=blob:none', '--single-branch', '--no-tags', `--branch=${o.branch}`, '--', git.remote.url, o.dir], { branch: o.branch });
     const c = new SparseClone(git, o.dir, o.branch);
-    await c.local(['sparse-checkout', 'set', '--cone', '--', ...o.paths]);
+    if (cone) {
+      await mkdir(join(o.dir, '.git', 'info'), { recursive: true });
+      await writeFile(join(o.dir, '.git', 'info', 'sparse-checkout'), cone);
+    } else await c.local(['sparse-checkout', 'set', '--cone', '--', ...o.paths]);
     // fetches the blobs of the sparse paths in one batch
     await c.remoteOp('fetch', ['checkout', '--quiet', o.branch]);
     return c;
@@ -75,7 +88,21 @@ export class SparseClone {
     if (r.code !== 0) throw classifyGitFailure({ op: 'fetch', stderr: r.stderr, where: this.git.remote.display, branch: this.branch });
   }
 
+  /**
+   * The commit HEAD names. Read from the repository's files as git keeps them (gitrepository-layout(5): HEAD
+   * holds a commit or `ref: refs/heads/<b>`, a loose ref holds its commit) rather than by a `rev-parse`
+   * process; anything else (a packed ref, another ref storage) is asked of git.
+   */
   async head(): Promise<string> {
+    try {
+      const gitDir = join(this.dir, '.git');
+      let v = readFileSync(join(gitDir, 'HEAD'), 'utf8').trim();
+      const ref = /^ref: (refs\/heads\/[^\s]+)$/.exec(v)?.[1];
+      if (ref && !ref.split('/').some((p) => p === '..' || p === '.')) v = readFileSync(join(gitDir, ref), 'utf8').trim();
+      if (/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(v)) return v;
+    } catch {
+      /* not a loose ref: git knows */
+    }
     return (await this.local(['rev-parse', 'HEAD'])).trim();
   }
 
@@ -186,4 +213,22 @@ export class SparseClone {
   async commitCount(): Promise<number> {
     return Number((await this.local(['rev-list', '--count', 'HEAD'])).trim());
   }
+}
+
+/**
+ * The cone-mode pattern file `git sparse-checkout set --cone -- <paths>` writes (its sorted parents, each with
+ * its files only, then the sorted directories taken whole; a directory under another taken whole is left out),
+ * or undefined when a path holds a character git would escape or refuse there (then git writes it).
+ */
+export function conePatterns(paths: string[]): string | undefined {
+  const dirs = paths.map((p) => p.replace(/^\/+|\/+$/g, ''));
+  if (!dirs.length || dirs.some((d) => !d || !/^[A-Za-z0-9._@+=,~-]+(\/[A-Za-z0-9._@+=,~-]+)*$/.test(d) || d.split('/').some((s) => s === '.' || s === '..'))) return undefined;
+  const whole = [...new Set(dirs)].filter((d, _, all) => !all.some((a) => a !== d && d.startsWith(`${a}/`))).sort();
+  const parents = new Set<string>();
+  for (const d of whole) {
+    const parts = d.split('/');
+    for (let i = 1; i < parts.length; i++) parents.add(parts.slice(0, i).join('/'));
+  }
+  const inWhole = (p: string) => whole.some((w) => p === w || p.startsWith(`${w}/`));
+  return ['/*', '!/*/', ...[...parents].filter((p) => !inWhole(p)).sort().flatMap((p) => [`/${p}/`, `!/${p}/*/`]), ...whole.map((w) => `/${w}/`)].join('\n') + '\n';
 }

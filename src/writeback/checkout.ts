@@ -13,6 +13,7 @@
  * images, and how it is edited and rendered, is the edit layer's (src/edit/). The push policies (bump's
  * race-safe retries, promote's own branch with a lease) are in src/writeback/push.ts.
  */
+import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { removeTempDir, tempDir } from '../core/cleanup.js';
 import type { Logger } from '../core/log.js';
@@ -101,6 +102,22 @@ export class Checkout extends LocalTree {
   /** 'tree' | 'blob' | undefined for a path in HEAD (a symlinked directory is a blob, not a tree) */
   typeOf(rel: string): Promise<'tree' | 'blob' | undefined> {
     return this.clone.typeOf(rel);
+  }
+
+  /**
+   * Whether `rel`, a directory of the cone asked for at open(), is a directory in HEAD, answered from the work
+   * tree without a git process: valid right after open() (in its `verify`), when the checkout has just written
+   * HEAD's cone and nothing else. A tree of HEAD is a directory there, every step of the way a real directory;
+   * a blob is a file or a symlink (a symlinked directory is a blob, as typeOf() says); a path HEAD lacks is
+   * missing. (A submodule is an empty directory: it holds no file to edit, which the caller finds next.)
+   */
+  async isTreeInCheckout(rel: string): Promise<boolean> {
+    const parts = rel.split('/');
+    for (let i = 1; i <= parts.length; i++) {
+      const st = await lstat(join(this.dir, ...parts.slice(0, i))).catch(() => undefined);
+      if (!st?.isDirectory()) return false;
+    }
+    return true;
   }
 
   /**
