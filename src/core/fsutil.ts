@@ -1,13 +1,16 @@
 // fs.promises, not node:fs/promises: its getter loads the module on first use, not when this file is loaded
-import { closeSync, fchmodSync, fstatSync, openSync, promises as fsp, rename as renameCb, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, fchmodSync, fstatSync, openSync, promises as fsp, rename as renameCb, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 
 let tmpTag: string | undefined;
 let tmpSeq = 0;
-/** a temp name beside `file`, unique in this process (pid, a random tag drawn once, a counter) */
+/**
+ * A temp name beside `file`, unique in this process (pid, a random tag drawn once, a counter). Every temp file is
+ * created exclusively (O_EXCL: an existing file or symlink of that name is refused, never followed), so the tag
+ * need not be unpredictable: Math.random, not node:crypto, whose load cost every command 7-30 ms at start-up.
+ */
 function tmpNameFor(file: string): string {
-  tmpTag ??= randomBytes(4).toString('hex');
+  tmpTag ??= Math.floor(Math.random() * 2 ** 32).toString(16).padStart(8, '0');
   return join(dirname(file), `.${basename(file)}.${process.pid}.${tmpTag}${(tmpSeq++).toString(36)}.tmp`);
 }
 
@@ -24,7 +27,7 @@ export async function writeFileAtomic(file: string, data: string | Buffer): Prom
     mode = undefined;
   }
   try {
-    await fsp.writeFile(tmp, data, mode === undefined ? {} : { mode });
+    await fsp.writeFile(tmp, data, mode === undefined ? { flag: 'wx' } : { mode, flag: 'wx' });
     if (mode !== undefined) await fsp.chmod(tmp, mode); // umask may have narrowed it
     await fsp.rename(tmp, file);
   } catch (e) {
@@ -176,8 +179,8 @@ export async function writeFilesAtomic(items: ReadonlyArray<{ file: string; data
  * the clone / work tree": call it before reading a file that will be edited, printed or written.
  */
 export async function resolveInside(root: string, path: string): Promise<{ real: string; inside: boolean }> {
-  const { realpath } = await import('node:fs/promises');
-  const { isAbsolute, relative, resolve, sep } = await import('node:path');
+  // fs.promises and node:path, not import(): in the CommonJS bundle an import() starts Node's ESM loader
+  const { realpath } = fsp;
   const realRoot = await realpath(root).catch(() => resolve(root));
   let head = resolve(root, path);
   const tail: string[] = [];
@@ -204,8 +207,6 @@ export async function resolveInside(root: string, path: string): Promise<{ real:
  * directory is judged by where it sits, not where it points), or undefined.
  */
 export async function workTreeOf(dir: string): Promise<string | undefined> {
-  const { existsSync } = await import('node:fs');
-  const { resolve } = await import('node:path');
   for (let d = resolve(dir); ; d = dirname(d)) {
     if (existsSync(join(d, '.git'))) return d;
     if (dirname(d) === d) return undefined;
