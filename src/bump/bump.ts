@@ -5,6 +5,7 @@
  * backoff, bounded attempts and time. Never a force push; no edit is lost: an edit is either in a pushed
  * commit, or reported as skipped (stale) or failed.
  */
+import { lapTimer } from '../core/timing.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fail, isGitopsError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
@@ -168,13 +169,7 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
   if (cfg.api && !cfg.directory) return bumpViaApi(cfg, backoffMs);
   const { log } = cfg;
   const timing: BumpTiming = { start: Math.round(performance.now()), clone: 0, attempts: [] };
-  let mark = performance.now();
-  const lap = () => {
-    const now = performance.now();
-    const d = Math.round(now - mark);
-    mark = now;
-    return d;
-  };
+  const lap = lapTimer();
   let co: Checkout | undefined;
   let guard: Guard | undefined;
   // the write-back identity commits (the author stays the pipeline's user); checked before anything is cloned

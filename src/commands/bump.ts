@@ -7,12 +7,12 @@ import { resolve } from 'node:path';
 import { bool, str, strs, type CommandContext, type CommandResult, type CommandSpec, type ParsedArgs } from '../core/command.js';
 import { checkDeployFreeze } from '../core/freeze.js';
 import { fail, isGitopsError, type GitopsError } from '../core/errors.js';
-import { intFlag, overlayFlag } from '../core/flags.js';
-import { writebackFlags } from '../writeback/flags.js';
+import { overlayFlag } from '../core/flags.js';
+import { writebackFlags, writebackOptions } from '../writeback/flags.js';
 import { bump, type BumpOutcome } from '../bump/bump.js';
 import { originFromCi, PLACEHOLDERS, shortImageOf, tersely, validateTemplate, type Origin, type SkipCi } from '../bump/message.js';
-import { configRemote } from '../git/url.js';
-import { parseImageExprs, type ImageExpr } from '../kustomize/image-expr.js';
+import { configBranch, configRemote } from '../git/url.js';
+import { imageExprsFlag } from '../kustomize/image-expr.js';
 import { BumpErrors } from '../bump/errors.js';
 import { pinFromExpr } from '../edit/kustomization.js';
 import { KIND_CHOICES, kindFlag } from '../writeback/checkout.js';
@@ -36,15 +36,9 @@ Placeholders for --message: ${Object.keys(PLACEHOLDERS).map((k) => `{${k}}`).joi
     'target-kind': { type: 'string', value: 'KIND', description: `which file in each overlay pins the images: ${KIND_CHOICES.join(', ')} (auto: the one kind of file found there)`, default: 'auto', env: ['GITOPS_TARGET_KIND'] },
     message: { type: 'string', value: 'TEMPLATE', description: 'commit subject (and body) template with {placeholders}; the change list and trailers are always appended' },
     via: { type: 'string', value: 'auto|git|api', description: 'how the change is written: git (clone and push), api (one commit through GitLab\'s commits API, no clone), auto (the API when the config repo is on the pipeline\'s GitLab and GITOPS_GITLAB_TOKEN/GITLAB_TOKEN is set, else git)', default: 'auto', env: ['GITOPS_WRITE_VIA'] },
-    'skip-ci': { type: 'string', value: 'MODE', description: 'how the bump commit avoids a pipeline: message ([skip ci] in the subject), push-option (git push -o ci.skip) or none', default: 'message', env: ['GITOPS_SKIP_CI'] },
     render: { type: 'boolean', description: 'kustomize build each changed overlay before pushing, and check the new images are used' },
+    ...writebackOptions,
     'allow-downgrade': { type: 'boolean', description: 'allow replacing an image with one from an older source commit/pipeline (a deliberate rollback)' },
-    'source-repo': { type: 'string', value: 'PATH', description: 'local clone of the source repo, for the stale guard’s ancestry check', env: ['CI_PROJECT_DIR'] },
-    'author-name': { type: 'string', value: 'NAME', description: 'commit author name', default: 'gitops-ci', env: ['GITLAB_USER_NAME'] },
-    'author-email': { type: 'string', value: 'EMAIL', description: 'commit author email', default: 'gitops-ci@noreply.invalid', env: ['GITLAB_USER_EMAIL'] },
-    'max-attempts': { type: 'string', value: 'N', description: 'push attempts when the branch keeps moving (N writers at once need up to N in the worst case)', default: '20' },
-    timeout: { type: 'string', value: 'SECONDS', description: 'time limit for the whole bump', default: '300' },
-    'history-depth': { type: 'string', value: 'N', description: 'how many commits back the stale guard looks for the last bump of an image', default: '200' },
     'ssh-accept-new': { type: 'boolean', description: 'trust an unknown ssh host key on first use (StrictHostKeyChecking=accept-new); prefer SSH_KNOWN_HOSTS' },
     workdir: { type: 'string', value: 'DIR', description: 'clone into DIR and keep it (default: a temp dir, removed)' },
     dotenv: { type: 'string', value: 'FILE', description: 'write GITOPS_CHANGED, GITOPS_COMMIT_SHA, GITOPS_CONFIG_HEAD, GITOPS_SKIPPED_REASON to FILE (artifacts:reports:dotenv)' },
@@ -70,9 +64,7 @@ export async function run(ctx: CommandContext, { values, positionals }: ParsedAr
 
   // --- configuration: flags over GitLab variables; all problems at once
   const remote = configRemote(str(values, 'repo'), env, ctx.cwd, problems, errors);
-  const branch = str(values, 'branch') ?? env.GITOPS_CONFIG_BRANCH ?? env.CI_DEFAULT_BRANCH;
-  if (!branch) problems.push('no branch: pass --branch, or set GITOPS_CONFIG_BRANCH (CI_DEFAULT_BRANCH is used in a GitLab job)');
-  else if (!/^(?!-)(?!.*\.\.)[^\s~^:?*[\\]+$/.test(branch) || branch.startsWith('refs/')) problems.push(`--branch ${JSON.stringify(branch)} is not a valid branch name`);
+  const branch = configBranch(str(values, 'branch'), env, problems);
 
   const dirs = strs(values, 'dir');
   if (!dirs.length) problems.push('no overlay: pass --dir OVERLAY (relative to the config repo root), e.g. --dir .kubernetes/overlays/staging');
@@ -81,15 +73,7 @@ export async function run(ctx: CommandContext, { values, positionals }: ParsedAr
   const rawExprs = [...strs(values, 'image'), ...positionals];
   if (!rawExprs.length) problems.push('no image: pass --image EXPR, e.g. --image registry.example.com/app:1.2.3');
   // the same parsing as set-image: every bad expression reported at once, the last one per image name wins
-  let exprs: ImageExpr[] = [];
-  if (rawExprs.length) {
-    try {
-      exprs = parseImageExprs(rawExprs);
-    } catch (e) {
-      if (isGitopsError(e)) errors.push(e);
-      else throw e;
-    }
-  }
+  const exprs = imageExprsFlag(rawExprs, errors);
 
   const targetKind = kindFlag(str(values, 'target-kind') ?? (env.GITOPS_TARGET_KIND || undefined), problems);
 

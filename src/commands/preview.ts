@@ -6,11 +6,11 @@ import { join, resolve } from 'node:path';
 import { removeTempDir, tempDir } from '../core/cleanup.js';
 import { codeSpan } from '../core/markdown.js';
 import { bool, str, strs, type CommandContext, type CommandResult, type CommandSpec, type ParsedArgs } from '../core/command.js';
-import { fail, isGitopsError, type GitopsError } from '../core/errors.js';
+import { fail, type GitopsError } from '../core/errors.js';
 import { intFlag, overlayFlag } from '../core/flags.js';
 import { envOf } from '../bump/message.js';
-import { configRemote, type Remote } from '../git/url.js';
-import { parseImageExprs, type ImageExpr } from '../kustomize/image-expr.js';
+import { BRANCH_NAME, configRemote, type Remote } from '../git/url.js';
+import { imageExprsFlag, parseImageExprs, type ImageExpr } from '../kustomize/image-expr.js';
 import { gitlabOptions } from '../gitlab/config.js';
 import { registryOptions } from '../registry/options.js';
 import { diffRendered, formatDiffs, type DiffSection } from '../render/diff.js';
@@ -83,17 +83,11 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
   let base: string | undefined;
   let head: string | undefined;
   if (appMode) {
-    if (rawExprs.length) {
-      try {
-        exprs = parseImageExprs(rawExprs);
-      } catch (e) {
-        if (isGitopsError(e)) errors.push(e);
-        else throw e;
-      }
-    }
+    exprs = imageExprsFlag(rawExprs, errors);
     if (!dirs.length) problems.push(`no overlay: with ${from ? '--from' : '--image'}, pass --dir OVERLAY for each overlay to preview`);
     remote = configRemote(str(values, 'repo'), env, ctx.cwd, problems, errors);
     branch = str(values, 'branch') ?? env.GITOPS_CONFIG_BRANCH ?? 'main';
+    if (!BRANCH_NAME.test(branch) || branch.startsWith('refs/')) problems.push(`--branch ${JSON.stringify(branch)} is not a valid branch name`);
   } else {
     repoDir = resolve(ctx.cwd, str(values, 'repo-dir') ?? env.CI_PROJECT_DIR ?? '.');
     base = str(values, 'base') ?? (env.CI_MERGE_REQUEST_DIFF_BASE_SHA || undefined);

@@ -10,7 +10,7 @@ import { fail, type GitopsError } from '../core/errors.js';
 import { intFlag, overlayFlag } from '../core/flags.js';
 import { redactUrl } from '../core/mask.js';
 import { envOf, originFromCi, shortImageOf, tersely, type Origin, type SkipCi } from '../bump/message.js';
-import { configRemote, type Remote } from '../git/url.js';
+import { configBranch, configRemote, type Remote } from '../git/url.js';
 import { makeRegistries, registryOptions } from '../registry/options.js';
 import { parseRef } from '../registry/ref.js';
 import type { Registries } from '../registry/client.js';
@@ -116,9 +116,7 @@ function resolveFlags(ctx: CommandContext, values: Values): Flags {
   const errors: GitopsError[] = [];
 
   const remote: Remote | undefined = configRemote(str(values, 'repo'), env, ctx.cwd, problems, errors);
-  const branch = str(values, 'branch') ?? env.GITOPS_CONFIG_BRANCH ?? env.CI_DEFAULT_BRANCH;
-  if (!branch) problems.push('no branch: pass --branch, or set GITOPS_CONFIG_BRANCH (CI_DEFAULT_BRANCH is used in a GitLab job)');
-  else if (!/^(?!-)(?!.*\.\.)[^\s~^:?*[\\]+$/.test(branch) || branch.startsWith('refs/')) problems.push(`--branch ${JSON.stringify(branch)} is not a valid branch name`);
+  const branch = configBranch(str(values, 'branch'), env, problems);
   const from = overlayOpt(str(values, 'from'), 'from', problems);
   const to = overlayOpt(str(values, 'to'), 'to', problems);
   if (from && to && from === to) problems.push(`--from and --to are the same overlay (${from})`);

@@ -4,9 +4,9 @@
  * docs/commands/review.md.
  */
 import { str, strs, type CommandContext, type CommandResult, type CommandSpec, type ParsedArgs } from '../core/command.js';
-import { isGitopsError, type GitopsError } from '../core/errors.js';
+import type { GitopsError } from '../core/errors.js';
 import { overlayFlag } from '../core/flags.js';
-import { parseImageExprs, type ImageExpr } from '../kustomize/image-expr.js';
+import { imageExprsFlag } from '../kustomize/image-expr.js';
 import { pinFromExpr } from '../edit/kustomization.js';
 import { freezeCheck, reviewConfig, reviewOptions, runReview, throwProblems, type ReviewConfig } from '../review/command.js';
 
@@ -45,15 +45,7 @@ export async function run(ctx: CommandContext, { values, positionals }: ParsedAr
   }
   const raw = [...strs(values, 'image'), ...positionals];
   if (!raw.length) problems.push('no image: pass --image NAME=REF@DIGEST (the build job’s image, pinned by digest)');
-  let exprs: ImageExpr[] = [];
-  if (raw.length) {
-    try {
-      exprs = parseImageExprs(raw);
-    } catch (e) {
-      if (isGitopsError(e)) errors.push(e);
-      else throw e;
-    }
-  }
+  const exprs = imageExprsFlag(raw, errors);
   const pins = exprs.map(pinFromExpr);
   for (const p of pins) if (!p.digest) problems.push(`--image ${p.name}: a review app pins images by digest (NAME@sha256:… or NAME=NEWNAME:TAG@sha256:…), so that what runs is what was built`);
   const ns = str(values, 'namespace');

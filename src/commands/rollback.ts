@@ -11,7 +11,7 @@ import { intFlag, overlayFlag } from '../core/flags.js';
 import { originFromCi, shortImageOf, type SkipCi } from '../bump/message.js';
 import { bump } from '../bump/bump.js';
 import { Checkout } from '../writeback/checkout.js';
-import { configRemote, type Remote } from '../git/url.js';
+import { configBranch, configRemote, type Remote } from '../git/url.js';
 import { ArgoClient } from '../argocd/client.js';
 import { connectionOptions, parseAppRef, resolveConnection } from '../argocd/config.js';
 import { gitlabConnectionOptions } from '../gitlab/config.js';
@@ -84,7 +84,7 @@ function resolveConfig(values: Values, env: NodeJS.ProcessEnv, cwd: string): Con
   const problems: string[] = [];
   const errors: GitopsError[] = [];
   const remote = configRemote(str(values, 'repo'), env, cwd, problems, errors);
-  const branch = str(values, 'branch') ?? env.GITOPS_CONFIG_BRANCH ?? env.CI_DEFAULT_BRANCH ?? 'main';
+  const branch = configBranch(str(values, 'branch'), env, problems, 'main') ?? 'main';
   const name = str(values, 'env') ?? env.CI_ENVIRONMENT_NAME;
   if (!name) problems.push('no --env: name the environment to roll back (CI_ENVIRONMENT_NAME in a job with environment:)');
   else if (!/^[A-Za-z0-9][A-Za-z0-9._/-]*$/.test(name)) problems.push(`--env ${JSON.stringify(name)} is not an environment name`);

@@ -11,7 +11,7 @@ import { resolveInside, writeFileAtomic } from '../core/fsutil.js';
 import { envOf } from '../bump/message.js';
 import { History } from '../bump/guard.js';
 import { Checkout } from '../writeback/checkout.js';
-import { configRemote, type Remote } from '../git/url.js';
+import { configBranch, configRemote, type Remote } from '../git/url.js';
 import { ArgoClient } from '../argocd/client.js';
 import { connectionOptions, parseAppRef, resolveConnection } from '../argocd/config.js';
 import { shortSha } from '../argocd/types.js';
@@ -65,7 +65,7 @@ function resolveConfig(values: Values, env: NodeJS.ProcessEnv, cwd: string): Con
   const problems: string[] = [];
   const errors: GitopsError[] = [];
   const remote = configRemote(str(values, 'repo'), env, cwd, problems, errors);
-  const branch = str(values, 'branch') ?? env.GITOPS_CONFIG_BRANCH ?? env.CI_DEFAULT_BRANCH ?? 'main';
+  const branch = configBranch(str(values, 'branch'), env, problems, 'main') ?? 'main';
   const overlays = overlayFlag(str(values, 'overlays') ?? env.GITOPS_OVERLAYS_DIR ?? '.kubernetes/overlays', 'overlays', problems) ?? '';
   const envs = strs(values, 'env')
     .flatMap((e) => e.split(','))

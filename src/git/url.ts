@@ -101,6 +101,20 @@ function checkHost(host: string, user: string, text: string): void {
   }
 }
 
+/** a branch name git takes as a branch (no option, no range, no ref path); used for --branch of every command */
+export const BRANCH_NAME = /^(?!-)(?!.*\.\.)[^\s~^:?*[\\]+$/;
+
+/**
+ * The config repo's branch: --branch, else GITOPS_CONFIG_BRANCH, else CI_DEFAULT_BRANCH (in a GitLab job), else
+ * `fallback` when the command has one. A missing or malformed one is recorded in `problems`.
+ */
+export function configBranch(flag: string | undefined, env: NodeJS.ProcessEnv, problems: string[], fallback?: string): string | undefined {
+  const branch = flag ?? env.GITOPS_CONFIG_BRANCH ?? env.CI_DEFAULT_BRANCH ?? fallback;
+  if (!branch) problems.push('no branch: pass --branch, or set GITOPS_CONFIG_BRANCH (CI_DEFAULT_BRANCH is used in a GitLab job)');
+  else if (!BRANCH_NAME.test(branch) || branch.startsWith('refs/')) problems.push(`--branch ${JSON.stringify(branch)} is not a valid branch name`);
+  return branch;
+}
+
 /**
  * The config repo of bump, promote and preview, resolved the same way for all three: `--repo`, else
  * GITOPS_CONFIG_REPO, else this pipeline's own repository (CI_REPOSITORY_URL, else CI_SERVER_URL/CI_PROJECT_PATH:

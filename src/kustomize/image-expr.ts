@@ -9,7 +9,7 @@
  * (':' before the first '/' belongs to a registry port). Without '=', the split name is images[].name and
  * no newName is written. '*' as newName, newTag or digest keeps the value already in the file.
  */
-import { fail } from '../core/errors.js';
+import { fail, isGitopsError, type GitopsError } from '../core/errors.js';
 import { KustomizeErrors } from './errors.js';
 
 export const KEEP = '*';
@@ -132,4 +132,19 @@ export function parseImageExprs(args: string[]): ImageExpr[] {
     });
   }
   return [...byName.values()];
+}
+
+/**
+ * parseImageExprs for a command's configuration, which reports every problem at once: no arguments gives no
+ * expressions (the command says what is missing), and a bad expression goes into `errors` instead of being thrown.
+ */
+export function imageExprsFlag(args: string[], errors: GitopsError[]): ImageExpr[] {
+  if (!args.length) return [];
+  try {
+    return parseImageExprs(args);
+  } catch (e) {
+    if (!isGitopsError(e)) throw e;
+    errors.push(e);
+    return [];
+  }
 }

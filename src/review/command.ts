@@ -7,11 +7,11 @@ import { resolve } from 'node:path';
 import { bool, str, type CommandContext, type CommandResult, type OptionSpec, type Values } from '../core/command.js';
 import { checkDeployFreeze } from '../core/freeze.js';
 import { fail, type GitopsError } from '../core/errors.js';
-import { intFlag, overlayFlag } from '../core/flags.js';
+import { overlayFlag } from '../core/flags.js';
 import { bump } from '../bump/bump.js';
 import { originFromCi, type SkipCi } from '../bump/message.js';
-import { writebackFlags } from '../writeback/flags.js';
-import { configRemote, type Remote } from '../git/url.js';
+import { writebackFlags, writebackOptions } from '../writeback/flags.js';
+import { configBranch, configRemote, type Remote } from '../git/url.js';
 import type { Identity } from '../git/clone.js';
 import { ReviewErrors } from './errors.js';
 import { reviewName, reviewWrite, type ReviewName, type ReviewPlanOptions } from './review.js';
@@ -21,14 +21,8 @@ export const reviewOptions: Record<string, OptionSpec> = {
   'review-root': { type: 'string', value: 'DIR', description: 'directory of the review overlays in the config repo (what the ApplicationSet git directories generator lists, e.g. review/*)', default: 'review', env: ['GITOPS_REVIEW_ROOT'] },
   repo: { type: 'string', value: 'URL|PATH', description: 'config repo: https URL (token from the environment), ssh URL (deploy key) or local path', env: ['GITOPS_CONFIG_REPO', 'CI_REPOSITORY_URL'] },
   branch: { type: 'string', value: 'BRANCH', description: 'branch of the config repo the ApplicationSet reads (must exist)', env: ['GITOPS_CONFIG_BRANCH', 'CI_DEFAULT_BRANCH'] },
-  'skip-ci': { type: 'string', value: 'MODE', description: 'how the commit avoids a pipeline: message ([skip ci]), push-option (git push -o ci.skip) or none', default: 'message', env: ['GITOPS_SKIP_CI'] },
+  ...writebackOptions,
   force: { type: 'boolean', description: 'write even when a newer pipeline of the MR deployed the review app (the stale guard stands aside)' },
-  'source-repo': { type: 'string', value: 'PATH', description: 'local clone of the source repo, for the stale guard’s ancestry check', env: ['CI_PROJECT_DIR'] },
-  'author-name': { type: 'string', value: 'NAME', description: 'commit author name', default: 'gitops-ci', env: ['GITLAB_USER_NAME'] },
-  'author-email': { type: 'string', value: 'EMAIL', description: 'commit author email', default: 'gitops-ci@noreply.invalid', env: ['GITLAB_USER_EMAIL'] },
-  'max-attempts': { type: 'string', value: 'N', description: 'push attempts when the branch keeps moving', default: '20' },
-  timeout: { type: 'string', value: 'SECONDS', description: 'time limit for the whole write-back', default: '300' },
-  'history-depth': { type: 'string', value: 'N', description: 'how many commits back the stale guard looks', default: '200' },
   'ssh-accept-new': { type: 'boolean', description: 'trust an unknown ssh host key on first use; prefer SSH_KNOWN_HOSTS' },
   workdir: { type: 'string', value: 'DIR', description: 'clone into DIR and keep it (default: a temp dir, removed)' },
   dotenv: { type: 'string', value: 'FILE', description: 'write GITOPS_CHANGED, GITOPS_COMMIT_SHA, GITOPS_CONFIG_HEAD, GITOPS_REVIEW_DIR, GITOPS_REVIEW_SLUG, GITOPS_SKIPPED_REASON to FILE' },
@@ -56,9 +50,7 @@ export async function reviewConfig(ctx: CommandContext, values: Values, problems
   if (!e) problems.push('no review environment: pass --env review/NAME (CI_ENVIRONMENT_NAME is used in a job with environment:name)');
   else if (root) out.name = reviewName(e, root, problems);
   out.remote = configRemote(str(values, 'repo'), env, ctx.cwd, problems, errors);
-  out.branch = str(values, 'branch') ?? env.GITOPS_CONFIG_BRANCH ?? env.CI_DEFAULT_BRANCH;
-  if (!out.branch) problems.push('no branch: pass --branch, or set GITOPS_CONFIG_BRANCH (CI_DEFAULT_BRANCH is used in a GitLab job)');
-  else if (!/^(?!-)(?!.*\.\.)[^\s~^:?*[\\]+$/.test(out.branch) || out.branch.startsWith('refs/')) problems.push(`--branch ${JSON.stringify(out.branch)} is not a valid branch name`);
+  out.branch = configBranch(str(values, 'branch'), env, problems);
   // --skip-ci, --max-attempts, --timeout, --history-depth, --source-repo, the author: as bump resolves them
   Object.assign(out, await writebackFlags(ctx, values, problems));
   return out;

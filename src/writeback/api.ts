@@ -22,6 +22,7 @@
  * the committer GitLab records for this token (its user's name and commit email, GET /user): an identity that only
  * GitLab can stamp on an API commit. See docs/commands/bump.md "Write-back through the API".
  */
+import { lapTimer } from '../core/timing.js';
 import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -351,13 +352,7 @@ export async function bumpViaApi(cfg: BumpConfig, backoffMs: (attempt: number, w
   const { log } = cfg;
   const conn = cfg.api!.gitlab;
   const timing: ApiTiming = { via: 'api', start: Math.round(performance.now()), clone: 0, attempts: [], requests: 0, requestMs: 0 };
-  let mark = performance.now();
-  const lap = () => {
-    const now = performance.now();
-    const d = Math.round(now - mark);
-    mark = now;
-    return d;
-  };
+  const lap = lapTimer();
   const { gitlabClient } = await import('../gitlab/client.js');
   // no request outlives the bump's --timeout (each gets at most 30 s, as everywhere)
   const requestTimeoutMs = Math.max(1000, Math.min(conn.requestTimeoutMs ?? 30_000, cfg.deadline - Date.now()));

@@ -5,11 +5,22 @@
  * user of the pipeline). Problems are pushed, so that a command reports all of its own at once (exit 2).
  */
 import { resolve } from 'node:path';
-import { str, type CommandContext, type Values } from '../core/command.js';
+import { str, type CommandContext, type OptionSpec, type Values } from '../core/command.js';
 import { intFlag } from '../core/flags.js';
 import type { SkipCi } from '../bump/message.js';
 import type { Identity } from '../git/clone.js';
 import { isGitRepo, setAncestryEnv } from '../git/ancestry.js';
+
+/** the declarations of those flags, for the commands' specs (the same text in bump's and review's --help) */
+export const writebackOptions: Record<string, OptionSpec> = {
+  'skip-ci': { type: 'string', value: 'MODE', description: 'how the commit avoids a pipeline: message ([skip ci] in the subject), push-option (git push -o ci.skip) or none', default: 'message', env: ['GITOPS_SKIP_CI'] },
+  'source-repo': { type: 'string', value: 'PATH', description: 'local clone of the source repo, for the stale guard’s ancestry check', env: ['CI_PROJECT_DIR'] },
+  'author-name': { type: 'string', value: 'NAME', description: 'commit author name', default: 'gitops-ci', env: ['GITLAB_USER_NAME'] },
+  'author-email': { type: 'string', value: 'EMAIL', description: 'commit author email', default: 'gitops-ci@noreply.invalid', env: ['GITLAB_USER_EMAIL'] },
+  'max-attempts': { type: 'string', value: 'N', description: 'push attempts when the branch keeps moving (N writers at once need up to N in the worst case)', default: '20' },
+  timeout: { type: 'string', value: 'SECONDS', description: 'time limit for the whole write-back', default: '300' },
+  'history-depth': { type: 'string', value: 'N', description: 'how many commits back the stale guard looks for the last write of an image', default: '200' },
+};
 
 export interface WritebackFlags {
   skipCi: SkipCi;

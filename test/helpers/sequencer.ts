@@ -5,48 +5,49 @@
  * vitest's own sequencer orders by the durations of the last run, which it keeps in its cache
  * (node_modules/.vite/vitest); a fresh clone (CI, `make test`) has none, and then it starts the largest files
  * (in bytes) first, which are not the longest. So a file without a cached duration takes its duration from
- * LONG_FILES below (seconds, measured with the whole suite on 2 cores; files not listed count as short).
+ * LONG_FILES below (seconds, measured with the whole suite on 2 cores, fresh clone of 2026-12-07; files not listed
+ * count as short).
  * Refresh the list from a run's JSON report (scripts/run-tests.mjs writes one) when a file's time changes a lot.
  */
 import { relative } from 'node:path';
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 export const LONG_FILES: Record<string, number> = {
-  'test/templates/gitlab-seed-flow.test.ts': 330,
-  'test/security/writeback.test.ts': 210,
-  'test/bump/bump.test.ts': 180,
-  'test/templates/readme-pipeline.test.ts': 105,
-  'test/templates/scenarios.test.ts': 100,
-  'test/argocd/wait.test.ts': 90,
-  'test/review/pipeline.test.ts': 90,
-  'test/image/runner.test.ts': 85,
-  'test/promote/push.test.ts': 80,
-  'test/argocd/fleet.test.ts': 70,
+  'test/templates/gitlab-seed-flow.test.ts': 354,
+  'test/security/writeback.test.ts': 215,
+  'test/bump/bump.test.ts': 181,
+  'test/templates/readme-pipeline.test.ts': 125,
+  'test/templates/scenarios.test.ts': 95,
+  'test/bump/api.test.ts': 83,
+  'test/argocd/wait.test.ts': 79,
+  'test/argocd/rollback.test.ts': 72,
   'test/promote/mr.test.ts': 70,
-  'test/promote/failures.test.ts': 65,
-  'test/preview/preview.test.ts': 60,
-  'test/argocd/transport.test.ts': 57,
-  'test/templates/gitlab-model.test.ts': 56,
-  'test/bump/concurrency.test.ts': 56,
-  'test/argocd/rollback.test.ts': 56,
-  'test/review/review.test.ts': 55,
-  'test/bump/api.test.ts': 55,
-  'test/argocd/push.test.ts': 56,
-  'test/templates/gitlab-ci-local.test.ts': 55,
-  'test/gitlab/gate-hostile.test.ts': 52,
-  'test/bump/guard-provenance.test.ts': 51,
-  'test/bump/credentials.test.ts': 39,
-  'test/bump/push-faults.test.ts': 38,
-  'test/gitlab/gate.test.ts': 37,
-  'test/image/build.test.ts': 36,
-  'test/preview/hostile.test.ts': 34,
-  'test/gitlab/mr.test.ts': 29,
-  'test/security/outside.test.ts': 26,
-  'test/set-image/cli.test.ts': 24,
-  'test/image/faults.test.ts': 24,
-  'test/templates/gitlab-merge-methods.test.ts': 23,
-  'test/argocd/status.test.ts': 22,
+  'test/bump/concurrency.test.ts': 69,
+  'test/promote/push.test.ts': 62,
+  'test/image/runner.test.ts': 60,
+  'test/promote/failures.test.ts': 57,
+  'test/argocd/transport.test.ts': 53,
+  'test/gitlab/gate-hostile.test.ts': 48,
+  'test/argocd/push.test.ts': 45,
+  'test/preview/preview.test.ts': 45,
+  'test/templates/gitlab-model.test.ts': 41,
+  'test/review/review.test.ts': 40,
+  'test/bump/guard-provenance.test.ts': 40,
+  'test/review/pipeline.test.ts': 39,
+  'test/argocd/fleet.test.ts': 38,
+  'test/bump/push-faults.test.ts': 36,
+  'test/templates/gitlab-ci-local.test.ts': 33,
+  'test/bump/credentials.test.ts': 30,
+  'test/preview/hostile.test.ts': 28,
+  'test/core/bundle.test.ts': 28,
+  'test/image/build.test.ts': 27,
+  'test/gitlab/mr.test.ts': 27,
+  'test/promote/api.test.ts': 25,
+  'test/gitlab/gate.test.ts': 22,
   'test/argocd/double.test.ts': 22,
+  'test/templates/gitlab-merge-methods.test.ts': 22,
+  'test/image/faults.test.ts': 22,
+  'test/security/outside.test.ts': 21,
 };
 
 export default class LongestFirst extends BaseSequencer {

@@ -126,6 +126,9 @@ interface Command {
   linked: 'envs/staging' | 'envs/production';
   /** runs only with --dry-run (preview posts to a merge request otherwise) */
   dryOnly?: boolean;
+  /** runs only without --dry-run: review's refusal is its verify step, before anything is planned, dry run or not
+   * (the inside-the-clone case below runs it with --dry-run) */
+  wetOnly?: boolean;
   /** what its --dry-run prints of the followed file (default: the new digest; review down shows what it removes) */
   shows?: string;
 }
@@ -143,16 +146,16 @@ const COMMANDS: Command[] = [
   { name: 'preview --image (target)', linked: 'envs/production', dryOnly: true, args: (url) => ['preview', '--repo', url, '--branch', 'main', '--dir', 'envs/production', '--image', `registry.example.com/team/app@${DIGEST}`] },
   // review apps write and remove whole directories through bump's loop (BumpConfig.directory); with the review root
   // `envs` and the environment review/production, the review overlay is envs/production itself
-  { name: 'review up (target)', linked: 'envs/production', args: (url) => ['review', 'up', '--repo', url, '--branch', 'main', '--review-root', 'envs', '--env', 'review/production', '--base', 'envs/staging', '--image', `registry.example.com/team/app@${DIGEST}`] },
-  { name: 'review up (base)', linked: 'envs/staging', args: (url) => ['review', 'up', '--repo', url, '--branch', 'main', '--review-root', 'envs', '--env', 'review/production', '--base', 'envs/staging', '--image', `registry.example.com/team/app@${DIGEST}`] },
-  { name: 'review down (target)', linked: 'envs/production', args: (url) => ['review', 'down', '--repo', url, '--branch', 'main', '--review-root', 'envs', '--env', 'review/production'], shows: OLD },
+  { name: 'review up (target)', linked: 'envs/production', wetOnly: true, args: (url) => ['review', 'up', '--repo', url, '--branch', 'main', '--review-root', 'envs', '--env', 'review/production', '--base', 'envs/staging', '--image', `registry.example.com/team/app@${DIGEST}`] },
+  { name: 'review up (base)', linked: 'envs/staging', wetOnly: true, args: (url) => ['review', 'up', '--repo', url, '--branch', 'main', '--review-root', 'envs', '--env', 'review/production', '--base', 'envs/staging', '--image', `registry.example.com/team/app@${DIGEST}`] },
+  { name: 'review down (target)', linked: 'envs/production', wetOnly: true, args: (url) => ['review', 'down', '--repo', url, '--branch', 'main', '--review-root', 'envs', '--env', 'review/production'], shows: OLD },
   { name: 'preview --from (source)', linked: 'envs/staging', dryOnly: true, args: (url) => ['preview', '--repo', url, '--branch', 'main', '--from', 'envs/staging', '--dir', 'envs/production'] },
 ];
 
 describe('every write-back command: a symlink out of the clone', () => {
   for (const c of COMMANDS) {
     for (const link of ['absolute file', 'relative file', 'directory'] as Link[]) {
-      for (const dryRun of c.dryOnly ? [true] : [true, false]) {
+      for (const dryRun of c.dryOnly ? [true] : c.wetOnly ? [false] : [true, false]) {
         it(`${c.name}, ${link}${dryRun ? ' (--dry-run)' : ''}: refused before it is read; not printed, not changed; nothing pushed; no temp dir left`, async () => {
           const v = victims();
           const p = project(c.linked, link, v);
