@@ -14,7 +14,7 @@ import type { GitlabConfig } from '../gitlab/config.js';
 import type { Provenance } from '../bump/message.js';
 import type { ImageRef, Pin } from '../edit/target.js';
 import { Checkout, type KindChoice } from '../writeback/checkout.js';
-import { ApiTree } from '../writeback/api.js';
+import { ApiTree, apiClient, tokenCommitter } from '../writeback/api.js';
 import type { LocalTree } from '../writeback/tree.js';
 import { pinText, refString } from '../writeback/pins.js';
 import type { Registries } from '../registry/client.js';
@@ -74,18 +74,15 @@ async function cloneReader(o: SourceOptions): Promise<SourceReader> {
 
 /** --from read through GitLab's repository API into a temp dir (ApiTree), its history through the commits API */
 async function apiReader(o: SourceOptions, conn: GitlabConfig): Promise<SourceReader> {
-  const { gitlabClient } = await import('../gitlab/client.js');
-  const requestTimeoutMs = Math.max(1000, Math.min(conn.requestTimeoutMs ?? 30_000, o.deadline - Date.now()));
-  const gl = gitlabClient({ ...conn, requestTimeoutMs }, { log: o.log, attempts: Number(o.env.GITOPS_RETRY_ATTEMPTS) || undefined });
+  const gl = await apiClient(conn, { deadline: o.deadline, env: o.env, log: o.log });
   let t: ApiTree | undefined;
   try {
     t = await ApiTree.open(gl, { project: conn.project, branch: o.branch, log: o.log, purpose: 'promote-src' });
     const tree = t;
     const head = tree.head;
-    const also: Identity[] = [];
-    // commits made through the API carry the token's user as committer (src/writeback/api.ts): trusted as bump's guard does
+    // commits made through the API carry the token's user as committer: trusted as bump's guard trusts it
     const u = await gl.currentUser().catch((e) => void o.log.debug(`the token's user could not be read (${e instanceof Error ? e.message : e}): only the write-back identity's trailers are trusted`));
-    if (u && (u.commitEmail || u.email)) also.push({ name: u.name, email: (u.commitEmail || u.email)! });
+    const also: Identity[] = u ? tokenCommitter(u, o.log) : [];
     const at = async (commit: string) => {
       if (commit !== head) {
         // a commit the server does not have (force-pushed away) is a 404 here, as a fetch of it fails in a clone

@@ -321,6 +321,27 @@ class ApiHistory implements HistorySource {
   }
 }
 
+// ------------------------------------------------------------------------------------------ the connection
+
+/** the GitLab client of an API write-back or read: no request outlives the command's deadline (each gets at most 30 s, as everywhere) */
+export async function apiClient(conn: GitlabConfig, o: { deadline: number; env: NodeJS.ProcessEnv; log: Logger; onRequest?: (method: string, ms: number) => void }): Promise<GitlabClient> {
+  const { gitlabClient } = await import('../gitlab/client.js');
+  const requestTimeoutMs = Math.max(1000, Math.min(conn.requestTimeoutMs ?? 30_000, o.deadline - Date.now()));
+  return gitlabClient({ ...conn, requestTimeoutMs }, { log: o.log, attempts: Number(o.env.GITOPS_RETRY_ATTEMPTS) || undefined, onRequest: o.onRequest });
+}
+
+/**
+ * GitLab commits through the API as the token's user (`author_*` set only the author): its name and commit email
+ * (GET /user: commit_email, else email) are trusted beside the write-back identity, by bump's guard and by
+ * promote's source read. Empty when GitLab does not show the email.
+ */
+export function tokenCommitter(u: { name: string; email?: string; commitEmail?: string }, log: Logger): Identity[] {
+  const email = u.commitEmail || u.email;
+  if (email) return [{ name: u.name, email }];
+  log.debug("the token user's email is not shown (GET /user): only the write-back identity's trailers are trusted");
+  return [];
+}
+
 // ------------------------------------------------------------------------------------------ the bump
 
 export interface ApiWriteback {
@@ -353,14 +374,15 @@ export async function bumpViaApi(cfg: BumpConfig, backoffMs: (attempt: number, w
   const conn = cfg.api!.gitlab;
   const timing: ApiTiming = { via: 'api', start: Math.round(performance.now()), clone: 0, attempts: [], requests: 0, requestMs: 0 };
   const lap = lapTimer();
-  const { gitlabClient } = await import('../gitlab/client.js');
-  // no request outlives the bump's --timeout (each gets at most 30 s, as everywhere)
-  const requestTimeoutMs = Math.max(1000, Math.min(conn.requestTimeoutMs ?? 30_000, cfg.deadline - Date.now()));
-  const onRequest = (_m: string, ms: number) => {
-    timing.requests++;
-    timing.requestMs += ms;
-  };
-  const gl = gitlabClient({ ...conn, requestTimeoutMs }, { log, attempts: Number(cfg.env.GITOPS_RETRY_ATTEMPTS) || undefined, onRequest });
+  const gl = await apiClient(conn, {
+    deadline: cfg.deadline,
+    env: cfg.env,
+    log,
+    onRequest: (_m, ms) => {
+      timing.requests++;
+      timing.requestMs += ms;
+    },
+  });
   const committer = writebackIdentity(cfg.env);
   const project = conn.project;
   let tree: ApiTree | undefined;
@@ -392,11 +414,7 @@ export async function bumpViaApi(cfg: BumpConfig, backoffMs: (attempt: number, w
     let me: Awaited<ReturnType<GitlabClient['currentUser']>> | undefined;
     const whoami = async () => (me ??= await gl.currentUser());
     const also: Identity[] = [];
-    if (!cfg.allowDowngrade && (cfg.origin.commit || cfg.origin.pipelineId)) {
-      const u = await whoami();
-      if (u.commitEmail || u.email) also.push({ name: u.name, email: (u.commitEmail || u.email)! });
-      else log.debug('the token user\'s email is not shown (GET /user): only the write-back identity\'s trailers are trusted');
-    }
+    if (!cfg.allowDowngrade && (cfg.origin.commit || cfg.origin.pipelineId)) also.push(...tokenCommitter(await whoami(), log));
     guard = new Guard(t.history(), { historyDepth: cfg.historyDepth, env: cfg.env, log, origin: cfg.origin, sourceRepo: cfg.sourceRepo, also });
     await guard.history.moved(t.head);
     log.info(`config repo ${where} at ${t.head.slice(0, 12)} (through the GitLab API)`);
