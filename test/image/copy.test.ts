@@ -6,10 +6,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createHash } from 'node:crypto';
 import type Docker from 'dockerode';
 import { runCli } from '../helpers/cli.js';
 import { startRegistry, tmp, type Registry } from '../helpers/services.js';
+import { registryApi, sha256 } from '../helpers/registry-api.js';
 import { docker as getDocker, expectNoSecret, faultProxy, makeBase, pushImage, registryEnv, type FaultProxy } from './helpers.js';
 
 let reg: Registry;
@@ -18,9 +18,7 @@ let d: Docker;
 let proxy: FaultProxy;
 let srcDigest: string;
 
-async function api(r: Registry, method: string, path: string, body?: Buffer, type?: string): Promise<Response> {
-  return fetch(`${r.url}${path}`, { method, body: body ? new Uint8Array(body) : undefined, headers: { Authorization: `Basic ${Buffer.from(`${r.user}:${r.password}`).toString('base64')}`, ...(type ? { 'Content-Type': type } : {}) } });
-}
+const api = registryApi;
 
 beforeAll(async () => {
   const x = await getDocker();
@@ -112,7 +110,7 @@ describe('image copy', () => {
     expect(r0.code, r0.all).toBe(0);
     const put = await api(reg, 'PUT', '/v2/src/multi/manifests/v1', index, 'application/vnd.oci.image.index.v1+json');
     expect(put.status, await put.text()).toBe(201);
-    const indexDigest = `sha256:${createHash('sha256').update(index).digest('hex')}`;
+    const indexDigest = sha256(index);
     const r = await runCli(['image', 'copy', `${reg.host}/src/multi:v1`, `${tls.host}/multi/app:v1`, '--registry-user', tls.user, '--ca-file', tls.caFile!], { env: { ...registryEnv(reg), GITOPS_REGISTRY_PASSWORD: tls.password } });
     expect(r.code, r.all).toBe(0);
     expect(r.stderr).toContain('copied 2 manifest(s)');

@@ -5,52 +5,24 @@
  * build: no engine needed. The index is read back and resolves as the tag's digest.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
 import { startRegistry, tmp, type Registry } from '../helpers/services.js';
+import { pushImage as pushRegistryImage, registryAuth, sha256 } from '../helpers/registry-api.js';
 import { expectNoSecret, registryEnv } from './helpers.js';
 
 let reg: Registry;
 const REPO = 'group/runner';
-const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+const sha = sha256;
 
-function auth(r: Registry): Record<string, string> {
-  return { Authorization: `Basic ${Buffer.from(`${r.user}:${r.password}`).toString('base64')}` };
-}
-
-async function putBlob(bytes: Buffer): Promise<string> {
-  const digest = sha(bytes);
-  const start = await fetch(`${reg.url}/v2/${REPO}/blobs/uploads/`, { method: 'POST', headers: auth(reg) });
-  expect(start.status).toBe(202);
-  const loc = new URL(start.headers.get('location')!, reg.url);
-  loc.searchParams.set('digest', digest);
-  const put = await fetch(loc, { method: 'PUT', body: new Uint8Array(bytes), headers: { ...auth(reg), 'Content-Type': 'application/octet-stream' } });
-  expect(put.status).toBe(201);
-  return digest;
-}
+const auth = registryAuth;
 
 /** a single-platform image: returns its manifest digest */
-async function pushImage(platform: Record<string, string>, mediaType = 'application/vnd.docker.distribution.manifest.v2+json', config?: Buffer): Promise<string> {
-  const layer = gzipSync(Buffer.from(`layer of ${JSON.stringify(platform)}`));
-  const layerDigest = await putBlob(layer);
+async function pushImage(platform: Record<string, string>, mediaType?: string, config?: Buffer): Promise<string> {
   const cfg = config ?? Buffer.from(JSON.stringify({ ...platform, rootfs: { type: 'layers', diff_ids: [sha(Buffer.from('x'))] }, config: {} }));
-  const cfgDigest = await putBlob(cfg);
-  const oci = mediaType.includes('oci');
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType,
-      config: { mediaType: oci ? 'application/vnd.oci.image.config.v1+json' : 'application/vnd.docker.container.image.v1+json', size: cfg.length, digest: cfgDigest },
-      layers: [{ mediaType: oci ? 'application/vnd.oci.image.layer.v1.tar+gzip' : 'application/vnd.docker.image.rootfs.diff.tar.gzip', size: layer.length, digest: layerDigest }],
-    }),
-  );
-  const digest = sha(manifest);
-  const put = await fetch(`${reg.url}/v2/${REPO}/manifests/${digest}`, { method: 'PUT', body: new Uint8Array(manifest), headers: { ...auth(reg), 'Content-Type': mediaType } });
-  expect(put.status, await put.text()).toBe(201);
-  return digest;
+  return (await pushRegistryImage(reg, REPO, { mediaType, config: cfg, layer: gzipSync(Buffer.from(`layer of ${JSON.stringify(platform)}`)) })).digest;
 }
 
 async function getManifest(ref: string): Promise<{ type: string; body: Record<string, unknown>; digest: string }> {

@@ -1,8 +1,8 @@
 /** Shared set-up of the promote/preview tests: a config repo whose staging pins a digest, and a tiny image pushed to the real registry. */
-import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { seedLayout, type Tree } from '../helpers/config-repo.js';
 import type { Registry } from '../helpers/services.js';
+import { OCI_MANIFEST, pushImage } from '../helpers/registry-api.js';
 
 export const IMAGE = 'registry.example.com/shovel/shovel-gitops';
 export const PROD = '.kubernetes/overlays/production';
@@ -20,23 +20,10 @@ export function layout(staging = `  - name: ${IMAGE}\n    digest: ${DIGEST}\n`, 
   return withImages(seedLayout(image), STAGING, staging);
 }
 
-const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-
 /** pushes a minimal OCI image (config only, no layer) to repo:tag through the registry API; returns its digest */
 export async function pushTinyImage(reg: Registry, repo: string, tag: string, salt = tag): Promise<string> {
-  const auth = `Basic ${Buffer.from(`${reg.user}:${reg.password}`).toString('base64')}`;
   const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Labels: { salt } }, rootfs: { type: 'layers', diff_ids: [] } }));
-  const cd = sha(config);
-  const start = await fetch(`${reg.url}/v2/${repo}/blobs/uploads/`, { method: 'POST', headers: { Authorization: auth } });
-  if (start.status !== 202) throw new Error(`blob upload start: ${start.status}`);
-  let loc = start.headers.get('location')!;
-  if (loc.startsWith('/')) loc = `${reg.url}${loc}`;
-  const put = await fetch(`${loc}${loc.includes('?') ? '&' : '?'}digest=${encodeURIComponent(cd)}`, { method: 'PUT', headers: { Authorization: auth, 'Content-Type': 'application/octet-stream' }, body: config });
-  if (put.status !== 201) throw new Error(`blob upload: ${put.status}`);
-  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: cd, size: config.length }, layers: [] }));
-  const m = await fetch(`${reg.url}/v2/${repo}/manifests/${tag}`, { method: 'PUT', headers: { Authorization: auth, 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' }, body: manifest });
-  if (m.status !== 201) throw new Error(`manifest put: ${m.status} ${await m.text()}`);
-  return sha(manifest);
+  return (await pushImage(reg, repo, { ref: tag, mediaType: OCI_MANIFEST, config, layers: 0 })).digest;
 }
 
 /** HEAD of a manifest in the registry: its digest, or undefined */

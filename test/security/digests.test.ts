@@ -9,12 +9,13 @@
  * other bytes under the true digest. Mode `none` passes everything through: the same commands succeed.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { startRegistry, tmp, type Registry } from '../helpers/services.js';
+import { pushImage, registryApi, sha256 } from '../helpers/registry-api.js';
 import { runCli } from '../helpers/cli.js';
 import { rejected } from '../helpers/failure.js';
 import { Registries } from '../../src/registry/client.js';
@@ -22,7 +23,7 @@ import { credentialStore } from '../../src/registry/auth.js';
 import { pinDigests } from '../../src/promote/source.js';
 import { Logger } from '../../src/core/log.js';
 
-const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+const sha = sha256;
 let reg: Registry;
 let proxy: http.Server;
 let proxyHost: string;
@@ -30,18 +31,7 @@ let manifest: Buffer;
 type Mode = 'none' | 'wrong' | 'malformed' | 'uppercase' | 'other-bytes';
 let mode: Mode = 'none';
 
-async function api(method: string, url: string, body?: Buffer, type?: string): Promise<Response> {
-  return fetch(url.startsWith('http') ? url : `${reg.url}${url}`, { method, body: body ? new Uint8Array(body) : undefined, headers: { Authorization: `Basic ${Buffer.from(`${reg.user}:${reg.password}`).toString('base64')}`, ...(type ? { 'Content-Type': type } : {}) } });
-}
-
-async function pushBlob(repo: string, b: Buffer): Promise<string> {
-  const r = await api('POST', `/v2/${repo}/blobs/uploads/`);
-  const loc = new URL(r.headers.get('location')!, reg.url);
-  loc.searchParams.set('digest', sha(b));
-  const put = await api('PUT', loc.toString(), b, 'application/octet-stream');
-  expect(put.status).toBe(201);
-  return sha(b);
-}
+const api = (method: string, url: string) => registryApi(reg, method, url);
 
 /** the hostile stand-in: forwards to the real registry, rewriting manifest answers per `mode` */
 function startProxy(): Promise<string> {
@@ -76,18 +66,7 @@ function startProxy(): Promise<string> {
 
 beforeAll(async () => {
   reg = await startRegistry({ user: 'reguser', password: `reg+pw=${randomBytes(6).toString('hex')}` });
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
-  const layer = randomBytes(2048);
-  manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
-      config: { mediaType: 'application/vnd.docker.container.image.v1+json', size: config.length, digest: await pushBlob('src/app', config) },
-      layers: [{ mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip', size: layer.length, digest: await pushBlob('src/app', layer) }],
-    }),
-  );
-  const put = await api('PUT', '/v2/src/app/manifests/1', manifest, 'application/vnd.docker.distribution.manifest.v2+json');
-  expect(put.status).toBe(201);
+  ({ manifest } = await pushImage(reg, 'src/app', { ref: '1', layer: randomBytes(2048) }));
   proxyHost = await startProxy();
 });
 afterAll(async () => {
