@@ -12,7 +12,9 @@ export const OVERLAY = '.kubernetes/overlays/production';
 export interface Timing {
   start: number;
   clone: number;
-  attempts: Array<{ fetch?: number; plan: number; commit: number; push: number; result: string; backoff?: number; wait?: number }>;
+  attempts: Array<{ fetch?: number; plan: number; commit: number; push: number; result: string; backoff?: number }>;
+  /** waiting for --lock-file */
+  wait?: number;
   total?: number;
   /** bump --via api: its HTTP requests to GitLab, their summed time, and the process's CPU time (user + system) */
   via?: 'api';
@@ -81,7 +83,8 @@ export function phases(r: Round): Record<string, number> {
     sum.processes! += x.ms;
     sum.start! += t.start;
     sum.clone! += t.clone;
-    let acc = t.start + t.clone;
+    sum.wait! += t.wait ?? 0;
+    let acc = t.start + t.clone + (t.wait ?? 0);
     for (const a of t.attempts) {
       sum.attempts!++;
       sum.fetch! += a.fetch ?? 0;
@@ -90,8 +93,7 @@ export function phases(r: Round): Record<string, number> {
       if (a.result === 'ok') sum.push_ok! += a.push;
       else sum.push_lost! += a.push;
       sum.backoff! += a.backoff ?? 0;
-      sum.wait! += a.wait ?? 0;
-      acc += (a.fetch ?? 0) + a.plan + a.commit + a.push + (a.backoff ?? 0) + (a.wait ?? 0);
+      acc += (a.fetch ?? 0) + a.plan + a.commit + a.push + (a.backoff ?? 0);
     }
     sum.other! += x.ms - acc;
   }

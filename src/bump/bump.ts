@@ -23,6 +23,7 @@ import { findFile, plan, type Plan } from './plan.js';
 export type { Plan } from './plan.js';
 import { Checkout, type KindChoice } from '../writeback/checkout.js';
 import { bumpViaApi, type ApiWriteback } from '../writeback/api.js';
+import { writebackLock, type HeldLock } from '../writeback/lock.js';
 
 export interface BumpConfig {
   remote: Remote;
@@ -42,6 +43,8 @@ export interface BumpConfig {
   shortSha?: string;
   sourceRepo?: string;
   maxAttempts: number;
+  /** take turns with the other writers on this host through this lock file, from the read to the push (src/writeback/lock.ts) */
+  lockFile?: string;
   /** Date.now() ms */
   deadline: number;
   historyDepth: number;
@@ -143,8 +146,11 @@ export interface BumpTiming {
   start: number;
   clone: number;
   attempts: Array<{ fetch?: number; plan: number; commit: number; push: number; result: 'ok' | 'race' | 'error'; backoff?: number }>;
+  /** waiting for --lock-file */
+  wait?: number;
   total?: number;
 }
+
 
 /**
  * V8 compiles a function on its first call: the first plan of a bump paid for compiling the YAML parser, the
@@ -172,6 +178,7 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
   const lap = lapTimer();
   let co: Checkout | undefined;
   let guard: Guard | undefined;
+  let lock: HeldLock | undefined;
   // the write-back identity commits (the author stays the pipeline's user); checked before anything is cloned
   const committer = writebackIdentity(cfg.env);
   // while git clones (its processes, and the server's, on the other core), compile the edit on a throwaway text
@@ -201,6 +208,20 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
     guard = new Guard(clone, { historyDepth: cfg.historyDepth, env: cfg.env, log, origin: cfg.origin, sourceRepo: cfg.sourceRepo });
     await guard.history.moved(head);
     log.info(`config repo ${cfg.remote.display} ${cfg.branch} at ${head.slice(0, 12)}`);
+    // --lock-file: the other writers on this host take their turns first; one that held the lock may have moved the
+    // branch since the clone, so a wait is followed by a fetch (no wait: the push finds out, as without the lock)
+    let lockFetch: number | undefined;
+    if (cfg.lockFile && !cfg.dryRun) {
+      lap();
+      lock = await writebackLock(cfg, timing);
+      lap();
+      if (lock.waited) {
+        head = await clone.resetToRemoteTip();
+        await guard.history.moved(head);
+        if (cfg.render) await co.closure(cfg.overlays);
+        lockFetch = lap();
+      }
+    }
     // when the current attempt started (its fetch, on a retry): the unit of the backoff
     let attemptStart = Date.now();
     // the shortest push window measured so far (fetch, re-apply, commit, push): the unit of the backoff
@@ -209,7 +230,7 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
       window = Math.min(window, measured);
       return backoffMs(attempt, window);
     };
-    let fetchMs: number | undefined;
+    let fetchMs: number | undefined = lockFetch;
     // pushes refused because another push reached the server at the same moment (the exponent of the backoff)
     let losses = 0;
     for (let attempt = 1; ; attempt++) {
@@ -294,7 +315,9 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
           hint: 'raise --timeout, or serialise the jobs with a GitLab resource_group; nothing was pushed',
         });
       }
-      let wait = backoffMs(losses, window);
+      // holding --lock-file, the writers of this host wait for us: only a writer from elsewhere moved the branch, and
+      // our next turn is now (backing off would keep this host's queue waiting on an idle branch)
+      let wait = lock ? 0 : backoffMs(losses, window);
       wait = Math.min(wait, Math.max(0, cfg.deadline - Date.now() - window));
       log.info(`push rejected, ${cfg.branch} moved (attempt ${attempt}/${cfg.maxAttempts}); re-applying on the new tip${wait ? ` in ${wait} ms` : ' at once'}`);
       if (wait) await sleep(wait);
@@ -308,6 +331,7 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
       if (cfg.render) await co.closure(cfg.overlays);
     }
   } finally {
+    lock?.release();
     clearImmediate(warm);
     await guard?.close();
     await co?.close();

@@ -86,8 +86,8 @@ export async function run(ctx: CommandContext, { values, positionals }: ParsedAr
       else throw e;
     }
   }
-  // --skip-ci, --max-attempts, --timeout, --history-depth, --source-repo, the author: shared with review up/down
-  const { skipCi, maxAttempts, timeoutS, historyDepth, sourceRepo, author } = await writebackFlags(ctx, values, problems);
+  // --skip-ci, --max-attempts, --timeout, --history-depth, --source-repo, the author, --lock-file: shared with review up/down
+  const { skipCi, maxAttempts, timeoutS, historyDepth, sourceRepo, author, lockFile } = await writebackFlags(ctx, values, problems);
   const via = (str(values, 'via') ?? (env.GITOPS_WRITE_VIA?.trim() || 'auto')) as ViaChoice;
   if (!VIA_CHOICES.includes(via)) problems.push(`--via must be ${VIA_CHOICES.join(', ')} (got ${JSON.stringify(via)})`);
   const workdir = str(values, 'workdir');
@@ -126,6 +126,7 @@ export async function run(ctx: CommandContext, { values, positionals }: ParsedAr
     shortSha: env.CI_COMMIT_SHORT_SHA || undefined,
     sourceRepo,
     maxAttempts,
+    lockFile,
     deadline: Date.now() + timeoutS * 1000,
     historyDepth,
     workdir: workdir ? resolve(ctx.cwd, workdir) : undefined,

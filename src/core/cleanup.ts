@@ -12,6 +12,8 @@ import { join } from 'node:path';
 
 const dirs = new Set<string>();
 const children = new Set<ChildProcess>();
+/** other things to undo on cancel (a write-back lock file): registered by their owner, who removes them when done */
+const undo = new Set<() => void>();
 /** groups whose leader was stopped on a timeout: swept once more when the process exits */
 const stopped = new Set<number>();
 
@@ -26,6 +28,12 @@ export function removeTempDir(d: string | undefined): void {
   if (!d) return;
   rmSync(d, { recursive: true, force: true });
   dirs.delete(d);
+}
+
+/** run `fn` on cancel, unless the returned function has been called first (its owner undid it itself) */
+export function atCancel(fn: () => void): () => void {
+  undo.add(fn);
+  return () => void undo.delete(fn);
 }
 
 /** register a temp dir made elsewhere */
@@ -88,6 +96,13 @@ export function installSignalHandlers(onSignal: (sig: NodeJS.Signals, code: numb
       const done = () => {
         for (const c of children) killGroup(c, 'SIGKILL');
         sweepStopped();
+        for (const fn of [...undo]) {
+          try {
+            fn();
+          } catch {
+            /* best effort */
+          }
+        }
         const removed = dirs.size;
         for (const d of [...dirs]) {
           try {

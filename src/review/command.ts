@@ -39,6 +39,7 @@ export interface ReviewConfig {
   timeoutS: number;
   historyDepth: number;
   sourceRepo?: string;
+  lockFile?: string;
 }
 
 /** the shared part of the configuration; problems are pushed, as the command checks its own flags too */
@@ -51,7 +52,7 @@ export async function reviewConfig(ctx: CommandContext, values: Values, problems
   else if (root) out.name = reviewName(e, root, problems);
   out.remote = configRemote(str(values, 'repo'), env, ctx.cwd, problems, errors);
   out.branch = configBranch(str(values, 'branch'), env, problems);
-  // --skip-ci, --max-attempts, --timeout, --history-depth, --source-repo, the author: as bump resolves them
+  // --skip-ci, --max-attempts, --timeout, --history-depth, --source-repo, the author, --lock-file: as bump resolves them
   Object.assign(out, await writebackFlags(ctx, values, problems));
   return out;
 }
@@ -99,6 +100,7 @@ export async function runReview(ctx: CommandContext, values: Values, cfg: Review
     shortSha: env.CI_COMMIT_SHORT_SHA || undefined,
     sourceRepo: cfg.sourceRepo,
     maxAttempts: cfg.maxAttempts,
+    lockFile: cfg.lockFile,
     deadline: Date.now() + cfg.timeoutS * 1000,
     historyDepth: cfg.historyDepth,
     workdir: workdir ? resolve(ctx.cwd, workdir) : undefined,

@@ -43,6 +43,7 @@ import { findFile, plan } from '../bump/plan.js';
 import type { BumpConfig, BumpOutcome } from '../bump/bump.js';
 import { LocalTree } from './tree.js';
 import { WritebackErrors } from './errors.js';
+import { writebackLock, type HeldLock } from './lock.js';
 
 // ------------------------------------------------------------------------------------------ which path
 
@@ -357,6 +358,8 @@ interface ApiTiming {
   clone: number;
   /** per attempt: re-read (fetch), plan, the commit request (push), and the wait after a refusal (backoff) */
   attempts: Array<{ fetch?: number; plan: number; commit: number; push: number; result: 'ok' | 'race' | 'error'; backoff?: number }>;
+  /** waiting for --lock-file */
+  wait?: number;
   /** HTTP requests made to GitLab, and their summed time */
   requests: number;
   requestMs: number;
@@ -387,6 +390,7 @@ export async function bumpViaApi(cfg: BumpConfig, backoffMs: (attempt: number, w
   const project = conn.project;
   let tree: ApiTree | undefined;
   let guard: Guard | undefined;
+  let lock: HeldLock | undefined;
   const where = `${conn.apiUrl.replace(/\/api\/v4$/, '')} project ${project} (${cfg.branch})`;
   try {
     tree = await ApiTree.open(gl, { project, branch: cfg.branch, log, purpose: 'bump' });
@@ -419,6 +423,23 @@ export async function bumpViaApi(cfg: BumpConfig, backoffMs: (attempt: number, w
     await guard.history.moved(t.head);
     log.info(`config repo ${where} at ${t.head.slice(0, 12)} (through the GitLab API)`);
     timing.clone = lap();
+    // --lock-file: as on the git path (src/bump/bump.ts), a wait for the other writers on this host is followed by a
+    // look at the branch, which one of them may have moved
+    if (cfg.lockFile && !cfg.dryRun) {
+      lap();
+      lock = await writebackLock(cfg, timing);
+      lap();
+      if (lock.waited) {
+        const now = await gl.branchHead(project, cfg.branch);
+        if (!now) throw branchGone(cfg.branch, project);
+        if (now !== t.head) {
+          await t.moveTo(now);
+          await guard.history.moved(now);
+          if (cfg.render) await t.closure(cfg.overlays);
+        }
+      }
+      lap();
+    }
     let window = Infinity;
     let attemptStart = Date.now();
     let fetchMs: number | undefined;
@@ -462,7 +483,8 @@ export async function bumpViaApi(cfg: BumpConfig, backoffMs: (attempt: number, w
       // together took 0.5-0.9 s, a later one 25-60 ms; in units of the first, the losers slept 1-2 s per attempt)
       window = Math.min(window, attempt === 1 ? 2 * tm.push : Date.now() - attemptStart);
       if (status === 400 && attempt < cfg.maxAttempts && Date.now() + window <= cfg.deadline) {
-        const wait = Math.min(backoffMs(attempt, window), Math.max(0, cfg.deadline - Date.now() - window));
+        // holding --lock-file: no wait (this host's writers wait for us; see src/bump/bump.ts)
+        const wait = lock ? 0 : Math.min(backoffMs(attempt, window), Math.max(0, cfg.deadline - Date.now() - window));
         log.debug(`commit refused (${refused.message}); reading ${cfg.branch} again${wait ? ` in ${wait} ms` : ''}`);
         lap();
         if (wait) await sleep(wait);
@@ -550,6 +572,7 @@ export async function bumpViaApi(cfg: BumpConfig, backoffMs: (attempt: number, w
       fetchMs = reread + lap();
     }
   } finally {
+    lock?.release();
     await guard?.close();
     tree?.close();
     gl.close();

@@ -10,4 +10,8 @@ export const WritebackErrors = {
   API_UNAVAILABLE: 'EWRITEBACK_API_UNAVAILABLE',
   /** GitLab's repository API answered something that is not a file or tree of the config repo (1) */
   API_ANSWER: 'EWRITEBACK_API_ANSWER',
+  /** --lock-file cannot be created (its directory is missing or not writable) (2) */
+  LOCK_FILE: 'EWRITEBACK_LOCK_FILE',
+  /** the write-back lock (--lock-file) was still held by another writer at the deadline (4) */
+  LOCK_TIMEOUT: 'EWRITEBACK_LOCK_TIMEOUT',
 } as const;

@@ -1,10 +1,11 @@
 /**
  * The flags every command that writes back through bump's loop shares (bump, review up/down), resolved and
  * checked in one place: `--skip-ci`, `--max-attempts`, `--timeout`, `--history-depth`, `--source-repo` (or
- * CI_PROJECT_DIR, for the stale guard's ancestry check) and the commit author (`--author-*`, else the GitLab
- * user of the pipeline). Problems are pushed, so that a command reports all of its own at once (exit 2).
+ * CI_PROJECT_DIR, for the stale guard's ancestry check), the commit author (`--author-*`, else the GitLab
+ * user of the pipeline) and `--lock-file`. Problems are pushed, so that a command reports all of its own at once (exit 2).
  */
-import { resolve } from 'node:path';
+import { statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { str, type CommandContext, type OptionSpec, type Values } from '../core/command.js';
 import { intFlag } from '../core/flags.js';
 import type { SkipCi } from '../bump/message.js';
@@ -20,6 +21,7 @@ export const writebackOptions: Record<string, OptionSpec> = {
   'max-attempts': { type: 'string', value: 'N', description: 'push attempts when the branch keeps moving (N writers at once need up to N in the worst case)', default: '20' },
   timeout: { type: 'string', value: 'SECONDS', description: 'time limit for the whole write-back', default: '300' },
   'history-depth': { type: 'string', value: 'N', description: 'how many commits back the stale guard looks for the last write of an image', default: '200' },
+  'lock-file': { type: 'string', value: 'PATH', description: 'writers on one host take turns through this lock file (read to push) instead of racing for the branch', env: ['GITOPS_LOCK_FILE'] },
 };
 
 export interface WritebackFlags {
@@ -29,6 +31,26 @@ export interface WritebackFlags {
   historyDepth: number;
   sourceRepo?: string;
   author: Identity;
+  /** --lock-file: an absolute path in an existing directory (src/writeback/lock.ts) */
+  lockFile?: string;
+}
+
+/** --lock-file (GITOPS_LOCK_FILE), resolved against the working directory; its directory must exist */
+export function lockFileFlag(ctx: CommandContext, values: Values, problems: string[]): string | undefined {
+  const raw = str(values, 'lock-file') ?? (ctx.env.GITOPS_LOCK_FILE?.trim() || undefined);
+  if (raw === undefined) return undefined;
+  const path = resolve(ctx.cwd, raw);
+  if (!raw.trim() || raw.endsWith('/')) problems.push(`--lock-file ${JSON.stringify(raw)} must name a file`);
+  else if (!isDir(dirname(path))) problems.push(`--lock-file ${raw}: the directory ${dirname(path)} does not exist`);
+  return path;
+}
+
+function isDir(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 export async function writebackFlags(ctx: CommandContext, values: Values, problems: string[]): Promise<WritebackFlags> {
@@ -54,5 +76,5 @@ export async function writebackFlags(ctx: CommandContext, values: Values, proble
     email: str(values, 'author-email') || env.GITLAB_USER_EMAIL || 'gitops-ci@noreply.invalid',
   };
   if (/[<>\n]/.test(author.name) || /[<>\s]/.test(author.email)) problems.push('--author-name/--author-email must not contain <, > or line breaks');
-  return { skipCi, maxAttempts, timeoutS, historyDepth, sourceRepo, author };
+  return { skipCi, maxAttempts, timeoutS, historyDepth, sourceRepo, author, lockFile: lockFileFlag(ctx, values, problems) };
 }

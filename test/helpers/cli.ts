@@ -33,6 +33,8 @@ export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: st
 export interface RunningCli {
   /** resolves when stderr has matched `re` (rejects when the CLI ends first) */
   waitForStderr(re: RegExp): Promise<void>;
+  /** signal the CLI process (SIGTERM: what GitLab sends a job it cancels) */
+  kill(signal: NodeJS.Signals): void;
   done: Promise<CliResult>;
 }
 
@@ -59,6 +61,7 @@ export function startCli(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: 
   });
   return {
     done,
+    kill: (signal) => void p.kill(signal),
     waitForStderr: (re) =>
       re.test(stderr)
         ? Promise.resolve()
