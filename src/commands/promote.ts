@@ -20,6 +20,7 @@ import { deployedRevision, pinDigests, readSource, repinned, type Pinned, type S
 import { promote, type MergeRequestApi, type PromoteOutcome } from '../promote/promote.js';
 import { KIND_CHOICES, kindFlag, type KindChoice } from '../writeback/checkout.js';
 import { decideVia, VIA_CHOICES, type ViaChoice } from '../writeback/api.js';
+import { lockFileFlag, writebackOptions } from '../writeback/flags.js';
 
 export const spec: CommandSpec = {
   name: 'promote',
@@ -63,6 +64,7 @@ GitLab (--via mr): CI_API_V4_URL / CI_SERVER_URL, CI_PROJECT_ID or the project o
     'author-email': { type: 'string', value: 'EMAIL', description: 'commit author email', default: 'gitops-ci@noreply.invalid', env: ['GITLAB_USER_EMAIL'] },
     'max-attempts': { type: 'string', value: 'N', description: '--via push: push attempts when the branch keeps moving', default: '20' },
     timeout: { type: 'string', value: 'SECONDS', description: 'time limit for the whole promotion', default: '300' },
+    'lock-file': { ...writebackOptions['lock-file']!, description: `--via push: ${writebackOptions['lock-file']!.description}` },
     'ssh-accept-new': { type: 'boolean', description: 'trust an unknown ssh host key on first use; prefer SSH_KNOWN_HOSTS' },
     ...registryOptions,
     dotenv: { type: 'string', value: 'FILE', description: 'write GITOPS_PROMOTED, GITOPS_CHANGED, GITOPS_COMMIT_SHA, GITOPS_CONFIG_HEAD, GITOPS_SOURCE_COMMIT, GITOPS_MR_IID, GITOPS_MR_URL to FILE' },
@@ -96,6 +98,7 @@ interface Flags {
   copyTo: Map<string, string>;
   targetKind: KindChoice;
   maxAttempts: number;
+  lockFile?: string;
   deadline: number;
   autoMergeS: number;
   author: { name: string; email: string };
@@ -130,6 +133,7 @@ function resolveFlags(ctx: CommandContext, values: Values): Flags {
   const targetKind = kindFlag(str(values, 'target-kind') ?? (env.GITOPS_TARGET_KIND || undefined), problems);
   const maxAttempts = intFlag(str(values, 'max-attempts'), 'max-attempts', 20, 1, 100, problems);
   const timeoutS = intFlag(str(values, 'timeout'), 'timeout', 300, 1, 86_400, problems);
+  const lockFile = lockFileFlag(ctx, values, problems);
   const autoMergeS = intFlag(str(values, 'auto-merge-timeout'), 'auto-merge-timeout', 120, 1, 86_400, problems);
   const mrOnly = ['label', 'assignee', 'reviewer', 'draft', 'auto-merge', 'title'].filter((k) => values[k] !== undefined && values[k] !== false && !(Array.isArray(values[k]) && !(values[k] as unknown[]).length));
   if (via !== 'mr' && mrOnly.length) problems.push(`${mrOnly.map((k) => `--${k}`).join(', ')} only apply with --via mr`);
@@ -168,6 +172,7 @@ function resolveFlags(ctx: CommandContext, values: Values): Flags {
     copyTo,
     targetKind,
     maxAttempts,
+    lockFile,
     deadline: Date.now() + timeoutS * 1000,
     autoMergeS,
     author,
@@ -316,6 +321,7 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
     author: f.author,
     job,
     maxAttempts: f.maxAttempts,
+    lockFile: f.lockFile,
     deadline: f.deadline,
     sshAcceptNew: f.sshAcceptNew,
     render: f.via === 'mr' || bool(values, 'render'),

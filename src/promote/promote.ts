@@ -77,6 +77,8 @@ export interface PromoteConfig {
   /** the promote job's own CI variables */
   job: Origin;
   maxAttempts: number;
+  /** --lock-file (--via push/api): take turns with this host's other writers (src/writeback/lock.ts) */
+  lockFile?: string;
   deadline: number;
   sshAcceptNew: boolean;
   /** render the target overlay before/after (always with --via mr) */
@@ -145,6 +147,7 @@ async function promoteByPush(cfg: PromoteConfig): Promise<PromoteOutcome> {
     author: cfg.author,
     origin: originOf(cfg.pinned, cfg.source, cfg.job),
     maxAttempts: cfg.maxAttempts,
+    lockFile: cfg.lockFile,
     deadline: cfg.deadline,
     historyDepth: 1,
     sshAcceptNew: cfg.sshAcceptNew,

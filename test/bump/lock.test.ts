@@ -13,7 +13,8 @@ import { startGitServer, tmp, type GitServer } from '../helpers/services.js';
 import { startGitlabDouble, type GitlabDouble } from '../doubles/gitlab/server.js';
 import { gitlabContractRecorder } from '../gitlab/contract.js';
 import { readImages } from '../../src/kustomize/edit.js';
-import { configRepo, headOf, IMAGE, installHook, jobEnv, logOf, PROD, show } from './fixture.js';
+import { configRepo, headOf, IMAGE, installHook, jobEnv, logOf, PROD, show, STAGING } from './fixture.js';
+import { DIGEST, repoWithDigest } from '../promote/fixture.js';
 
 let srv: GitServer;
 let gl: GitlabDouble;
@@ -116,6 +117,29 @@ describe('bump --lock-file', () => {
     } finally {
       holder.kill();
     }
+  });
+
+  it('promote --via push takes the same lock: held by a live writer, exit 4 with nothing pushed; left by a dead one, it lands', async () => {
+    const r = repoWithDigest(srv);
+    const lock = join(tmp('gci-lock-'), 'config.lock');
+    const promote = (timeout: string) =>
+      runCli(['promote', '--repo', r.url, '--branch', 'main', '--from', STAGING, '--to', PROD, '--timeout', timeout], { env: jobEnv(srv, { GITOPS_LOCK_FILE: lock, CI_PIPELINE_ID: '2001' }) });
+    const holder = spawn('sleep', ['60']);
+    try {
+      writeFileSync(lock, `${holder.pid} ${hostname()} holder ${Date.now()}\n`);
+      const held = await promote('3');
+      expect(held.code, held.all).toBe(4);
+      expect(held.stderr).toContain('EWRITEBACK_LOCK_TIMEOUT');
+      expect(headOf(r.path)).toBe(r.head);
+    } finally {
+      holder.kill();
+    }
+    writeFileSync(lock, `${deadPid()} ${hostname()} gone ${Date.now()}\n`);
+    const res = await promote('120');
+    expect(res.code, res.all).toBe(0);
+    expect(res.stderr).toContain('was left by a writer that is gone');
+    expect(show(r.path, `${PROD}/kustomization.yaml`)).toContain(`digest: ${DIGEST}`);
+    expect(existsSync(lock)).toBe(false);
   });
 
   it('--lock-file in a directory that does not exist: exit 2 before anything is cloned', async () => {

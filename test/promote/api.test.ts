@@ -11,7 +11,7 @@ import { startGitServer, type GitServer } from '../helpers/services.js';
 import { startGitlabDouble, type GitlabDouble } from '../doubles/gitlab/server.js';
 import { gitlabContractRecorder } from '../gitlab/contract.js';
 import { configRepo, headOf, jobEnv, leakForms, logOf, show } from '../bump/fixture.js';
-import { DIGEST, IMAGE, PROD, STAGING, layout, messageOf, withImages } from './fixture.js';
+import { DIGEST, IMAGE, PROD, STAGING, layout, messageOf, withImages, repoWithDigest as sharedRepoWithDigest } from './fixture.js';
 import { setup, stopFixtures } from '../argocd/fixture.js';
 
 let srv: GitServer;
@@ -31,12 +31,9 @@ afterAll(async () => {
 const CI = { CI_PROJECT_PATH: 'shovel/config', CI_PIPELINE_ID: '2001', CI_JOB_URL: 'https://gitlab.example.com/shovel/config/-/jobs/9001' };
 
 function repoWithDigest() {
-  const r = configRepo(srv);
-  const staging = layout()[`${STAGING}/kustomization.yaml`]!;
-  const msg = `[skip ci] bump shovel-gitops in staging\n\nstaging:\n- x\n\nGitops-Overlay: ${STAGING}\nGitops-Image: ${IMAGE}=${IMAGE}@${DIGEST}\nGitops-Source-Project: shovel/app\nGitops-Source-Commit: ${'c'.repeat(40)}\nGitops-Pipeline: https://gitlab.example.com/shovel/app/-/pipelines/1500\nGitops-Pipeline-Id: 1500\n`;
-  const head = pushTree(r.authUrl, { [`${STAGING}/kustomization.yaml`]: staging }, { message: msg, committer: { name: 'gitops-ci', email: 'gitops-ci@noreply.invalid' } });
+  const r = sharedRepoWithDigest(srv);
   gl.hooks.addProject({ path: r.name.replace(/\.git$/, ''), repo: r.name });
-  return { ...r, head };
+  return r;
 }
 
 const args = (url: string, ...more: string[]) => ['promote', '--repo', url, '--branch', 'main', '--from', STAGING, '--to', PROD, ...more];

@@ -1,7 +1,9 @@
 /** Shared set-up of the promote/preview tests: a config repo whose staging pins a digest, and a tiny image pushed to the real registry. */
 import { execFileSync } from 'node:child_process';
 import { seedLayout, type Tree } from '../helpers/config-repo.js';
-import type { Registry } from '../helpers/services.js';
+import type { GitServer, Registry } from '../helpers/services.js';
+import { pushTree } from '../helpers/config-repo.js';
+import { configRepo } from '../bump/fixture.js';
 import { OCI_MANIFEST, pushImage } from '../helpers/registry-api.js';
 
 export const IMAGE = 'registry.example.com/shovel/shovel-gitops';
@@ -41,4 +43,16 @@ export function messageOf(bare: string, ref = 'main'): string {
 /** DOCKER_AUTH_CONFIG for the registry */
 export function dockerAuth(reg: Registry): string {
   return JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from(`${reg.user}:${reg.password}`).toString('base64') } } });
+}
+
+/**
+ * a config repo whose staging pins IMAGE by digest, with a bump commit recording its provenance, made as bump
+ * makes it: by the write-back identity, the only one whose trailers are trusted
+ */
+export function repoWithDigest(srv: GitServer): ReturnType<typeof configRepo> {
+  const r = configRepo(srv);
+  const staging = layout()[`${STAGING}/kustomization.yaml`]!;
+  const msg = `[skip ci] bump shovel-gitops in staging\n\nstaging:\n- x\n\nGitops-Overlay: ${STAGING}\nGitops-Image: ${IMAGE}=${IMAGE}@${DIGEST}\nGitops-Source-Project: shovel/app\nGitops-Source-Commit: ${'c'.repeat(40)}\nGitops-Pipeline: https://gitlab.example.com/shovel/app/-/pipelines/1500\nGitops-Pipeline-Id: 1500\n`;
+  const head = pushTree(r.authUrl, { [`${STAGING}/kustomization.yaml`]: staging }, { message: msg, committer: { name: 'gitops-ci', email: 'gitops-ci@noreply.invalid' } });
+  return { ...r, head };
 }

@@ -11,7 +11,7 @@ import { bareRepo, pushTree, seedLayout } from '../helpers/config-repo.js';
 import { startGitServer, startRegistry, tmp, type GitServer, type Registry } from '../helpers/services.js';
 import { configRepo, headOf, jobEnv, leakForms, logOf, show } from '../bump/fixture.js';
 import { setup, stopFixtures } from '../argocd/fixture.js';
-import { DIGEST, IMAGE, PROD, STAGING, dockerAuth, layout, manifestDigest, messageOf, pushTinyImage, withImages } from './fixture.js';
+import { DIGEST, IMAGE, PROD, STAGING, dockerAuth, layout, manifestDigest, messageOf, pushTinyImage, withImages, repoWithDigest } from './fixture.js';
 
 let srv: GitServer;
 let reg: Registry;
@@ -31,21 +31,11 @@ const CI = {
   CI_JOB_URL: 'https://gitlab.example.com/shovel/config/-/jobs/9001',
 };
 
-/** a config repo whose staging pins IMAGE by digest, with a bump commit recording its provenance */
-function repoWithDigest() {
-  const r = configRepo(srv);
-  const staging = layout()[`${STAGING}/kustomization.yaml`]!;
-  const msg = `[skip ci] bump shovel-gitops in staging\n\nstaging:\n- x\n\nGitops-Overlay: ${STAGING}\nGitops-Image: ${IMAGE}=${IMAGE}@${DIGEST}\nGitops-Source-Project: shovel/app\nGitops-Source-Commit: ${'c'.repeat(40)}\nGitops-Pipeline: https://gitlab.example.com/shovel/app/-/pipelines/1500\nGitops-Pipeline-Id: 1500\n`;
-  // made as bump makes it: by the write-back identity, the only one whose trailers are trusted
-  const head = pushTree(r.authUrl, { [`${STAGING}/kustomization.yaml`]: staging }, { message: msg, committer: { name: 'gitops-ci', email: 'gitops-ci@noreply.invalid' } });
-  return { ...r, head };
-}
-
 const args = (url: string, ...more: string[]) => ['promote', '--repo', url, '--branch', 'main', '--from', STAGING, '--to', PROD, ...more];
 
 describe('promote --via push', () => {
   it('pins the staging digest in production, commits once with source trailers, and a re-run is a no-op', async () => {
-    const r = repoWithDigest();
+    const r = repoWithDigest(srv);
     const dotenv = join(tmp(), 'promote.env');
     const res = await runCli(args(r.url, '--dotenv', dotenv), { env: jobEnv(srv, CI) });
     expect(res.code, res.all).toBe(0);
@@ -79,7 +69,7 @@ describe('promote --via push', () => {
   });
 
   it('--dry-run prints the diff and changes nothing', async () => {
-    const r = repoWithDigest();
+    const r = repoWithDigest(srv);
     const res = await runCli(args(r.url, '--dry-run'), { env: jobEnv(srv, CI) });
     expect(res.code, res.all).toBe(0);
     expect(res.stdout).toContain(`+    digest: ${DIGEST}`);
