@@ -9,11 +9,13 @@
  * plus ours against a small repo (the seed layout alone: cost must not follow the repo), and N bumps of N
  * images, N = 5, 12, 20, on the small and the big repo: one after another on one branch, all at once on one
  * branch (issue #12: at once must cost no more than in a row), and all at once on N branches of their own
- * (no race: what running at once gains on this machine at all), with how much two processes at once cost
- * here against one, and the trace of where the 20 concurrent writers' time went (bench/contention.ts).
+ * (no race: what running at once gains on this machine at all), and all at once on one branch taking turns
+ * through one --lock-file (writers sharing a host: src/writeback/lock.ts), with how much two processes at once
+ * cost here against one, and the trace of where the 20 concurrent writers' time went (bench/contention.ts).
  *
  * and the write-back through GitLab's commits API (bump --via api, issue 20), side by side with the same floor: one
- * bump on the big repo, and N racing bumps through the API against the same N one after another. The API is the
+ * bump on the big repo, and N racing bumps through the API against the same N one after another (and taking turns
+ * through one --lock-file). The API is the
  * GitLab double (test/doubles/gitlab) in front of the same git server: its git plumbing runs in this process, so
  * the server side of these rows is the double's, not Gitaly's.
  *
@@ -153,6 +155,8 @@ const packSize = du(join(big.path, 'objects'));
 const small = serverRepo('bench/small.git');
 pushTree(small.auth, seedLayout(IMAGE));
 const base = new Map<string, string>();
+/** --lock-file of the locked rounds (a path in a directory of this run; the CLI removes the file after each turn) */
+const lockFile = join(tmp('gci-lock-'), 'config.lock');
 
 // the GitLab double in front of the same git server: bump --via api reads and commits through it
 const gl = await startGitlabDouble({ git: srv, projects: [{ path: 'bench/big', repo: 'bench/big.git' }, { path: 'bench/small', repo: 'bench/small.git' }] });
@@ -204,6 +208,7 @@ for (const [label, repo] of ONLY_API ? [] : ([['small', small], ['big', big]] as
     const seqBranch = await freshRound(repo, n, 'sequential');
     const apartRound = await freshRound(repo, n, 'apart');
     const concBranch = await freshRound(repo, n, 'concurrent');
+    const locked = await freshRound(repo, n, 'locked');
     const retries = concBranch.round.runs.map((r) => r.retries);
     concRows.push([
       label,
@@ -216,6 +221,9 @@ for (const [label, repo] of ONLY_API ? [] : ([['small', small], ['big', big]] as
       `${(apartRound.round.wall / seqBranch.round.wall).toFixed(2)}`,
       `${(concBranch.round.wall / seqBranch.round.wall).toFixed(2)}`,
       `${(concBranch.round.wall / apartRound.round.wall).toFixed(2)}`,
+      ms(locked.round.wall),
+      `${(locked.round.wall / seqBranch.round.wall).toFixed(2)}`,
+      `${locked.landed}`,
       String(median(retries)),
       String(Math.max(...retries)),
       (retries.reduce((a, b) => a + b, 0) / n).toFixed(2),
@@ -231,7 +239,7 @@ for (const [label, repo] of ONLY_API ? [] : ([['small', small], ['big', big]] as
  * reset `main` of the repo to its built state, run n bumps, and count the images that landed. `apart`: on
  * n branches of their own, made at the same commit for the round and removed after it.
  */
-async function freshRound(repo: { url: string; path: string }, n: number, mode: 'sequential' | 'concurrent' | 'apart', env: NodeJS.ProcessEnv = cliEnv): Promise<{ round: Round; landed: number }> {
+async function freshRound(repo: { url: string; path: string }, n: number, mode: 'sequential' | 'concurrent' | 'apart' | 'locked', env: NodeJS.ProcessEnv = cliEnv): Promise<{ round: Round; landed: number }> {
   const start = base.get(repo.path)!;
   run('git', ['-C', repo.path, 'update-ref', 'refs/heads/main', start]);
   const tag = `${mode[0]}${++tagSeq}`;
@@ -246,7 +254,8 @@ async function freshRound(repo: { url: string; path: string }, n: number, mode: 
     }
     return { round, landed };
   }
-  const round = mode === 'sequential' ? await sequential(env, repo.url, n, tag) : await concurrent(env, repo.url, n, tag);
+  // locked: N at once taking turns through one --lock-file (GITOPS_LOCK_FILE, as a job sets it), as writers sharing a host do
+  const round = mode === 'sequential' ? await sequential(env, repo.url, n, tag) : await concurrent(mode === 'locked' ? { ...env, GITOPS_LOCK_FILE: lockFile } : env, repo.url, n, tag);
   const tip = spawnSync('git', ['-C', repo.path, 'show', `main:${OVERLAY}/kustomization.yaml`]).stdout.toString();
   const commits = Number(spawnSync('git', ['-C', repo.path, 'rev-list', '--count', `${start}..main`]).stdout.toString().trim());
   const inFile = Array.from({ length: n }, (_, i) => new RegExp(`newTag: ["']?${tag}-${i}["']?$`, 'm').test(tip)).filter(Boolean).length;
@@ -265,9 +274,10 @@ for (const [label, repo] of [['small', small], ['big', big]] as const) {
     const before = gl.requests.length;
     const concRound = await freshRound(repo, n, 'concurrent', apiEnv);
     const served = gl.requests.slice(before);
+    const lockedRound = await freshRound(repo, n, 'locked', apiEnv);
     const refused = served.filter((x) => x.method === 'POST' && x.status === 400).length;
     const retries = concRound.round.runs.map((r) => r.retries);
-    apiRows.push([label, String(n), load.toFixed(2), `${seqRound.landed}/${concRound.landed}`, ms(seqRound.round.wall), ms(concRound.round.wall), `${(concRound.round.wall / seqRound.round.wall).toFixed(2)}`, String(median(retries)), String(Math.max(...retries)), String(refused), (served.length / n).toFixed(1), `${ms(cpuOf(seqRound.round))} / ${ms(cpuOf(concRound.round))}`]);
+    apiRows.push([label, String(n), load.toFixed(2), `${seqRound.landed}/${concRound.landed}`, ms(seqRound.round.wall), ms(concRound.round.wall), `${(concRound.round.wall / seqRound.round.wall).toFixed(2)}`, ms(lockedRound.round.wall), `${(lockedRound.round.wall / seqRound.round.wall).toFixed(2)}`, String(lockedRound.landed), String(median(retries)), String(Math.max(...retries)), String(refused), (served.length / n).toFixed(1), `${ms(cpuOf(seqRound.round))} / ${ms(cpuOf(concRound.round))}`]);
   }
 }
 const apiMed = median(samples['gitops-ci bump --via api (GitLab commits API, no clone), big repo']!.t);
@@ -295,11 +305,11 @@ report(
       ['median', ms(apiMed), ms(median(apiOne.map((x) => x.cpu))), String(median(apiOne.map((x) => x.requests))), ms(median(apiOne.map((x) => x.clientMs))), ms(median(apiOne.map((x) => x.doubleMs)))],
     ]),
     '',
-    "N racing bumps through the API against the same N one after another (target at most 1.2x); refused = commits GitLab refused (a file changed since it was read), requests = the double's requests per writer in the concurrent round, client CPU = the N processes' CPU summed:",
-    table([['repo', 'N', 'load', 'landed seq/conc', 'sequential', 'concurrent', 'conc/seq', 'retries median', 'retries max', 'refused', 'requests/writer', 'client CPU seq / conc'], ...apiRows]),
+    "N racing bumps through the API against the same N one after another (target at most 1.2x); locked = the same N at once taking turns through one --lock-file (writers sharing a host); refused = commits GitLab refused (a file changed since it was read), requests = the double's requests per writer in the concurrent round, client CPU = the N processes' CPU summed:",
+    table([['repo', 'N', 'load', 'landed seq/conc', 'sequential', 'concurrent', 'conc/seq', 'locked', 'locked/seq', 'landed locked', 'retries median', 'retries max', 'refused', 'requests/writer', 'client CPU seq / conc'], ...apiRows]),
     '',
-    `N gitops-ci bump processes, N different images, side by side on the same repo reset to the same commit: one after another on one branch (sequential), all at once on N branches of their own (apart: no race, what running at once gains on this machine at best), all at once on one branch (concurrent). load = 1-min load average before the row; retries = extra push attempts per writer in the concurrent round. Target: conc/seq at most 1.2x where apart/seq is below 1 (where running at once gains):`,
-    table([['repo', 'N', 'load', 'landed seq/apart/conc', 'sequential', 'apart', 'concurrent', 'apart/seq', 'conc/seq', 'conc/apart', 'retries median', 'retries max', 'retries mean'], ...concRows]),
+    `N gitops-ci bump processes, N different images, side by side on the same repo reset to the same commit: one after another on one branch (sequential), all at once on N branches of their own (apart: no race, what running at once gains on this machine at best), all at once on one branch (concurrent), and all at once on one branch taking turns through one --lock-file (locked: writers sharing a host; the lock is held from the read of the branch to the push). load = 1-min load average before the row; retries = extra push attempts per writer in the concurrent round. Target: conc/seq at most 1.2x where apart/seq is below 1 (where running at once gains):`,
+    table([['repo', 'N', 'load', 'landed seq/apart/conc', 'sequential', 'apart', 'concurrent', 'apart/seq', 'conc/seq', 'conc/apart', 'locked', 'locked/seq', 'landed locked', 'retries median', 'retries max', 'retries mean'], ...concRows]),
     '',
     ...(trace
       ? [
