@@ -313,9 +313,9 @@ report(
     '',
     ...(trace
       ? [
-          'where the time of the 20 concurrent writers on the big repo went, summed over the 20 processes (bump --verbose "bump timing"):',
-          table([['phase', 'total', 'per writer', 'share'], ...Object.entries(trace).filter(([k]) => k !== 'processes' && k !== 'attempts').map(([k, v]) => [k, ms(v), ms(v / 20), `${((100 * v) / trace!.processes!).toFixed(0)}%`])]),
-          `(${trace.attempts} attempts for 20 writers; sum of the processes' wall time ${ms(trace.processes!)}; wall of the round ${ms(traceRound!.wall)})`,
+          `where the time of the ${traceRound!.runs.length} concurrent writers on the big repo went, summed over the ${traceRound!.runs.length} processes (bump --verbose "bump timing"):`,
+          table([['phase', 'total', 'per writer', 'share'], ...Object.entries(trace).filter(([k]) => k !== 'processes' && k !== 'attempts').map(([k, v]) => [k, ms(v), ms(v / traceRound!.runs.length), `${((100 * v) / trace!.processes!).toFixed(0)}%`])]),
+          `(${trace.attempts} attempts for ${traceRound!.runs.length} writers; sum of the processes' wall time ${ms(trace.processes!)}; wall of the round ${ms(traceRound!.wall)})`,
         ]
       : []),
     '',
