@@ -30,12 +30,13 @@ import type { BumpConfig } from '../bump/bump.js';
 import { WritebackErrors } from './errors.js';
 
 export interface HeldLock {
-  /** ms spent waiting for it (0: it was free) */
+  /** ms spent waiting for it (0: free at the first look; a lock broken as stale counts as a wait) */
   waited: number;
   release(): void;
 }
 
 const POLL_MS = 20;
+const STALE_CHECK_MS = 500;
 
 /** the holder of a lock file, as written by acquire; undefined when the text is not ours (or empty) */
 function holderOf(text: string): { pid: number; host: string; token: string; at: number } | undefined {
@@ -53,8 +54,8 @@ function alive(pid: number): boolean {
   }
 }
 
-/** is the lock at `path` left by a holder that is gone? (see the rules above) */
-function stale(path: string, staleAfterMs: number): boolean {
+/** the text of the lock at `path` when its holder is gone (see the rules above); undefined when it is held, or free */
+function stale(path: string, staleAfterMs: number): string | undefined {
   let text: string;
   let mtime: number;
   try {
@@ -62,12 +63,12 @@ function stale(path: string, staleAfterMs: number): boolean {
     mtime = statSync(path).mtimeMs;
   } catch {
     // released meanwhile: not stale, just free
-    return false;
+    return undefined;
   }
   const h = holderOf(text);
   // an old lock is stale whoever holds it (a pid reused by another program must not hold writers up for ever)
-  if (Date.now() - mtime > staleAfterMs) return true;
-  return !!h && h.host === hostname() && !alive(h.pid);
+  if (Date.now() - mtime > staleAfterMs) return text;
+  return h && h.host === hostname() && !alive(h.pid) ? text : undefined;
 }
 
 /**
@@ -79,7 +80,8 @@ export async function acquireLock(path: string, o: { deadline: number; staleAfte
   const line = `${process.pid} ${hostname()} ${token} ${Date.now()}\n`;
   const t0 = Date.now();
   let told = false;
-  for (;;) {
+  let nextStaleCheck = 0;
+  for (let tries = 0; ; tries++) {
     let fd: number | undefined;
     try {
       fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
@@ -107,14 +109,19 @@ export async function acquireLock(path: string, o: { deadline: number; staleAfte
         }
       };
       const unregister = atCancel(release);
-      const waited = Date.now() - t0;
+      // taken at the first look: nobody held it (0); else the time waited, at least 1 ms
+      const waited = tries ? Math.max(1, Date.now() - t0) : 0;
       if (waited) o.log.info(`took the write-back lock ${path} after ${waited} ms`);
       return { waited, release };
     }
-    if (stale(path, o.staleAfterMs)) {
+    // whether the holder is gone is asked every half second, not on every look
+    const left = Date.now() >= nextStaleCheck ? stale(path, o.staleAfterMs) : undefined;
+    if (Date.now() >= nextStaleCheck) nextStaleCheck = Date.now() + STALE_CHECK_MS;
+    if (left !== undefined) {
       o.log.warn(`the write-back lock ${path} was left by a writer that is gone: removing it`);
       try {
-        unlinkSync(path);
+        // only the lock judged stale: another waiter may have removed it and taken a fresh one meanwhile
+        if (readFileSync(path, 'utf8') === left) unlinkSync(path);
       } catch {
         /* another waiter removed it first */
       }

@@ -42,7 +42,7 @@ function deadPid(): number {
 
 describe('bump --lock-file', () => {
   for (const via of ['git', 'api'] as const) {
-    it(`${via}: 6 bumps at once on one branch take turns: 6 commits, every image in the file, not one push refused, the lock removed`, async () => {
+    it(`${via}: 6 bumps at once on one branch take turns: 6 commits, every image in the file, no writer that waited refused, no backoff sleep, the lock removed`, async () => {
       const r = configRepo(srv);
       gl.hooks.addProject({ path: r.name.replace(/\.git$/, ''), repo: r.name });
       const lock = join(tmp('gci-lock-'), 'config.lock');
@@ -61,15 +61,23 @@ describe('bump --lock-file', () => {
       const images = readImages(show(r.path, `${PROD}/kustomization.yaml`), 'kustomization.yaml');
       for (let i = 0; i < N; i++) expect(images.find((e) => e.name === svc(i))?.newTag).toBe(`build-${i}`);
       expect(logOf(r.path, `${r.head}..main`)).toHaveLength(N);
-      // one attempt each: nobody lost a race, nobody slept in backoff
-      const timings = results.map((x) => timingOf(x.stderr));
-      expect(timings.map((t) => t?.attempts.map((a) => a.result))).toEqual(Array.from({ length: N }, () => ['ok']));
-      // they did wait for each other: all but the first to take the lock
-      expect(timings.filter((t) => (t?.wait ?? 0) > 0).length).toBeGreaterThanOrEqual(1);
+      // they took turns: a writer that waited for the lock read the branch after the one before it had written,
+      // so its first push (or commit) landed. Only a writer that found the lock free at its first look can be
+      // refused, once (its clone began before a neighbour's push), and it then goes again at once: the writers
+      // behind it wait for it, so no backoff sleep.
+      const timings = results.map((x) => timingOf(x.stderr)!);
+      for (const t of timings) {
+        expect(t.attempts.at(-1)!.result).toBe('ok');
+        if (t.wait) expect(t.attempts.map((a) => a.result)).toEqual(['ok']);
+        else expect(t.attempts.length).toBeLessThanOrEqual(2);
+      }
+      expect(timings.filter((t) => (t.wait ?? 0) > 0).length).toBeGreaterThanOrEqual(1);
       expect(results.filter((x) => /holds the write-back lock/.test(x.stderr)).length).toBeGreaterThanOrEqual(1);
+      for (const x of results) expect(x.stderr).not.toMatch(via === 'git' ? /re-applying on the new tip in \d+ ms/ : /reading main again in \d+ ms/);
       if (via === 'api') {
         const commits = gl.requests.slice(before).filter((q) => q.method === 'POST' && q.path.includes('/repository/commits'));
-        expect(commits.map((q) => q.status)).toEqual(Array.from({ length: N }, () => 201));
+        expect(commits.filter((q) => q.status === 201)).toHaveLength(N);
+        expect(commits.filter((q) => q.status !== 201).length).toBeLessThanOrEqual(timings.filter((t) => !t.wait).length);
       }
       expect(existsSync(lock)).toBe(false);
     }, 150_000);
