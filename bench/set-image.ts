@@ -26,11 +26,20 @@
  * chunk of the bundle (scripts/build.mjs) without the `yaml` parser (src/kustomize/set-images.ts and fast-edit.ts
  * import it only for a file the line reader cannot answer), then per overlay a readdir, a read and the edit (a line
  * reader, src/edit/simple-yaml.ts; the same scan gives the resources for the unused-image check), all synchronous
- * (realpath once per parent directory, one stderr write for the per-overlay lines); then every temp file is
- * written and the renames run a few at a time in the thread pool (a rename over an existing ext4 file starts its
- * writeback: that is where sed -i waits too). The rest is garbage collection and V8 compiling hot functions on
- * its background threads. The Helm target pins without the parse too (src/edit/helm-fast.ts), but its module
- * imports `yaml`, so the Helm process still loads the parser.
+ * (realpath once per parent directory, the git work tree looked up once per parent directory too, one stderr
+ * write for the per-overlay lines); then every temp file is written and the renames run a few at a time in the
+ * thread pool (a rename over an existing ext4 file starts its writeback: that is where sed -i waits too); then
+ * the exit, without the heap teardown (src/cli.ts). A perf profile of the main thread (1,000 overlays) splits it
+ * into about 45% JavaScript, 25% system calls (the openat of the reads and of the temp files most), 13% page
+ * faults of the growing heap, 10% compiling (most of it node's and the bundle's start) and 6% garbage
+ * collection; beside it, V8's background threads spend about 200 ms of CPU optimising the hot functions and the
+ * thread pool about 80 ms renaming. That CPU is why ours costs 4-5× sed's CPU for 2× its wall time.
+ * Tried and dropped (measured no better): reads and readdirs in the thread pool (a callback per small file costs
+ * the main thread about what the synchronous call does: 1,000 reads with 120 µs of work each took 204-209 ms
+ * against 164 synchronously), temp files written in the thread pool (54-84 ms against 59, and 1.5-2× the CPU),
+ * and the unused-image scan run while the renames are in flight (the renames then wait for the scan to yield:
+ * the main thread's idle time grew 13-28 ms). The Helm target pins without the parse too (src/edit/helm-fast.ts),
+ * but its module imports `yaml`, so the Helm process still loads the parser.
  *
  * Run: npx tsx bench/set-image.ts   (BENCH_SAMPLE=10 and BENCH_ROUNDS=3 for a quick run)
  */

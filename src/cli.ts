@@ -264,6 +264,10 @@ if (isEntry && !rerunWithoutNodeDebug()) {
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;
+      // Once nothing is left to run (the event loop empty: every write flushed, every child and timer done;
+      // 'exit' handlers still run), end without tearing down the heap: after set-image on 1,000 overlays the
+      // teardown of a natural exit took 14-45 ms, median 25, against 9-19, median 11 (bench/set-image.ts).
+      process.once('beforeExit', () => process.exit());
     },
     (e) => {
       process.stderr.write(mask(`fatal: ${(e as Error)?.stack ?? String(e)}\n`));

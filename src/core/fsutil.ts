@@ -10,8 +10,14 @@ let tmpSeq = 0;
  * need not be unpredictable: Math.random, not node:crypto, whose load cost every command 7-30 ms at start-up.
  */
 function tmpNameFor(file: string): string {
-  tmpTag ??= Math.floor(Math.random() * 2 ** 32).toString(16).padStart(8, '0');
-  return join(dirname(file), `.${basename(file)}.${process.pid}.${tmpTag}${(tmpSeq++).toString(36)}.tmp`);
+  tmpTag ??= `.${process.pid}.${Math.floor(Math.random() * 2 ** 32).toString(16).padStart(8, '0')}`;
+  const tail = `${tmpTag}${(tmpSeq++).toString(36)}.tmp`;
+  // `dir/name` with a name that is not `.` or `..`: `dir/.name<tail>` by slicing (path.join normalised the whole
+  // path again, a thousand times for set-image); anything else through node:path
+  const slash = file.lastIndexOf('/');
+  const name = slash > 0 ? file.slice(slash + 1) : '';
+  if (name !== '' && name !== '.' && name !== '..') return `${file.slice(0, slash + 1)}.${name}${tail}`;
+  return join(dirname(file), `.${basename(file)}${tail}`);
 }
 
 /**

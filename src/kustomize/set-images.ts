@@ -277,14 +277,27 @@ export async function setImagesInOverlays(dirs: string[], exprs: ImageExpr[], op
     try {
       // nothing outside the work tree (or the directory we were given) is read or written: a symlinked
       // overlay directory or kustomization file that leads out of it is refused before it is read
-      const boundary = await boundaryOf(abs, opts.cwd, memo);
-      const outside = (real: string) =>
-        fail.usage(KustomizeErrors.OUTSIDE, `${shown} leads outside ${boundary.what} (to ${real}) through a symlink; it is not read or written`, {
+      let boundary: { root: string; what: string } | undefined;
+      const exactBoundary = async () => (boundary ??= await boundaryOf(abs, opts.cwd, memo));
+      const outside = async (real: string) => {
+        const b = await exactBoundary();
+        return fail.usage(KustomizeErrors.OUTSIDE, `${shown} leads outside ${b.what} (to ${real}) through a symlink; it is not read or written`, {
           where: shown,
-          hint: `keep the overlay and its kustomization file inside ${boundary.what} (${boundary.root}), or run set-image from where it lives`,
+          hint: `keep the overlay and its kustomization file inside ${b.what} (${b.root}), or run set-image from where it lives`,
         });
-      const dirReal = memo.insideSync(boundary.root, abs) ?? (await resolveInside(boundary.root, abs));
-      if (!dirReal.inside) throw outside(dirReal.real);
+      };
+      // The boundary of the overlay is its own directory when that holds .git, else its parent's. Inside the
+      // parent's boundary is inside its own either way, so that is checked first: a thousand overlays side by
+      // side then cost no look-up of their own .git (one per overlay was a tenth of phase 1); any other answer
+      // comes from the overlay's own boundary, as before.
+      const up = dirname(abs);
+      const parentBoundary = up === abs ? undefined : await boundaryOf(up, opts.cwd, memo);
+      let dirReal = parentBoundary && memo.insideSync(parentBoundary.root, abs);
+      if (!dirReal?.inside) {
+        const b = await exactBoundary();
+        dirReal = memo.insideSync(b.root, abs) ?? (await resolveInside(b.root, abs));
+      }
+      if (!dirReal.inside) throw await outside(dirReal.real);
       let k: ReturnType<typeof findKustomizationEntry>;
       try {
         k = findKustomizationEntry(abs);
@@ -297,8 +310,13 @@ export async function setImagesInOverlays(dirs: string[], exprs: ImageExpr[], op
       listings.set(abs, k.names);
       // write through a symlinked kustomization to its target (a rename over the link would replace the link);
       // a plain file in a directory that is inside is inside, where the directory really is
-      const fileReal = k.plain ? { real: childOf(dirReal.real, k.name), inside: true } : (memo.insideSync(boundary.root, found) ?? (await resolveInside(boundary.root, found)));
-      if (!fileReal.inside) throw outside(fileReal.real);
+      const fileReal = k.plain
+        ? { real: childOf(dirReal.real, k.name), inside: true }
+        : await (async () => {
+            const b = await exactBoundary();
+            return memo.insideSync(b.root, found) ?? (await resolveInside(b.root, found));
+          })();
+      if (!fileReal.inside) throw await outside(fileReal.real);
       const file = fileReal.real;
       const where = shown === '.' ? k.name : CLEAN_RELATIVE.test(shown) ? `${shown}/${k.name}` : join(shown, k.name);
       let before: string;
