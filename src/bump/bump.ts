@@ -151,7 +151,6 @@ export interface BumpTiming {
   total?: number;
 }
 
-
 /**
  * V8 compiles a function on its first call: the first plan of a bump paid for compiling the YAML parser, the
  * kustomization edit and the diff while nothing else ran. Called while the clone's git processes run (they
