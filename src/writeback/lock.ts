@@ -4,8 +4,8 @@
  * read of the branch to the push (or the API commit), instead of racing for the branch.
  *
  * Why: N writers racing for one branch pay for the race in refused pushes, re-fetches and backoff sleeps
- * (bench/bump: 2-2.8x the same N one after another on this machine), while N writers that take turns after
- * cloning at once pay only one fetch each (1.1-1.2x; bench/bump's "locked" column). A GitLab resource_group
+ * (bench/bump: 1.6-3.3x the same N one after another through git on this machine, 1.2-1.6x through the API), while N writers that take turns after
+ * cloning at once pay only one fetch each (0.97-1.30x and 0.72-1.05x; bench/bump's "locked" column). A GitLab resource_group
  * gives that order across a project's jobs (https://docs.gitlab.com/ci/resource_groups/); it does not reach
  * across projects, nor outside GitLab. This lock does, for writers on one host (or one shared directory).
  *
