@@ -15,7 +15,7 @@ import { addSecret, redactUrl, stripUserinfo } from '../core/mask.js';
 import type { Logger } from '../core/log.js';
 import type { Connection } from './config.js';
 import { ArgoErrors } from './errors.js';
-import { DEFAULT_MAX_BYTES, ERROR_BODY_BYTES, formatBytes, isBoundError, readBody, watchDeadline, type Deadline } from '../core/http.js';
+import { DEFAULT_MAX_BYTES, ERROR_BODY_BYTES, formatBytes, isBoundError, KEEP_ALIVE, readBody, watchDeadline, type Deadline } from '../core/http.js';
 import { appLabel, type AppRef, type Application, type ApplicationSet, type ApplicationTree, type ResourceKey } from './types.js';
 import type { SyncWindowsAnswer } from './windows.js';
 
@@ -79,7 +79,7 @@ export class ArgoClient {
   ) {
     this.token = conn.token;
     const isHttps = conn.baseUrl.startsWith('https:');
-    this.agent = isHttps ? new https.Agent({ keepAlive: true, ca: conn.ca, rejectUnauthorized: !conn.insecure }) : new http.Agent({ keepAlive: true });
+    this.agent = isHttps ? new https.Agent({ ...KEEP_ALIVE, ca: conn.ca, rejectUnauthorized: !conn.insecure }) : new http.Agent({ ...KEEP_ALIVE });
     if (conn.insecure) log.warn('TLS certificate verification is off (--insecure)');
   }
 

@@ -13,6 +13,18 @@
  */
 import type { ClientRequest, IncomingMessage } from 'node:http';
 
+/**
+ * The keep-alive agents of the GitLab, Argo CD and registry clients: connections are reused, but one left idle
+ * for 2 s is closed by us (Node's agent destroys a free socket whose timeout fires). A server closes idle
+ * connections too (Node's http server after 5 s, nginx after 75 s, load balancers after about 60 s); a request
+ * sent on a connection at the moment the server closes it fails with ECONNRESET, which for a POST cannot be
+ * retried safely (a run with GITOPS_RETRY_ATTEMPTS=1 saw one, a promote whose git push had taken several
+ * seconds). Closing first, well before any server does, leaves no such moment; a new connection after an idle
+ * pause costs one handshake. On an active request the socket timeout only emits an event nothing listens to:
+ * the request's own bound is watchDeadline below.
+ */
+export const KEEP_ALIVE = { keepAlive: true, timeout: 2_000 } as const;
+
 /** JSON answers (GitLab, Argo CD): far above any answer we ask for (a 100-item page is well under 1 MiB) */
 export const DEFAULT_MAX_BYTES = 32 * 1024 * 1024;
 /** error bodies: only their first part is read, for the message */

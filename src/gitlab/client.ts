@@ -24,7 +24,7 @@ import { fail, GitopsError, type ErrorInit } from '../core/errors.js';
 import { mask, redactUrl } from '../core/mask.js';
 import type { Logger } from '../core/log.js';
 import { serverRoot, type GitlabConfig } from './config.js';
-import { DEFAULT_MAX_BYTES, ERROR_BODY_BYTES, formatBytes, formatMs, isBoundError, readBody, watchDeadline } from '../core/http.js';
+import { DEFAULT_MAX_BYTES, ERROR_BODY_BYTES, formatBytes, formatMs, isBoundError, KEEP_ALIVE, readBody, watchDeadline } from '../core/http.js';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { GitlabErrors } from './errors.js';
 
@@ -421,8 +421,8 @@ class Transport {
     private readonly opts: ClientOptions,
   ) {
     this.agent = cfg.apiUrl.startsWith('https:')
-      ? new https.Agent({ keepAlive: true, ca: cfg.ca, rejectUnauthorized: !cfg.insecure })
-      : new http.Agent({ keepAlive: true });
+      ? new https.Agent({ ...KEEP_ALIVE, ca: cfg.ca, rejectUnauthorized: !cfg.insecure })
+      : new http.Agent({ ...KEEP_ALIVE });
   }
 
   /**

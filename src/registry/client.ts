@@ -19,7 +19,7 @@ import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fail, isGitopsError, isTransientErrno, type GitopsError } from '../core/errors.js';
 import { apiHost, isLoopback } from './ref.js';
-import { ERROR_BODY_BYTES, formatBytes, formatMs, isBoundError, readBody, watchDeadline } from '../core/http.js';
+import { ERROR_BODY_BYTES, formatBytes, formatMs, isBoundError, KEEP_ALIVE, readBody, watchDeadline } from '../core/http.js';
 import type { CredentialStore, Credentials } from './auth.js';
 
 export const MANIFEST_TYPES = [
@@ -127,7 +127,7 @@ export class RegistryClient {
   private readonly tokens = new Map<string, string>();
   private readonly creds?: Credentials;
   private readonly httpsAgent: https.Agent;
-  private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+  private readonly httpAgent = new http.Agent({ ...KEEP_ALIVE, maxSockets: 8 });
   private readonly attempts: number;
   private readonly backoffMs: number;
   private readonly debug: (m: string) => void;
@@ -149,7 +149,7 @@ export class RegistryClient {
         throw fail.usage('EREGISTRY_CA_FILE', `cannot read the CA file: ${(e as Error).message}`, { where: opts.caFile });
       }
     }
-    this.httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 8, ca, rejectUnauthorized: !opts.insecure });
+    this.httpsAgent = new https.Agent({ ...KEEP_ALIVE, maxSockets: 8, ca, rejectUnauthorized: !opts.insecure });
     this.attempts = opts.attempts ?? 5;
     this.backoffMs = opts.backoffMs ?? 200;
     this.debug = opts.debug ?? (() => undefined);
