@@ -9,7 +9,7 @@ import { bool, str, strs, type CommandContext, type CommandResult, type CommandS
 import { fail, type GitopsError } from '../core/errors.js';
 import { intFlag, overlayFlag } from '../core/flags.js';
 import { envOf } from '../bump/message.js';
-import { BRANCH_NAME, configRemote, type Remote } from '../git/url.js';
+import { checkBranch, configRemote, type Remote } from '../git/url.js';
 import { imageExprsFlag, parseImageExprs, type ImageExpr } from '../kustomize/image-expr.js';
 import { gitlabOptions } from '../gitlab/config.js';
 import { registryOptions } from '../registry/options.js';
@@ -86,8 +86,9 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
     exprs = imageExprsFlag(rawExprs, errors);
     if (!dirs.length) problems.push(`no overlay: with ${from ? '--from' : '--image'}, pass --dir OVERLAY for each overlay to preview`);
     remote = configRemote(str(values, 'repo'), env, ctx.cwd, problems, errors);
+    // not CI_DEFAULT_BRANCH: preview runs in the app's merge request pipeline, where that is the app repo's branch
     branch = str(values, 'branch') ?? env.GITOPS_CONFIG_BRANCH ?? 'main';
-    if (!BRANCH_NAME.test(branch) || branch.startsWith('refs/')) problems.push(`--branch ${JSON.stringify(branch)} is not a valid branch name`);
+    checkBranch(branch, problems);
   } else {
     repoDir = resolve(ctx.cwd, str(values, 'repo-dir') ?? env.CI_PROJECT_DIR ?? '.');
     base = str(values, 'base') ?? (env.CI_MERGE_REQUEST_DIFF_BASE_SHA || undefined);

@@ -64,7 +64,7 @@ GitLab (--via mr): CI_API_V4_URL / CI_SERVER_URL, CI_PROJECT_ID or the project o
     'author-email': { type: 'string', value: 'EMAIL', description: 'commit author email', default: 'gitops-ci@noreply.invalid', env: ['GITLAB_USER_EMAIL'] },
     'max-attempts': { type: 'string', value: 'N', description: '--via push: push attempts when the branch keeps moving', default: '20' },
     timeout: { type: 'string', value: 'SECONDS', description: 'time limit for the whole promotion', default: '300' },
-    'lock-file': { ...writebackOptions['lock-file']!, description: `--via push: ${writebackOptions['lock-file']!.description}` },
+    'lock-file': { ...writebackOptions['lock-file']!, description: `--via push or api: ${writebackOptions['lock-file']!.description}` },
     'ssh-accept-new': { type: 'boolean', description: 'trust an unknown ssh host key on first use; prefer SSH_KNOWN_HOSTS' },
     ...registryOptions,
     dotenv: { type: 'string', value: 'FILE', description: 'write GITOPS_PROMOTED, GITOPS_CHANGED, GITOPS_COMMIT_SHA, GITOPS_CONFIG_HEAD, GITOPS_SOURCE_COMMIT, GITOPS_MR_IID, GITOPS_MR_URL to FILE' },

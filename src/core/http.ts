@@ -18,8 +18,8 @@ import type { ClientRequest, IncomingMessage } from 'node:http';
  * for 2 s is closed by us (Node's agent destroys a free socket whose timeout fires). A server closes idle
  * connections too (Node's http server after 5 s, nginx after 75 s, load balancers after about 60 s); a request
  * sent on a connection at the moment the server closes it fails with ECONNRESET, which for a POST cannot be
- * retried safely (a run with GITOPS_RETRY_ATTEMPTS=1 saw one, a promote whose git push had taken several
- * seconds). Closing first, well before any server does, leaves no such moment; a new connection after an idle
+ * retried safely (a likely cause of one promote's exit 75 in a loaded test run, whose git push had taken several
+ * seconds; not proven). Closing first, well before any server does, leaves no such moment; a new connection after an idle
  * pause costs one handshake. On an active request the socket timeout only emits an event nothing listens to:
  * the request's own bound is watchDeadline below.
  */

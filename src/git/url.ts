@@ -102,7 +102,7 @@ function checkHost(host: string, user: string, text: string): void {
 }
 
 /** a branch name git takes as a branch (no option, no range, no ref path); used for --branch of every command */
-export const BRANCH_NAME = /^(?!-)(?!.*\.\.)[^\s~^:?*[\\]+$/;
+const BRANCH_NAME = /^(?!-)(?!.*\.\.)[^\s~^:?*[\\]+$/;
 
 /**
  * The config repo's branch: --branch, else GITOPS_CONFIG_BRANCH, else CI_DEFAULT_BRANCH (in a GitLab job), else
@@ -111,8 +111,13 @@ export const BRANCH_NAME = /^(?!-)(?!.*\.\.)[^\s~^:?*[\\]+$/;
 export function configBranch(flag: string | undefined, env: NodeJS.ProcessEnv, problems: string[], fallback?: string): string | undefined {
   const branch = flag ?? env.GITOPS_CONFIG_BRANCH ?? env.CI_DEFAULT_BRANCH ?? fallback;
   if (!branch) problems.push('no branch: pass --branch, or set GITOPS_CONFIG_BRANCH (CI_DEFAULT_BRANCH is used in a GitLab job)');
-  else if (!BRANCH_NAME.test(branch) || branch.startsWith('refs/')) problems.push(`--branch ${JSON.stringify(branch)} is not a valid branch name`);
+  else checkBranch(branch, problems);
   return branch;
+}
+
+/** records in `problems` a --branch that is no branch name (an option, a range, a ref path) */
+export function checkBranch(branch: string, problems: string[]): void {
+  if (!BRANCH_NAME.test(branch) || branch.startsWith('refs/')) problems.push(`--branch ${JSON.stringify(branch)} is not a valid branch name`);
 }
 
 /**

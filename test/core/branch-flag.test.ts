@@ -1,6 +1,6 @@
 /**
  * --branch of every command that reads or writes the config repo goes through one check (src/git/url.ts
- * configBranch / BRANCH_NAME): a name git would take as an option, a range or a ref path is a usage error (exit 2)
+ * configBranch / checkBranch): a name git would take as an option, a range or a ref path is a usage error (exit 2)
  * reported with the command's other problems, before anything is cloned or asked of a server. The repo is a
  * local path that does not exist: had the branch been taken, the command would have failed on the repo instead.
  */
