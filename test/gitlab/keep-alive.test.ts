@@ -9,16 +9,21 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gitlabClient } from '../../src/gitlab/client.js';
 import { resolveGitlabConfig } from '../../src/gitlab/config.js';
+import { validateResponse } from './contract.js';
 
 let server: http.Server;
 let url: string;
 let connections = 0;
 const closedByServer: number[] = [];
 
+// the one answer this server gives, GitLab's GET /user as the project's contract describes it (checked below)
+const USER = { id: 1, username: 'gitops-bot', name: 'GitOps Bot', state: 'active', web_url: 'https://gitlab.example.com/gitops-bot' };
+
 beforeAll(async () => {
+  // a plain server, not the GitLab double: this test counts TCP connections, which the double does not expose
   server = http.createServer((_req, res) => {
     res.writeHead(200, { 'Content-Type': 'application/json' });
-    res.end(JSON.stringify({ id: 1, username: 'gitops-bot', name: 'GitOps Bot', state: 'active' }));
+    res.end(JSON.stringify(USER));
   });
   // a server that would keep an idle connection for 30 s: any close before that is the client's
   server.keepAliveTimeout = 30_000;
@@ -33,6 +38,10 @@ beforeAll(async () => {
 afterAll(() => {
   server.closeAllConnections();
   server.close();
+});
+
+it('its answer is GitLab\'s GET /user by the contract', () => {
+  expect(validateResponse({ method: 'GET', route: 'GET /user', path: '/api/v4/user', status: 200, body: USER })).toEqual([]);
 });
 
 it('requests in a row share one connection; after 2.5 s idle the client has closed it and opens another', async () => {
