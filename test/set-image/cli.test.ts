@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { makeUnwritable } from '../helpers/unwritable.js';
 import { runCli } from '../helpers/cli.js';
 
 const roots: string[] = [];
@@ -276,29 +277,14 @@ describe('gitops-ci set-image: bad input leaves every file as it was', () => {
     expect(res.code).toBe(2);
   });
 
-  const canMount = (() => {
-    if (process.getuid?.() !== 0) return false;
-    const d = mkdtempSync(join(tmpdir(), 'gci-mnt-probe-'));
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', 'tmpfs', d], { stdio: 'ignore' });
-      execFileSync('umount', [d], { stdio: 'ignore' });
-      return true;
-    } catch {
-      return false;
-    } finally {
-      rmSync(d, { recursive: true, force: true });
-    }
-  })();
-
-  it.skipIf(!canMount)('a file that cannot be written: exit 1, and no file is replaced', async () => {
-    // prod lives on a read-only mount: its temp file cannot be created, so no rename starts (every temp file is
-    // written before the first rename: src/core/fsutil.ts writeFilesAtomic)
+  it('a file that cannot be written: exit 1, and no file is replaced', async (ctx) => {
+    // prod is read-only (test/helpers/unwritable.ts: a read-only bind mount as root): its temp file cannot be
+    // created, so no rename starts (every temp file is written before the first rename: src/core/fsutil.ts
+    // writeFilesAtomic)
     const prodDir = join(r.root, r.dir('prod'));
-    const text = readFileSync(r.file('prod'), 'utf8');
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', prodDir]);
+    const undo = makeUnwritable(prodDir);
+    if (!undo) return ctx.skip('root without the right to mount: no directory here that root cannot write to');
     try {
-      writeFileSync(r.file('prod'), text);
-      execFileSync('mount', ['-o', 'remount,ro', prodDir]);
       const before = r.snapshot();
       // one worker, so that the writes happen in --dir order and staging/dev are written before prod fails
       const res = await runCli(['set-image', '--dir', r.dir('staging'), '--dir', r.dir('dev'), '--dir', r.dir('prod'), 'registry.example.com/team/app:7.0'], {
@@ -312,7 +298,7 @@ describe('gitops-ci set-image: bad input leaves every file as it was', () => {
       expect(r.snapshot()).toEqual(before);
       expect(readdirSync(join(r.root, r.dir('staging')))).toEqual(['kustomization.yaml']);
     } finally {
-      execFileSync('umount', [prodDir]);
+      undo();
     }
   });
 

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeFilesAtomic } from '../../src/core/fsutil.js';
+import { makeUnwritable, UNWRITABLE_ERROR } from '../helpers/unwritable.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const roots: string[] = [];
@@ -38,20 +39,24 @@ describe('writeFilesAtomic', () => {
     expect(readdirSync(dir).length).toBe(100);
   });
 
-  it.skipIf(process.getuid?.() === 0)('a temp file that cannot be written: no file replaced, no temp file left', async () => {
+  it('a temp file that cannot be written: no file replaced, no temp file left', async (ctx) => {
     const { dir, items } = fresh(5);
     const ro = join(dir, 'ro');
     mkdirSync(ro);
     writeFileSync(join(ro, 'x.yaml'), 'old\n');
-    chmodSync(ro, 0o555);
+    const undo = makeUnwritable(ro);
+    if (!undo) return ctx.skip('root without the right to mount: no directory here that root cannot write to');
     try {
       const w = await writeFilesAtomic([...items, { file: join(ro, 'x.yaml'), data: 'new\n' }]);
       expect(w.failed?.index).toBe(5);
+      expect(String(w.failed?.error)).toMatch(UNWRITABLE_ERROR);
       expect(w.written).toEqual([]);
       for (const it of items) expect(readFileSync(it.file, 'utf8')).toBe('old\n');
+      expect(readFileSync(join(ro, 'x.yaml'), 'utf8')).toBe('old\n');
       expect(readdirSync(dir).sort()).toEqual([...items.map((_, i) => `f${i}.yaml`), 'ro'].sort());
+      expect(readdirSync(ro)).toEqual(['x.yaml']);
     } finally {
-      chmodSync(ro, 0o755);
+      undo();
     }
   });
 
