@@ -3,7 +3,7 @@
  * pushes it to a remote (a bare repo path, or a URL with credentials).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { tmp } from './services.js';
 
@@ -76,8 +76,36 @@ export function bareRepo(tree?: Tree, opts: { branch?: string } = {}): string {
   const p = join(tmp('gci-bare-'), 'config.git');
   mkdirSync(p, { recursive: true });
   git(p, ['init', '-q', '--bare', '-b', opts.branch ?? 'main']);
-  if (tree) pushTree(p, tree, opts);
+  if (tree) seedBare(p, tree, opts);
   return p;
+}
+
+/**
+ * Writes `tree` (and `symlinks`: path → link target) as the first commit of `branch` straight into the empty bare
+ * repo `bare`, in one `git fast-import` process: what pushTree leaves there (one commit, message "config", the
+ * test identity), without a work tree, a clone and a push (about 0.4 s per repo through the smart-HTTP server,
+ * a few hundredths this way). For a server's repo, the seed's push is then not among the requests it saw.
+ * Returns the commit SHA.
+ */
+export function seedBare(bare: string, tree: Tree, opts: { branch?: string; message?: string; symlinks?: Record<string, string> } = {}): string {
+  const data = (s: string) => `data ${Buffer.byteLength(s)}\n${s}\n`;
+  const entry = (mode: string, path: string, content: string) => {
+    if (/[\n"]/.test(path) || path.startsWith('/')) throw new Error(`seedBare: unsupported path ${JSON.stringify(path)}`);
+    return `M ${mode} inline ${path}\n${data(content)}`;
+  };
+  const who = `${GIT_TEST_ENV.GIT_COMMITTER_NAME} <${GIT_TEST_ENV.GIT_COMMITTER_EMAIL}> ${Math.floor(Date.now() / 1000)} +0000`;
+  const stream = [
+    `commit refs/heads/${opts.branch ?? 'main'}\nmark :1\nauthor ${who}\ncommitter ${who}\n${data(opts.message ?? 'config')}`,
+    ...Object.entries(tree).map(([p, c]) => entry('100644', p, c)),
+    ...Object.entries(opts.symlinks ?? {}).map(([p, target]) => entry('120000', p, target)),
+    'done\n',
+  ].join('');
+  const marks = join(tmp('gci-marks-'), 'marks');
+  execFileSync('git', ['fast-import', '--quiet', '--done', `--export-marks=${marks}`], { cwd: bare, input: stream, env: { ...process.env, ...GIT_TEST_ENV }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const sha = /^:1 ([0-9a-f]{40,64})$/m.exec(readFileSync(marks, 'utf8'))?.[1];
+  rmSync(dirname(marks), { recursive: true, force: true });
+  if (!sha) throw new Error(`seedBare: fast-import left no commit in ${bare}`);
+  return sha;
 }
 
 /**
