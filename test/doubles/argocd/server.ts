@@ -711,10 +711,17 @@ export async function startArgoCdDouble(opts: ArgoCdDoubleOptions): Promise<Argo
     polling = true;
     try {
       for (const st of appsets.values()) await reconcileAppSet(st).catch(() => undefined);
+      // one fetch per repository and tick, whatever the number of its apps: Argo CD's repo-server "maintains a local
+      // cache of the Git repository" that the apps of that repository share
+      // (https://argo-cd.readthedocs.io/en/stable/operator-manual/server-commands/argocd-repo-server/); a fetch per
+      // app cost a git round trip (client, server, upload-pack) per app every tick, with nothing more to see
+      const fetched = new Map<string, Promise<void>>();
       for (const a of apps.values()) {
         try {
-          await (await repoOf(appRepo(a))).fetch();
-          const sha = await (await repoOf(appRepo(a))).resolve(a.spec.targetRevision);
+          const url = appRepo(a);
+          if (!fetched.has(url)) fetched.set(url, (await repoOf(url)).fetch());
+          await fetched.get(url);
+          const sha = await (await repoOf(url)).resolve(a.spec.targetRevision);
           if (sha !== a.status.sync?.revision && !a.refreshRequested && !a.reconciling) {
             a.refreshRequested = 'normal';
             void kick(a);
