@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { git, pushTree, seedLayout, type Tree } from '../helpers/config-repo.js';
+import { git, seedBare, seedLayout, type Tree } from '../helpers/config-repo.js';
 import { tmp, type GitServer } from '../helpers/services.js';
 
 export const IMAGE = 'registry.example.com/shovel/shovel-gitops';
@@ -11,12 +11,15 @@ export const STAGING = '.kubernetes/overlays/staging';
 
 let seq = 0;
 
-/** a fresh repo on `srv` holding the seed layout (+ extra files); GitLab-like server settings */
+/**
+ * a fresh repo on `srv` holding the seed layout (+ extra files); GitLab-like server settings. The first commit is
+ * written into the server's repo directly (seedBare), not pushed: the server has seen no request for it.
+ */
 export function configRepo(srv: GitServer, extra: Tree = {}): { name: string; url: string; authUrl: string; path: string; head: string } {
   const name = `group/config-${process.pid}-${++seq}.git`;
   const url = srv.createRepo(name);
   const path = srv.repoPath(name);
-  const head = pushTree(srv.authUrl(name), { ...seedLayout(IMAGE), ...extra });
+  const head = seedBare(path, { ...seedLayout(IMAGE), ...extra });
   return { name, url, authUrl: srv.authUrl(name), path, head };
 }
 

@@ -3,7 +3,7 @@
  * pushes it to a remote (a bare repo path, or a URL with credentials).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { tmp } from './services.js';
 
@@ -43,6 +43,8 @@ export function pushTree(remote: string, tree: Tree, opts: { branch?: string; me
  * then pushes them all at once: one clone and one push instead of one per commit. Returns the SHAs, in order.
  */
 export function pushTrees(remote: string, trees: Tree[], opts: { branch?: string; message?: string; remove?: string[]; committer?: { name: string; email: string } } = {}): string[] {
+  // a bare repo on disk: the same commits written in place (about 0.35 s less per call); a URL goes through the server
+  if (!/^[a-z][a-z0-9+.-]*:/i.test(remote) && existsSync(join(remote, 'objects')) && existsSync(join(remote, 'HEAD')) && !existsSync(join(remote, '.git'))) return commitBare(remote, trees, opts);
   const branch = opts.branch ?? 'main';
   const work = tmp('gci-cfg-');
   try {
@@ -76,8 +78,68 @@ export function bareRepo(tree?: Tree, opts: { branch?: string } = {}): string {
   const p = join(tmp('gci-bare-'), 'config.git');
   mkdirSync(p, { recursive: true });
   git(p, ['init', '-q', '--bare', '-b', opts.branch ?? 'main']);
-  if (tree) pushTree(p, tree, opts);
+  if (tree) seedBare(p, tree, opts);
   return p;
+}
+
+/**
+ * Writes `tree` (and `symlinks`: path → link target) as the first commit of `branch` straight into the empty bare
+ * repo `bare`, in one `git fast-import` process: what pushTree leaves there (one commit, message "config", the
+ * test identity), without a work tree, a clone and a push (about 0.35 s per repo, over the smart-HTTP server or
+ * into a local path alike; a few hundredths this way). For a server's repo, the seed's push is then not among the
+ * requests it saw. Returns the commit SHA.
+ */
+export function seedBare(bare: string, tree: Tree, opts: { branch?: string; message?: string; symlinks?: Record<string, string> } = {}): string {
+  return commitBare(bare, [tree], opts)[0]!;
+}
+
+/** a commit message as `git commit -m` stores it (its default cleanup, "whitespace") */
+function cleanMessage(m: string): string {
+  const lines = m.split('\n').map((l) => l.replace(/\s+$/, ''));
+  const out: string[] = [];
+  for (const l of lines) if (l !== '' || (out.length && out[out.length - 1] !== '')) out.push(l);
+  while (out.length && out[out.length - 1] === '') out.pop();
+  return out.length ? `${out.join('\n')}\n` : '';
+}
+
+/**
+ * pushTrees into a bare repo on disk, with `git fast-import`: one commit per tree on top of `branch` (a new history
+ * when the branch does not exist), `remove` deleted before each tree is written, as pushTrees does; no hook runs.
+ */
+function commitBare(bare: string, trees: Tree[], opts: { branch?: string; message?: string; remove?: string[]; committer?: { name: string; email: string }; symlinks?: Record<string, string> } = {}): string[] {
+  const branch = opts.branch ?? 'main';
+  const data = (s: string) => `data ${Buffer.byteLength(s)}\n${s}\n`;
+  const path = (p: string) => {
+    if (/[\n"]/.test(p) || p.startsWith('/')) throw new Error(`commitBare: unsupported path ${JSON.stringify(p)}`);
+    return p.replace(/\/+$/, '');
+  };
+  const stamp = `${Math.floor(Date.now() / 1000)} +0000`;
+  const author = `${GIT_TEST_ENV.GIT_AUTHOR_NAME} <${GIT_TEST_ENV.GIT_AUTHOR_EMAIL}> ${stamp}`;
+  const committer = opts.committer ? `${opts.committer.name} <${opts.committer.email}> ${stamp}` : `${GIT_TEST_ENV.GIT_COMMITTER_NAME} <${GIT_TEST_ENV.GIT_COMMITTER_EMAIL}> ${stamp}`;
+  let parent: string | undefined;
+  try {
+    parent = execFileSync('git', ['rev-parse', '--verify', '-q', `refs/heads/${branch}^{commit}`], { cwd: bare, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim() || undefined;
+  } catch {
+    parent = undefined; // no such branch yet: a new history
+  }
+  const stream = trees.map((tree, i) =>
+    [
+      `commit refs/heads/${branch}\nmark :${i + 1}\nauthor ${author}\ncommitter ${committer}\n${data(cleanMessage(opts.message ?? 'config'))}`,
+      i === 0 && parent ? `from ${parent}\n` : '',
+      ...(opts.remove ?? []).map((r) => `D ${path(r)}\n`),
+      ...Object.entries(tree).map(([p, c]) => `M 100644 inline ${path(p)}\n${data(c)}`),
+      ...Object.entries(i === 0 ? (opts.symlinks ?? {}) : {}).map(([p, target]) => `M 120000 inline ${path(p)}\n${data(target)}`),
+    ].join(''),
+  );
+  const marks = join(tmp('gci-marks-'), 'marks');
+  execFileSync('git', ['fast-import', '--quiet', '--done', `--export-marks=${marks}`], { cwd: bare, input: `${stream.join('')}done\n`, env: { ...process.env, ...GIT_TEST_ENV }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const byMark = new Map([...readFileSync(marks, 'utf8').matchAll(/^:(\d+) ([0-9a-f]{40,64})$/gm)].map((m) => [Number(m[1]), m[2]!]));
+  rmSync(dirname(marks), { recursive: true, force: true });
+  return trees.map((_, i) => {
+    const sha = byMark.get(i + 1);
+    if (!sha) throw new Error(`commitBare: fast-import left no commit ${i + 1} in ${bare}`);
+    return sha;
+  });
 }
 
 /**

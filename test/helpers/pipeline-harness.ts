@@ -29,10 +29,10 @@ export function readmeExample(): string {
 /**
  * How often the Argo CD doubles of the pipeline tests poll the git server. The jobs do not wait for it: `argocd
  * wait` asks Argo CD to refresh when it has not seen the commit (and deploy's `notify` input posts the webhook),
- * as with a real Argo CD, which polls only every 3 minutes by default. Each poll is a git fetch per app (about
- * 0.2 CPU-seconds with the git server's side), so a 500 ms poll kept part of a core busy for the whole file, in a
- * suite that is CPU-bound on 2 cores; every few seconds is plenty for what still relies on polling (an app whose
- * own job did not make the last commit).
+ * as with a real Argo CD, which polls only every 3 minutes by default. Each poll is a git fetch per repository
+ * (about 0.2 CPU-seconds with the git server's side; until 2026-12-07 the double fetched twice per app), so a
+ * 500 ms poll kept part of a core busy for the whole file, in a suite that is CPU-bound on 2 cores; every few
+ * seconds is plenty for what still relies on polling (an app whose own job did not make the last commit).
  */
 export const ARGO_POLL_MS = 5000;
 

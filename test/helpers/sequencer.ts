@@ -13,14 +13,17 @@ import { relative } from 'node:path';
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 export const LONG_FILES: Record<string, number> = {
-  'test/templates/gitlab-seed-flow.test.ts': 354,
-  'test/security/writeback.test.ts': 215,
-  'test/bump/bump.test.ts': 181,
-  'test/templates/readme-pipeline.test.ts': 125,
-  'test/templates/scenarios.test.ts': 95,
-  'test/bump/api.test.ts': 83,
-  'test/argocd/wait.test.ts': 79,
+  // the entries marked (*) were cut on 2026-12-07 (wip2/suite): the old suite figure scaled by the measured alone
+  // before/after ratio (interleaved pairs, 1 worker), so that they stay on the scale of the other entries; alone
+  // x 1.3 would rank them below files that are shorter in the suite (for these files the suite took 2.5 to 3 times
+  // their alone time on the last run)
+  'test/templates/gitlab-seed-flow.test.ts': 333, // (*) alone 136 s -> 128 s
+  'test/security/writeback.test.ts': 167, // (*) alone 70 s -> 54 s
+  'test/bump/bump.test.ts': 156, // (*) alone 82 s -> 70 s
+  'test/templates/readme-pipeline.test.ts': 106, // (*) alone 44 s -> 37 s
+  'test/templates/scenarios.test.ts': 76, // (*) alone 47 s -> 38 s
   'test/argocd/rollback.test.ts': 72,
+  'test/argocd/wait.test.ts': 68, // (*) alone 28 s -> 24 s
   'test/promote/mr.test.ts': 70,
   'test/bump/concurrency.test.ts': 69,
   'test/promote/push.test.ts': 62,
@@ -28,14 +31,14 @@ export const LONG_FILES: Record<string, number> = {
   'test/promote/failures.test.ts': 57,
   'test/argocd/transport.test.ts': 53,
   'test/gitlab/gate-hostile.test.ts': 48,
-  'test/argocd/push.test.ts': 45,
   'test/preview/preview.test.ts': 45,
+  'test/bump/api.test.ts': 45, // (*) alone 33 s -> 18 s
   'test/templates/gitlab-model.test.ts': 41,
   'test/review/review.test.ts': 40,
   'test/bump/guard-provenance.test.ts': 40,
-  'test/review/pipeline.test.ts': 39,
+  'test/argocd/push.test.ts': 39, // (*) alone 22 s -> 19 s
+  'test/review/pipeline.test.ts': 36, // (*) alone 21 s -> 20 s
   'test/argocd/fleet.test.ts': 38,
-  'test/bump/push-faults.test.ts': 36,
   // measured alone (28 s); about 1.3x that in the suite
   'test/bump/lock.test.ts': 36,
   'test/templates/gitlab-ci-local.test.ts': 33,
@@ -50,6 +53,7 @@ export const LONG_FILES: Record<string, number> = {
   'test/templates/gitlab-merge-methods.test.ts': 22,
   'test/image/faults.test.ts': 22,
   'test/security/outside.test.ts': 21,
+  'test/bump/push-faults.test.ts': 21, // (*) alone 28 s -> 16 s
 };
 
 export default class LongestFirst extends BaseSequencer {

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
-import { pushTree } from '../helpers/config-repo.js';
+import { pushTree, seedBare } from '../helpers/config-repo.js';
 import { startGitServer, type GitServer } from '../helpers/services.js';
 import { startGitlabDouble, type GitlabDouble } from '../doubles/gitlab/server.js';
 import { gitlabContractRecorder } from '../gitlab/contract.js';
@@ -39,7 +39,7 @@ afterAll(async () => {
 function project() {
   const n = ++seq;
   const path = `group/fail${n}`;
-  const head = pushTree(git.authUrl(`${path}.git`), layout(), { message: 'initial config' });
+  const head = seedBare(git.repoPath(`${path}.git`), layout(), { message: 'initial config' }); // written in place, not pushed
   const env = { GITOPS_GIT_USER: git.user, GITOPS_GIT_TOKEN: git.password, CI_API_V4_URL: gl.apiUrl, GITOPS_GITLAB_TOKEN: gl.token, GITOPS_RETRY_ATTEMPTS: '1' };
   return { path, url: `${git.url}/${path}.git`, head, env };
 }

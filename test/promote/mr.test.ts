@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
 import { parseDotenv } from '../../src/core/dotenv.js';
-import { pushTree } from '../helpers/config-repo.js';
+import { pushTree, seedBare } from '../helpers/config-repo.js';
 import { startGitServer, tmp, type GitServer } from '../helpers/services.js';
 import { startGitlabDouble, type GitlabDouble } from '../doubles/gitlab/server.js';
 import { gitlabContractRecorder } from '../gitlab/contract.js';
@@ -46,7 +46,7 @@ const CI = { CI_PIPELINE_ID: '3001', CI_PIPELINE_URL: 'https://gitlab.example.co
 function project(staging = `  - name: ${IMAGE}\n    digest: ${DIGEST}\n`) {
   const n = ++seq;
   const path = `group/config${n}`;
-  const head = pushTree(git.authUrl(`${path}.git`), layout(staging), { message: 'initial config' });
+  const head = seedBare(git.repoPath(`${path}.git`), layout(staging), { message: 'initial config' }); // written in place, not pushed
   const env = { GITOPS_GIT_USER: git.user, GITOPS_GIT_TOKEN: git.password, CI_API_V4_URL: gl.apiUrl, GITOPS_GITLAB_TOKEN: gl.token, ...CI };
   return { path, url: `${git.url}/${path}.git`, head, env, bare: git.repoPath(`${path}.git`) };
 }

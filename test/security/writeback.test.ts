@@ -14,10 +14,10 @@
  * test/contracts/gitlab-api.json.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
-import { git, writeTree } from '../helpers/config-repo.js';
+import { git, seedBare } from '../helpers/config-repo.js';
 import { startGitServer, tmp, type GitServer } from '../helpers/services.js';
 import { startGitlabDouble, type GitlabDouble } from '../doubles/gitlab/server.js';
 import { gitlabContractRecorder } from '../gitlab/contract.js';
@@ -95,8 +95,6 @@ type Link = 'absolute file' | 'relative file' | 'directory';
 function project(linked: 'envs/staging' | 'envs/production', link: Link, v: ReturnType<typeof victims>) {
   const n = ++seq;
   const path = `group/wb${n}`;
-  const work = tmp('gci-cfg-');
-  git(work, ['init', '-q', '-b', 'main']);
   const tree: Record<string, string> = {
     'envs/staging/kustomization.yaml': overlay(DIGEST),
     'envs/staging/deploy.yaml': DEPLOY,
@@ -106,14 +104,12 @@ function project(linked: 'envs/staging' | 'envs/production', link: Link, v: Retu
   if (link === 'directory') {
     for (const k of Object.keys(tree)) if (k.startsWith(`${linked}/`)) delete tree[k];
   } else delete tree[`${linked}/kustomization.yaml`];
-  writeTree(work, tree);
-  if (link === 'directory') symlinkSync(v.dir, join(work, linked));
-  else symlinkSync(link === 'absolute file' ? v.file : `${'../'.repeat(40)}${v.file.slice(1)}`, join(work, linked, 'kustomization.yaml'));
-  git(work, ['add', '-A']);
-  git(work, ['commit', '-q', '-m', 'config']);
-  git(work, ['push', '-q', srv.authUrl(`${path}.git`), 'HEAD:refs/heads/main']);
-  const head = git(work, ['rev-parse', 'HEAD']);
-  rmSync(work, { recursive: true, force: true });
+  // the commit goes straight into the server's repo (seedBare: one process, no clone and push per case)
+  const symlinks =
+    link === 'directory'
+      ? { [linked]: v.dir }
+      : { [`${linked}/kustomization.yaml`]: link === 'absolute file' ? v.file : `${'../'.repeat(40)}${v.file.slice(1)}` };
+  const head = seedBare(srv.repoPath(`${path}.git`), tree, { symlinks });
   const tmpdir = tmp('gci-tmpdir-');
   const env = { GITOPS_GIT_USER: srv.user, GITOPS_GIT_TOKEN: srv.password, CI_API_V4_URL: gl.apiUrl, GITOPS_GITLAB_TOKEN: gl.token, TMPDIR: tmpdir, CI_PIPELINE_ID: '77' };
   return { path, url: `${srv.url}/${path}.git`, head, env, bare: srv.repoPath(`${path}.git`), tmpdir };
@@ -180,16 +176,12 @@ describe('every write-back command: a symlink out of the clone', () => {
     it(`a symlink that stays inside the clone is followed by ${c.name}, as before`, async () => {
       const n = ++seq;
       const path = `group/wb${n}`;
-      const work = tmp('gci-cfg-');
-      git(work, ['init', '-q', '-b', 'main']);
-      writeTree(work, { 'envs/staging/real.yaml': overlay(DIGEST), 'envs/staging/deploy.yaml': DEPLOY, 'envs/production/real.yaml': overlay(OLD), 'envs/production/deploy.yaml': DEPLOY });
-      symlinkSync('real.yaml', join(work, c.linked, 'kustomization.yaml'));
       const other = c.linked === 'envs/staging' ? 'envs/production' : 'envs/staging';
-      symlinkSync('real.yaml', join(work, other, 'kustomization.yaml'));
-      git(work, ['add', '-A']);
-      git(work, ['commit', '-q', '-m', 'config']);
-      git(work, ['push', '-q', srv.authUrl(`${path}.git`), 'HEAD:refs/heads/main']);
-      rmSync(work, { recursive: true, force: true });
+      seedBare(
+        srv.repoPath(`${path}.git`),
+        { 'envs/staging/real.yaml': overlay(DIGEST), 'envs/staging/deploy.yaml': DEPLOY, 'envs/production/real.yaml': overlay(OLD), 'envs/production/deploy.yaml': DEPLOY },
+        { symlinks: { [`${c.linked}/kustomization.yaml`]: 'real.yaml', [`${other}/kustomization.yaml`]: 'real.yaml' } },
+      );
       // the GitLab connection is what the --via api commands read through (the others clone: another port than the API)
       const env = { GITOPS_GIT_USER: srv.user, GITOPS_GIT_TOKEN: srv.password, CI_API_V4_URL: gl.apiUrl, GITOPS_GITLAB_TOKEN: gl.token, TMPDIR: tmp('gci-tmpdir-') };
       const res = await runCli([...c.args(`${srv.url}/${path}.git`), '--dry-run'], { env });

@@ -75,11 +75,14 @@ export class RepoServer {
     return this.fetching;
   }
 
-  /** targetRevision → SHA: a full SHA as is, HEAD/'' → the default branch, else a branch or tag */
-  async resolve(targetRevision: string | undefined): Promise<string> {
+  /**
+   * targetRevision → SHA: a full SHA as is, HEAD/'' → the default branch, else a branch or tag. Fetches first,
+   * unless the caller has just fetched (`fetch: false`: the controller's poll, one fetch per repository and tick)
+   */
+  async resolve(targetRevision: string | undefined, o: { fetch?: boolean } = {}): Promise<string> {
     const tr = targetRevision || 'HEAD';
     if (/^[0-9a-f]{40}$/.test(tr)) return tr;
-    await this.fetch();
+    if (o.fetch !== false) await this.fetch();
     const candidates = tr === 'HEAD' ? ['HEAD', 'refs/heads/main', 'refs/heads/master'] : [`refs/heads/${tr.replace(/^refs\/heads\//, '')}`, `refs/tags/${tr.replace(/^refs\/tags\//, '')}`];
     for (const c of candidates) {
       const r = await run('git', ['-C', this.mirror, 'rev-parse', '--verify', '-q', `${c}^{commit}`]);
