@@ -183,6 +183,10 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
   // while git clones (its processes, and the server's, on the other core), compile the edit on a throwaway text
   const warm = setImmediate(() => warmUp(cfg));
   try {
+    // --lock-file: the other writers on this host take their turns first, each a whole write-back from its clone to
+    // its push, so the clone made after the wait reads the branch as the last of them left it (src/writeback/lock.ts)
+    if (cfg.lockFile && !cfg.dryRun) lock = await writebackLock(cfg, timing);
+    lap();
     co = await Checkout.open({ remote: cfg.remote, branch: cfg.branch, paths: cfg.overlays, env: cfg.env, log, sshAcceptNew: cfg.sshAcceptNew, deadline: cfg.deadline, workdir: cfg.workdir, purpose: 'bump' }, async (c) => {
       if (cfg.directory) return cfg.directory.verify(c);
       // verify before mutating: every overlay is there, as a directory with a kustomization (the overlays are
@@ -207,20 +211,6 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
     guard = new Guard(clone, { historyDepth: cfg.historyDepth, env: cfg.env, log, origin: cfg.origin, sourceRepo: cfg.sourceRepo });
     await guard.history.moved(head);
     log.info(`config repo ${cfg.remote.display} ${cfg.branch} at ${head.slice(0, 12)}`);
-    // --lock-file: the other writers on this host take their turns first; one that held the lock may have moved the
-    // branch since the clone, so a wait is followed by a fetch (no wait: the push finds out, as without the lock)
-    let lockFetch: number | undefined;
-    if (cfg.lockFile && !cfg.dryRun) {
-      lap();
-      lock = await writebackLock(cfg, timing);
-      lap();
-      if (lock.waited) {
-        head = await clone.resetToRemoteTip();
-        await guard.history.moved(head);
-        if (cfg.render) await co.closure(cfg.overlays);
-        lockFetch = lap();
-      }
-    }
     // when the current attempt started (its fetch, on a retry): the unit of the backoff
     let attemptStart = Date.now();
     // the shortest push window measured so far (fetch, re-apply, commit, push): the unit of the backoff
@@ -229,7 +219,7 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
       window = Math.min(window, measured);
       return backoffMs(attempt, window);
     };
-    let fetchMs: number | undefined = lockFetch;
+    let fetchMs: number | undefined;
     // pushes refused because another push reached the server at the same moment (the exponent of the backoff)
     let losses = 0;
     for (let attempt = 1; ; attempt++) {

@@ -1,11 +1,13 @@
 /**
  * `--lock-file PATH`: writers that share a host (a shell runner with `concurrent` > 1, several projects' jobs
- * on one machine, a CI system without GitLab's resource_group) take turns for the write-back itself, from the
- * read of the branch to the push (or the API commit), instead of racing for the branch.
+ * on one machine, a CI system without GitLab's resource_group) take turns for the write-back itself instead of
+ * racing for the branch: through git from before the clone to the push (src/bump/bump.ts), through the API from
+ * after the first read to the commit (src/writeback/api.ts; a writer that waited reads the branch head again).
  *
  * Why: N writers racing for one branch pay for the race in refused pushes, re-fetches and backoff sleeps
- * (bench/bump: 1.6-3.3x the same N one after another through git on this machine, 1.2-1.6x through the API), while N writers that take turns after
- * cloning at once pay only one fetch each (0.97-1.30x and 0.72-1.05x; bench/bump's "locked" column). A GitLab resource_group
+ * (bench/bump: 1.6-3.3x the same N one after another through git on this machine, 1.2-1.6x through the API), while
+ * N writers that take turns cost about the same N in a row (bench/bump's "locked" column; docs/commands/bump.md,
+ * *Taking turns on one host*, has the figures and why the git turn begins before the clone). A GitLab resource_group
  * gives that order across a project's jobs (https://docs.gitlab.com/ci/resource_groups/); it does not reach
  * across projects, nor outside GitLab. This lock does, for writers on one host (or one shared directory).
  *
