@@ -43,7 +43,8 @@ export interface BumpConfig {
   shortSha?: string;
   sourceRepo?: string;
   maxAttempts: number;
-  /** take turns with the other writers on this host through this lock file, from the read to the push (src/writeback/lock.ts) */
+  /** take turns with the other writers on this host through this lock file: through git from before the clone to the push,
+   *  through the API from the first read to the commit (src/writeback/lock.ts) */
   lockFile?: string;
   /** Date.now() ms */
   deadline: number;

@@ -423,8 +423,9 @@ export async function bumpViaApi(cfg: BumpConfig, backoffMs: (attempt: number, w
     await guard.history.moved(t.head);
     log.info(`config repo ${where} at ${t.head.slice(0, 12)} (through the GitLab API)`);
     timing.clone = lap();
-    // --lock-file: as on the git path (src/bump/bump.ts), a wait for the other writers on this host is followed by a
-    // look at the branch, which one of them may have moved
+    // --lock-file: the turn starts after the first read (a few requests; the git path takes its turn before its clone,
+    // src/bump/bump.ts), so a wait for the other writers on this host is followed by a look at the branch, which one
+    // of them may have moved
     if (cfg.lockFile && !cfg.dryRun) {
       lap();
       lock = await writebackLock(cfg, timing);

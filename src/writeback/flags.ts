@@ -21,7 +21,7 @@ export const writebackOptions: Record<string, OptionSpec> = {
   'max-attempts': { type: 'string', value: 'N', description: 'push attempts when the branch keeps moving (N writers at once need up to N in the worst case)', default: '20' },
   timeout: { type: 'string', value: 'SECONDS', description: 'time limit for the whole write-back', default: '300' },
   'history-depth': { type: 'string', value: 'N', description: 'how many commits back the stale guard looks for the last write of an image', default: '200' },
-  'lock-file': { type: 'string', value: 'PATH', description: 'writers on one host take turns through this lock file (read to push) instead of racing for the branch', env: ['GITOPS_LOCK_FILE'] },
+  'lock-file': { type: 'string', value: 'PATH', description: 'writers on one host take turns through this lock file (git: clone to push; API: read to commit) instead of racing for the branch', env: ['GITOPS_LOCK_FILE'] },
 };
 
 export interface WritebackFlags {

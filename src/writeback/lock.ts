@@ -131,10 +131,10 @@ export async function acquireLock(path: string, o: { deadline: number; staleAfte
     }
     if (!told) {
       told = true;
-      o.log.info(`another writer on this host holds the write-back lock ${path} for ${o.what}: waiting for it`);
+      o.log.info(`another writer on this host holds the write-back lock ${path}: waiting for it before writing ${o.what}`);
     }
     if (Date.now() + POLL_MS > o.deadline) {
-      throw fail.timeout(WritebackErrors.LOCK_TIMEOUT, `out of time waiting for the write-back lock ${path} (held by another writer for ${o.what}); nothing was changed`, {
+      throw fail.timeout(WritebackErrors.LOCK_TIMEOUT, `out of time waiting for the write-back lock ${path} (held by another writer on this host) to write ${o.what}; nothing was changed`, {
         where: path,
         hint: 'raise --timeout; if no writer is running, the holder may have been stopped without cleaning up: remove the file',
       });
