@@ -142,6 +142,23 @@ function commitBare(bare: string, trees: Tree[], opts: { branch?: string; messag
   });
 }
 
+/** a minimal Deployment `app` whose one container runs `image` (the fixture several tests pin an image in) */
+export const deploymentYaml = (image: string): string => `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: app
+spec:
+  selector:
+    matchLabels: {app: app}
+  template:
+    metadata:
+      labels: {app: app}
+    spec:
+      containers:
+      - name: app
+        image: ${image}
+`;
+
 /**
  * The layout of the seed's `.kubernetes` folder: a base plus staging and production overlays with
  * configMapGenerator and patches, images pinned by tag. `image` is the image name the base uses.

@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
-import { git, seedBare } from '../helpers/config-repo.js';
+import { deploymentYaml, git, seedBare } from '../helpers/config-repo.js';
 import { startGitServer, tmp, type GitServer } from '../helpers/services.js';
 import { startGitlabDouble, type GitlabDouble } from '../doubles/gitlab/server.js';
 import { gitlabContractRecorder } from '../gitlab/contract.js';
@@ -25,21 +25,7 @@ import { gitlabContractRecorder } from '../gitlab/contract.js';
 const MARK = `outside-content-${Math.random().toString(36).slice(2, 10)}`;
 const DIGEST = `sha256:${'cd34'.repeat(16)}`;
 const OLD = `sha256:${'0f0f'.repeat(16)}`;
-const DEPLOY = `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: app
-spec:
-  selector:
-    matchLabels: {app: app}
-  template:
-    metadata:
-      labels: {app: app}
-    spec:
-      containers:
-      - name: app
-        image: registry.example.com/team/app
-`;
+const DEPLOY = deploymentYaml('registry.example.com/team/app');
 const overlay = (digest: string, marker = '') => `${marker}apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 resources:

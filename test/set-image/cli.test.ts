@@ -10,27 +10,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeUnwritable } from '../helpers/unwritable.js';
 import { runCli } from '../helpers/cli.js';
+import { deploymentYaml } from '../helpers/config-repo.js';
 
 const roots: string[] = [];
 afterAll(() => {
   for (const r of roots) rmSync(r, { recursive: true, force: true });
 });
 
-const DEPLOYMENT = `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: app
-spec:
-  selector:
-    matchLabels: {app: app}
-  template:
-    metadata:
-      labels: {app: app}
-    spec:
-      containers:
-      - name: app
-        image: registry.example.com/team/app:0.0.1
-`;
+const DEPLOYMENT = deploymentYaml('registry.example.com/team/app:0.0.1');
 
 const STAGING = `apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
