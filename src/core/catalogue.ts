@@ -20,4 +20,6 @@ export const CoreErrors = {
   BUNDLE_CHUNKS_MISSING: 'EBUNDLE_CHUNKS_MISSING',
   /** the command chunks file beside gitops-ci.cjs is of another build, or cut short (1) */
   BUNDLE_CHUNKS_MISMATCH: 'EBUNDLE_CHUNKS_MISMATCH',
+  /** a numeric tuning variable (GITOPS_RETRY_ATTEMPTS, GITOPS_GITLAB_MAX_PAGES) is not a whole number within its range (2) */
+  NUMERIC_VARIABLE: 'EENV_NUMBER',
 } as const;

@@ -3,6 +3,8 @@
  * onto `problems` instead of throwing, so that a command reports every problem of its configuration at once.
  */
 import { posix } from 'node:path';
+import { CoreErrors } from './catalogue.js';
+import { fail } from './errors.js';
 
 /** an integer flag within [min, max]; `def` when not given (or when invalid, with the problem recorded) */
 export function intFlag(v: string | undefined, name: string, def: number, min: number, max: number, problems: string[]): number {
@@ -31,4 +33,27 @@ export function overlayFlag(d: string, name: string, problems: string[]): string
     return undefined;
   }
   return p;
+}
+
+/**
+ * A numeric tuning variable: undefined when unset (the caller's default), else a whole number within [min, max];
+ * anything else is a usage error (exit 2), never a silent default nor a value the caller cannot use
+ * (GITOPS_RETRY_ATTEMPTS=-1 made the registry client give up before its first request, as a transient 75).
+ */
+export function envInt(env: NodeJS.ProcessEnv, name: string, min: number, max: number, hint: string): number | undefined {
+  const v = env[name];
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!/^\s*\d+\s*$/.test(v) || n < min || n > max) {
+    throw fail.usage(CoreErrors.NUMERIC_VARIABLE, `${name} must be a whole number from ${min} to ${max} (got ${JSON.stringify(v)})`, {
+      where: `environment variable ${name}`,
+      hint: `${hint}, or unset ${name} for the default`,
+    });
+  }
+  return n;
+}
+
+/** GITOPS_RETRY_ATTEMPTS: attempts of a retryable request (GitLab, the registry); undefined: the client's default */
+export function retryAttempts(env: NodeJS.ProcessEnv): number | undefined {
+  return envInt(env, 'GITOPS_RETRY_ATTEMPTS', 1, 20, 'set GITOPS_RETRY_ATTEMPTS to the number of attempts of a request, from 1 (no retry) to 20');
 }
