@@ -91,3 +91,48 @@ describe('GITOPS_RETRY_ATTEMPTS that no client can use is a usage error, before 
     for (const s of [gl.token, srv.password]) expect(r.stderr).not.toContain(s);
   });
 });
+
+describe('a file that is not UTF-8 is refused, never written back with replacement characters', () => {
+  it('pin: exit 2 naming file:line:col of the first bad byte; the file keeps every byte', () => {
+    const dir = tmp('gci-audit-');
+    const bytes = Buffer.concat([LATIN1, Buffer.from('image:\n  repository: registry.example.com/app\n  tag: "1.0"\n')]);
+    writeFileSync(join(dir, 'values.yaml'), bytes);
+    return runCli(['pin', '--kind', 'helm', '--file', 'values.yaml', '--target', 'image.tag', '--value', '2.0'], { cwd: dir }).then((r) => {
+      expectRefusal(r, 'EEDIT_YAML', 2, 'values.yaml:1:9');
+      expect(r.stderr).toContain('values.yaml is not UTF-8 text (byte 0xE9 at line 1, column 9)');
+      expect(readFileSync(join(dir, 'values.yaml')).equals(bytes)).toBe(true);
+    });
+  });
+
+  it('set-image over two overlays, one of them Latin-1: exit 2 and neither file is written', async () => {
+    const dir = tmp('gci-audit-');
+    const good = Buffer.from('images:\n- name: app\n  newTag: "1"\n');
+    const bad = Buffer.concat([Buffer.from('images:\n- name: app\n  newTag: "1"\n'), LATIN1]);
+    mkdirSync(join(dir, 'a'));
+    mkdirSync(join(dir, 'b'));
+    writeFileSync(join(dir, 'a', 'kustomization.yaml'), good);
+    writeFileSync(join(dir, 'b', 'kustomization.yaml'), bad);
+    const r = await runCli(['set-image', '--dir', 'a', '--dir', 'b', 'app:2'], { cwd: dir });
+    expectRefusal(r, 'EKUSTOMIZE_YAML', 2, 'b/kustomization.yaml:4:9');
+    expect(readFileSync(join(dir, 'a', 'kustomization.yaml')).equals(good)).toBe(true);
+    expect(readFileSync(join(dir, 'b', 'kustomization.yaml')).equals(bad)).toBe(true);
+  });
+
+  it('bump: exit 2 naming the overlay file; the config repo is not pushed to', async () => {
+    const r = configRepo(srv);
+    // the production kustomization gets a Latin-1 comment, committed as raw bytes
+    const work = tmp('gci-audit-');
+    git(work, ['clone', '-q', r.path, '.']);
+    const file = join(work, PROD, 'kustomization.yaml');
+    writeFileSync(file, Buffer.concat([LATIN1, readFileSync(file)]));
+    git(work, ['-c', 'user.name=t', '-c', 'user.email=t@example.com', 'commit', '-q', '-am', 'latin-1 comment']);
+    git(work, ['push', '-q', 'origin', 'HEAD:main']);
+    const head = headOf(r.path);
+    const blob = execFileSync('git', ['-C', r.path, 'show', `main:${PROD}/kustomization.yaml`]);
+    const res = await runCli(['bump', '--repo', r.url, '--branch', 'main', '--dir', PROD, '--image', `${IMAGE}:1a2b3c4`], { env: jobEnv(srv) });
+    expectRefusal(res, 'EEDIT_YAML', 2, `${PROD}/kustomization.yaml:1:9`);
+    expect(headOf(r.path)).toBe(head);
+    expect(execFileSync('git', ['-C', r.path, 'show', `main:${PROD}/kustomization.yaml`]).equals(blob)).toBe(true);
+    expect(res.stderr).not.toContain(srv.password);
+  });
+});
