@@ -136,3 +136,17 @@ describe('a file that is not UTF-8 is refused, never written back with replaceme
     expect(res.stderr).not.toContain(srv.password);
   });
 });
+
+describe('rollback --to 0 is a usage error, before the config repo is read', () => {
+  it('0 and 000 exit 2 with EROLLBACK_CONFIG; nothing is cloned', async () => {
+    for (const to of ['0', '000']) {
+      const before = srv.requests.length;
+      const r = await runCli(['rollback', '--repo', `${srv.url}/group/retry.git`, '--env', 'staging', '--to', to, '--allow-unverified'], { env: jobEnv(srv) });
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toContain(`--to ${JSON.stringify(to)} is no step back: 1 is the verified state before the current one`);
+      expect(r.stderr).toContain('code: EROLLBACK_CONFIG (exit 2)');
+      expect(r.stderr).toMatch(/what to do: \S/);
+      expect(srv.requests.length).toBe(before);
+    }
+  });
+});
