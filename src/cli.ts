@@ -205,6 +205,11 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   try {
     // empty means unset, for variables and flags alike (src/core/command.ts)
     const values = withoutEmptyValues(parsed.values as never);
+    if (typeof values.dotenv === 'string' && mod.spec.options.dotenv) {
+      // before the command acts: a bad path found only at the end failed the job after it had pushed or edited
+      const { checkDotenvTarget } = await import('./core/dotenv.js');
+      checkDotenvTarget(values.dotenv);
+    }
     const res = await mod.run({ log, env: withoutEmptyVars(env), cwd: process.cwd() }, { values, positionals: parsed.positionals });
     const dotenvFile = typeof values.dotenv === 'string' ? values.dotenv : undefined;
     if (dotenvFile && res.outputs) {

@@ -8,6 +8,8 @@ export const CoreErrors = {
   DOTENV_KEY: 'EDOTENV_KEY',
   /** --dotenv: a value with a line break, which GitLab's dotenv report rejects (1) */
   DOTENV_VALUE: 'EDOTENV_VALUE',
+  /** --dotenv: its directory does not exist or cannot be written, or it names something else than a file; checked before the command acts (2) */
+  DOTENV_PATH: 'EDOTENV_PATH',
   /** --dotenv: the existing file cannot be read (1) */
   DOTENV_READ: 'EDOTENV_READ',
   /** --dotenv: the file cannot be written (1) */

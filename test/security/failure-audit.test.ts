@@ -11,12 +11,16 @@
  *   naming the file, line and column of the first bad byte.
  * - rollback --to 0: passed the flag checks, then failed (1) after the clone and Argo CD reads as "goes further
  *   back". Now a usage error up front.
+ * - --dotenv in a directory that does not exist or cannot be written, or naming a directory: found when the
+ *   outputs were written, after bump had pushed, image copy had tagged, set-image had edited, and reported as a
+ *   failure (1) of work that was done. Now checked before the command acts (EDOTENV_PATH, 2).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
+import { makeUnwritable } from '../helpers/unwritable.js';
 import { git, seedBare } from '../helpers/config-repo.js';
 import { startGitServer, startRegistry, tmp, type GitServer, type Registry } from '../helpers/services.js';
 import { startGitlabDouble, type GitlabDouble } from '../doubles/gitlab/server.js';
@@ -147,6 +151,47 @@ describe('rollback --to 0 is a usage error, before the config repo is read', () 
       expect(r.stderr).toContain('code: EROLLBACK_CONFIG (exit 2)');
       expect(r.stderr).toMatch(/what to do: \S/);
       expect(srv.requests.length).toBe(before);
+    }
+  });
+});
+
+describe('--dotenv that cannot be written is a usage error before the command acts', () => {
+  it('bump: a missing directory exits 2 and nothing is pushed', async () => {
+    const r = configRepo(srv);
+    const missing = join(tmp('gci-audit-'), 'no-such-dir', 'bump.env');
+    const res = await runCli(['bump', '--repo', r.url, '--branch', 'main', '--dir', PROD, '--image', `${IMAGE}:1a2b3c4`, '--dotenv', missing], { env: jobEnv(srv) });
+    expectRefusal(res, 'EDOTENV_PATH', 2, missing);
+    expect(res.stderr).toContain('does not exist; nothing was done');
+    expect(headOf(r.path)).toBe(r.head);
+  });
+
+  it('image copy: a directory as --dotenv exits 2 and the tag is not pushed', async () => {
+    await pushTinyImage(reg, 'audit/dot', '1');
+    const dir = tmp('gci-audit-');
+    const res = await runCli(['image', 'copy', `${reg.host}/audit/dot:1`, `${reg.host}/audit/dot:prod`, '--dotenv', dir], {
+      env: { CI_REGISTRY: reg.host, CI_REGISTRY_USER: reg.user, CI_REGISTRY_PASSWORD: reg.password },
+    });
+    expectRefusal(res, 'EDOTENV_PATH', 2, dir);
+    expect(res.stderr).toContain('it is a directory');
+    expect(await manifestDigest(reg, 'audit/dot', 'prod')).toBeUndefined();
+  });
+
+  it('set-image: an unwritable directory exits 2 and the overlay keeps its bytes', async (t) => {
+    const dir = tmp('gci-audit-');
+    const out = join(dir, 'out');
+    mkdirSync(join(dir, 'o'));
+    mkdirSync(out);
+    const before = Buffer.from('images:\n- name: app\n  newTag: "1"\n');
+    writeFileSync(join(dir, 'o', 'kustomization.yaml'), before);
+    const undo = makeUnwritable(out);
+    if (!undo) return t.skip('cannot make a directory unwritable here (root without mount)');
+    try {
+      const res = await runCli(['set-image', '--dir', 'o', '--dotenv', 'out/set.env', 'app:2'], { cwd: dir });
+      expectRefusal(res, 'EDOTENV_PATH', 2, 'out/set.env');
+      expect(res.stderr).toMatch(/cannot be written \((EACCES|EROFS)\)/);
+      expect(readFileSync(join(dir, 'o', 'kustomization.yaml')).equals(before)).toBe(true);
+    } finally {
+      undo();
     }
   });
 });
