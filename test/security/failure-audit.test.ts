@@ -11,6 +11,9 @@
  *   naming the file, line and column of the first bad byte.
  * - rollback --to 0: passed the flag checks, then failed (1) after the clone and Argo CD reads as "goes further
  *   back". Now a usage error up front.
+ * - image build --push with tags on two registries, the second refusing our credentials: the first tag was
+ *   pushed, then exit 3. Now every repository written is checked for a push (an upload opened and cancelled)
+ *   before the build.
  * - --dotenv in a directory that does not exist or cannot be written, or naming a directory: found when the
  *   outputs were written, after bump had pushed, image copy had tagged, set-image had edited, and reported as a
  *   failure (1) of work that was done. Now checked before the command acts (EDOTENV_PATH, 2).
@@ -26,7 +29,8 @@ import { startGitServer, startRegistry, tmp, type GitServer, type Registry } fro
 import { startGitlabDouble, type GitlabDouble } from '../doubles/gitlab/server.js';
 import { gitlabContractRecorder } from '../gitlab/contract.js';
 import { configRepo, headOf, jobEnv, PROD } from '../bump/fixture.js';
-import { IMAGE, layout, manifestDigest, pushTinyImage, STAGING } from '../promote/fixture.js';
+import { docker as getDocker, makeBase, writeTree } from '../image/helpers.js';
+import { IMAGE, dockerAuth, layout, manifestDigest, pushTinyImage, STAGING } from '../promote/fixture.js';
 
 /** a Latin-1 comment: é is the single byte 0xE9, which is not UTF-8 */
 const LATIN1 = Buffer.from('# propri\xe9taire: ne pas modifier\n', 'latin1');
@@ -194,4 +198,31 @@ describe('--dotenv that cannot be written is a usage error before the command ac
       undo();
     }
   });
+});
+
+describe('image build --push to two registries', () => {
+  it('the second refusing our credentials: exit 3 before the build, and the first tag is not pushed', async () => {
+    const { docker: d, host } = await getDocker();
+    const base = await makeBase(d);
+    const other = await startRegistry({ user: 'other', password: 'other-pw-4f1c9e' });
+    try {
+      const dir = writeTree(tmp('gci-audit-'), { Dockerfile: `FROM ${base}\nRUN echo audit > /audit\n` });
+      const env = { DOCKER_HOST: host, CI_REGISTRY: reg.host, CI_REGISTRY_USER: reg.user, CI_REGISTRY_PASSWORD: reg.password };
+      const args = ['image', 'build', '--push', '--tag', `${reg.host}/audit/two:1`, '--tag', `${other.host}/audit/two:1`];
+      const r = await runCli(args, { env, cwd: dir });
+      expectRefusal(r, 'EREGISTRY_AUTH', 3, new RegExp(`where: POST \\S*${other.host.replace(/\./g, '\\.')}/v2/audit/two/blobs/uploads/`));
+      expect(r.stderr).not.toMatch(/docker build|docker push/);
+      expect(await manifestDigest(reg, 'audit/two', '1')).toBeUndefined();
+      for (const s of [reg.password, other.password]) expect(r.all).not.toContain(s);
+
+      // with credentials for both, both tags are pushed (the check leaves nothing in the way)
+      const ok = await runCli(args, { env: { ...env, DOCKER_AUTH_CONFIG: dockerAuth(other) }, cwd: dir });
+      expect(ok.code, ok.all).toBe(0);
+      const digest = await manifestDigest(reg, 'audit/two', '1');
+      expect(digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+      expect(await manifestDigest(other, 'audit/two', '1')).toBe(digest);
+    } finally {
+      await other.stop();
+    }
+  }, 300_000);
 });
