@@ -14,6 +14,10 @@
  * - image build --push with tags on two registries, the second refusing our credentials: the first tag was
  *   pushed, then exit 3. Now every repository written is checked for a push (an upload opened and cancelled)
  *   before the build.
+ * - bump (review up, preview --image) took any expression set-image takes: a digest of the wrong length, an
+ *   uppercase repository, a tag with a character no tag holds were committed and pushed, for Argo CD to
+ *   deploy pods that cannot pull (InvalidImageName). Now refused (2) before the clone; set-image keeps
+ *   kustomize's leniency (test/set-image/conformance.test.ts).
  * - --dotenv in a directory that does not exist or cannot be written, or naming a directory: found when the
  *   outputs were written, after bump had pushed, image copy had tagged, set-image had edited, and reported as a
  *   failure (1) of work that was done. Now checked before the command acts (EDOTENV_PATH, 2).
@@ -225,4 +229,47 @@ describe('image build --push to two registries', () => {
       await other.stop();
     }
   }, 300_000);
+});
+
+describe('bump refuses an expression whose reference no registry serves, before the clone', () => {
+  it('a short or uppercase digest, an uppercase repository, a bad tag: exit 2, each named; nothing is fetched or pushed', async () => {
+    const r = configRepo(srv);
+    const upper = `${IMAGE}@sha256:${'AB12'.repeat(16)}`;
+    for (const [expr, why] of [
+      [`${IMAGE}@sha256:abc123`, 'bad digest "sha256:abc123"'],
+      [upper, '(a sha256 digest is 64 lowercase hex characters)'],
+      ['app=Registry.example.com/Team/App:1.0', 'bad path component "Team"'],
+      [`${IMAGE}:-rc1`, 'bad tag "-rc1"'],
+    ] as const) {
+      const before = srv.requests.length;
+      const res = await runCli(['bump', '--repo', r.url, '--branch', 'main', '--dir', PROD, '--image', expr], { env: jobEnv(srv) });
+      expectRefusal(res, 'EKUSTOMIZE_BAD_IMAGE_EXPR', 2, 'command line');
+      expect(res.stderr).toContain(`invalid image expression ${JSON.stringify(expr)}: it would pin`);
+      expect(res.stderr).toContain(why);
+      expect(srv.requests.length).toBe(before);
+      expect(headOf(r.path)).toBe(r.head);
+    }
+    // the same digest, written right, goes through
+    const ok = await runCli(['bump', '--repo', r.url, '--branch', 'main', '--dir', PROD, '--image', `${IMAGE}@sha256:${'ab12'.repeat(16)}`], { env: jobEnv(srv) });
+    expect(ok.code, ok.all).toBe(0);
+    expect(headOf(r.path)).not.toBe(r.head);
+  });
+});
+
+describe('a digest of the wrong length or case is refused wherever one is given', () => {
+  it('pin --value sha256:abc: exit 2 and the file keeps its bytes; image resolve with an uppercase digest: exit 2', async () => {
+    const dir = tmp('gci-audit-');
+    const bytes = Buffer.from(`image:\n  digest: "sha256:${'ab12'.repeat(16)}"\n`);
+    writeFileSync(join(dir, 'values.yaml'), bytes);
+    const r = await runCli(['pin', '--kind', 'helm', '--file', 'values.yaml', '--target', 'image.digest', '--value', 'sha256:abc'], { cwd: dir });
+    expectRefusal(r, 'EEDIT_BAD_VALUE', 2, 'command line');
+    expect(r.stderr).toContain('--value "sha256:abc" is not a digest a registry serves: a sha256 digest is 64 lowercase hex characters');
+    expect(readFileSync(join(dir, 'values.yaml')).equals(bytes)).toBe(true);
+
+    const upper = `${reg.host}/audit/app@sha256:${'AB12'.repeat(16)}`;
+    const res = await runCli(['image', 'resolve', upper], { env: { CI_REGISTRY: reg.host, CI_REGISTRY_USER: reg.user, CI_REGISTRY_PASSWORD: reg.password } });
+    expect(res.code, res.stderr).toBe(2);
+    expect(res.stderr).toContain('code: EREGISTRY_BAD_REF (exit 2)');
+    expect(res.stderr).toContain('(a sha256 digest is 64 lowercase hex characters)');
+  });
 });
