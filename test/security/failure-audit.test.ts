@@ -18,6 +18,8 @@
  *   uppercase repository, a tag with a character no tag holds were committed and pushed, for Argo CD to
  *   deploy pods that cannot pull (InvalidImageName). Now refused (2) before the clone; set-image keeps
  *   kustomize's leniency (test/set-image/conformance.test.ts).
+ * - bump --workdir naming a file or a directory with files: git's clone failed after the session opened, exit 1
+ *   with the repo as `where`. Now a usage error (2) with the other flag problems.
  * - --dotenv in a directory that does not exist or cannot be written, or naming a directory: found when the
  *   outputs were written, after bump had pushed, image copy had tagged, set-image had edited, and reported as a
  *   failure (1) of work that was done. Now checked before the command acts (EDOTENV_PATH, 2).
@@ -271,5 +273,25 @@ describe('a digest of the wrong length or case is refused wherever one is given'
     expect(res.code, res.stderr).toBe(2);
     expect(res.stderr).toContain('code: EREGISTRY_BAD_REF (exit 2)');
     expect(res.stderr).toContain('(a sha256 digest is 64 lowercase hex characters)');
+  });
+});
+
+describe('bump --workdir that git cannot clone into', () => {
+  it('a directory with files, or a file: exit 2 naming the flag; the directory keeps its files and nothing is fetched', async () => {
+    const r = configRepo(srv);
+    const dir = tmp('gci-audit-');
+    writeFileSync(join(dir, 'notes.txt'), 'mine\n');
+    const before = srv.requests.length;
+    for (const [wd, why] of [
+      [dir, `--workdir ${dir} is not empty: name a new or empty directory to clone into`],
+      [join(dir, 'notes.txt'), `--workdir ${join(dir, 'notes.txt')} is a file: name a new or empty directory to clone into`],
+    ] as const) {
+      const res = await runCli(['bump', '--repo', r.url, '--branch', 'main', '--dir', PROD, '--image', `${IMAGE}:1a2b3c4`, '--workdir', wd], { env: jobEnv(srv) });
+      expectRefusal(res, 'EBUMP_CONFIG', 2, 'command line');
+      expect(res.stderr).toContain(why);
+    }
+    expect(srv.requests.length).toBe(before);
+    expect(readFileSync(join(dir, 'notes.txt'), 'utf8')).toBe('mine\n');
+    expect(headOf(r.path)).toBe(r.head);
   });
 });
