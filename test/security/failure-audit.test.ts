@@ -20,6 +20,8 @@
  *   kustomize's leniency (test/set-image/conformance.test.ts).
  * - bump --workdir naming a file or a directory with files: git's clone failed after the session opened, exit 1
  *   with the repo as `where`. Now a usage error (2) with the other flag problems.
+ * - argocd notify --secret-file naming a directory: "EISDIR: illegal operation on a directory, read", naming
+ *   neither the flag nor the file. Now "cannot read --secret-file DIR: EISDIR", as --ca-file's.
  * - --dotenv in a directory that does not exist or cannot be written, or naming a directory: found when the
  *   outputs were written, after bump had pushed, image copy had tagged, set-image had edited, and reported as a
  *   failure (1) of work that was done. Now checked before the command acts (EDOTENV_PATH, 2).
@@ -293,5 +295,18 @@ describe('bump --workdir that git cannot clone into', () => {
     expect(srv.requests.length).toBe(before);
     expect(readFileSync(join(dir, 'notes.txt'), 'utf8')).toBe('mine\n');
     expect(headOf(r.path)).toBe(r.head);
+  });
+});
+
+describe('argocd notify --secret-file that cannot be read', () => {
+  it('a directory or a missing file: exit 2 naming the flag and the path', async () => {
+    const dir = tmp('gci-audit-');
+    for (const [f, code] of [[dir, 'EISDIR'], [join(dir, 'missing'), 'ENOENT']] as const) {
+      const r = await runCli(['argocd', 'notify', '--secret-file', f, '--repo-url', 'https://gitlab.example.com/g/config', '--branch', 'main', '--after', 'a'.repeat(40), '--webhook-url', 'http://127.0.0.1:1/api/webhook']);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toContain(`cannot read --secret-file ${f}: ${code}`);
+      expect(r.stderr).toContain('code: EARGOCD_CONFIG (exit 2)');
+      expect(r.stderr).toMatch(/what to do: \S/);
+    }
   });
 });
