@@ -205,12 +205,16 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   try {
     // empty means unset, for variables and flags alike (src/core/command.ts)
     const values = withoutEmptyValues(parsed.values as never);
+    const cmdEnv = withoutEmptyVars(env);
+    // GITOPS_RETRY_ATTEMPTS out of range: refused before the command acts, whether or not it gets to a request
+    const { retryAttempts } = await import('./core/flags.js');
+    retryAttempts(cmdEnv);
     if (typeof values.dotenv === 'string' && mod.spec.options.dotenv) {
       // before the command acts: a bad path found only at the end failed the job after it had pushed or edited
       const { checkDotenvTarget } = await import('./core/dotenv.js');
       checkDotenvTarget(values.dotenv);
     }
-    const res = await mod.run({ log, env: withoutEmptyVars(env), cwd: process.cwd() }, { values, positionals: parsed.positionals });
+    const res = await mod.run({ log, env: cmdEnv, cwd: process.cwd() }, { values, positionals: parsed.positionals });
     const dotenvFile = typeof values.dotenv === 'string' ? values.dotenv : undefined;
     if (dotenvFile && res.outputs) {
       const { writeDotenv } = await import('./core/dotenv.js');

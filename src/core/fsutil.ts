@@ -241,7 +241,8 @@ function firstBadUtf8(buf: Buffer): { byte: number; line: number; col: number } 
  * The text of a file that is edited and written back. A file that is not UTF-8 is refused (exit 2, `code` of the
  * caller's catalogue), naming the first bad byte: decoded with replacement characters, it would be written back
  * with them, changing bytes that no edit touched (a Latin-1 comment). YAML streams are Unicode
- * (https://yaml.org/spec/1.2.2/#52-character-encodings), and kustomize and Helm read them as UTF-8.
+ * (https://yaml.org/spec/1.2.2/#52-character-encodings); kustomize refuses such a kustomization itself
+ * ("invalid Kustomization: yaml: invalid trailing UTF-8 octet"), and Helm reads values as UTF-8.
  */
 export function utf8Text(buf: Buffer, where: string, code: ErrorCode): string {
   if (isUtf8(buf)) return buf.toString('utf8');

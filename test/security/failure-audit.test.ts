@@ -106,6 +106,14 @@ describe('GITOPS_RETRY_ATTEMPTS that no client can use is a usage error, before 
     expect(gl.hooks.mergeRequests('group/retry')).toHaveLength(0);
     for (const s of [gl.token, srv.password]) expect(r.stderr).not.toContain(s);
   });
+  it('checked before any command acts, whether or not it gets to a request: set-image exits 2 and writes nothing', async () => {
+    const dir = tmp('gci-audit-');
+    const before = Buffer.from('images:\n- name: app\n  newTag: "1"\n');
+    writeFileSync(join(dir, 'kustomization.yaml'), before);
+    const r = await runCli(['set-image', 'app:2'], { cwd: dir, env: { GITOPS_RETRY_ATTEMPTS: '0' } });
+    expectRefusal(r, 'EENV_NUMBER', 2, 'environment variable GITOPS_RETRY_ATTEMPTS');
+    expect(readFileSync(join(dir, 'kustomization.yaml')).equals(before)).toBe(true);
+  });
 });
 
 describe('a file that is not UTF-8 is refused, never written back with replacement characters', () => {
