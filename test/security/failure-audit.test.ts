@@ -5,7 +5,7 @@
  *
  * - GITOPS_RETRY_ATTEMPTS out of range: the registry client gave up before its first request with a transient
  *   75 ("after -1 attempts"), which the templates retry; GitLab's client took it silently. Now a usage error (2)
- *   before anything is read or written.
+ *   before any command acts (src/cli.ts).
  * - a file that is not UTF-8 (a Latin-1 comment): read with replacement characters, it was written back with
  *   them by pin, set-image and the write-back (bump), changing bytes that no edit touched. Now refused (2),
  *   naming the file, line and column of the first bad byte.
@@ -17,7 +17,8 @@
  * - bump (review up, preview --image) took any expression set-image takes: a digest of the wrong length, an
  *   uppercase repository, a tag with a character no tag holds were committed and pushed, for Argo CD to
  *   deploy pods that cannot pull (InvalidImageName). Now refused (2) before the clone; set-image keeps
- *   kustomize's leniency (test/set-image/conformance.test.ts).
+ *   kustomize's leniency (test/set-image/conformance.test.ts). pin --value and the image commands refuse a
+ *   sha256/sha512 digest that is not lowercase hex of its length.
  * - bump --workdir naming a file or a directory with files: git's clone failed after the session opened, exit 1
  *   with the repo as `where`. Now a usage error (2) with the other flag problems.
  * - argocd notify --secret-file naming a directory: "EISDIR: illegal operation on a directory, read", naming
@@ -117,15 +118,14 @@ describe('GITOPS_RETRY_ATTEMPTS that no client can use is a usage error, before 
 });
 
 describe('a file that is not UTF-8 is refused, never written back with replacement characters', () => {
-  it('pin: exit 2 naming file:line:col of the first bad byte; the file keeps every byte', () => {
+  it('pin: exit 2 naming file:line:col of the first bad byte; the file keeps every byte', async () => {
     const dir = tmp('gci-audit-');
     const bytes = Buffer.concat([LATIN1, Buffer.from('image:\n  repository: registry.example.com/app\n  tag: "1.0"\n')]);
     writeFileSync(join(dir, 'values.yaml'), bytes);
-    return runCli(['pin', '--kind', 'helm', '--file', 'values.yaml', '--target', 'image.tag', '--value', '2.0'], { cwd: dir }).then((r) => {
-      expectRefusal(r, 'EEDIT_YAML', 2, 'values.yaml:1:9');
-      expect(r.stderr).toContain('values.yaml is not UTF-8 text (byte 0xE9 at line 1, column 9)');
-      expect(readFileSync(join(dir, 'values.yaml')).equals(bytes)).toBe(true);
-    });
+    const r = await runCli(['pin', '--kind', 'helm', '--file', 'values.yaml', '--target', 'image.tag', '--value', '2.0'], { cwd: dir });
+    expectRefusal(r, 'EEDIT_YAML', 2, 'values.yaml:1:9');
+    expect(r.stderr).toContain('values.yaml is not UTF-8 text (byte 0xE9 at line 1, column 9)');
+    expect(readFileSync(join(dir, 'values.yaml')).equals(bytes)).toBe(true);
   });
 
   it('set-image over two overlays, one of them Latin-1: exit 2 and neither file is written', async () => {
