@@ -206,9 +206,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     // empty means unset, for variables and flags alike (src/core/command.ts)
     const values = withoutEmptyValues(parsed.values as never);
     const cmdEnv = withoutEmptyVars(env);
-    // GITOPS_RETRY_ATTEMPTS out of range: refused before the command acts, whether or not it gets to a request
-    const { retryAttempts } = await import('./core/flags.js');
-    retryAttempts(cmdEnv);
+    // a numeric tuning variable out of range (GITOPS_RETRY_ATTEMPTS…): refused before the command acts, whether
+    // or not it gets to where the value is used
+    const { checkTuning } = await import('./core/flags.js');
+    checkTuning(cmdEnv);
     if (typeof values.dotenv === 'string' && mod.spec.options.dotenv) {
       // before the command acts: a bad path found only at the end failed the job after it had pushed or edited
       const { checkDotenvTarget } = await import('./core/dotenv.js');

@@ -22,6 +22,6 @@ export const CoreErrors = {
   BUNDLE_CHUNKS_MISSING: 'EBUNDLE_CHUNKS_MISSING',
   /** the command chunks file beside gitops-ci.cjs is of another build, or cut short (1) */
   BUNDLE_CHUNKS_MISMATCH: 'EBUNDLE_CHUNKS_MISMATCH',
-  /** a numeric tuning variable (GITOPS_RETRY_ATTEMPTS, GITOPS_GITLAB_MAX_PAGES) is not a whole number within its range (2) */
+  /** a numeric tuning variable (GITOPS_RETRY_ATTEMPTS, GITOPS_GITLAB_MAX_PAGES, GITOPS_RENDER_MEMORY_MB, GITOPS_RENDER_MAX_MB, GITOPS_SETIMAGE_CONCURRENCY) is not a whole number within its range (2) */
   NUMERIC_VARIABLE: 'EENV_NUMBER',
 } as const;

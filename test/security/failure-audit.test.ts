@@ -5,7 +5,8 @@
  *
  * - GITOPS_RETRY_ATTEMPTS out of range: the registry client gave up before its first request with a transient
  *   75 ("after -1 attempts"), which the templates retry; GitLab's client took it silently. Now a usage error (2)
- *   before any command acts (src/cli.ts).
+ *   before any command acts (src/cli.ts), as are the other numeric tuning variables, which fell back to their
+ *   defaults unseen (GITOPS_RENDER_MEMORY_MB=4096MB rendered with 2048).
  * - a file that is not UTF-8 (a Latin-1 comment): read with replacement characters, it was written back with
  *   them by pin, set-image and the write-back (bump), changing bytes that no edit touched. Now refused (2),
  *   naming the file, line and column of the first bad byte.
@@ -107,13 +108,17 @@ describe('GITOPS_RETRY_ATTEMPTS that no client can use is a usage error, before 
     expect(gl.hooks.mergeRequests('group/retry')).toHaveLength(0);
     for (const s of [gl.token, srv.password]) expect(r.stderr).not.toContain(s);
   });
-  it('checked before any command acts, whether or not it gets to a request: set-image exits 2 and writes nothing', async () => {
+  it('every numeric tuning variable is checked before any command acts: set-image --render exits 2 and writes nothing', async () => {
     const dir = tmp('gci-audit-');
     const before = Buffer.from('images:\n- name: app\n  newTag: "1"\n');
     writeFileSync(join(dir, 'kustomization.yaml'), before);
-    const r = await runCli(['set-image', 'app:2'], { cwd: dir, env: { GITOPS_RETRY_ATTEMPTS: '0' } });
-    expectRefusal(r, 'EENV_NUMBER', 2, 'environment variable GITOPS_RETRY_ATTEMPTS');
-    expect(readFileSync(join(dir, 'kustomization.yaml')).equals(before)).toBe(true);
+    // 4096MB fell back to the 2048 default unseen, and 0 concurrency to 32
+    for (const [name, v] of [['GITOPS_RETRY_ATTEMPTS', '0'], ['GITOPS_RENDER_MEMORY_MB', '4096MB'], ['GITOPS_RENDER_MAX_MB', '-1'], ['GITOPS_SETIMAGE_CONCURRENCY', '0'], ['GITOPS_GITLAB_MAX_PAGES', 'all']] as const) {
+      const r = await runCli(['set-image', '--render', 'app:2'], { cwd: dir, env: { [name]: v } });
+      expectRefusal(r, 'EENV_NUMBER', 2, `environment variable ${name}`);
+      expect(r.stderr).toContain(`${name} must be a whole number from`);
+      expect(readFileSync(join(dir, 'kustomization.yaml')).equals(before)).toBe(true);
+    }
   });
 });
 
