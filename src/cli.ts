@@ -205,7 +205,17 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   try {
     // empty means unset, for variables and flags alike (src/core/command.ts)
     const values = withoutEmptyValues(parsed.values as never);
-    const res = await mod.run({ log, env: withoutEmptyVars(env), cwd: process.cwd() }, { values, positionals: parsed.positionals });
+    const cmdEnv = withoutEmptyVars(env);
+    // a numeric tuning variable out of range (GITOPS_RETRY_ATTEMPTS…): refused before the command acts, whether
+    // or not it gets to where the value is used
+    const { checkTuning } = await import('./core/flags.js');
+    checkTuning(cmdEnv);
+    if (typeof values.dotenv === 'string' && mod.spec.options.dotenv) {
+      // before the command acts: a bad path found only at the end failed the job after it had pushed or edited
+      const { checkDotenvTarget } = await import('./core/dotenv.js');
+      checkDotenvTarget(values.dotenv);
+    }
+    const res = await mod.run({ log, env: cmdEnv, cwd: process.cwd() }, { values, positionals: parsed.positionals });
     const dotenvFile = typeof values.dotenv === 'string' ? values.dotenv : undefined;
     if (dotenvFile && res.outputs) {
       const { writeDotenv } = await import('./core/dotenv.js');

@@ -43,6 +43,7 @@ import type { Identity, LogEntry, SparseClone } from '../git/clone.js';
 export type HistorySource = Pick<SparseClone, 'head' | 'isAncestor' | 'logTrailers' | 'isShallow' | 'deepen'>;
 import { BumpErrors } from './errors.js';
 import { parseTrailers, provenanceFor, type Origin, type Provenance } from './message.js';
+import { retryAttempts } from '../core/flags.js';
 
 export interface Verdict {
   stale: boolean;
@@ -222,7 +223,7 @@ export async function pipelineApi(env: NodeJS.ProcessEnv, log: Logger): Promise<
     }
   }
   const apiUrl = normalizeApiUrl(server);
-  const gl = gitlabClient({ apiUrl, token: token!, tokenSource, project: nz(env.CI_PROJECT_PATH) ?? '', caFile, ca, insecure: /^(1|true|yes|on)$/i.test(env.GITOPS_GITLAB_INSECURE ?? '') || undefined, requestTimeoutMs: 30_000 }, { log, attempts: Number(env.GITOPS_RETRY_ATTEMPTS) || undefined });
+  const gl = gitlabClient({ apiUrl, token: token!, tokenSource, project: nz(env.CI_PROJECT_PATH) ?? '', caFile, ca, insecure: /^(1|true|yes|on)$/i.test(env.GITOPS_GITLAB_INSECURE ?? '') || undefined, requestTimeoutMs: 30_000 }, { log, attempts: retryAttempts(env) });
   log.debug(`stale guard: recorded pipelines are checked against ${apiUrl} (token from ${tokenSource})`);
   return { getPipeline: (p, id) => gl.getPipeline(p, id), getProject: (p) => gl.getProject(p), close: () => gl.close() };
 }

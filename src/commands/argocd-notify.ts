@@ -59,7 +59,15 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
   const env = ctx.env;
   const [secret] = validateAll(() => {
     const f = str(values, 'secret-file');
-    const s = f ? readFileSync(f, 'utf8').trim() : env.ARGOCD_WEBHOOK_SECRET || env.GITOPS_WEBHOOK_SECRET || '';
+    let s = env.ARGOCD_WEBHOOK_SECRET || env.GITOPS_WEBHOOK_SECRET || '';
+    if (f) {
+      try {
+        s = readFileSync(f, 'utf8').trim();
+      } catch (e) {
+        // as --ca-file's: the flag and the file named (node's message alone named neither for a directory)
+        throw fail.usage(ArgoErrors.CONFIG, `cannot read --secret-file ${f}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      }
+    }
     addSecret(s);
     if (s) assertUsableSecret(s, f ? `the webhook secret in ${f}` : 'the webhook secret');
     return s;

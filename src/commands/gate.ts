@@ -19,6 +19,7 @@ import { GitlabErrors } from '../gitlab/errors.js';
 import { forkContext } from '../gitlab/fork.js';
 import { mergeSettings, settingsFromEnv, settingsFromFile, type SourcedSettings } from '../gitlab/gate-settings.js';
 import { findMergeRequestForCommit } from '../gitlab/mr.js';
+import { retryAttempts, tuning } from '../core/flags.js';
 
 export const spec: CommandSpec = {
   name: 'gate',
@@ -135,7 +136,7 @@ export async function run(ctx: CommandContext, { values, positionals }: ParsedAr
       hint: 'see `gitops-ci gate --help` and docs/commands/gate.md',
     });
   }
-  const gl = gitlabClient(cfg!, { log: ctx.log, attempts: Number(ctx.env.GITOPS_RETRY_ATTEMPTS) || undefined, maxPages: Number(ctx.env.GITOPS_GITLAB_MAX_PAGES) || undefined });
+  const gl = gitlabClient(cfg!, { log: ctx.log, attempts: retryAttempts(ctx.env), maxPages: tuning(ctx.env, 'GITOPS_GITLAB_MAX_PAGES') });
   const project = cfg!.project;
   const host = new URL(cfg!.apiUrl).hostname;
   try {

@@ -99,6 +99,14 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
   const registriesWritten = [...new Set(tagRefs.map((r) => r.registry))];
   const creds = await makeCreds(ctx, values, registriesWritten);
   const regs = await makeRegistries(ctx, values, registriesWritten, creds);
+  if (bool(values, 'push')) {
+    // verify before mutating: every repository a tag goes to takes our push before anything is built or pushed
+    // (a second tag's registry refusing after the first tag was pushed left that one behind)
+    for (const key of new Set(tagRefs.map((r) => `${r.registry}\n${r.repository}`))) {
+      const [registry, repository] = key.split('\n') as [string, string];
+      await regs.for(registry).checkPush(repository);
+    }
+  }
 
   // ------------------------------------------------------------------ cache candidates
   let cacheRefs: string[] = [];

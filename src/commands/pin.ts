@@ -8,7 +8,7 @@ import { dirname, relative, resolve } from 'node:path';
 import type { CommandContext, CommandResult, CommandSpec, ParsedArgs } from '../core/command.js';
 import { bool, str } from '../core/command.js';
 import { fail } from '../core/errors.js';
-import { resolveInside, workTreeOf, writeFileAtomic } from '../core/fsutil.js';
+import { resolveInside, utf8Text, workTreeOf, writeFileAtomic } from '../core/fsutil.js';
 import { EditErrors } from '../edit/errors.js';
 import { wantOfValue } from '../edit/pin.js';
 import { targetOf, targets } from '../edit/registry.js';
@@ -87,12 +87,13 @@ export async function run(ctx: CommandContext, a: ParsedArgs): Promise<CommandRe
     throw fail.usage(EditErrors.NO_FILE, `${shown} ${st ? 'is not a regular file' : 'does not exist'}`, { where: shown, hint: 'check --file (relative paths are from the current directory)' });
   }
   const file = await realpath(abs);
-  let before: string;
+  let bytes: Buffer;
   try {
-    before = await readFile(file, 'utf8');
+    bytes = await readFile(file);
   } catch (e) {
     throw fail.failed(EditErrors.IO, `cannot read ${shown}: ${(e as Error).message}`, { where: shown });
   }
+  const before = utf8Text(bytes, shown, EditErrors.YAML);
   const r = target.pin(before, file, req, { where: shown });
   for (const w of r.warnings) ctx.log.warn(w);
   const show = (x?: { tag?: string; digest?: string }) => (x && (x.tag || x.digest) ? `${x.tag ?? ''}${x.tag && x.digest ? '@' : ''}${x.digest ?? ''}` : '(none)');

@@ -7,7 +7,7 @@ import { removeTempDir, tempDir } from '../core/cleanup.js';
 import { codeSpan } from '../core/markdown.js';
 import { bool, str, strs, type CommandContext, type CommandResult, type CommandSpec, type ParsedArgs } from '../core/command.js';
 import { fail, type GitopsError } from '../core/errors.js';
-import { intFlag, overlayFlag } from '../core/flags.js';
+import { intFlag, overlayFlag, retryAttempts } from '../core/flags.js';
 import { envOf } from '../bump/message.js';
 import { checkBranch, configRemote, type Remote } from '../git/url.js';
 import { imageExprsFlag, parseImageExprs, type ImageExpr } from '../kustomize/image-expr.js';
@@ -136,7 +136,7 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
       ...(env.GITOPS_GITLAB_READ_TOKEN ? { GITOPS_GITLAB_TOKEN: env.GITOPS_GITLAB_READ_TOKEN } : {}),
     };
     const cfg = resolveGitlabConfig(glEnv, values);
-    const gl = gitlabClient(cfg, { log, attempts: Number(env.GITOPS_RETRY_ATTEMPTS) || undefined });
+    const gl = gitlabClient(cfg, { log, attempts: retryAttempts(env) });
     await gl.getMergeRequest(cfg.project, mrIid!);
     post = (body) => upsertNote(gl, { project: cfg.project, mrIid: mrIid!, marker: noteMarker(MARKER_KIND, key), body });
   }

@@ -96,6 +96,7 @@ function resolveConfig(values: Values, env: NodeJS.ProcessEnv, cwd: string): Con
   if (!['message', 'push-option', 'none'].includes(skipCi)) problems.push(`--skip-ci must be message, push-option or none (got ${JSON.stringify(skipCi)})`);
   const to = str(values, 'to') ?? '1';
   if (!/^(\d{1,3}|sha256:[0-9a-f]{12,64}|[0-9a-f]{7,64})$/i.test(to.trim())) problems.push(`--to ${JSON.stringify(to)} is neither a number of steps, a config commit nor a digest (sha256:…)`);
+  else if (/^0+$/.test(to.trim())) problems.push(`--to ${JSON.stringify(to)} is no step back: 1 is the verified state before the current one`);
   const names = [...new Set(strs(values, 'image'))];
   const tmpl = str(values, 'app-template') ?? '{project}-{env}';
   const apps = str(values, 'app')

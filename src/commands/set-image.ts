@@ -5,6 +5,7 @@
 import type { CommandContext, CommandResult, CommandSpec, ParsedArgs } from '../core/command.js';
 import { bool, str, strs } from '../core/command.js';
 import { fail } from '../core/errors.js';
+import { tuning } from '../core/flags.js';
 import type { ImageEntry } from '../kustomize/fast-edit.js';
 import { KustomizeErrors } from '../kustomize/errors.js';
 import { parseImageExprs } from '../kustomize/image-expr.js';
@@ -58,13 +59,13 @@ export async function run(ctx: CommandContext, a: ParsedArgs): Promise<CommandRe
   }
   if (dirs.some((d) => d.trim() === '')) throw fail.usage(KustomizeErrors.NOT_FOUND, '--dir is empty', { where: 'command line' });
 
-  const conc = Number(ctx.env.GITOPS_SETIMAGE_CONCURRENCY);
+  const conc = tuning(ctx.env, 'GITOPS_SETIMAGE_CONCURRENCY');
   const results = await setImagesInOverlays(dirs.length ? dirs : ['.'], exprs, {
     cwd: ctx.cwd,
     dryRun,
     render,
     log: ctx.log,
-    ...(Number.isInteger(conc) && conc > 0 ? { concurrency: conc } : {}),
+    ...(conc !== undefined ? { concurrency: conc } : {}),
   });
 
   let changed = 0;

@@ -8,6 +8,8 @@ export const CoreErrors = {
   DOTENV_KEY: 'EDOTENV_KEY',
   /** --dotenv: a value with a line break, which GitLab's dotenv report rejects (1) */
   DOTENV_VALUE: 'EDOTENV_VALUE',
+  /** --dotenv: its directory does not exist or cannot be written, or it names something else than a file; checked before the command acts (2) */
+  DOTENV_PATH: 'EDOTENV_PATH',
   /** --dotenv: the existing file cannot be read (1) */
   DOTENV_READ: 'EDOTENV_READ',
   /** --dotenv: the file cannot be written (1) */
@@ -20,4 +22,6 @@ export const CoreErrors = {
   BUNDLE_CHUNKS_MISSING: 'EBUNDLE_CHUNKS_MISSING',
   /** the command chunks file beside gitops-ci.cjs is of another build, or cut short (1) */
   BUNDLE_CHUNKS_MISMATCH: 'EBUNDLE_CHUNKS_MISMATCH',
+  /** a numeric tuning variable (GITOPS_RETRY_ATTEMPTS, GITOPS_GITLAB_MAX_PAGES, GITOPS_RENDER_MEMORY_MB, GITOPS_RENDER_MAX_MB, GITOPS_SETIMAGE_CONCURRENCY) is not a whole number within its range (2) */
+  NUMERIC_VARIABLE: 'EENV_NUMBER',
 } as const;

@@ -3,7 +3,9 @@
  * with no multi-line values. Existing keys in the file are kept unless overwritten, so several
  * commands in one job can share a file. Written atomically.
  */
+import { accessSync, closeSync, constants, openSync, statSync, unlinkSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { CoreErrors } from './catalogue.js';
 import { fail } from './errors.js';
 import { writeFileAtomic } from './fsutil.js';
@@ -24,6 +26,31 @@ export function parseDotenv(text: string): Record<string, string> {
     if (i > 0) out[line.slice(0, i).trim()] = line.slice(i + 1);
   }
   return out;
+}
+
+/**
+ * --dotenv checked before the command acts (src/cli.ts): a file, or nothing yet, in a directory that exists and
+ * can be written (the file is replaced through a temp file beside it). Found only when the outputs were written,
+ * a bad path failed the job after the command had pushed, tagged or edited.
+ */
+export function checkDotenvTarget(file: string): void {
+  const bad = (why: string, hint: string) => fail.usage(CoreErrors.DOTENV_PATH, `--dotenv ${JSON.stringify(file)}: ${why}; nothing was done`, { where: file, hint });
+  const st = statSync(file, { throwIfNoEntry: false });
+  if (st && !st.isFile()) throw bad(st.isDirectory() ? 'it is a directory' : 'it is not a regular file', 'name a file, e.g. --dotenv gitops.env, and list it under artifacts:reports:dotenv');
+  const dir = dirname(file);
+  const d = statSync(dir, { throwIfNoEntry: false });
+  if (!d?.isDirectory()) throw bad(`its directory ${dir} does not exist`, 'create the directory first, or write the file in the job\'s working directory');
+  // a temp file made and removed, as writeFileAtomic will make one there (access() says yes to root on any
+  // writable mount, and for /proc)
+  const probe = join(dir, `.${basename(file)}.${process.pid}.probe`);
+  try {
+    closeSync(openSync(probe, 'wx'));
+    unlinkSync(probe);
+    if (st) accessSync(file, constants.R_OK);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return;
+    throw bad(`${st ? 'the file or its directory' : `its directory ${dir}`} cannot be written (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, 'write the file in a writable directory, e.g. the job\'s working directory');
+  }
 }
 
 export async function writeDotenv(file: string, vars: Record<string, string | number | boolean | undefined>): Promise<void> {

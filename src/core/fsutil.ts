@@ -1,6 +1,9 @@
 // fs.promises, not node:fs/promises: its getter loads the module on first use, not when this file is loaded
 import { closeSync, existsSync, fchmodSync, fstatSync, openSync, promises as fsp, rename as renameCb, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { isUtf8 } from 'node:buffer';
+import type { ErrorCode } from './error-codes.js';
+import { fail } from './errors.js';
 
 let tmpTag: string | undefined;
 let tmpSeq = 0;
@@ -217,4 +220,35 @@ export async function workTreeOf(dir: string): Promise<string | undefined> {
     if (existsSync(join(d, '.git'))) return d;
     if (dirname(d) === d) return undefined;
   }
+}
+
+/** where the first byte of `buf` that does not belong to valid UTF-8 is: its value and its line and column (1-based) */
+function firstBadUtf8(buf: Buffer): { byte: number; line: number; col: number } {
+  let line = 1;
+  let lineStart = 0;
+  for (let i = 0; i < buf.length; ) {
+    const b = buf[i]!;
+    const n = b < 0x80 ? 1 : b >= 0xc2 && b <= 0xdf ? 2 : b >= 0xe0 && b <= 0xef ? 3 : b >= 0xf0 && b <= 0xf4 ? 4 : 0;
+    const ok = n > 0 && i + n <= buf.length && isUtf8(buf.subarray(i, i + n));
+    if (!ok) return { byte: b, line, col: i - lineStart + 1 };
+    if (b === 0x0a) (line++, (lineStart = i + 1));
+    i += n;
+  }
+  return { byte: 0, line, col: buf.length - lineStart + 1 };
+}
+
+/**
+ * The text of a file that is edited and written back. A file that is not UTF-8 is refused (exit 2, `code` of the
+ * caller's catalogue), naming the first bad byte: decoded with replacement characters, it would be written back
+ * with them, changing bytes that no edit touched (a Latin-1 comment). YAML streams are Unicode
+ * (https://yaml.org/spec/1.2.2/#52-character-encodings); kustomize refuses such a kustomization itself
+ * ("invalid Kustomization: yaml: invalid trailing UTF-8 octet"), and Helm reads values as UTF-8.
+ */
+export function utf8Text(buf: Buffer, where: string, code: ErrorCode): string {
+  if (isUtf8(buf)) return buf.toString('utf8');
+  const bad = firstBadUtf8(buf);
+  throw fail.usage(code, `${where} is not UTF-8 text (byte 0x${bad.byte.toString(16).toUpperCase().padStart(2, '0')} at line ${bad.line}, column ${bad.col}); it is not edited`, {
+    where: `${where}:${bad.line}:${bad.col}`,
+    hint: 'save the file as UTF-8 (e.g. `iconv -f LATIN1 -t UTF-8`) and commit it; nothing was written',
+  });
 }

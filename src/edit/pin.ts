@@ -10,11 +10,16 @@ import { setSlot, type ScalarSlot, type Want } from './scalar.js';
 import { Edits } from './splice.js';
 import type { EditOptions, EditResult, PinChange, PinRequest } from './target.js';
 import { parseYamlFile, type YamlFile } from './yamlfile.js';
+import { digestLengthProblem } from '../registry/ref.js';
 
 
 /** `--value`: a digest (sha256:…) or a tag; anything else is refused before the file is read. */
 export function wantOfValue(value: string): Want {
-  if (isDigest(value)) return { digest: value };
+  if (isDigest(value)) {
+    const p = digestLengthProblem(value);
+    if (!p) return { digest: value };
+    throw fail.usage(EditErrors.BAD_VALUE, `--value ${JSON.stringify(value)} is not a digest a registry serves: ${p}`, { where: 'command line', hint: 'copy the digest whole, e.g. from `gitops-ci image resolve` (sha256:<64 hex>)' });
+  }
   if (TAG_RE.test(value)) return { tag: value };
   throw fail.usage(EditErrors.BAD_VALUE, `--value ${JSON.stringify(value)} is neither a tag nor a digest`, {
     where: 'command line',

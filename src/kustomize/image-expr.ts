@@ -11,6 +11,7 @@
  */
 import { fail, isGitopsError, type GitopsError } from '../core/errors.js';
 import { KustomizeErrors } from './errors.js';
+import { parseRef } from '../registry/ref.js';
 
 export const KEEP = '*';
 
@@ -140,11 +141,33 @@ export function parseImageExprs(args: string[]): ImageExpr[] {
  */
 export function imageExprsFlag(args: string[], errors: GitopsError[]): ImageExpr[] {
   if (!args.length) return [];
+  let exprs: ImageExpr[];
   try {
-    return parseImageExprs(args);
+    exprs = parseImageExprs(args);
   } catch (e) {
     if (!isGitopsError(e)) throw e;
     errors.push(e);
     return [];
+  }
+  // what these commands pin is deployed: the reference an expression writes must be one a registry and the
+  // kubelet accept (a digest of the wrong length, an uppercase repository, a tag with a character a tag cannot
+  // hold). set-image keeps kustomize's own leniency.
+  const bad = exprs.map((e) => ({ e, why: unpullable(e) })).filter((b) => b.why);
+  for (const b of bad) errors.push(badExpr(b.e.raw, b.why));
+  return bad.length ? [] : exprs;
+}
+
+/** why the reference `e` writes (its fields given as '*' left out) cannot be pulled, or undefined */
+function unpullable(e: ImageExpr): string | undefined {
+  const repo = e.newName !== undefined && !e.keepNewName ? e.newName : e.name;
+  const tag = e.newTag !== undefined && !e.keepNewTag ? e.newTag : undefined;
+  const digest = e.digest !== undefined && !e.keepDigest ? e.digest : undefined;
+  const ref = `${repo}${tag !== undefined ? `:${tag}` : ''}${digest !== undefined ? `@${digest}` : ''}`;
+  try {
+    parseRef(ref);
+    return undefined;
+  } catch (x) {
+    if (!isGitopsError(x)) throw x;
+    return `it would pin ${JSON.stringify(ref)}, which no registry serves: ${x.message.replace(/^invalid image reference "[^"]*": /, '')}`;
   }
 }

@@ -17,7 +17,7 @@ import type { Dirent } from 'node:fs';
 import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fail, isGitopsError } from '../core/errors.js';
-import { resolveInside, workTreeOf, writeFileAtomicSync, writeFilesAtomic } from '../core/fsutil.js';
+import { resolveInside, utf8Text, workTreeOf, writeFileAtomicSync, writeFilesAtomic } from '../core/fsutil.js';
 import type { Logger } from '../core/log.js';
 import { readSimpleYaml, sget, type SNode } from '../edit/simple-yaml.js';
 import { exprsByName, fastEdit, type ImageChange, type ImageEntry } from './fast-edit.js';
@@ -319,12 +319,13 @@ export async function setImagesInOverlays(dirs: string[], exprs: ImageExpr[], op
       if (!fileReal.inside) throw await outside(fileReal.real);
       const file = fileReal.real;
       const where = shown === '.' ? k.name : CLEAN_RELATIVE.test(shown) ? `${shown}/${k.name}` : join(shown, k.name);
-      let before: string;
+      let bytes: Buffer;
       try {
-        before = readFileSync(file, 'utf8');
+        bytes = readFileSync(file);
       } catch (e) {
         throw fail.failed(KustomizeErrors.READ, `cannot read ${where}: ${(e as Error).message}`, { where: file });
       }
+      const before = utf8Text(bytes, where, KustomizeErrors.YAML);
       texts.set(found, before);
       // the common case without the parser; any other file through the full edit (which loads it)
       const { text, changes, warnings }: { text: string; changes: ImageChange[]; warnings?: string[] } =

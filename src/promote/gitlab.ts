@@ -6,10 +6,11 @@ import { gitlabClient } from '../gitlab/client.js';
 import { resolveGitlabConfig } from '../gitlab/config.js';
 import { autoMerge, closeOpenMergeRequests, upsertMergeRequest } from '../gitlab/mr.js';
 import type { MergeRequestApi } from './promote.js';
+import { retryAttempts } from '../core/flags.js';
 
 export async function mergeRequestApi(ctx: CommandContext, values: Values, remote: Remote): Promise<MergeRequestApi> {
   const cfg = resolveGitlabConfig(ctx.env, values, { repoUrl: remote.kind === 'local' ? undefined : remote.url });
-  const gl = gitlabClient(cfg, { log: ctx.log, attempts: Number(ctx.env.GITOPS_RETRY_ATTEMPTS) || undefined });
+  const gl = gitlabClient(cfg, { log: ctx.log, attempts: retryAttempts(ctx.env) });
   // verify before mutating: the token and the project are checked before anything is pushed
   await gl.getProject(cfg.project);
   ctx.log.debug(`GitLab ${redactUrl(cfg.apiUrl)}, project ${cfg.project}, token from ${cfg.tokenSource}`);

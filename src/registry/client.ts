@@ -562,6 +562,22 @@ export class RegistryClient {
   }
 
   /**
+   * That the credentials may push to `repo`, before anything is pushed: an upload is opened (the request every
+   * push starts with, with push scope) and cancelled at once, as the distribution spec allows
+   * (https://distribution.github.io/distribution/spec/api/#canceling-an-upload); nothing is written. A
+   * refusal is EREGISTRY_AUTH / EREGISTRY_DENIED (3).
+   */
+  async checkPush(repo: string): Promise<void> {
+    const scopes = [`repository:${repo}:pull,push`];
+    await this.retry(`push to ${repo}`, async () => {
+      const r = await this.request('POST', `/v2/${repo}/blobs/uploads/`, { scopes, headers: { 'Content-Length': '0' }, ok: [202] });
+      const loc = String(r.res.headers.location ?? '');
+      // an upload left open expires on the registry's own (distribution: after a week of no use); the cancel is best effort
+      if (loc) await this.request('DELETE', new URL(loc, this.url('/')).toString(), { scopes, ok: [200, 202, 204, 404] }).catch(() => undefined);
+    });
+  }
+
+  /**
    * Upload a blob monolithically: POST to open an upload, PUT the bytes with the digest. The whole
    * exchange is the unit of retry: a broken upload is abandoned and a new one opened, so an interrupted
    * copy or push can simply be run again.

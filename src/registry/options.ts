@@ -3,6 +3,7 @@ import type { CommandContext, OptionSpec, Values } from '../core/command.js';
 import { bool, str } from '../core/command.js';
 import { credentialStore, readExplicit, readStdinAll, type CredentialStore } from './auth.js';
 import { Registries } from './client.js';
+import { retryAttempts } from '../core/flags.js';
 
 export const registryOptions: Record<string, OptionSpec> = {
   'registry-user': { type: 'string', value: 'USER', description: 'registry user for the registry written to; the password comes from GITOPS_REGISTRY_PASSWORD or stdin', env: ['GITOPS_REGISTRY_USER'] },
@@ -19,7 +20,7 @@ export async function makeCreds(ctx: CommandContext, v: Values, explicitFor: str
 
 export async function makeRegistries(ctx: CommandContext, v: Values, explicitFor: string[], store?: CredentialStore, deadline?: number): Promise<Registries> {
   const creds = store ?? (await makeCreds(ctx, v, explicitFor));
-  const attempts = Number(ctx.env.GITOPS_RETRY_ATTEMPTS) || undefined;
+  const attempts = retryAttempts(ctx.env);
   return new Registries({
     creds,
     insecure: bool(v, 'insecure') || ctx.env.GITOPS_REGISTRY_INSECURE === 'true',

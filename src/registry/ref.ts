@@ -16,6 +16,18 @@ export interface ImageRef {
 const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const TAG = /^[\w][\w.-]{0,127}$/;
 const DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/;
+/**
+ * the encoded part of the registered algorithms, lowercase hex of their exact length: a registry and the kubelet
+ * (go-digest) refuse anything else (https://github.com/opencontainers/image-spec/blob/main/descriptor.md#registered-algorithms)
+ */
+const REGISTERED: Record<string, number> = { sha256: 64, sha512: 128 };
+
+/** `algorithm:encoded` of a registered algorithm whose encoded part is not lowercase hex of its length: why; else undefined */
+export function digestLengthProblem(digest: string): string | undefined {
+  const alg = digest.slice(0, digest.indexOf(':'));
+  const n = REGISTERED[alg];
+  return n !== undefined && !new RegExp(`^[a-f0-9]{${n}}$`).test(digest.slice(alg.length + 1)) ? `a ${alg} digest is ${n} lowercase hex characters` : undefined;
+}
 
 export function parseRef(input: string, opts: { defaultTag?: string } = {}): ImageRef {
   const s = input.trim();
@@ -28,6 +40,8 @@ export function parseRef(input: string, opts: { defaultTag?: string } = {}): Ima
     digest = rest.slice(at + 1);
     rest = rest.slice(0, at);
     if (!DIGEST.test(digest)) throw bad(`bad digest ${JSON.stringify(digest)}`);
+    const p = digestLengthProblem(digest);
+    if (p) throw bad(`bad digest ${JSON.stringify(digest)} (${p})`);
   }
   let tag: string | undefined;
   const lastSlash = rest.lastIndexOf('/');

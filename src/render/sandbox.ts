@@ -21,6 +21,7 @@ import { isAbsolute, join, relative, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { trackChild, killGroup } from '../core/cleanup.js';
 import { fail } from '../core/errors.js';
+import { tuning } from '../core/flags.js';
 import { resolveInside } from '../core/fsutil.js';
 import { childEnvWithoutSecrets } from '../core/secrets.js';
 import { KustomizeErrors } from '../kustomize/errors.js';
@@ -190,16 +191,11 @@ export function sandboxEnv(env: NodeJS.ProcessEnv, memoryMb: number): NodeJS.Pro
   return out;
 }
 
-function limitFrom(v: string | undefined, dflt: number, min: number, max: number): number {
-  const n = Number(v);
-  return Number.isInteger(n) && n >= min && n <= max ? n : dflt;
-}
-
 /** memory and output limits: options, else GITOPS_RENDER_MEMORY_MB / GITOPS_RENDER_MAX_MB, else the defaults */
 export function limits(env: NodeJS.ProcessEnv, o: { memoryMb?: number; maxOutputMb?: number } = {}): { memoryMb: number; maxOutputMb: number } {
   return {
-    memoryMb: o.memoryMb ?? limitFrom(env.GITOPS_RENDER_MEMORY_MB, DEFAULT_MEMORY_MB, 256, 65_536),
-    maxOutputMb: o.maxOutputMb ?? limitFrom(env.GITOPS_RENDER_MAX_MB, DEFAULT_MAX_OUTPUT_MB, 1, 1024),
+    memoryMb: o.memoryMb ?? tuning(env, 'GITOPS_RENDER_MEMORY_MB') ?? DEFAULT_MEMORY_MB,
+    maxOutputMb: o.maxOutputMb ?? tuning(env, 'GITOPS_RENDER_MAX_MB') ?? DEFAULT_MAX_OUTPUT_MB,
   };
 }
 

@@ -44,6 +44,7 @@ import type { BumpConfig, BumpOutcome } from '../bump/bump.js';
 import { LocalTree } from './tree.js';
 import { WritebackErrors } from './errors.js';
 import { writebackLock, type HeldLock } from './lock.js';
+import { retryAttempts } from '../core/flags.js';
 
 // ------------------------------------------------------------------------------------------ which path
 
@@ -328,7 +329,7 @@ class ApiHistory implements HistorySource {
 export async function apiClient(conn: GitlabConfig, o: { deadline: number; env: NodeJS.ProcessEnv; log: Logger; onRequest?: (method: string, ms: number) => void }): Promise<GitlabClient> {
   const { gitlabClient } = await import('../gitlab/client.js');
   const requestTimeoutMs = Math.max(1000, Math.min(conn.requestTimeoutMs ?? 30_000, o.deadline - Date.now()));
-  return gitlabClient({ ...conn, requestTimeoutMs }, { log: o.log, attempts: Number(o.env.GITOPS_RETRY_ATTEMPTS) || undefined, onRequest: o.onRequest });
+  return gitlabClient({ ...conn, requestTimeoutMs }, { log: o.log, attempts: retryAttempts(o.env), onRequest: o.onRequest });
 }
 
 /**

@@ -4,7 +4,7 @@
  * CI_PROJECT_DIR, for the stale guard's ancestry check), the commit author (`--author-*`, else the GitLab
  * user of the pipeline) and `--lock-file`. Problems are pushed, so that a command reports all of its own at once (exit 2).
  */
-import { statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { str, type CommandContext, type OptionSpec, type Values } from '../core/command.js';
 import { intFlag } from '../core/flags.js';
@@ -61,6 +61,14 @@ export async function writebackFlags(ctx: CommandContext, values: Values, proble
   const timeoutS = intFlag(str(values, 'timeout'), 'timeout', 300, 1, 86_400, problems);
   const historyDepth = intFlag(str(values, 'history-depth'), 'history-depth', 200, 1, 100_000, problems);
   setAncestryEnv(env);
+  // --workdir (bump, review up/down): git clones into an empty or new directory; checked here, not by a failed
+  // clone after the session opened (exit 1, naming the repo)
+  const wd = str(values, 'workdir');
+  if (wd) {
+    const st = statSync(resolve(ctx.cwd, wd), { throwIfNoEntry: false });
+    if (st && !st.isDirectory()) problems.push(`--workdir ${wd} is a file: name a new or empty directory to clone into`);
+    else if (st && readdirSync(resolve(ctx.cwd, wd)).length) problems.push(`--workdir ${wd} is not empty: name a new or empty directory to clone into (it is kept afterwards)`);
+  }
   let sourceRepo: string | undefined;
   const sr = str(values, 'source-repo');
   if (sr) {

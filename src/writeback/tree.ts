@@ -8,7 +8,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { fail, GitopsError, isGitopsError } from '../core/errors.js';
-import { writeFileAtomic, resolveInside } from '../core/fsutil.js';
+import { writeFileAtomic, resolveInside, utf8Text } from '../core/fsutil.js';
 import type { Logger } from '../core/log.js';
 import { KustomizeErrors } from '../kustomize/errors.js';
 import { redactRenderError } from '../render/diff.js';
@@ -90,7 +90,7 @@ export abstract class LocalTree {
   }
 
   async read(rel: string): Promise<string> {
-    return readFile(await this.inside(rel), 'utf8');
+    return utf8Text(await readFile(await this.inside(rel)), rel, EditErrors.YAML);
   }
 
   /** write a repo-relative file (atomically: a failed write leaves the file as it was) */
