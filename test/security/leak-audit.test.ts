@@ -6,8 +6,10 @@
  * than its own.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { pushTree, seedBare, seedLayout } from '../helpers/config-repo.js';
-import { startGitServer, type GitServer } from '../helpers/services.js';
+import { git, pushTree, seedBare, seedLayout, writeTree, type Tree } from '../helpers/config-repo.js';
+import { PROD } from '../promote/fixture.js';
+import { startGitServer, startRegistry, tmp, type GitServer, type Registry } from '../helpers/services.js';
+import { setupGitlab, type GitlabFixture } from '../gitlab/fixture.js';
 import { IMAGE, overlayWithTag, setup, STAGING, stopFixtures } from '../argocd/fixture.js';
 import { expectNoLeak, runAbused } from './abuse.js';
 
@@ -70,5 +72,116 @@ describe('argocd wait --allow-descendant: the git token goes only to the config 
     expect(res.stderr).toMatch(/descends from/);
     expect(other.requests.some((r) => r.user === 'bot')).toBe(true);
     expectNoLeak('stderr', res.stderr, TOKEN, ['bot']);
+  });
+});
+
+describe('rejected credentials, with --verbose: the secret in no output, file, child argv', () => {
+  // characters that URL-encoding and base64 both change
+  const PW = `r3g+p=${RAND}/x`;
+  const WRONG = `wr0ng+p=${RAND}/y`;
+  let reg: Registry;
+  let srv: GitServer;
+  let gl: GitlabFixture;
+  beforeAll(async () => {
+    [reg, srv, gl] = await Promise.all([startRegistry({ user: 'reguser', password: PW }), startGitServer({ user: 'gitlab-ci-token', password: PW }), setupGitlab()]);
+    srv.createRepo('group/config.git');
+  });
+  afterAll(async () => {
+    expect(gl?.recorder.violations).toEqual([]);
+    await Promise.all([reg?.stop(), srv?.stop(), gl?.stop()]);
+  });
+
+  const rows: Array<{ name: string; args: () => string[]; env: () => NodeJS.ProcessEnv; secret: string; users?: string[]; code: number; says: RegExp }> = [
+    {
+      name: 'DOCKER_AUTH_CONFIG `auth` (base64 user:password) that the real registry refuses (image resolve)',
+      args: () => ['--verbose', 'image', 'resolve', `${reg.host}/group/app:1`],
+      env: () => ({ DOCKER_AUTH_CONFIG: JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from(`reguser:${WRONG}`).toString('base64') } } }) }),
+      secret: WRONG,
+      users: ['reguser'],
+      code: 3,
+      says: /EREGISTRY_AUTH/,
+    },
+    {
+      name: 'DOCKER_AUTH_CONFIG `identitytoken` at a registry that knows only basic auth (image resolve)',
+      args: () => ['--verbose', 'image', 'resolve', `${reg.host}/group/app:1`],
+      env: () => ({ DOCKER_AUTH_CONFIG: JSON.stringify({ auths: { [reg.host]: { identitytoken: `idtok-${WRONG}` } } }) }),
+      secret: `idtok-${WRONG}`,
+      code: 3,
+      says: /EREGISTRY_AUTH/,
+    },
+    {
+      name: 'CI_REGISTRY_PASSWORD refused (image copy, the destination)',
+      args: () => ['--verbose', 'image', 'copy', `${reg.host}/group/app:1`, `${reg.host}/group/copy:1`],
+      env: () => ({ CI_REGISTRY: reg.host, CI_REGISTRY_USER: 'reguser', CI_REGISTRY_PASSWORD: WRONG }),
+      secret: WRONG,
+      users: ['reguser'],
+      code: 3,
+      says: /EREGISTRY_AUTH/,
+    },
+    {
+      name: 'CI_REPOSITORY_URL with a job token the git server refuses (bump)',
+      args: () => ['--verbose', 'bump', '--branch', 'main', '--dir', 'envs/prod', '--image', 'app:1', '--timeout', '30'],
+      env: () => ({ CI_REPOSITORY_URL: `http://gitlab-ci-token:${encodeURIComponent(WRONG)}@127.0.0.1:${srv.port}/group/config.git`, CI_JOB_TOKEN: WRONG, CI_SERVER_HOST: '127.0.0.1' }),
+      secret: WRONG,
+      users: ['gitlab-ci-token'],
+      code: 3,
+      says: /EGIT_AUTH/,
+    },
+    {
+      name: 'a GitLab read token GitLab refuses (gate)',
+      args: () => ['--verbose', 'gate', '--mr', '1', '--approvals', '1'],
+      env: () => ({ CI_API_V4_URL: gl.gl.apiUrl, CI_SERVER_URL: gl.gl.url, CI_PROJECT_ID: '42', GITOPS_GITLAB_READ_TOKEN: `glpat-${WRONG}` }),
+      secret: `glpat-${WRONG}`,
+      code: 3,
+      says: /EGITLAB_AUTH/,
+    },
+  ];
+  for (const row of rows) {
+    it(row.name, async () => {
+      const res = await runAbused(row.args(), { env: row.env(), secret: row.secret, users: row.users });
+      expect(res.code, res.all).toBe(row.code);
+      expect(res.stderr).toMatch(row.says);
+    });
+  }
+});
+
+describe('a hostile merge request asks kustomize for the job\'s variables (preview)', () => {
+  // kustomize reads the value of a key without `=` in a generator's env file from its own environment in some
+  // versions: an MR that names the job's variables there would put them in the note everyone can read. The
+  // renderer's environment has none of them (src/render/sandbox.ts sandboxEnv), whatever their names.
+  it('a configMapGenerator env file naming the job\'s variables: no value in the note, and the renderer is given none of them', async () => {
+    const dir = tmp('gci-leak-mr-');
+    const commit = (t: Tree) => {
+      writeTree(dir, t);
+      git(dir, ['add', '-A']);
+      git(dir, ['commit', '-q', '-m', 'change']);
+      return git(dir, ['rev-parse', 'HEAD']);
+    };
+    git(dir, ['init', '-q', '-b', 'main']);
+    const base = commit(seedLayout(IMAGE));
+    const kust = seedLayout(IMAGE)[`${PROD}/kustomization.yaml`]!;
+    const VARS = { CI_JOB_JWT_V2: `jwt-${RAND}-payload`, DEPLOY_API_KEY: `apikey-${RAND}-value`, GITOPS_GITLAB_TOKEN: `glpat-${RAND}-note`, CI_JOB_TOKEN: `jobtok-${RAND}-x`, KUBE_CONFIG_B64: Buffer.from(`kubeconf-${RAND}`).toString('base64') };
+    const head = commit({
+      [`${PROD}/exfil.env`]: `${Object.keys(VARS).join('\n')}\n`,
+      [`${PROD}/kustomization.yaml`]: `${kust}configMapGenerator:\n  - name: exfil\n    envs: [exfil.env]\n`,
+    });
+    // the secret the abuse harness follows in all its forms; the others are checked raw below
+    const res = await runAbused(['preview', '--dry-run', '--repo-dir', dir, '--base', base, '--head', head], { env: VARS, secret: VARS.DEPLOY_API_KEY, cwd: dir });
+    expect(res.code, res.all).toBe(0);
+    // the generator did render (the attack ran): its keys are in the note, with no value of ours
+    expect(res.stdout).toContain('exfil');
+    expect(res.stdout).toContain('CI_JOB_JWT_V2');
+    for (const v of Object.values(VARS)) expectNoLeak('the preview note', res.stdout + res.stderr, v);
+    // and kustomize was given none of them, whatever their names: kustomize before v5 reads the value of a key
+    // without `=` in an env file from its environment (https://github.com/kubernetes-sigs/kustomize/pull/4957
+    // removed that in v5.0), and a runner image may carry an older one (kubectl ≤ 1.26 bundles kustomize 4)
+    const renderer = res.childEnv.split(/^== /m).filter((sec) => /^(kustomize|kubectl)\n/.test(sec));
+    expect(renderer.length, 'kustomize or kubectl ran through the shim').toBeGreaterThan(0);
+    for (const sec of renderer) {
+      for (const [k, v] of Object.entries(VARS)) {
+        expect(sec, `the renderer was given ${k}`).not.toContain(`${k}=`);
+        expectNoLeak(`the renderer's environment (${k})`, sec, v);
+      }
+    }
   });
 });
