@@ -6,7 +6,9 @@
  * than its own.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { git, pushTree, seedBare, seedLayout, writeTree, type Tree } from '../helpers/config-repo.js';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { deploymentYaml, git, pushTree, seedBare, seedLayout, writeTree, type Tree } from '../helpers/config-repo.js';
 import { PROD } from '../promote/fixture.js';
 import { startGitServer, startRegistry, tmp, type GitServer, type Registry } from '../helpers/services.js';
 import { setupGitlab, type GitlabFixture } from '../gitlab/fixture.js';
@@ -183,5 +185,50 @@ describe('a hostile merge request asks kustomize for the job\'s variables (previ
         expectNoLeak(`the renderer's environment (${k})`, sec, v);
       }
     }
+  });
+});
+
+describe('promote: the explicit registry credentials go only to the registries it writes to', () => {
+  // GITOPS_REGISTRY_USER/PASSWORD (a project's credentials for the registry its build pushes to) are in every job of
+  // the project. promote reads the registries the source overlay names — whatever host a merged change wrote
+  // there — and writes to none without --copy-to (docs/commands/image.md: explicit credentials are for the
+  // registries a command writes to). The other registry here asks for basic auth and records what it is sent.
+  const REGPW = `regpw-${RAND}+/=`;
+  const seen: string[] = [];
+  let other: http.Server;
+  let srv: GitServer;
+  beforeAll(async () => {
+    other = http.createServer((req, res) => {
+      seen.push(req.headers.authorization ?? '');
+      res.writeHead(401, { 'Docker-Distribution-API-Version': 'registry/2.0', 'WWW-Authenticate': 'Basic realm="elsewhere"', 'Content-Type': 'application/json' });
+      res.end('{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}');
+    });
+    await new Promise<void>((r) => other.listen(0, '127.0.0.1', r));
+    srv = await startGitServer();
+  });
+  afterAll(async () => {
+    await new Promise((r) => other?.close(r));
+    await srv?.stop();
+  });
+
+  it('promote without --copy-to: a source image on another registry is read without them (exit 3), and that registry saw no password', async () => {
+    const host = `127.0.0.1:${(other.address() as AddressInfo).port}`;
+    srv.createRepo('group/promote.git');
+    const overlay = (tag: string) => `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- deploy.yaml\nimages:\n- name: registry.example.com/team/app\n  newName: ${host}/team/app\n  newTag: "${tag}"\n`;
+    seedBare(srv.repoPath('group/promote.git'), {
+      'envs/staging/kustomization.yaml': overlay('2.0'),
+      'envs/staging/deploy.yaml': deploymentYaml('registry.example.com/team/app'),
+      'envs/production/kustomization.yaml': overlay('1.0'),
+      'envs/production/deploy.yaml': deploymentYaml('registry.example.com/team/app'),
+    });
+    const res = await runAbused(['promote', '--repo', `${srv.url}/group/promote.git`, '--branch', 'main', '--from', 'envs/staging', '--to', 'envs/production', '--via', 'push', '--dry-run'], {
+      env: { GITOPS_GIT_USER: srv.user, GITOPS_GIT_TOKEN: srv.password, GITOPS_REGISTRY_USER: 'builder', GITOPS_REGISTRY_PASSWORD: REGPW },
+      secret: REGPW,
+      users: ['builder'],
+    });
+    expect(seen.length, res.all).toBeGreaterThan(0);
+    for (const a of seen) expectNoLeak('an Authorization header the other registry received', `${a} ${Buffer.from(a.replace(/^Basic /, ''), 'base64').toString('latin1')}`, REGPW, ['builder']);
+    expect(res.code, res.all).toBe(3);
+    expect(res.stderr).toContain('EREGISTRY_AUTH');
   });
 });
