@@ -6,6 +6,7 @@
  * than its own.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { deploymentYaml, git, pushTree, seedBare, seedLayout, writeTree, type Tree } from '../helpers/config-repo.js';
@@ -14,6 +15,7 @@ import { startGitServer, startRegistry, tmp, type GitServer, type Registry } fro
 import { setupGitlab, type GitlabFixture } from '../gitlab/fixture.js';
 import { IMAGE, overlayWithTag, setup, STAGING, stopFixtures } from '../argocd/fixture.js';
 import { expectNoLeak, runAbused } from './abuse.js';
+import { docker as getDocker, makeBase } from '../image/helpers.js';
 
 const RAND = Math.random().toString(36).slice(2, 10);
 
@@ -230,5 +232,38 @@ describe('promote: the explicit registry credentials go only to the registries i
     for (const a of seen) expectNoLeak('an Authorization header the other registry received', `${a} ${Buffer.from(a.replace(/^Basic /, ''), 'base64').toString('latin1')}`, REGPW, ['builder']);
     expect(res.code, res.all).toBe(3);
     expect(res.stderr).toContain('EREGISTRY_AUTH');
+  });
+});
+
+describe('image build: the job token GitLab Runner leaves in .git/config never reaches the image', () => {
+  // GitLab Runner before 18.0 (and later with FF_GIT_URLS_WITHOUT_TOKENS=false) clones with the job token in the
+  // remote URL, which git keeps in .git/config (https://gitlab.com/gitlab-org/gitlab/-/issues/474043); a
+  // Dockerfile's `COPY . .` then puts it into a pushed image. The real engine builds; the saved image is searched.
+  it('COPY . of a checkout whose .git/config holds the token: the image holds the config without it', async () => {
+    const TOKEN = `glcbt-64_${RAND}jobtoken`;
+    const { docker: d, host } = await getDocker();
+    const base = await makeBase(d);
+    const ctx = tmp('gci-leak-ctx-');
+    writeTree(ctx, {
+      Dockerfile: `FROM ${base}\nCOPY . /src\n`,
+      'app.txt': `app ${RAND}\n`,
+      '.git/config': `[core]\n\trepositoryformatversion = 0\n[remote "origin"]\n\turl = https://gitlab-ci-token:${TOKEN}@gitlab.example.com/group/app.git\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n[http "https://gitlab.example.com"]\n\textraheader = Authorization: Basic ${Buffer.from(`gitlab-ci-token:${TOKEN}`).toString('base64')}\n`,
+      '.git/HEAD': 'ref: refs/heads/main\n',
+    });
+    const tag = `gci-leak/ctx:${RAND}`;
+    const res = await runAbused(['image', 'build', '--context', ctx, '--file', join(ctx, 'Dockerfile'), '--tag', tag, '--builder', 'classic'], {
+      env: { DOCKER_HOST: host, CI_JOB_TOKEN: TOKEN },
+      secret: TOKEN,
+      users: ['gitlab-ci-token'],
+    });
+    expect(res.code, res.all).toBe(0);
+    const chunks: Buffer[] = [];
+    for await (const c of (await d.getImage(tag).get()) as AsyncIterable<Buffer>) chunks.push(c);
+    const saved = Buffer.concat(chunks).toString('latin1');
+    // the checkout's git config is in the image (git still works there), without credentials
+    expect(saved).toContain('https://gitlab.example.com/group/app.git');
+    expect(saved).toContain(`app ${RAND}`);
+    expectNoLeak('the image built from the context', saved, TOKEN, ['gitlab-ci-token']);
+    await d.getImage(tag).remove({ force: true });
   });
 });
