@@ -7,6 +7,10 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { parseAllDocuments } from 'yaml';
+import { ROOT } from '../helpers/gitlab-ci-local.js';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { deploymentYaml, git, pushTree, seedBare, seedLayout, writeTree, type Tree } from '../helpers/config-repo.js';
@@ -265,5 +269,97 @@ describe('image build: the job token GitLab Runner leaves in .git/config never r
     expect(saved).toContain(`app ${RAND}`);
     expectNoLeak('the image built from the context', saved, TOKEN, ['gitlab-ci-token']);
     await d.getImage(tag).remove({ force: true });
+  });
+});
+
+describe('templates: a credentialed config-repo input reaches the CLI in a variable, never on its command line', () => {
+  // The deploy and promote jobs' scripts, as the components define them, run by sh with a `gitops-ci` on PATH that
+  // records its argv and the GITOPS_CONFIG_REPO it was given. The config-repo input may carry credentials
+  // (`https://oauth2:$TOKEN@…`: CI/CD variables are expanded in inputs): a command line is readable by every
+  // process (/proc/<pid>/cmdline), a variable only by the job's own user. argocd wait gets it too: it gives
+  // the git token only to the config repo's host (test above).
+  const TOKEN = `glpat-tpl-${RAND}`;
+  const HEAD = 'c'.repeat(40);
+
+  function jobScript(file: string, runs: string): string {
+    const docs = parseAllDocuments(readFileSync(join(ROOT, 'templates', file), 'utf8')).map((d) => d.toJS() as Record<string, { script?: string[] }>);
+    const job = Object.values(docs[1]!).find((j) => j?.script?.some((l) => l.includes(runs)));
+    expect(job, `${file}: a job that runs ${runs}`).toBeDefined();
+    return job!.script!.join('\n');
+  }
+
+  function run(script: string, env: Record<string, string>): Array<{ argv: string[]; repo: string }> {
+    const dir = tmp('gci-tpl-');
+    const log = join(dir, 'calls.log');
+    writeFileSync(log, '');
+    // records argv (NUL-separated) and GITOPS_CONFIG_REPO, and writes the dotenv the script reads back
+    writeFileSync(
+      join(dir, 'gitops-ci'),
+      `#!/bin/sh\n{ printf '%s\\0' "$@"; printf '\\n%s\\n' "REPO=\${GITOPS_CONFIG_REPO-}"; } >> '${log}'\nwhile [ $# -gt 0 ]; do if [ "$1" = --dotenv ]; then printf 'GITOPS_CONFIG_HEAD=${HEAD}\\nGITOPS_CHANGED=true\\n' > "$2"; fi; shift; done\n`,
+    );
+    chmodSync(join(dir, 'gitops-ci'), 0o755);
+    execFileSync('sh', ['-c', script], { cwd: dir, env: { PATH: `${dir}:${process.env.PATH}`, HOME: dir, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const lines = readFileSync(log, 'utf8').split('\n');
+    const calls: Array<{ argv: string[]; repo: string }> = [];
+    for (let i = 0; i + 1 < lines.length; i += 2) calls.push({ argv: lines[i]!.split('\0').filter(Boolean), repo: lines[i + 1]!.replace(/^REPO=/, '') });
+    return calls;
+  }
+
+  const common = (repo: string) => ({
+    GITOPS_INPUT_ENVIRONMENT: 'production',
+    GITOPS_INPUT_OVERLAY: '',
+    GITOPS_INPUT_APP: 'shop-production',
+    GITOPS_INPUT_CONFIG_REPO: repo,
+    GITOPS_INPUT_CONFIG_BRANCH: 'main',
+    GITOPS_INPUT_TIMEOUT: '5m',
+    GITOPS_INPUT_SKIP_CI: 'auto',
+    GITOPS_INPUT_DEPLOY_FREEZE: 'respect',
+    GITOPS_INPUT_TARGET_KIND: 'auto',
+    CI_JOB_NAME: 'deploy-production',
+    CI_COMMIT_BRANCH: 'main',
+    CI_COMMIT_SHA: 'd'.repeat(40),
+    // a project variable the inputs must win over
+    GITOPS_CONFIG_REPO: 'https://gitlab.example.com/elsewhere/other.git',
+  });
+  const REPO = `https://oauth2:${TOKEN}@gitlab.example.com/group/config.git`;
+
+  const cases: Array<{ name: string; file: string; runs: string; env: Record<string, string> }> = [
+    {
+      name: 'deploy (bump, argocd wait)',
+      file: 'deploy.yml',
+      runs: 'gitops-ci bump',
+      env: { ...common(REPO), GITOPS_INPUT_BUILD_JOB: 'gitops-build', GITOPS_INPUT_IMAGE_NAME: 'registry.example.com/shop/app', GITOPS_INPUT_NOTIFY: 'notify=false', GITOPS_BUILD_IMAGE: `registry.example.com/shop/app@sha256:${'e'.repeat(64)}` },
+    },
+    {
+      name: 'review up (review up, argocd wait)',
+      file: 'review.yml',
+      runs: 'gitops-ci review up',
+      env: { ...common(REPO), GITOPS_INPUT_BUILD_JOB: 'gitops-build', GITOPS_INPUT_IMAGE_NAME: 'registry.example.com/shop/app', GITOPS_INPUT_NOTIFY: 'notify=false', GITOPS_BUILD_IMAGE: `registry.example.com/shop/app@sha256:${'e'.repeat(64)}`, GITOPS_INPUT_REVIEW_ROOT: 'envs/review', GITOPS_INPUT_BASE: 'envs/staging', GITOPS_INPUT_APP_PREFIX: 'shop-', GITOPS_INPUT_PROJECT: 'default', CI_MERGE_REQUEST_IID: '7' },
+    },
+    {
+      name: 'promote (promote, argocd wait)',
+      file: 'promote.yml',
+      runs: 'gitops-ci promote',
+      env: { ...common(REPO), GITOPS_INPUT_GATE: 'none', GITOPS_INPUT_APPROVALS: '1', GITOPS_INPUT_APPROVERS: '', GITOPS_INPUT_IMAGE_NAMES: '', GITOPS_INPUT_FROM_ENVIRONMENT: 'staging', GITOPS_INPUT_FROM_OVERLAY: '', GITOPS_INPUT_FROM_APP: 'shop-staging' },
+    },
+  ];
+  for (const c of cases) {
+    it(`${c.name}: no credential in any argv; the write-back and the wait are given the input's URL`, () => {
+      const calls = run(jobScript(c.file, c.runs), c.env);
+      const write = calls.find((k) => k.argv.join(' ').startsWith(c.runs.split(' ').slice(1).join(' ')));
+      const wait = calls.find((k) => k.argv[0] === 'argocd' && k.argv[1] === 'wait');
+      expect(write, JSON.stringify(calls)).toBeDefined();
+      expect(wait, JSON.stringify(calls)).toBeDefined();
+      for (const k of calls) expectNoLeak(`the command line gitops-ci ${k.argv.slice(0, 2).join(' ')}`, k.argv.join(' '), TOKEN, ['oauth2']);
+      expect(write!.repo).toBe(REPO);
+      expect(wait!.repo).toBe(REPO);
+    });
+  }
+
+  it('deploy with no config-repo input (the seed: this repository): no --repo and no GITOPS_CONFIG_REPO, so CI_REPOSITORY_URL applies', () => {
+    const calls = run(jobScript('deploy.yml', 'gitops-ci bump'), { ...common(''), GITOPS_INPUT_CONFIG_BRANCH: '', GITOPS_INPUT_BUILD_JOB: 'gitops-build', GITOPS_INPUT_IMAGE_NAME: 'registry.example.com/shop/app', GITOPS_INPUT_NOTIFY: 'notify=false', GITOPS_BUILD_IMAGE: `registry.example.com/shop/app@sha256:${'e'.repeat(64)}` });
+    const bump = calls.find((k) => k.argv[0] === 'bump')!;
+    expect(bump.repo).toBe('');
+    expect(bump.argv).not.toContain('--repo');
   });
 });
