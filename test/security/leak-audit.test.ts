@@ -270,6 +270,27 @@ describe('image build: the job token GitLab Runner leaves in .git/config never r
     expectNoLeak('the image built from the context', saved, TOKEN, ['gitlab-ci-token']);
     await d.getImage(tag).remove({ force: true });
   });
+
+  it('--build-arg CI_JOB_TOKEN (its value from the environment): allowed, with a warning that names the argument, never the value', async () => {
+    const TOKEN = `glcbt-64_${RAND}argtoken`;
+    const { docker: d, host } = await getDocker();
+    const base = await makeBase(d);
+    const ctx = tmp('gci-leak-arg-');
+    writeTree(ctx, { Dockerfile: `FROM ${base}\nARG CI_JOB_TOKEN\nRUN test -n "$CI_JOB_TOKEN" && echo fetched-deps\n` });
+    const tag = `gci-leak/arg:${RAND}`;
+    const res = await runAbused(['image', 'build', '--context', ctx, '--file', join(ctx, 'Dockerfile'), '--tag', tag, '--build-arg', 'CI_JOB_TOKEN'], {
+      env: { DOCKER_HOST: host, CI_JOB_TOKEN: TOKEN },
+      secret: TOKEN,
+      users: ['gitlab-ci-token'],
+    });
+    expect(res.code, res.all).toBe(0);
+    expect(res.stderr).toContain('fetched-deps');
+    expect(res.stderr).toMatch(/warning: --build-arg CI_JOB_TOKEN holds a secret: .*image's history/);
+    // what the warning says is so: the engine kept the value in the image's history
+    const history = JSON.stringify(await d.getImage(tag).history());
+    expect(history).toContain(TOKEN);
+    await d.getImage(tag).remove({ force: true });
+  });
 });
 
 describe('templates: a credentialed config-repo input reaches the CLI in a variable, never on its command line', () => {
