@@ -136,6 +136,14 @@ describe('rejected credentials, with --verbose: the secret in no output, file, c
       says: /EGIT_AUTH/,
     },
     {
+      name: 'a `"` and a `\\` in the password of an image reference: the error quotes it JSON-escaped, masked all the same',
+      args: () => ['image', 'resolve', `HTTP://user:p"w\\d-${RAND}@${reg.host}/app:1`],
+      env: () => ({}),
+      secret: `p"w\\d-${RAND}`,
+      code: 2,
+      says: /EREGISTRY_BAD_REF/,
+    },
+    {
       name: 'a GitLab read token GitLab refuses (gate)',
       args: () => ['--verbose', 'gate', '--mr', '1', '--approvals', '1'],
       env: () => ({ CI_API_V4_URL: gl.gl.apiUrl, CI_SERVER_URL: gl.gl.url, CI_PROJECT_ID: '42', GITOPS_GITLAB_READ_TOKEN: `glpat-${WRONG}` }),
