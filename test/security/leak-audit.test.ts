@@ -83,6 +83,7 @@ describe('argocd wait --allow-descendant: the git token goes only to the config 
   });
 });
 
+// (DOCKER_AUTH_CONFIG's `auth` and CI_REGISTRY_PASSWORD refused at a push or resolve: test/image/build.test.ts)
 describe('rejected credentials, with --verbose: the secret in no output, file, child argv', () => {
   // characters that URL-encoding and base64 both change
   const PW = `r3g+p=${RAND}/x`;
@@ -100,15 +101,6 @@ describe('rejected credentials, with --verbose: the secret in no output, file, c
   });
 
   const rows: Array<{ name: string; args: () => string[]; env: () => NodeJS.ProcessEnv; secret: string; users?: string[]; code: number; says: RegExp }> = [
-    {
-      name: 'DOCKER_AUTH_CONFIG `auth` (base64 user:password) that the real registry refuses (image resolve)',
-      args: () => ['--verbose', 'image', 'resolve', `${reg.host}/group/app:1`],
-      env: () => ({ DOCKER_AUTH_CONFIG: JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from(`reguser:${WRONG}`).toString('base64') } } }) }),
-      secret: WRONG,
-      users: ['reguser'],
-      code: 3,
-      says: /EREGISTRY_AUTH/,
-    },
     {
       name: 'DOCKER_AUTH_CONFIG `identitytoken` at a registry that knows only basic auth (image resolve)',
       args: () => ['--verbose', 'image', 'resolve', `${reg.host}/group/app:1`],
