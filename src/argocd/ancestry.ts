@@ -14,7 +14,8 @@ import { fail } from '../core/errors.js';
 import { removeTempDir, tempDir } from '../core/cleanup.js';
 import type { Logger } from '../core/log.js';
 import { compareCommits, isGitRepo, setAncestryEnv } from '../git/ancestry.js';
-import { GitSession } from '../git/session.js';
+import { isGitopsError } from '../core/errors.js';
+import { GitSession, isConfigRepoHost } from '../git/session.js';
 import { parseRemote } from '../git/url.js';
 import { ArgoErrors } from './errors.js';
 
@@ -31,13 +32,16 @@ export class Ancestry {
   constructor(
     private readonly repo: string,
     private readonly env: NodeJS.ProcessEnv,
-    private readonly opts: { cwd: string; log?: Logger; fallback?: string; deadline?: number },
+    private readonly opts: { cwd: string; log?: Logger; fallback?: string; deadline?: number; repoFromServer?: boolean },
   ) {
     setAncestryEnv(env);
   }
 
-  private async fetch(url: string): Promise<void> {
-    const session = await GitSession.open(parseRemote(url, this.opts.cwd), { env: this.env, log: this.opts.log, deadline: this.opts.deadline });
+  /** `fromServer`: the URL is an Argo CD app's repoURL, not the pipeline's: our git token only for the config repo's host */
+  private async fetch(url: string, fromServer: boolean): Promise<void> {
+    const remote = parseRemote(url, this.opts.cwd);
+    const session = await GitSession.open(remote, { env: this.env, log: this.opts.log, deadline: this.opts.deadline, fromServer });
+    const withheld = fromServer && remote.kind === 'http' && !remote.password && !isConfigRepoHost(remote, this.env) && !!(this.env.GITOPS_GIT_TOKEN || this.env.CI_JOB_TOKEN);
     try {
       if (!this.dir) {
         this.dir = tempDir('gitops-ci-ancestry-'); // removed on SIGTERM/SIGINT too (core/cleanup)
@@ -45,19 +49,29 @@ export class Ancestry {
       }
       await session.must('fetch', ['fetch', '-q', '--no-tags', '--force', session.remote.url, '+refs/heads/*:refs/remotes/origin/*'], { cwd: this.dir });
       this.fetches++;
+    } catch (e) {
+      if (withheld && isGitopsError(e) && e.code === 'EGIT_AUTH') {
+        throw fail.auth('EGIT_AUTH', `the Argo CD app's repo ${remote.display} asked for credentials; ${remote.host} is not the config repo's host, so GITOPS_GIT_TOKEN and CI_JOB_TOKEN were not sent there`, {
+          where: remote.display,
+          details: e.details,
+          hint: `if the app deploys from the config repo on ${remote.host}, set GITOPS_CONFIG_REPO to its URL, or pass it (or a local clone) as --repo`,
+          cause: e,
+        });
+      }
+      throw e;
     } finally {
       await session.close();
     }
   }
 
-  private async viaFetch(url: string, c: string, r: string): Promise<boolean> {
+  private async viaFetch(url: string, c: string, r: string, fromServer: boolean): Promise<boolean> {
     // one fetch for this question beyond what was fetched before: during a long wait the branch moves on
     // (other pipelines' write-backs), so a revision Argo CD reports later may be newer than every earlier
     // fetch; a commit still unknown after a fetch made for it is not on any branch
     const before = this.fetches;
     for (;;) {
       if (this.fetches === 0 || this.fetching) {
-        this.fetching ??= this.fetch(url).finally(() => (this.fetching = undefined));
+        this.fetching ??= this.fetch(url, fromServer).finally(() => (this.fetching = undefined));
         await this.fetching;
       }
       const order = await compareCommits(this.dir!, c, r);
@@ -69,7 +83,7 @@ export class Ancestry {
           hint: 'check that --revision is a commit of the branch the app tracks',
         });
       }
-      this.fetching ??= this.fetch(url).finally(() => (this.fetching = undefined));
+      this.fetching ??= this.fetch(url, fromServer).finally(() => (this.fetching = undefined));
       await this.fetching;
     }
   }
@@ -85,9 +99,9 @@ export class Ancestry {
           hint: 'deepen the clone (GIT_DEPTH: 0) or give the repo URL with --repo',
         });
       }
-      return this.viaFetch(this.opts.fallback, c, r);
+      return this.viaFetch(this.opts.fallback, c, r, true);
     }
-    return this.viaFetch(this.repo, c, r);
+    return this.viaFetch(this.repo, c, r, !!this.opts.repoFromServer);
   }
 
   /** true when `rev` is `ancestor` or descends from it */
@@ -119,7 +133,7 @@ export function descendantChecker(o: { env: NodeJS.ProcessEnv; cwd: string; log:
       const repo = o.repo ?? repoURL;
       if (!repo) return false;
       let a = byRepo.get(repo);
-      if (!a) byRepo.set(repo, (a = new Ancestry(repo, o.env, { cwd: o.cwd, log: o.log, fallback: repoURL, deadline: o.deadline })));
+      if (!a) byRepo.set(repo, (a = new Ancestry(repo, o.env, { cwd: o.cwd, log: o.log, fallback: repoURL, deadline: o.deadline, repoFromServer: !o.repo })));
       const yes = await a.isAncestor(ancestor, rev);
       o.log.info(`${rev.slice(0, 8)} ${yes ? 'descends from' : 'does not descend from'} ${ancestor.slice(0, 8)} (git)`);
       return yes;

@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import type { CommandContext, CommandResult, CommandSpec, ParsedArgs } from '../core/command.js';
 import { bool, str, strs } from '../core/command.js';
 import { fail } from '../core/errors.js';
+import { mask } from '../core/mask.js';
 import { formatRef, parseRef, refSlug, repoName, type ImageRef } from '../registry/ref.js';
 import { makeCreds, makeRegistries, registryOptions } from '../registry/options.js';
 import { connect, engineInfo, resolveEngine } from '../docker/engine.js';
@@ -82,6 +83,12 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
   }
   const tags = [...new Set(tagRefs.map((r) => formatRef(r)))];
   const buildArgs = kv(strs(values, 'build-arg'), '--build-arg', env);
+  // a secret as a build argument ends up in the image: the engine records the arguments a RUN step sees in the
+  // image's history (`docker history`), which whoever can pull the image reads. Allowed (CI_JOB_TOKEN for private
+  // dependencies is common), never silently.
+  for (const [k, v] of Object.entries(buildArgs)) {
+    if (v && mask(v) !== v) ctx.log.warn(`--build-arg ${k} holds a secret: the engine records the build arguments a RUN step uses in the image's history (docker history), where whoever can pull the image reads it; fetch what needs it before the build, or keep that stage out of the pushed image`);
+  }
   const labels: Record<string, string> = {};
   // the commit's time, not the build's: a re-run for the same commit then gives the same image (and digest), so
   // the bump that follows is a no-op instead of a new deploy

@@ -152,7 +152,8 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
       const { readSource, pinDigests } = await import('../promote/source.js');
       const { makeRegistries } = await import('../registry/options.js');
       const source = await readSource({ remote: remote!, branch: branch!, from, names: [], env, log, deadline, sshAcceptNew: bool(values, 'ssh-accept-new'), historyDepth: 1 });
-      const pinned = await pinDigests(source.images, { regs: () => makeRegistries(ctx, values, []), requireDigest: false, copyTo: new Map(), log });
+      // 'every': docs/commands/preview.md documents --registry-user as the access that resolves --from's tags
+      const pinned = await pinDigests(source.images, { regs: () => makeRegistries(ctx, values, 'every'), requireDigest: false, copyTo: new Map(), log });
       exprs = parseImageExprs(pinned.map((p) => p.expr));
     }
     const r = await previewEdits({ remote: remote!, branch: branch!, overlays: dirs, exprs, env, log, deadline, sshAcceptNew: bool(values, 'ssh-accept-new') });

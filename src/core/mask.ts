@@ -1,7 +1,7 @@
 /**
  * Secret masking. Every line the CLI prints passes through mask(). Secrets are registered where they
- * are read (environment, flags, files); each is masked raw, URL-encoded and base64-encoded (alone and
- * as `user:secret`, at every base64 alignment), and any `scheme://user:pass@` in a URL is masked too.
+ * are read (environment, flags, files); each is masked raw, URL-encoded, JSON-escaped and base64-encoded (alone
+ * and as `user:secret`, at every base64 alignment), and any `scheme://user:pass@` in a URL is masked too.
  */
 const secrets = new Set<string>();
 const MASK = '[MASKED]';
@@ -22,7 +22,8 @@ function b64Variants(s: string): string[] {
 
 export function addSecret(value: string | undefined | null, opts: { users?: string[] } = {}): void {
   if (!value || value.length < 4) return; // too short to mask without destroying output
-  const forms = new Set<string>([value, encodeURIComponent(value), Buffer.from(value).toString('base64'), ...b64Variants(value)]);
+  // JSON.stringify(value) without its quotes: a quote or backslash in a secret is escaped where a message quotes it so
+  const forms = new Set<string>([value, encodeURIComponent(value), Buffer.from(value).toString('base64'), JSON.stringify(value).slice(1, -1), ...b64Variants(value)]);
   for (const u of opts.users ?? []) {
     forms.add(Buffer.from(`${u}:${value}`).toString('base64'));
     forms.add(encodeURIComponent(`${u}:${value}`));

@@ -13,6 +13,7 @@ import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { posix, join, relative, resolve, sep, isAbsolute } from 'node:path';
 import { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
+import { stripUserinfo } from '../core/mask.js';
 
 interface Pattern {
   re: RegExp;
@@ -108,6 +109,21 @@ export interface ContextFile {
   size: number;
   mtime: number;
   linkname?: string;
+  /** what is sent instead of the file's bytes (a git config without its credentials) */
+  data?: Buffer;
+}
+
+/** a git config in the context: the checkout's own, or a submodule's */
+const GIT_CONFIG = /(^|\/)\.git\/(config|modules\/.+\/config)$/;
+
+/**
+ * A git config as it may enter an image: no credentials. GitLab Runner before 18.0 clones with the job token in
+ * the remote URL, which git keeps in .git/config, and a Dockerfile's `COPY . .` would put it into the image
+ * (https://gitlab.com/gitlab-org/gitlab/-/issues/474043); an `extraheader` line carries an Authorization header.
+ * The URLs keep everything but their userinfo, so git still works inside the image.
+ */
+export function gitConfigWithoutCredentials(text: string): string {
+  return stripUserinfo(text.replace(/^[ \t]*extraheader[ \t]*=.*(\r?\n|$)/gim, ''));
 }
 
 export interface BuildContext {
@@ -157,7 +173,10 @@ export async function listContext(dir: string, dockerfileAbs: string): Promise<B
         continue;
       }
       if (st.isSymbolicLink()) files.push({ name: n, abs: p, type: 'symlink', mode: st.mode & 0o7777, size: 0, mtime: st.mtimeMs, linkname: await readlink(p) });
-      else if (st.isFile()) files.push({ name: n, abs: p, type: 'file', mode: st.mode & 0o7777, size: st.size, mtime: st.mtimeMs });
+      else if (st.isFile() && GIT_CONFIG.test(n)) {
+        const data = Buffer.from(gitConfigWithoutCredentials(await readFile(p, 'latin1')), 'latin1');
+        files.push({ name: n, abs: p, type: 'file', mode: st.mode & 0o7777, size: data.length, mtime: st.mtimeMs, data });
+      } else if (st.isFile()) files.push({ name: n, abs: p, type: 'file', mode: st.mode & 0o7777, size: st.size, mtime: st.mtimeMs });
     }
   };
   await walk(root, '');
@@ -217,7 +236,7 @@ export function tarStream(ctx: BuildContext): Readable {
       else {
         yield header(f.name, { size: f.size, mode: f.mode, mtime: f.mtime, type: '0' });
         let n = 0;
-        for await (const chunk of createReadStream(f.abs)) {
+        for await (const chunk of f.data ? [f.data] : createReadStream(f.abs)) {
           const c = chunk as Buffer;
           const take = Math.min(c.length, f.size - n); // a file that grew while packing is cut at its size
           if (take > 0) yield c.subarray(0, take);

@@ -43,6 +43,11 @@ export interface SessionOptions {
   deadline?: number;
   /** extra git config for every command (key, value) */
   config?: Array<[string, string]>;
+  /**
+   * the URL came from a server's answer (an Argo CD app's repoURL), not from the pipeline: GITOPS_GIT_TOKEN and
+   * CI_JOB_TOKEN are given only when it is on the config repo's host (isConfigRepoHost)
+   */
+  fromServer?: boolean;
 }
 
 export interface Credentials {
@@ -69,9 +74,10 @@ const DROP = /^(GIT_TRACE.*|GIT_CURL_VERBOSE|GIT_ASKPASS|SSH_ASKPASS|GIT_DIR|GIT
  * GITOPS_GIT_USER, else the URL's user, else oauth2), CI_JOB_TOKEN (user gitlab-ci-token; only sent to
  * the GitLab that issued it, CI_SERVER_HOST, when that is known).
  */
-export function httpCredentials(remote: Remote, env: NodeJS.ProcessEnv): Credentials | undefined {
+export function httpCredentials(remote: Remote, env: NodeJS.ProcessEnv, o: { fromServer?: boolean } = {}): Credentials | undefined {
   if (remote.kind !== 'http') return undefined;
   if (remote.password) return { user: remote.user ?? 'oauth2', password: remote.password, source: 'the URL' };
+  if (o.fromServer && !isConfigRepoHost(remote, env)) return undefined;
   if (env.GITOPS_GIT_TOKEN) {
     const user = env.GITOPS_GIT_USER || remote.user || 'oauth2';
     addSecret(env.GITOPS_GIT_TOKEN, { users: [user] });
@@ -86,6 +92,26 @@ export function httpCredentials(remote: Remote, env: NodeJS.ProcessEnv): Credent
     }
   }
   return undefined;
+}
+
+/**
+ * Whether an http remote is on the host the pipeline named for its config repo: the host (with its port) of
+ * GITOPS_CONFIG_REPO or CI_REPOSITORY_URL, or CI_SERVER_HOST (the GitLab of the job). For a URL that came from a
+ * server's answer (an Argo CD app's repoURL) rather than from the pipeline: our tokens go there only when it is
+ * one of these, never to whatever host the answer names.
+ */
+export function isConfigRepoHost(remote: Remote, env: NodeJS.ProcessEnv): boolean {
+  if (remote.kind !== 'http' || !remote.host) return false;
+  const host = remote.host.toLowerCase();
+  for (const v of [env.GITOPS_CONFIG_REPO, env.CI_REPOSITORY_URL]) {
+    try {
+      if (v && /^https?:\/\//i.test(v.trim()) && new URL(v.trim()).host.toLowerCase() === host) return true;
+    } catch {
+      /* not a URL: names no host */
+    }
+  }
+  const server = (env.CI_SERVER_HOST ?? '').toLowerCase();
+  return !!server && server === host.replace(/:\d+$/, '');
 }
 
 /** A value that is either the content itself or (GitLab "file" variables) the path of a file holding it. */
@@ -129,7 +155,7 @@ export class GitSession {
       ['advice.detachedHead', 'false'],
       ...(o.config ?? []),
     ];
-    const credentials = httpCredentials(remote, o.env);
+    const credentials = httpCredentials(remote, o.env, { fromServer: o.fromServer });
     if (credentials) {
       addSecret(credentials.password, { users: [credentials.user] });
       config.push(['credential.helper', HELPER]);

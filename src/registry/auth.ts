@@ -101,13 +101,19 @@ export function readStdinAll(): Promise<string> {
   });
 }
 
-export function credentialStore(env: NodeJS.ProcessEnv, explicit?: ExplicitCredentials, explicitFor: string[] = []): CredentialStore {
+/**
+ * `explicitFor`: the registries the explicit credentials are for (those the command writes to), or 'every' (a
+ * command that reads only and says so: preview --from). An empty list is none: a command that writes to no
+ * registry never hands them to a host an overlay names (promote without --copy-to did).
+ */
+export function credentialStore(env: NodeJS.ProcessEnv, explicit?: ExplicitCredentials, explicitFor: string[] | 'every' = []): CredentialStore {
   const dac = parseDockerAuthConfig(env.DOCKER_AUTH_CONFIG);
   const ciReg = env.CI_REGISTRY ? normHost(env.CI_REGISTRY) : undefined;
-  const explicitHosts = new Set(explicitFor.map(normHost));
+  const every = explicitFor === 'every';
+  const explicitHosts = new Set(every ? [] : explicitFor.map(normHost));
   const get = (registry: string): Credentials | undefined => {
     const h = normHost(registry);
-    if (explicit && (explicitHosts.size === 0 || explicitHosts.has(h))) return { username: explicit.username, password: explicit.password, source: explicit.source };
+    if (explicit && (every || explicitHosts.has(h))) return { username: explicit.username, password: explicit.password, source: explicit.source };
     const d = dac.get(h);
     if (d) return d;
     if (ciReg && h === ciReg && env.CI_REGISTRY_USER && env.CI_REGISTRY_PASSWORD) return { username: env.CI_REGISTRY_USER, password: env.CI_REGISTRY_PASSWORD, source: 'CI_REGISTRY_USER/CI_REGISTRY_PASSWORD' };

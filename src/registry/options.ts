@@ -13,12 +13,12 @@ export const registryOptions: Record<string, OptionSpec> = {
 };
 
 /** the credential store: explicit credentials apply to the registries in `explicitFor` (those written to) */
-export async function makeCreds(ctx: CommandContext, v: Values, explicitFor: string[]): Promise<CredentialStore> {
+export async function makeCreds(ctx: CommandContext, v: Values, explicitFor: string[] | 'every'): Promise<CredentialStore> {
   const explicit = await readExplicit(ctx.env, str(v, 'registry-user'), bool(v, 'registry-password-stdin'), readStdinAll);
   return credentialStore(ctx.env, explicit, explicitFor);
 }
 
-export async function makeRegistries(ctx: CommandContext, v: Values, explicitFor: string[], store?: CredentialStore, deadline?: number): Promise<Registries> {
+export async function makeRegistries(ctx: CommandContext, v: Values, explicitFor: string[] | 'every', store?: CredentialStore, deadline?: number): Promise<Registries> {
   const creds = store ?? (await makeCreds(ctx, v, explicitFor));
   const attempts = retryAttempts(ctx.env);
   return new Registries({

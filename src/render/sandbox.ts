@@ -9,7 +9,7 @@
  *    ?ref=, a chart repo) is refused (ERENDER_REMOTE); a local one that leaves the checkout (`../` out of it,
  *    an absolute path, a symlink pointing out) is refused (ERENDER_OUTSIDE). Nothing is fetched or read.
  * 2. runSandboxed(): kustomize runs with `--load-restrictor LoadRestrictionsRootOnly`, with proxies pointing at
- *    a closed port and git allowed no protocol (a fetch that slips through fails), without any secret in its
+ *    a closed port and git allowed no protocol (a fetch that slips through fails), with none of the job's variables in its
  *    environment, in its own process group (tracked by src/core/cleanup.ts: a cancel stops it), under an
  *    address-space limit set by a constant `sh` wrapper (`ulimit -v`; the user's values are argv, never
  *    script), until the deadline (then stopped: ERENDER_TIMEOUT, exit 4), and with its output capped.
@@ -23,7 +23,6 @@ import { trackChild, killGroup } from '../core/cleanup.js';
 import { fail } from '../core/errors.js';
 import { tuning } from '../core/flags.js';
 import { resolveInside } from '../core/fsutil.js';
-import { childEnvWithoutSecrets } from '../core/secrets.js';
 import { KustomizeErrors } from '../kustomize/errors.js';
 import { RenderErrors } from './errors.js';
 
@@ -172,12 +171,18 @@ export interface SandboxOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-/** the environment of a renderer: no secret, no proxy that works, no git protocol, Go told its limits */
+/**
+ * What a renderer may see of the job's environment: where things are and how text reads, nothing else. A list of
+ * what to keep, not of what to drop: the job holds variables of any name (CI_JOB_JWT_V2, DEPLOY_API_KEY, the
+ * project's own), and kustomize before v5 puts the value of a variable named in a generator's env file without
+ * `=` into the render (https://github.com/kubernetes-sigs/kustomize/pull/4957), which a merge request controls.
+ */
+const RENDER_ENV_KEEP = /^(PATH|HOME|USER|LOGNAME|TMPDIR|TMP|TEMP|TZ|LANG|LANGUAGE|LC_[A-Z_]+)$/;
+
+/** the environment of a renderer: no variable of the job's but RENDER_ENV_KEEP, no proxy that works, no git protocol, Go told its limits */
 export function sandboxEnv(env: NodeJS.ProcessEnv, memoryMb: number): NodeJS.ProcessEnv {
-  const out = childEnvWithoutSecrets(env);
-  // and any credential-like variable the secret list does not know yet (GITOPS_GITLAB_READ_TOKEN, say)
-  for (const k of Object.keys(out)) if (/TOKEN|PASSWORD|PASSWD|SECRET|PRIVATE_KEY|CREDENTIAL|AUTH/i.test(k)) delete out[k];
-  for (const k of Object.keys(out)) if (/^(https?|all|no|ftp)_proxy$/i.test(k) || /^GIT_/.test(k) || /^KUSTOMIZE_/.test(k) || /^HELM_/.test(k)) delete out[k];
+  const out: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && RENDER_ENV_KEEP.test(k)) out[k] = v;
   for (const k of ['HTTP_PROXY', 'HTTPS_PROXY', 'ALL_PROXY', 'http_proxy', 'https_proxy', 'all_proxy']) out[k] = NOWHERE;
   out.NO_PROXY = '';
   out.no_proxy = '';

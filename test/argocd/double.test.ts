@@ -126,7 +126,8 @@ describe('Argo CD double over git smart-HTTP with credentials', () => {
       expect(fx.argo.app('shovel-staging').spec.source.repoURL).toBe(`${srv.url}/platform/config.git`);
       const c1 = pushTree(remote, { [`${STAGING}/kustomization.yaml`]: seedLayout(IMAGE, { tag: '33.0.0' })[`${STAGING}/kustomization.yaml`] });
       const c2 = pushTree(remote, { [`${STAGING}/kustomization.yaml`]: seedLayout(IMAGE, { tag: '33.0.1' })[`${STAGING}/kustomization.yaml`] });
-      const r = await fx.cli(['argocd', 'wait', '--app', 'shovel-staging', '--revision', c1, '--allow-descendant', '--timeout', '30s', '--verbose'], { GITOPS_GIT_USER: srv.user, GITOPS_GIT_TOKEN: srv.password });
+      // the token goes to the app's repoURL only on the config repo's host (src/git/session.ts isConfigRepoHost)
+      const r = await fx.cli(['argocd', 'wait', '--app', 'shovel-staging', '--revision', c1, '--allow-descendant', '--timeout', '30s', '--verbose'], { GITOPS_GIT_USER: srv.user, GITOPS_GIT_TOKEN: srv.password, GITOPS_CONFIG_REPO: `${srv.url}/platform/config.git` });
       expect(r.code, r.all).toBe(0);
       expect(r.stderr).toContain(`${short(c2)} descends from ${short(c1)} (git)`);
       expect(JSON.stringify(fx.argo.app('shovel-staging'))).not.toContain(srv.password);

@@ -17,7 +17,8 @@ import { tmp } from '../helpers/services.js';
 
 /** every form in which a secret could leak */
 export function leakForms(secret: string, users: string[] = []): string[] {
-  const forms = new Set<string>([secret, encodeURIComponent(secret), Buffer.from(secret).toString('base64')]);
+  // JSON.stringify's escapes (a quote or backslash in the secret): what an error quoting a value with JSON.stringify shows
+  const forms = new Set<string>([secret, encodeURIComponent(secret), Buffer.from(secret).toString('base64'), JSON.stringify(secret).slice(1, -1)]);
   for (const u of users) {
     forms.add(Buffer.from(`${u}:${secret}`).toString('base64'));
     forms.add(encodeURIComponent(`${u}:${secret}`));
@@ -40,11 +41,14 @@ export function expectNoLeak(where: string, text: string, secret: string, users:
 
 const SHIMMED = ['git', 'ssh', 'kubectl', 'kustomize', 'docker'];
 
-/** a PATH directory whose git/ssh/kubectl/... record their argv in `log`, then run the real one */
-export function argvShim(): { dir: string; log: string } {
+/** a PATH directory whose git/ssh/kubectl/... record their argv in `log` (and their environment, after a
+ * `== name` line, in `envLog`), then run the real one */
+export function argvShim(): { dir: string; log: string; envLog: string } {
   const dir = tmp('gci-shim-');
   const log = join(dir, 'argv.log');
+  const envLog = join(dir, 'env.log');
   writeFileSync(log, '');
+  writeFileSync(envLog, '');
   for (const name of SHIMMED) {
     let real: string;
     try {
@@ -54,10 +58,10 @@ export function argvShim(): { dir: string; log: string } {
     }
     if (!real) continue;
     const f = join(dir, name);
-    writeFileSync(f, `#!/bin/sh\nprintf '%s\\0' "$0" "$@" >> '${log}'\nprintf '\\n' >> '${log}'\nexec '${real}' "$@"\n`);
+    writeFileSync(f, `#!/bin/sh\nprintf '%s\\0' "$0" "$@" >> '${log}'\nprintf '\\n' >> '${log}'\n{ printf '== %s\\n' '${name}'; env; } >> '${envLog}'\nexec '${real}' "$@"\n`);
     chmodSync(f, 0o755);
   }
-  return { dir, log };
+  return { dir, log, envLog };
 }
 
 function* filesUnder(dir: string, depth = 0): Generator<string> {
@@ -74,6 +78,8 @@ export interface AbuseRun extends CliResult {
   tmpdir: string;
   /** every argv the shimmed children were started with */
   childArgv: string;
+  /** the environment of each shimmed child, after a `== name` line (not checked: git is given its token there) */
+  childEnv: string;
 }
 
 /**
@@ -86,6 +92,7 @@ export async function runAbused(args: string[], o: { env?: NodeJS.ProcessEnv; cw
   const cwd = o.cwd ?? tmp('gci-cwd-');
   const res = await runCli(args, { cwd, input: o.input, env: { ...o.env, PATH: `${shim.dir}:${process.env.PATH}`, TMPDIR: tmpdir } });
   const childArgv = readFileSync(shim.log, 'utf8');
+  const childEnv = readFileSync(shim.envLog, 'utf8');
   const users = o.users ?? [];
   expectNoLeak('stdout', res.stdout, o.secret, users);
   expectNoLeak('stderr', res.stderr, o.secret, users);
@@ -97,7 +104,7 @@ export async function runAbused(args: string[], o: { env?: NodeJS.ProcessEnv; cw
     }
   }
   for (const p of o.payloads?.() ?? []) expectNoLeak('payload received by a server', p, o.secret, users);
-  return { ...res, tmpdir, childArgv };
+  return { ...res, tmpdir, childArgv, childEnv };
 }
 
 export function ensureDir(d: string): string {

@@ -59,7 +59,9 @@ describe('child environment', () => {
     const out = await renderOverlay(join(dir, 'overlay'));
     expect(out).toContain('kind: ConfigMap');
     const seen = readFileSync(envLog, 'utf8');
-    expect(seen).toContain('GITOPS_CONFIG_REPO=https://gitlab.example.com/g/config.git');
+    // not even stripped: the renderer gets only PATH, HOME, TMPDIR, locale (src/render/sandbox.ts RENDER_ENV_KEEP)
+    expect(seen).not.toContain('GITOPS_CONFIG_REPO=');
+    expect(seen).toContain('PATH=');
     expectNoLeak('kubectl environment', seen, TOKEN, ['oauth2']);
   });
 });
