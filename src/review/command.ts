@@ -25,7 +25,7 @@ export const reviewOptions: Record<string, OptionSpec> = {
   force: { type: 'boolean', description: 'write even when a newer pipeline of the MR deployed the review app (the stale guard stands aside)' },
   'ssh-accept-new': { type: 'boolean', description: 'trust an unknown ssh host key on first use; prefer SSH_KNOWN_HOSTS' },
   workdir: { type: 'string', value: 'DIR', description: 'clone into DIR and keep it (default: a temp dir, removed)' },
-  dotenv: { type: 'string', value: 'FILE', description: 'write GITOPS_CHANGED, GITOPS_COMMIT_SHA, GITOPS_CONFIG_HEAD, GITOPS_REVIEW_DIR, GITOPS_REVIEW_SLUG, GITOPS_SKIPPED_REASON to FILE' },
+  dotenv: { type: 'string', value: 'FILE', description: 'write GITOPS_CHANGED, GITOPS_COMMIT_SHA, GITOPS_CONFIG_HEAD, GITOPS_CONFIG_BRANCH, GITOPS_REVIEW_DIR, GITOPS_REVIEW_SLUG, GITOPS_SKIPPED_REASON to FILE' },
   'dry-run': { type: 'boolean', description: 'clone and write, print the diff; commit and push nothing' },
 };
 

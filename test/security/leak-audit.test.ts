@@ -301,6 +301,8 @@ describe('templates: a credentialed config-repo input reaches the CLI in a varia
   // the git token only to the config repo's host (test above).
   const TOKEN = `glpat-tpl-${RAND}`;
   const HEAD = 'c'.repeat(40);
+  /** the branch the recording write-back reports in its dotenv (GITOPS_CONFIG_BRANCH), as bump and review do */
+  const WRITTEN = 'config-main';
 
   function jobScript(file: string, runs: string): string {
     const docs = parseAllDocuments(readFileSync(join(ROOT, 'templates', file), 'utf8')).map((d) => d.toJS() as Record<string, { script?: string[] }>);
@@ -316,7 +318,7 @@ describe('templates: a credentialed config-repo input reaches the CLI in a varia
     // records argv (NUL-separated) and GITOPS_CONFIG_REPO, and writes the dotenv the script reads back
     writeFileSync(
       join(dir, 'gitops-ci'),
-      `#!/bin/sh\n{ printf '%s\\0' "$@"; printf '\\n%s\\n' "REPO=\${GITOPS_CONFIG_REPO-}"; } >> '${log}'\nwhile [ $# -gt 0 ]; do if [ "$1" = --dotenv ]; then printf 'GITOPS_CONFIG_HEAD=${HEAD}\\nGITOPS_CHANGED=true\\n' > "$2"; fi; shift; done\n`,
+      `#!/bin/sh\n{ printf '%s\\0' "$@"; printf '\\n%s\\n' "REPO=\${GITOPS_CONFIG_REPO-}"; } >> '${log}'\nwhile [ $# -gt 0 ]; do if [ "$1" = --dotenv ]; then printf 'GITOPS_CONFIG_HEAD=${HEAD}\\nGITOPS_CONFIG_BRANCH=${WRITTEN}\\nGITOPS_CHANGED=true\\n' > "$2"; fi; shift; done\n`,
     );
     chmodSync(join(dir, 'gitops-ci'), 0o755);
     execFileSync('sh', ['-c', script], { cwd: dir, env: { PATH: `${dir}:${process.env.PATH}`, HOME: dir, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -344,18 +346,23 @@ describe('templates: a credentialed config-repo input reaches the CLI in a varia
   });
   const REPO = `https://oauth2:${TOKEN}@gitlab.example.com/group/config.git`;
 
-  const cases: Array<{ name: string; file: string; runs: string; env: Record<string, string> }> = [
+  // notify: the job posts Argo CD a push event (input notify: true); it must name the config repo and the branch the
+  // write-back reports, which the apps track, not this pipeline's project and branch (Argo CD refreshes only the apps
+  // whose repoURL and targetRevision match the event: https://argo-cd.readthedocs.io/en/stable/operator-manual/webhook/)
+  const cases: Array<{ name: string; file: string; runs: string; env: Record<string, string>; notify?: boolean }> = [
     {
       name: 'deploy (bump, argocd wait)',
       file: 'deploy.yml',
       runs: 'gitops-ci bump',
-      env: { ...common(REPO), GITOPS_INPUT_BUILD_JOB: 'gitops-build', GITOPS_INPUT_IMAGE_NAME: 'registry.example.com/shop/app', GITOPS_INPUT_NOTIFY: 'notify=false', GITOPS_BUILD_IMAGE: `registry.example.com/shop/app@sha256:${'e'.repeat(64)}` },
+      env: { ...common(REPO), GITOPS_INPUT_BUILD_JOB: 'gitops-build', GITOPS_INPUT_IMAGE_NAME: 'registry.example.com/shop/app', GITOPS_INPUT_NOTIFY: 'notify=true', GITOPS_BUILD_IMAGE: `registry.example.com/shop/app@sha256:${'e'.repeat(64)}` },
+      notify: true,
     },
     {
       name: 'review up (review up, argocd wait)',
       file: 'review.yml',
       runs: 'gitops-ci review up',
-      env: { ...common(REPO), GITOPS_INPUT_BUILD_JOB: 'gitops-build', GITOPS_INPUT_IMAGE_NAME: 'registry.example.com/shop/app', GITOPS_INPUT_NOTIFY: 'notify=false', GITOPS_BUILD_IMAGE: `registry.example.com/shop/app@sha256:${'e'.repeat(64)}`, GITOPS_INPUT_REVIEW_ROOT: 'envs/review', GITOPS_INPUT_BASE: 'envs/staging', GITOPS_INPUT_APP_PREFIX: 'shop-', GITOPS_INPUT_PROJECT: 'default', CI_MERGE_REQUEST_IID: '7' },
+      env: { ...common(REPO), GITOPS_INPUT_BUILD_JOB: 'gitops-build', GITOPS_INPUT_IMAGE_NAME: 'registry.example.com/shop/app', GITOPS_INPUT_NOTIFY: 'notify=true', GITOPS_BUILD_IMAGE: `registry.example.com/shop/app@sha256:${'e'.repeat(64)}`, GITOPS_INPUT_REVIEW_ROOT: 'envs/review', GITOPS_INPUT_BASE: 'envs/staging', GITOPS_INPUT_APP_PREFIX: 'shop-', GITOPS_INPUT_PROJECT: 'default', CI_MERGE_REQUEST_IID: '7' },
+      notify: true,
     },
     {
       name: 'promote (promote, argocd wait)',
@@ -365,7 +372,7 @@ describe('templates: a credentialed config-repo input reaches the CLI in a varia
     },
   ];
   for (const c of cases) {
-    it(`${c.name}: no credential in any argv; the write-back and the wait are given the input's URL`, () => {
+    it(`${c.name}: no credential in any argv; the write-back${c.notify ? ', the push event to Argo CD' : ''} and the wait are given the input's URL`, () => {
       const calls = run(jobScript(c.file, c.runs), c.env);
       const write = calls.find((k) => k.argv.join(' ').startsWith(c.runs.split(' ').slice(1).join(' ')));
       const wait = calls.find((k) => k.argv[0] === 'argocd' && k.argv[1] === 'wait');
@@ -374,8 +381,24 @@ describe('templates: a credentialed config-repo input reaches the CLI in a varia
       for (const k of calls) expectNoLeak(`the command line gitops-ci ${k.argv.slice(0, 2).join(' ')}`, k.argv.join(' '), TOKEN, ['oauth2']);
       expect(write!.repo).toBe(REPO);
       expect(wait!.repo).toBe(REPO);
+      const notify = calls.find((k) => k.argv[0] === 'argocd' && k.argv[1] === 'notify');
+      if (c.notify) {
+        expect(notify, JSON.stringify(calls)).toBeDefined();
+        expect(notify!.repo).toBe(REPO);
+        expect(notify!.argv).toEqual(['argocd', 'notify', '--branch', WRITTEN, '--after', HEAD]);
+      } else expect(notify).toBeUndefined();
     });
   }
+
+  it('review down: the push event of the removal names the config repo and the branch written; no credential in any argv', () => {
+    const env = { ...common(REPO), GITOPS_INPUT_NOTIFY: 'notify=true', GITOPS_INPUT_REVIEW_ROOT: 'envs/review', GITOPS_INPUT_APP_PREFIX: 'shop-', GITOPS_INPUT_PROJECT: 'default', CI_MERGE_REQUEST_IID: '7' };
+    const calls = run(jobScript('review.yml', 'gitops-ci review down'), env);
+    for (const k of calls) expectNoLeak(`the command line gitops-ci ${k.argv.slice(0, 2).join(' ')}`, k.argv.join(' '), TOKEN, ['oauth2']);
+    expect(calls.find((k) => k.argv[0] === 'review' && k.argv[1] === 'down')?.repo).toBe(REPO);
+    const notify = calls.find((k) => k.argv[0] === 'argocd' && k.argv[1] === 'notify');
+    expect(notify?.repo, JSON.stringify(calls)).toBe(REPO);
+    expect(notify!.argv).toEqual(['argocd', 'notify', '--branch', WRITTEN, '--after', HEAD]);
+  });
 
   it('deploy with no config-repo input (the seed: this repository): no --repo and no GITOPS_CONFIG_REPO, so CI_REPOSITORY_URL applies', () => {
     const calls = run(jobScript('deploy.yml', 'gitops-ci bump'), { ...common(''), GITOPS_INPUT_CONFIG_BRANCH: '', GITOPS_INPUT_BUILD_JOB: 'gitops-build', GITOPS_INPUT_IMAGE_NAME: 'registry.example.com/shop/app', GITOPS_INPUT_NOTIFY: 'notify=false', GITOPS_BUILD_IMAGE: `registry.example.com/shop/app@sha256:${'e'.repeat(64)}` });
