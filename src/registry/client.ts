@@ -18,6 +18,7 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fail, isGitopsError, isTransientErrno, type GitopsError } from '../core/errors.js';
+import { addSecret } from '../core/mask.js';
 import { apiHost, isLoopback } from './ref.js';
 import { ERROR_BODY_BYTES, formatBytes, formatMs, isBoundError, KEEP_ALIVE, readBody, watchDeadline } from '../core/http.js';
 import type { CredentialStore, Credentials } from './auth.js';
@@ -360,6 +361,8 @@ export class RegistryClient {
         const j = JSON.parse(r.body!.toString()) as { token?: string; access_token?: string };
         const t = j.token ?? j.access_token;
         if (!t) throw new Error('no token');
+        // a credential of its own (it authorises pulls and pushes until it expires): masked wherever it might be printed
+        addSecret(t);
         return t;
       } catch {
         throw fail.failed('EREGISTRY_PROTOCOL', 'token endpoint answered without a token', { where: ch.realm });

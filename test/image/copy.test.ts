@@ -140,4 +140,26 @@ describe('image copy', () => {
       await front.stop();
     }
   });
+
+  it('masks the bearer token the token endpoint issued: a registry error quoting it shows no token', async () => {
+    const front = await faultProxy(reg.host, { bearer: { user: reg.user, password: reg.password } });
+    try {
+      const env = { ...registryEnv(reg), CI_REGISTRY: front.host };
+      let quoted = '';
+      // a registry that echoes the request's credential in its error (a proxy's or a registry's verbose error)
+      front.decide = (req) => {
+        const b = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
+        if (!b || !req.url?.includes('/manifests/')) return 'pass';
+        quoted = b[1]!;
+        return { status: 400, code: 'DENIED', message: `token ${quoted} refused for this manifest` };
+      };
+      const r = await runCli(['image', 'resolve', `${front.host}/src/app:1`, '--verbose'], { env });
+      expect(r.code, r.all).not.toBe(0);
+      expect(quoted.length).toBeGreaterThan(8);
+      expect(r.all).toContain('refused for this manifest');
+      expectNoSecret(r.all, quoted);
+    } finally {
+      await front.stop();
+    }
+  });
 });
