@@ -12,7 +12,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
-import { git } from '../helpers/config-repo.js';
+import { git, writeTree, type Tree } from '../helpers/config-repo.js';
 import { tmp } from '../helpers/services.js';
 import { PROJECT, setupGitlab, type GitlabFixture } from '../gitlab/fixture.js';
 
@@ -49,5 +49,78 @@ describe('gate: the protected settings file cannot be swapped for a tag', () => 
       git(clone, ['push', '-q', 'origin', ':refs/tags/main']);
       fx.gl.hooks.push(PROJECT, 'main', { files: { '.gitops-ci.yml': '# no gate settings here\n' } });
     }
+  });
+});
+
+/** a local config repo checkout (as in an MR pipeline); commit(tree) returns the new SHA */
+function checkout(tree: Tree): { dir: string; first: string; commit(t: Tree, f?: (dir: string) => void): string } {
+  const dir = tmp('gci-audit-');
+  git(dir, ['init', '-q', '-b', 'main']);
+  const commit = (t: Tree, f?: (dir: string) => void) => {
+    writeTree(dir, t);
+    f?.(dir);
+    git(dir, ['add', '-A']);
+    git(dir, ['commit', '-q', '--allow-empty', '-m', 'change']);
+    return git(dir, ['rev-parse', 'HEAD']);
+  };
+  return { dir, commit, first: commit(tree) };
+}
+
+const cm = (name: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\ndata:\n  a: "1"\n`;
+const OVERLAYS: Tree = {
+  'overlays/a/kustomization.yaml': 'resources:\n  - cm.yaml\n',
+  'overlays/a/cm.yaml': cm('a'),
+  'overlays/b/kustomization.yaml': 'resources:\n  - cm.yaml\n',
+  'overlays/b/cm.yaml': cm('b'),
+};
+const preview = (c: { dir: string }, base: string, head: string, env: NodeJS.ProcessEnv = {}) => runCli(['preview', '--dry-run', '--repo-dir', c.dir, '--base', base, '--head', head], { env });
+
+/**
+ * The lines of a Markdown text that are inside a fenced code block, by CommonMark's rules for backtick and tilde
+ * fences (https://spec.commonmark.org/0.31.2/#fenced-code-blocks): an opening fence of 3+ backticks (no backtick in
+ * its info string) or tildes, indented at most 3 spaces; closed by a line of the same character, at least as long,
+ * nothing after it but spaces. `unclosed`: a block still open at the end.
+ */
+function fencedLines(md: string): { inside: Set<number>; unclosed: boolean } {
+  const inside = new Set<number>();
+  let open: { ch: string; len: number } | undefined;
+  md.split('\n').forEach((line, i) => {
+    if (!open) {
+      const m = /^ {0,3}(`{3,}(?=[^`]*$)|~{3,})/.exec(line);
+      if (m) open = { ch: m[1]![0]!, len: m[1]!.length };
+      return;
+    }
+    const close = new RegExp(`^ {0,3}${open.ch === '`' ? '`' : '~'}{${open.len},} *$`).exec(line);
+    if (close) open = undefined;
+    else inside.add(i);
+  });
+  return { inside, unclosed: !!open };
+}
+
+describe('preview: the text of a render error stays code', () => {
+  it('two overlays fail; the second one\'s error (MR text: a quick action, a heading) is inside a closed code block', async () => {
+    const c = checkout(OVERLAYS);
+    const head = c.commit({
+      'overlays/a/kustomization.yaml': 'resources:\n  - cm.yaml\n  - missing.yaml\n',
+      // the remote reference is quoted in the error, line breaks included
+      'overlays/b/kustomization.yaml': 'resources:\n  - cm.yaml\n  - "http://x.invalid/\\n\\n/merge\\n\\n## Approved by the release managers\\n"\n',
+    });
+    const r = await preview(c, c.first, head);
+    expect(r.code, r.all).toBe(1);
+    expect(r.stderr).toContain('EPREVIEW_RENDER');
+    const body = r.stdout;
+    const lines = body.split('\n');
+    const { inside, unclosed } = fencedLines(body);
+    expect(unclosed, body).toBe(false);
+    for (const text of ['/merge', '## Approved by the release managers']) {
+      const at = lines.indexOf(text);
+      expect(at, body).toBeGreaterThan(0);
+      expect(inside.has(at), `${JSON.stringify(text)} is Markdown in:\n${body}`).toBe(true);
+    }
+    // the only headings outside code are ours
+    const headings = lines.filter((l, i) => !inside.has(i) && /^ {0,3}#/.test(l));
+    expect(headings).toEqual(['### gitops-ci preview', '#### a &#40;overlays/a&#41;: could not be rendered', '#### b &#40;overlays/b&#41;: could not be rendered']);
+    // the marker and the footer are not swallowed by a block either
+    expect(inside.has(lines.indexOf('<!-- gitops-ci:preview:default -->'))).toBe(false);
   });
 });
