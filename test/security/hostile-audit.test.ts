@@ -10,6 +10,8 @@
  *  - preview: generator inputs cannot read the job's environment: a builtin generator config naming
  *    /proc/self/environ, a configMapGenerator file symlinked to it, an env file naming variables, an exec KRM function.
  */
+import { chmodSync, existsSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { git, writeTree, type Tree } from '../helpers/config-repo.js';
@@ -122,5 +124,56 @@ describe('preview: the text of a render error stays code', () => {
     expect(headings).toEqual(['### gitops-ci preview', '#### a &#40;overlays/a&#41;: could not be rendered', '#### b &#40;overlays/b&#41;: could not be rendered']);
     // the marker and the footer are not swallowed by a block either
     expect(inside.has(lines.indexOf('<!-- gitops-ci:preview:default -->'))).toBe(false);
+  });
+});
+
+describe('preview: generator inputs cannot read the job environment', () => {
+  const SECRETS = { GITOPS_GITLAB_TOKEN: 'glpat-audit-token-0042', CUSTOM_API_KEY: 'custom-api-key-not-on-any-list' };
+  const gen = (kust: string) => ({ 'overlays/a/kustomization.yaml': `resources:\n  - cm.yaml\n${kust}` });
+
+  it('a builtin generator config naming /proc/self/environ is refused by the load restrictor', async () => {
+    const c = checkout(OVERLAYS);
+    const head = c.commit({ ...gen('generators:\n  - gen.yaml\n'), 'overlays/a/gen.yaml': 'apiVersion: builtin\nkind: ConfigMapGenerator\nmetadata:\n  name: leak\nfiles:\n  - /proc/self/environ\n' });
+    const r = await preview(c, c.first, head, SECRETS);
+    expect(r.code, r.all).toBe(1);
+    expect(r.stdout).toMatch(/security; file '\/proc\/self\/environ' is not in or below/);
+    for (const v of Object.values(SECRETS)) expect(r.all).not.toContain(v);
+  });
+
+  it('a configMapGenerator file symlinked to /proc/self/environ is refused before kustomize runs', async () => {
+    const c = checkout(OVERLAYS);
+    const head = c.commit(gen('configMapGenerator:\n  - name: leak\n    files:\n      - environ\n'), (d) => symlinkSync('/proc/self/environ', join(d, 'overlays/a/environ')));
+    const r = await preview(c, c.first, head, SECRETS);
+    expect(r.code, r.all).toBe(1);
+    expect(r.stdout).toMatch(/names environ, which leads outside the checkout/);
+    for (const v of Object.values(SECRETS)) expect(r.all).not.toContain(v);
+  });
+
+  it('an env file naming variables without values renders them empty (kustomize 5 does not read its environment)', async () => {
+    const c = checkout(OVERLAYS);
+    const head = c.commit({ ...gen('configMapGenerator:\n  - name: leak\n    envs:\n      - leak.env\n'), 'overlays/a/leak.env': `${Object.keys(SECRETS).join('\n')}\nHOME\n` });
+    const r = await preview(c, c.first, head, SECRETS);
+    expect(r.code, r.all).toBe(0);
+    expect(r.stdout).toContain('+  CUSTOM_API_KEY: ""');
+    expect(r.stdout).toContain('+  HOME: ""');
+    for (const v of Object.values(SECRETS)) expect(r.all).not.toContain(v);
+  });
+
+  it('an exec KRM function in generators never runs', async () => {
+    const c = checkout(OVERLAYS);
+    const ran = join(tmp('gci-audit-exec-'), 'ran');
+    const head = c.commit(
+      {
+        ...gen('generators:\n  - fn.yaml\n'),
+        'overlays/a/fn.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fn\n  annotations:\n    config.kubernetes.io/function: |\n      exec:\n        path: ./fn.sh\n',
+        'overlays/a/fn.sh': `#!/bin/sh\ntouch ${ran}\nenv\n`,
+      },
+      (d) => chmodSync(join(d, 'overlays/a/fn.sh'), 0o755),
+    );
+    const r = await preview(c, c.first, head, SECRETS);
+    expect(r.code, r.all).toBe(1);
+    expect(r.stdout).toMatch(/external plugins disabled/);
+    expect(existsSync(ran)).toBe(false);
+    for (const v of Object.values(SECRETS)) expect(r.all).not.toContain(v);
   });
 });
