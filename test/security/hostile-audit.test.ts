@@ -177,3 +177,40 @@ describe('preview: generator inputs cannot read the job environment', () => {
     for (const v of Object.values(SECRETS)) expect(r.all).not.toContain(v);
   });
 });
+
+describe('preview: a note with our marker that someone else wrote is never taken for ours', () => {
+  let fx: GitlabFixture;
+  beforeAll(async () => {
+    fx = await setupGitlab();
+  });
+  afterAll(async () => {
+    expect(fx.recorder.violations).toEqual([]);
+    await fx?.stop();
+  });
+
+  it('alice pre-posts the exact preview body; with GET /user failing, the preview fails (75) instead of calling her note its own', async () => {
+    const c = checkout(OVERLAYS);
+    const head = c.commit({ 'overlays/a/cm.yaml': cm('a').replace('"1"', '"2"') });
+    const branch = 'alice/notes';
+    fx.gl.hooks.push(PROJECT, branch, { files: { 'n.txt': 'n\n' }, author: 'alice' });
+    const mr = await fx.client('alice').createMergeRequest(PROJECT, { sourceBranch: branch, targetBranch: 'main', title: 'Notes' });
+    // the body is deterministic: the author can compute it from the MR and post it first
+    const dry = await preview(c, c.first, head);
+    expect(dry.code, dry.all).toBe(0);
+    const hers = await fx.client('alice').createNote(PROJECT, mr.iid, dry.stdout.replace(/\n$/, ''));
+    const run = (env: NodeJS.ProcessEnv = {}) => runCli(['preview', '--mr', String(mr.iid), '--repo-dir', c.dir, '--base', c.first, '--head', head], { env: { ...fx.env, GITOPS_RETRY_ATTEMPTS: '1', ...env } });
+
+    fx.gl.hooks.failNext({ method: 'GET', route: 'GET /user', status: 503 });
+    const r = await run();
+    expect(r.code, r.all).toBe(75);
+    expect(r.stderr).toContain('EGITLAB_UNAVAILABLE');
+    expect(r.stderr).not.toContain(`note ${hers.id}`);
+    // the retry: a note of the token's user, hers untouched
+    const again = await run();
+    expect(again.code, again.all).toBe(0);
+    const notes = fx.gl.hooks.notes(PROJECT, mr.iid) as Array<{ id: number; body: string; author: { username: string } }>;
+    const marked = notes.filter((n) => n.body.includes('<!-- gitops-ci:preview:default -->'));
+    expect(marked.map((n) => n.author.username).sort()).toEqual(['alice', 'gitops-bot']);
+    expect(again.stderr).toMatch(new RegExp(`posted the preview note (?!${hers.id}\\b)\\d+`));
+  });
+});
