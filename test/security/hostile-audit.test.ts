@@ -7,8 +7,11 @@
  *  - preview: a render error's code block is closed on a line of its own, so the next failing overlay's error text
  *    (which the MR writes) stays code, never Markdown (a heading, or a /merge quick action GitLab would run for the
  *    token's user: https://docs.gitlab.com/user/project/quick_actions/);
+ *  - gate and preview on a fork MR: the way on they suggest (run the pipeline in the parent project) says to review
+ *    the changes first, which then run with the parent's variables;
  *  - preview: generator inputs cannot read the job's environment: a builtin generator config naming
- *    /proc/self/environ, a configMapGenerator file symlinked to it, an env file naming variables, an exec KRM function.
+ *    /proc/self/environ, a configMapGenerator file symlinked to it, an env file naming variables, an exec KRM function;
+ *  - preview: a note with our marker that the MR author posted is never taken for ours (GET /user failing).
  */
 import { chmodSync, existsSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -51,6 +54,20 @@ describe('gate: the protected settings file cannot be swapped for a tag', () => 
       git(clone, ['push', '-q', 'origin', ':refs/tags/main']);
       fx.gl.hooks.push(PROJECT, 'main', { files: { '.gitops-ci.yml': '# no gate settings here\n' } });
     }
+  });
+});
+
+describe('forks: the way on that the gate and the preview suggest says what it hands the fork', () => {
+  it('gate (exit 3) and preview (skipped) tell to review the changes before running the pipeline in the parent project', async () => {
+    // https://docs.gitlab.com/ci/pipelines/merge_request_pipelines/#run-pipelines-in-the-parent-project
+    const fork = { CI_API_V4_URL: 'http://127.0.0.1:9/api/v4', CI_MERGE_REQUEST_IID: '1', CI_MERGE_REQUEST_PROJECT_ID: '42', CI_MERGE_REQUEST_SOURCE_PROJECT_ID: '77', CI_PROJECT_ID: '77', CI_COMMIT_SHA: 'a'.repeat(40), CI_MERGE_REQUEST_DIFF_BASE_SHA: 'b'.repeat(40) };
+    const g = await runCli(['gate', '--approvals', '1'], { env: fork });
+    expect(g.code, g.all).toBe(3);
+    expect(g.stderr).toContain('EGITLAB_FORK_NO_TOKEN');
+    expect(g.stderr).toMatch(/after reviewing the merge request's changes \(they then run with the parent's CI\/CD variables, tokens included\)/);
+    const p = await runCli(['preview'], { env: fork });
+    expect(p.code, p.all).toBe(0);
+    expect(p.stderr).toMatch(/skipped: .*after reviewing the MR's changes: they then run with the parent's CI\/CD variables/);
   });
 });
 
