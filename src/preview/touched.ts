@@ -12,9 +12,9 @@ import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { resolveInside } from '../core/fsutil.js';
 import { join, posix } from 'node:path';
 import { childEnvWithoutSecrets } from '../core/secrets.js';
-import { parse } from 'yaml';
 import { fail } from '../core/errors.js';
 import { KUSTOMIZATION_FILES, referencedPaths } from '../bump/closure.js';
+import { readKustomizationText } from '../render/sandbox.js';
 import { PreviewErrors } from './errors.js';
 
 export function gitOut(cwd: string, args: string[], env: NodeJS.ProcessEnv = localGitEnv()): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -101,7 +101,8 @@ async function readKustomization(root: string, dir: string): Promise<unknown> {
     const t = await readFile(r.real, 'utf8').catch(() => undefined);
     if (t !== undefined) {
       try {
-        return parse(t);
+        // as kustomize reads it (merge keys, field names ignoring case): a base named `RESOURCES:` is in the closure
+        return readKustomizationText(t);
       } catch {
         return undefined;
       }

@@ -9,6 +9,8 @@
  *    token's user: https://docs.gitlab.com/user/project/quick_actions/);
  *  - gate and preview on a fork MR: the way on they suggest (run the pipeline in the parent project) says to review
  *    the changes first, which then run with the parent's variables;
+ *  - preview: kustomizations are judged as kustomize reads them (field names ignoring case, merge keys, one document,
+ *    each key once): a base out of the checkout cannot hide from checkTree, nor a base from the touched overlays;
  *  - preview: generator inputs cannot read the job's environment: a builtin generator config naming
  *    /proc/self/environ, a configMapGenerator file symlinked to it, an env file naming variables, an exec KRM function;
  *  - preview: a note with our marker that the MR author posted is never taken for ours (GET /user failing).
@@ -141,6 +143,41 @@ describe('preview: the text of a render error stays code', () => {
     expect(headings).toEqual(['### gitops-ci preview', '#### a &#40;overlays/a&#41;: could not be rendered', '#### b &#40;overlays/b&#41;: could not be rendered']);
     // the marker and the footer are not swallowed by a block either
     expect(inside.has(lines.indexOf('<!-- gitops-ci:preview:default -->'))).toBe(false);
+  });
+});
+
+describe('preview: a kustomization read as kustomize reads it', () => {
+  // another checkout on the same runner, reached by `../` past the root: kustomize's load restrictor lets a base
+  // (a directory) be anywhere, so checkTree is what keeps it out
+  const other = tmp('gci-audit-other-');
+  writeTree(other, { 'kustomization.yaml': 'resources:\n  - cm.yaml\n', 'cm.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: stolen\ndata:\n  token: other-projects-value\n' });
+  const up = `${'../'.repeat(16)}${other.replace(/^\//, '')}`;
+  for (const [what, kust, code] of [
+    ['a field name in another case (Go\'s JSON decoding ignores case)', `RESOURCES:\n  - cm.yaml\n  - ${up}\n`, 'ERENDER_OUTSIDE'],
+    ['a field name with a long s (ſ folds to s)', `re\u017fources:\n  - cm.yaml\n  - ${up}\n`, 'ERENDER_OUTSIDE'],
+    ['a YAML merge key', `<<: {resources: [cm.yaml, ${up}]}\n`, 'ERENDER_OUTSIDE'],
+    ['a key given twice (kustomize takes the last)', `resources: [cm.yaml]\nresources: [cm.yaml, ${up}]\n`, 'ERENDER_UNCHECKED'],
+    ['a second YAML document (kustomize takes the first)', `resources: [cm.yaml, ${up}]\n---\nresources: [cm.yaml]\n`, 'ERENDER_UNCHECKED'],
+    ['the same field twice in two spellings', `resources: [cm.yaml]\nResources: [cm.yaml, ${up}]\n`, 'ERENDER_UNCHECKED'],
+  ] as const) {
+    it(`${what}: the base out of the checkout is refused before kustomize runs; nothing of it reaches the note`, async () => {
+      const c = checkout(OVERLAYS);
+      const head = c.commit({ 'overlays/a/kustomization.yaml': kust });
+      const r = await preview(c, c.first, head);
+      expect(r.code, r.all).toBe(1);
+      expect(r.stdout, r.all).toContain('could not be rendered');
+      expect(r.stdout).toMatch(code === 'ERENDER_OUTSIDE' ? /which leads outside the checkout/ : /cannot be checked before kustomize runs/);
+      expect(r.all).not.toContain('other-projects-value');
+    });
+  }
+
+  it('a base named under another spelling is in the closure: a change to it touches the overlay', async () => {
+    const c = checkout({ ...OVERLAYS, 'overlays/a/kustomization.yaml': 'Resources:\n  - ../../shared\n', 'shared/kustomization.yaml': 'resources:\n  - cm.yaml\n', 'shared/cm.yaml': cm('shared') });
+    const head = c.commit({ 'shared/cm.yaml': cm('shared').replace('"1"', '"2"') });
+    const r = await preview(c, c.first, head);
+    expect(r.code, r.all).toBe(0);
+    expect(r.stderr).toContain('overlays touched: overlays/a');
+    expect(r.stdout).toContain('+  a: "2"');
   });
 });
 
