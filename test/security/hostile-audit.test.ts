@@ -171,6 +171,20 @@ describe('preview: a kustomization read as kustomize reads it', () => {
     });
   }
 
+  it('a base reached through a symlink inside the repository: a change at the link\'s target is shown under the overlay that reads it', async () => {
+    const c = checkout({ ...OVERLAYS, 'overlays/a/kustomization.yaml': 'resources:\n  - base\n', 'real-base/kustomization.yaml': 'resources:\n  - cm.yaml\n', 'real-base/cm.yaml': cm('shared') });
+    symlinkSync('../../real-base', join(c.dir, 'overlays/a/base'));
+    git(c.dir, ['add', '-A']);
+    git(c.dir, ['commit', '-q', '-m', 'link']);
+    const base = git(c.dir, ['rev-parse', 'HEAD']);
+    const head = c.commit({ 'real-base/cm.yaml': cm('shared').replace('"1"', '"2"') });
+    const r = await preview(c, base, head);
+    expect(r.code, r.all).toBe(0);
+    // not `real-base` as an overlay of its own: reviewers would not see that production changes
+    expect(r.stderr).toContain('overlays touched: overlays/a\n');
+    expect(r.stdout).toContain('#### a &#40;overlays/a&#41;: 1 changed');
+  });
+
   it('a base named under another spelling is in the closure: a change to it touches the overlay', async () => {
     const c = checkout({ ...OVERLAYS, 'overlays/a/kustomization.yaml': 'Resources:\n  - ../../shared\n', 'shared/kustomization.yaml': 'resources:\n  - cm.yaml\n', 'shared/cm.yaml': cm('shared') });
     const head = c.commit({ 'shared/cm.yaml': cm('shared').replace('"1"', '"2"') });
