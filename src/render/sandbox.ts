@@ -91,14 +91,18 @@ const FIELDS = ['resources', 'components', 'bases', 'generators', 'transformers'
 const fold = (k: string) => k.replace(/\u017f/g, 's').replace(/\u212a/g, 'k').toLowerCase();
 const CANONICAL = new Map(FIELDS.map((f) => [fold(f), f]));
 
-function canonicalKeys(x: unknown): unknown {
-  if (Array.isArray(x)) return x.map(canonicalKeys);
-  if (!x || typeof x !== 'object') return x;
+/** fields whose value is a list of structs, or a struct, whose own keys are fields too (the rest is data: labels, patches' text) */
+const STRUCT_LISTS = ['patches', 'patchesJson6902', 'replacements', 'configMapGenerator', 'secretGenerator', 'helmCharts', 'helmChartInflationGenerator'];
+const STRUCTS = ['openapi', 'helmGlobals'];
+const isMap = (x: unknown): x is Record<string, unknown> => !!x && typeof x === 'object' && !Array.isArray(x);
+
+/** a struct's keys under their field names; two keys naming one field are refused (Go would keep the last) */
+function fieldKeys(x: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(x as Record<string, unknown>)) {
+  for (const [k, v] of Object.entries(x)) {
     const c = CANONICAL.get(fold(k)) ?? k;
     if (Object.prototype.hasOwnProperty.call(out, c)) throw new Error(`two keys name the field ${c} (kustomize matches field names ignoring case)`);
-    out[c] = canonicalKeys(v);
+    out[c] = v;
   }
   return out;
 }
@@ -109,7 +113,12 @@ function canonicalKeys(x: unknown): unknown {
  * otherwise than this parser: several documents (kustomize takes the first), a key given twice (it takes the last).
  */
 export function readKustomizationText(text: string): unknown {
-  return canonicalKeys(parse(text, { maxAliasCount: 100, merge: true }));
+  const doc = parse(text, { maxAliasCount: 100, merge: true }) as unknown;
+  if (!isMap(doc)) return doc;
+  const top = fieldKeys(doc);
+  for (const k of STRUCT_LISTS) if (Array.isArray(top[k])) top[k] = (top[k] as unknown[]).map((i) => (isMap(i) ? fieldKeys(i) : i));
+  for (const k of STRUCTS) if (isMap(top[k])) top[k] = fieldKeys(top[k] as Record<string, unknown>);
+  return top;
 }
 
 function shown(root: string, p: string): string {

@@ -171,6 +171,14 @@ describe('preview: a kustomization read as kustomize reads it', () => {
     });
   }
 
+  it('data keys are not fields: labels `env` and `ENV` side by side still render', async () => {
+    const c = checkout(OVERLAYS);
+    const head = c.commit({ 'overlays/a/kustomization.yaml': 'resources:\n  - cm.yaml\ncommonLabels:\n  env: a\n  ENV: b\n' });
+    const r = await preview(c, c.first, head);
+    expect(r.code, r.all).toBe(0);
+    expect(r.stdout).toContain('+    ENV: b');
+  });
+
   it('a base reached through a symlink inside the repository: a change at the link\'s target is shown under the overlay that reads it', async () => {
     const c = checkout({ ...OVERLAYS, 'overlays/a/kustomization.yaml': 'resources:\n  - base\n', 'real-base/kustomization.yaml': 'resources:\n  - cm.yaml\n', 'real-base/cm.yaml': cm('shared') });
     symlinkSync('../../real-base', join(c.dir, 'overlays/a/base'));
