@@ -59,6 +59,40 @@ describe('gate: the protected settings file cannot be swapped for a tag', () => 
   });
 });
 
+describe('gate: a whitespace-only push resets the approvals', () => {
+  let fx: GitlabFixture;
+  beforeAll(async () => {
+    fx = await setupGitlab();
+  });
+  afterAll(async () => {
+    expect(fx.recorder.violations).toEqual([]);
+    await fx?.stop();
+  });
+
+  it('an indentation change keeps the --stable patch-id but not the approvals; a clean rebase still keeps them', async () => {
+    const branch = 'alice/indent';
+    fx.gl.hooks.push(PROJECT, branch, { files: { 'cfg.yaml': 'config:\n  a: 1\n  privileged: false\n' }, author: 'alice' });
+    const mr = await fx.client('alice').createMergeRequest(PROJECT, { sourceBranch: branch, targetBranch: 'main', title: 'Indent' });
+    fx.gl.hooks.approve(PROJECT, mr.iid, 'dave');
+    const gate = () => runCli(['gate', '--mr', String(mr.iid), '--approvals', '1'], { env: fx.env });
+    expect((await gate()).code).toBe(0);
+    // a clean rebase: the same diff on a newer main keeps the approval
+    fx.gl.hooks.push(PROJECT, 'main', { files: { 'unrelated-indent.txt': 'main moved on\n' } });
+    fx.gl.hooks.push(PROJECT, branch, { files: { 'cfg.yaml': 'config:\n  a: 1\n  privileged: false\n' }, author: 'alice', onto: 'main', message: 'rebased' });
+    const kept = await gate();
+    expect(kept.code, kept.all).toBe(0);
+    expect(kept.stderr).toMatch(/left the diff unchanged, approvals kept/);
+    // `privileged` moves out of `config`: only whitespace differs, so git patch-id --stable (Gitaly without
+    // verbatim_patch_id, and the double) gives the same id
+    fx.gl.hooks.push(PROJECT, branch, { files: { 'cfg.yaml': 'config:\n  a: 1\nprivileged: false\n' }, author: 'alice' });
+    const [v2, v1] = await fx.client().mergeRequestVersions(PROJECT, mr.iid);
+    expect(v2!.patchIdSha).toBe(v1!.patchIdSha);
+    const r = await gate();
+    expect(r.code, r.all).toBe(1);
+    expect(r.stderr).toMatch(/ignored: @dave .*before the latest push/);
+  });
+});
+
 describe('forks: the way on that the gate and the preview suggest says what it hands the fork', () => {
   it('gate (exit 3) and preview (skipped) tell to review the changes before running the pipeline in the parent project', async () => {
     // https://docs.gitlab.com/ci/pipelines/merge_request_pipelines/#run-pipelines-in-the-parent-project
