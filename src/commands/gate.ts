@@ -170,12 +170,22 @@ export async function run(ctx: CommandContext, { values, positionals }: ParsedAr
     if (mode === 'mr' && !pipelineSha) ctx.log.info(`judging !${mr.iid} at its current head ${mr.sha.slice(0, 12)} (no pipeline commit given: --sha)`);
     // settings the MR cannot change: the target branch's file (for a merged MR: the target as the MR found it)
     const versions = mode === 'commit' ? await gl.mergeRequestVersions(project, mr.iid) : [];
-    const ref = mode === 'commit' ? [...versions].sort((a, b) => b.id - a.id)[0]?.startCommitSha || mr.targetBranch : mr.targetBranch;
+    const start = mode === 'commit' ? [...versions].sort((a, b) => b.id - a.id)[0]?.startCommitSha : undefined;
+    // read at a commit, never by the branch's bare name: GitLab resolves a bare ref as git does, a tag of that name
+    // first, and a Developer may push a tag `main` that points at a settings file of their own
+    // (https://gitlab.com/groups/gitlab-org/-/epics/11540); the branches API names the branch's own commit
+    const ref = start || (await gl.branchHead(project, mr.targetBranch));
+    if (!ref) {
+      throw fail.failed(GitlabErrors.NOT_FOUND, `!${mr.iid}'s target branch ${mr.targetBranch} does not exist: its protected settings (${settingsFile}) cannot be read`, {
+        where,
+        hint: 'the gate does not run without the target branch\'s settings; retarget the merge request to an existing branch',
+      });
+    }
     const protectedSources: SourcedSettings[] = [];
     if (envSettings) protectedSources.push(envSettings);
     const text = await gl.fileAtRef(project, settingsFile, ref);
     if (text !== undefined) {
-      const f = settingsFromFile(text, `${settingsFile} on ${ref === mr.targetBranch ? ref : `${mr.targetBranch} at ${ref.slice(0, 12)}`}`);
+      const f = settingsFromFile(text, `${settingsFile} on ${start ? `${mr.targetBranch} at ${ref.slice(0, 12)}` : mr.targetBranch}`);
       if (f) protectedSources.push(f);
     }
     const eff = mergeSettings({ approvals: flagRequired, approvers: approvers.length ? approvers : undefined, allowAuthor: bool(values, 'allow-author') || undefined, committerCheck }, protectedSources);

@@ -120,7 +120,7 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
   const fork = !!env.CI_MERGE_REQUEST_SOURCE_PROJECT_ID && !!env.CI_MERGE_REQUEST_PROJECT_ID && env.CI_MERGE_REQUEST_SOURCE_PROJECT_ID !== env.CI_MERGE_REQUEST_PROJECT_ID;
   const anyToken = !!(env.GITOPS_GITLAB_READ_TOKEN || env.GITOPS_GITLAB_TOKEN || env.GITLAB_TOKEN);
   if (!dryRun && fork && !anyToken) {
-    return { summary: `skipped: this merge request comes from a fork (project ${env.CI_MERGE_REQUEST_SOURCE_PROJECT_ID}) and the pipeline has no GitLab token to post the preview; run the pipeline in the parent project (Pipelines > Run pipeline on the MR) to get it`, outputs: {} };
+    return { summary: `skipped: this merge request comes from a fork (project ${env.CI_MERGE_REQUEST_SOURCE_PROJECT_ID}) and the pipeline has no GitLab token to post the preview; run the pipeline in the parent project (Pipelines > Run pipeline on the MR) to get it, after reviewing the MR's changes: they then run with the parent's CI/CD variables`, outputs: {} };
   }
 
   // GitLab first: a token problem fails before any work

@@ -21,7 +21,8 @@
  * rebase: same `patch_id_sha`, the git patch-id of base..head) keeps the approvals, as GitLab decides its
  * approval resets by patch-id (https://gitlab.com/gitlab-org/gitlab/-/issues/461938,
  * https://docs.gitlab.com/user/project/merge_requests/approvals/settings/#remove-all-approvals-when-commits-are-added-to-the-source-branch):
- * the time that counts is that of the oldest version in the newest run of equal, non-null patch-ids. Commit dates (…/commits) are NOT used:
+ * the time that counts is that of the oldest version in the newest run of equal, non-null patch-ids whose diffs are
+ * also equal byte for byte (verbatimPush: the patch-id may ignore whitespace). Commit dates (…/commits) are NOT used:
  * authored/committed dates are written by the client and a force-push of an old commit carries old dates.
  * When the MR's head has no version yet (GitLab is still processing a push), no approval counts yet.
  * An approval without `approved_at` (GitLab before it exposed the field) cannot be placed in time and is
@@ -136,6 +137,29 @@ export function latestPush(versions: MergeRequestVersion[], headSha: string): { 
   while (newest.patchIdSha && sorted[i + 1]?.patchIdSha === newest.patchIdSha) i++;
   const eff = sorted[i];
   return { at: eff.createdAt, sha: eff.headCommitSha, keptBy: i ? sorted.slice(0, i).map((v) => v.headCommitSha) : undefined };
+}
+
+/**
+ * latestPush's run of equal patch-ids, kept only as far as the diffs are equal byte for byte (hunk headers aside):
+ * Gitaly computes patch_id_sha with `git patch-id --stable`, which ignores whitespace, unless its verbatim_patch_id
+ * feature flag is on (internal/gitaly/service/diff/get_patch_id.go), and indentation is meaningful in YAML. A diff
+ * GitLab leaves out (too large, collapsed) counts as changed.
+ */
+export async function verbatimPush(gl: GitlabClient, project: string | number, iid: number, versions: MergeRequestVersion[], push: ReturnType<typeof latestPush>): Promise<ReturnType<typeof latestPush>> {
+  if (!push.keptBy?.length) return push;
+  const sorted = [...versions].sort((a, b) => t(b.createdAt) - t(a.createdAt) || b.id - a.id);
+  const run = sorted.slice(0, push.keptBy.length + 1);
+  const text = async (v: MergeRequestVersion) => {
+    const diffs = await gl.mergeRequestVersionDiffs(project, iid, v.id);
+    return diffs?.map((d) => `${d.oldPath}\0${d.newPath}\0${d.diff.replace(/^@@.*$/gm, '@@')}`).sort().join('\0\0');
+  };
+  const newest = await text(run[0]!);
+  let k = 0;
+  for (let j = 1; j < run.length && newest !== undefined; j++) {
+    if ((await text(run[j]!)) !== newest) break;
+    k = j;
+  }
+  return { at: run[k]!.createdAt, sha: run[k]!.headCommitSha, keptBy: k ? run.slice(0, k).map((v) => v.headCommitSha) : undefined };
 }
 
 const SHA = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
@@ -346,7 +370,7 @@ export async function checkMergeRequestApprovals(gl: GitlabClient, i: CheckAppro
       }
     }
   }
-  const push = latestPush(versions, mr.sha);
+  const push = await verbatimPush(gl, i.project, mr.iid, versions, latestPush(versions, mr.sha));
   const r = evaluateApprovals({
     required: i.required,
     allowAuthor: i.allowAuthor,

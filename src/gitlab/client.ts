@@ -242,6 +242,8 @@ export interface GitlabClient {
   mergeMergeRequest(project: string | number, iid: number, input: MergeInput): Promise<MergeRequest>;
   mergeRequestCommits(project: string | number, iid: number): Promise<Commit[]>;
   mergeRequestVersions(project: string | number, iid: number): Promise<MergeRequestVersion[]>;
+  /** one diff version's diffs (GET …/versions/:version_id), each file's hunks; undefined when GitLab left one out (too large, collapsed) */
+  mergeRequestVersionDiffs(project: string | number, iid: number, versionId: number): Promise<Array<{ oldPath: string; newPath: string; diff: string }> | undefined>;
   approvals(project: string | number, iid: number): Promise<Approvals>;
   /** approve as the token's user (tests, demo) */
   approve(project: string | number, iid: number, opts?: { sha?: string }): Promise<Approvals>;
@@ -745,6 +747,17 @@ export function gitlabClient(cfg: GitlabConfig, opts: ClientOptions = {}): Gitla
       call(`the diff versions of ${mrLabel(project, iid)}`, async () => {
         const list = await allPages(`the diff versions of ${mrLabel(project, iid)}`, `projects/${enc(project)}/merge_requests/${iid}/versions`);
         return list.map((v) => ({ id: Number(v?.id), headCommitSha: s(v?.head_commit_sha), baseCommitSha: s(v?.base_commit_sha), startCommitSha: s(v?.start_commit_sha), createdAt: s(v?.created_at), state: s(v?.state), patchIdSha: sn(v?.patch_id_sha) }));
+      }),
+    mergeRequestVersionDiffs: (project, iid, versionId) =>
+      call(`diff version ${versionId} of ${mrLabel(project, iid)}`, async () => {
+        const j = (await transport.request('GET', service, `projects/${enc(project)}/merge_requests/${iid}/versions/${Number(versionId)}`, {})).body as J;
+        if (!Array.isArray(j?.diffs)) return undefined;
+        const out: Array<{ oldPath: string; newPath: string; diff: string }> = [];
+        for (const d of j.diffs as J[]) {
+          if (!d || typeof d.diff !== 'string' || d.too_large === true || d.collapsed === true) return undefined;
+          out.push({ oldPath: s(d.old_path), newPath: s(d.new_path), diff: d.diff });
+        }
+        return out;
       }),
     approvals: (project, iid) => call(`the approvals of ${mrLabel(project, iid)}`, async () => toApprovals(await (await gitbeaker()).MergeRequestApprovals.showConfiguration(project, { mergerequestIId: iid }))),
     approve: (project, iid, o = {}) => call(`approving ${mrLabel(project, iid)}`, async () => toApprovals(await (await gitbeaker()).MergeRequestApprovals.approve(project, iid, { sha: o.sha }))),

@@ -34,6 +34,8 @@ export function forkContext(env: NodeJS.ProcessEnv): ForkContext {
   const pipelineProjectId = nz(env.CI_PROJECT_ID);
   const fork = !!mrProjectId && !!sourceProjectId && mrProjectId !== sourceProjectId;
   const runsInFork = fork && (!pipelineProjectId || pipelineProjectId !== mrProjectId);
-  const hint = `a maintainer of the parent project runs the pipeline there (merge request → Pipelines → Run pipeline), where its CI/CD variables exist: ${PARENT_PIPELINE_DOC}`;
+  // GitLab's own warning: the fork's code (and, with the CI file in the repository, its CI configuration) then runs
+  // with the parent's CI/CD variables, so the changes are reviewed first (PARENT_PIPELINE_DOC)
+  const hint = `after reviewing the merge request's changes (they then run with the parent's CI/CD variables, tokens included), a maintainer of the parent project runs the pipeline there (merge request → Pipelines → Run pipeline), where its CI/CD variables exist: ${PARENT_PIPELINE_DOC}`;
   return { fork, mrProjectId, sourceProjectId, pipelineProjectId, runsInFork, hint };
 }

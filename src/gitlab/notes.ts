@@ -31,10 +31,12 @@ export async function upsertNote(gl: GitlabClient, i: UpsertNoteInput): Promise<
   if (body.length > NOTE_LIMIT) {
     throw fail.failed(GitlabErrors.REJECTED, `the note is ${body.length} characters; GitLab accepts at most ${NOTE_LIMIT}`, { hint: 'a bug: the body should have been truncated' });
   }
-  const [me, notes] = await Promise.all([gl.currentUser().catch(() => undefined), gl.listNotes(i.project, i.mrIid)]);
+  // who we are is not optional: without it, a note anyone wrote with our marker (an MR author can post one before
+  // the first pipeline) would be taken for ours, reported as the preview or edited by an administrator's token
+  const [me, notes] = await Promise.all([gl.currentUser(), gl.listNotes(i.project, i.mrIid)]);
   // ours: not a system note, carries the marker, written by the token's user (someone quoting the marker
   // in a reply must not be edited; GitLab would refuse with 403 anyway)
-  const mine = notes.filter((n) => !n.system && n.body.includes(i.marker) && (!me || n.author.id === me.id)).sort((a, b) => a.id - b.id);
+  const mine = notes.filter((n) => !n.system && n.body.includes(i.marker) && n.author.id === me.id).sort((a, b) => a.id - b.id);
   const found = mine[0];
   if (found) {
     if (found.body === body) return { id: found.id, created: false, changed: false };

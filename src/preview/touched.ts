@@ -8,13 +8,13 @@
  * its closure, at base or at head.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, realpath, rm, stat } from 'node:fs/promises';
 import { resolveInside } from '../core/fsutil.js';
-import { join, posix } from 'node:path';
+import { join, posix, relative, sep } from 'node:path';
 import { childEnvWithoutSecrets } from '../core/secrets.js';
-import { parse } from 'yaml';
 import { fail } from '../core/errors.js';
 import { KUSTOMIZATION_FILES, referencedPaths } from '../bump/closure.js';
+import { readKustomizationText } from '../render/sandbox.js';
 import { PreviewErrors } from './errors.js';
 
 export function gitOut(cwd: string, args: string[], env: NodeJS.ProcessEnv = localGitEnv()): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -101,7 +101,8 @@ async function readKustomization(root: string, dir: string): Promise<unknown> {
     const t = await readFile(r.real, 'utf8').catch(() => undefined);
     if (t !== undefined) {
       try {
-        return parse(t);
+        // as kustomize reads it (merge keys, field names ignoring case): a base named `RESOURCES:` is in the closure
+        return readKustomizationText(t);
       } catch {
         return undefined;
       }
@@ -122,9 +123,13 @@ export async function closureOf(root: string, dir: string, cache = new Map<strin
     const p = posix.normalize(posix.join(dir, ref));
     if (p.startsWith('..')) continue;
     const r = await resolveInside(root, join(root, p));
+    // through a symlink that stays inside the repository, kustomize reads the files at the link's target, and a
+    // change names them by that path: the closure holds both (the link itself is a file a change can touch)
+    const q = r.inside ? relative(await realpath(root).catch(() => root), r.real).split(sep).join('/') || p : p;
+    if (q !== p) out.add(p);
     const s = r.inside ? await stat(r.real).catch(() => undefined) : undefined;
-    if (s?.isDirectory()) for (const x of await closureOf(root, p, cache)) out.add(x);
-    else out.add(p);
+    if (s?.isDirectory()) for (const x of await closureOf(root, q, cache)) out.add(x);
+    else out.add(q);
   }
   return out;
 }

@@ -270,7 +270,11 @@ export function formatDiffs(sections: DiffSection[], opts: FormatOptions = {}): 
       const error = redactRenderError(s.error);
       const fence = fenceFor(error);
       const t = truncateDiff(error, Math.min(maxPer, 4000, Math.max(0, budget - 20)));
-      const block = `${fence}\n${t.text}${fence}\n\n`;
+      // the closing fence on a line of its own, or the block never closes: the next section's opening fence would
+      // close it instead and leave that section's error (text the merge request controls) as Markdown, quick actions
+      // such as /merge included, which GitLab runs for the token's user on a note created or edited through the API
+      // (https://spec.commonmark.org/0.31.2/#fenced-code-blocks, https://docs.gitlab.com/user/project/quick_actions/)
+      const block = `${fence}\n${t.text}${t.text.endsWith('\n') ? '' : '\n'}${fence}\n\n`;
       if (block.length <= budget) {
         parts.push(block);
         budget -= block.length;

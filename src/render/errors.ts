@@ -6,6 +6,8 @@ export const RenderErrors = {
   REMOTE: 'ERENDER_REMOTE',
   /** a kustomization of the change reads a path outside the checkout (`../` out of it, an absolute path, a symlink out of it) (1) */
   OUTSIDE: 'ERENDER_OUTSIDE',
+  /** a kustomization of the change cannot be read as kustomize reads it (several documents, a key given twice, two keys naming one field ignoring case): refused, not rendered (1) */
+  UNCHECKED: 'ERENDER_UNCHECKED',
   /** kustomize did not finish before the deadline (--timeout); it was stopped (4) */
   TIMEOUT: 'ERENDER_TIMEOUT',
   /** kustomize went over its memory limit (GITOPS_RENDER_MEMORY_MB, e.g. a YAML alias bomb) and was stopped (1) */

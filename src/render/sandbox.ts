@@ -5,7 +5,8 @@
  * on its own for what it covers:
  *
  * 1. checkTree(root, dir): before kustomize runs, every kustomization reachable from `dir` is read (through
- *    resolveInside) and every path it names is judged: a remote one (scheme://, git@host:, github.com/…,
+ *    resolveInside, as kustomize reads it: merge keys applied, field names matched ignoring case; one it cannot
+ *    read so is refused, ERENDER_UNCHECKED) and every path it names is judged: a remote one (scheme://, git@host:, github.com/…,
  *    ?ref=, a chart repo) is refused (ERENDER_REMOTE); a local one that leaves the checkout (`../` out of it,
  *    an absolute path, a symlink pointing out) is refused (ERENDER_OUTSIDE). Nothing is fetched or read.
  * 2. runSandboxed(): kustomize runs with `--load-restrictor LoadRestrictionsRootOnly`, with proxies pointing at
@@ -84,6 +85,42 @@ export function namedPaths(doc: unknown): { paths: string[]; dirs: string[]; cha
   return { paths: paths.filter(Boolean), dirs: dirs.filter(Boolean), charts };
 }
 
+/** the fields namedPaths reads (kustomize's JSON names), top-level and nested */
+const FIELDS = ['resources', 'components', 'bases', 'generators', 'transformers', 'validators', 'crds', 'configurations', 'patchesStrategicMerge', 'patches', 'patchesJson6902', 'replacements', 'path', 'configMapGenerator', 'secretGenerator', 'files', 'envs', 'env', 'openapi', 'helmGlobals', 'chartHome', 'configHome', 'helmCharts', 'helmChartInflationGenerator', 'repo', 'chartRepoUrl', 'valuesFile', 'additionalValuesFiles'];
+/** Go's encoding/json matches a key to a field as bytes.EqualFold does: ASCII case, and ſ (U+017F) is s, K (U+212A) is k */
+const fold = (k: string) => k.replace(/\u017f/g, 's').replace(/\u212a/g, 'k').toLowerCase();
+const CANONICAL = new Map(FIELDS.map((f) => [fold(f), f]));
+
+/** fields whose value is a list of structs, or a struct, whose own keys are fields too (the rest is data: labels, patches' text) */
+const STRUCT_LISTS = ['patches', 'patchesJson6902', 'replacements', 'configMapGenerator', 'secretGenerator', 'helmCharts', 'helmChartInflationGenerator'];
+const STRUCTS = ['openapi', 'helmGlobals'];
+const isMap = (x: unknown): x is Record<string, unknown> => !!x && typeof x === 'object' && !Array.isArray(x);
+
+/** a struct's keys under their field names; two keys naming one field are refused (Go would keep the last) */
+function fieldKeys(x: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(x)) {
+    const c = CANONICAL.get(fold(k)) ?? k;
+    if (Object.prototype.hasOwnProperty.call(out, c)) throw new Error(`two keys name the field ${c} (kustomize matches field names ignoring case)`);
+    out[c] = v;
+  }
+  return out;
+}
+
+/**
+ * A kustomization's text as kustomize reads it (YAML to JSON, then Go's encoding/json): YAML merge keys (`<<`)
+ * applied, field names matched ignoring case (`RESOURCES:` is `resources:`). Throws on what kustomize would read
+ * otherwise than this parser: several documents (kustomize takes the first), a key given twice (it takes the last).
+ */
+export function readKustomizationText(text: string): unknown {
+  const doc = parse(text, { maxAliasCount: 100, merge: true }) as unknown;
+  if (!isMap(doc)) return doc;
+  const top = fieldKeys(doc);
+  for (const k of STRUCT_LISTS) if (Array.isArray(top[k])) top[k] = (top[k] as unknown[]).map((i) => (isMap(i) ? fieldKeys(i) : i));
+  for (const k of STRUCTS) if (isMap(top[k])) top[k] = fieldKeys(top[k] as Record<string, unknown>);
+  return top;
+}
+
 function shown(root: string, p: string): string {
   const r = relative(root, p);
   return r && !r.startsWith('..') && !isAbsolute(r) ? r : p;
@@ -121,14 +158,18 @@ export async function checkTree(root: string, dir: string): Promise<void> {
       break;
     }
     if (!file) continue; // a plain directory of resources (kustomize reports what it lacks)
+    const where = shown(root, file);
     let doc: unknown;
     try {
-      doc = parse(await readFile(file, 'utf8'), { maxAliasCount: 100 });
-    } catch {
-      continue; // not YAML: kustomize reports it (under the same limits)
+      doc = readKustomizationText(await readFile(file, 'utf8'));
+    } catch (e) {
+      // what this parser cannot read as kustomize does is not checked, so it is not rendered either
+      throw fail.failed(RenderErrors.UNCHECKED, `${where} cannot be checked before kustomize runs: ${(e as Error).message.split('\n')[0]}`, {
+        where,
+        hint: 'write each kustomization as one YAML document, every key once and spelt as kustomize documents it',
+      });
     }
     const { paths, dirs, charts } = namedPaths(doc);
-    const where = shown(root, file);
     for (const c of charts) {
       throw fail.failed(RenderErrors.REMOTE, `${where} pulls a Helm chart from ${c}: remote content is not fetched for a preview`, { where, hint: 'vendor the chart into the repository (helmGlobals.chartHome) or render it outside the merge request' });
     }

@@ -967,6 +967,22 @@ export async function startGitlabDouble(opts: GitlabDoubleOptions): Promise<Gitl
     const list = [...mr.versions].reverse().map((v) => ({ id: v.id, head_commit_sha: v.head, base_commit_sha: v.base, start_commit_sha: v.start, created_at: v.createdAt, merge_request_id: mr.id, state: 'collected', real_size: String(v.commits.length), patch_id_sha: patchId(p, v.base, v.head) }));
     return paginate(c, list);
   });
+  // one version with its diffs (https://docs.gitlab.com/api/merge_requests/#get-a-single-merge-request-diff-version):
+  // each changed file's hunks from `git diff base..head`, the `diff` text starting at its first `@@` line
+  on('GET', '/projects/:id/merge_requests/:iid/versions/:version_id', (c, a) => {
+    const p = mustProject(a.id);
+    const mr = mustMr(p, a.iid);
+    refresh(p, mr);
+    const v = mr.versions.find((x) => String(x.id) === a.version_id);
+    if (!v) throw msg(404, '404 Not found');
+    const paths = git(p.gitDir, ['diff', '--no-renames', '--name-only', '-z', v.base, v.head]).out.split('\0').filter(Boolean);
+    const diffs = paths.map((path) => {
+      const d = git(p.gitDir, ['diff', '--no-color', '--no-ext-diff', '--no-renames', v.base, v.head, '--', path]).out;
+      const at = d.indexOf('\n@@');
+      return { old_path: path, new_path: path, a_mode: '100644', b_mode: '100644', new_file: /^new file mode/m.test(d), renamed_file: false, deleted_file: /^deleted file mode/m.test(d), generated_file: false, diff: at >= 0 ? d.slice(at + 1) : '' };
+    });
+    return { status: 200, body: { id: v.id, head_commit_sha: v.head, base_commit_sha: v.base, start_commit_sha: v.start, created_at: v.createdAt, merge_request_id: mr.id, state: 'collected', real_size: String(v.commits.length), patch_id_sha: patchId(p, v.base, v.head), commits: [], diffs } };
+  });
   on('GET', '/projects/:id/merge_requests/:iid/approvals', (c, a) => {
     const p = mustProject(a.id);
     const mr = mustMr(p, a.iid);
