@@ -168,10 +168,12 @@ describe('a hostile merge request asks kustomize for the job\'s variables (previ
     git(dir, ['init', '-q', '-b', 'main']);
     const base = commit(seedLayout(IMAGE));
     const kust = seedLayout(IMAGE)[`${PROD}/kustomization.yaml`]!;
+    expect(kust).toContain('configMapGenerator:\n');
     const VARS = { CI_JOB_JWT_V2: `jwt-${RAND}-payload`, DEPLOY_API_KEY: `apikey-${RAND}-value`, GITOPS_GITLAB_TOKEN: `glpat-${RAND}-note`, CI_JOB_TOKEN: `jobtok-${RAND}-x`, KUBE_CONFIG_B64: Buffer.from(`kubeconf-${RAND}`).toString('base64') };
     const head = commit({
       [`${PROD}/exfil.env`]: `${Object.keys(VARS).join('\n')}\n`,
-      [`${PROD}/kustomization.yaml`]: `${kust}configMapGenerator:\n  - name: exfil\n    envs: [exfil.env]\n`,
+      // one more generator in the overlay's own list (a second `configMapGenerator:` key is refused before kustomize runs)
+      [`${PROD}/kustomization.yaml`]: kust.replace('configMapGenerator:\n', 'configMapGenerator:\n  - name: exfil\n    envs: [exfil.env]\n'),
     });
     // the secret the abuse harness follows in all its forms; the others are checked raw below
     const res = await runAbused(['preview', '--dry-run', '--repo-dir', dir, '--base', base, '--head', head], { env: VARS, secret: VARS.DEPLOY_API_KEY, cwd: dir });
