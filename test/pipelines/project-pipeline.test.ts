@@ -69,7 +69,9 @@ const scriptOf = (job: Obj) => ([] as string[]).concat(job.script as string | st
 
 /** the flags of every `gitops-ci <command>` call in a script */
 function cliFlags(script: string, command: string): string[] {
-  const calls = script.split('\n').filter((l) => new RegExp(`^\\s*gitops-ci ${command}\\b`).test(l));
+  // a call may start with variables for it alone (`GITOPS_CONFIG_REPO="$repo" gitops-ci bump …`: the config repo URL in
+  // the environment, not on the command line)
+  const calls = script.split('\n').filter((l) => new RegExp(`^\\s*(?:[A-Z_][A-Z0-9_]*="[^"]*"\\s+)*gitops-ci ${command}\\b`).test(l));
   expect(calls, `a gitops-ci ${command} call`).toHaveLength(1);
   return [...calls[0]!.matchAll(/\s(--[a-z][a-z-]*)/g)].map((m) => m[1]!);
 }
