@@ -4,7 +4,7 @@
  * (401/403/404/5xx), the token absent from errors (message, hint, cause, the whole object graph), and
  * retries that never repeat a POST.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { inspect } from 'node:util';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -16,7 +16,7 @@ import { gitlabClient } from '../../src/gitlab/client.js';
 import { gitlabConnectionOptions, normalizeApiUrl, projectPathFromRepoUrl, resolveGitlabConfig } from '../../src/gitlab/config.js';
 import { upsertMergeRequest } from '../../src/gitlab/mr.js';
 import { startGitlabDouble } from '../doubles/gitlab/server.js';
-import { PROJECT, setupGitlab, type GitlabFixture } from './fixture.js';
+import { PROJECT, useGitlab } from './fixture.js';
 import { rejected, thrown } from '../helpers/failure.js';
 
 
@@ -84,14 +84,7 @@ describe('resolveGitlabConfig', () => {
 });
 
 describe('client against the double', () => {
-  let fx: GitlabFixture;
-  beforeAll(async () => {
-    fx = await setupGitlab();
-  });
-  afterAll(async () => {
-    expect(fx.recorder.violations).toEqual([]);
-    await fx?.stop();
-  });
+  const fx = useGitlab();
 
   it('401 for a bad token: exit 3, and the token is nowhere in the error (raw, url-encoded, base64)', async () => {
     const bad = 'glpat-this-is-a-wrong-token-42';

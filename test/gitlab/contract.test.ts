@@ -4,18 +4,11 @@
  * type, an unlisted status, a non-GitLab error body); job tokens are refused where GitLab refuses them;
  * project ids and URL-encoded paths address the same project.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { contract, validateResponse } from './contract.js';
-import { PROJECT, setupGitlab, type GitlabFixture } from './fixture.js';
+import { PROJECT, useGitlab } from './fixture.js';
 
-let fx: GitlabFixture;
-beforeAll(async () => {
-  fx = await setupGitlab();
-});
-afterAll(async () => {
-  expect(fx.recorder.violations).toEqual([]);
-  await fx?.stop();
-});
+const fx = useGitlab();
 
 const call = async (method: string, path: string, headers: Record<string, string> = {}, body?: unknown) => {
   const r = await fetch(`${fx.gl.apiUrl}${path}`, { method, headers: { ...(body ? { 'Content-Type': 'application/json' } : {}), ...headers }, body: body ? JSON.stringify(body) : undefined });

@@ -3,6 +3,7 @@
  * front of it (users alice, bob, carol, dave; groups release (bob, carol) and org/ops (dave, inheriting
  * org's erin)), a contract recorder on every response, and a client through gitbeaker for the bot.
  */
+import { afterAll, beforeAll, expect } from 'vitest';
 import { startGitServer, type GitServer } from '../helpers/services.js';
 import { pushTree } from '../helpers/config-repo.js';
 import { startGitlabDouble, type GitlabDouble, type GitlabDoubleOptions } from '../doubles/gitlab/server.js';
@@ -57,4 +58,28 @@ export async function setupGitlab(o: Partial<GitlabDoubleOptions> = {}): Promise
       await git.stop();
     },
   };
+}
+
+/**
+ * One fixture for the enclosing describe (or the file): set up before its tests, and after them every response the
+ * double gave checked against the contract (no violation) and stopped. Used as `const fx = useGitlab()`; the fixture's
+ * members are there from the first test or hook on.
+ */
+export function useGitlab(o: Partial<GitlabDoubleOptions> = {}): GitlabFixture {
+  let fx: GitlabFixture | undefined;
+  beforeAll(async () => {
+    fx = await setupGitlab(o);
+  });
+  afterAll(async () => {
+    if (!fx) return;
+    expect(fx.recorder.violations).toEqual([]);
+    await fx.stop();
+  });
+  return new Proxy({} as GitlabFixture, {
+    get(_t, key) {
+      if (!fx) throw new Error(`useGitlab: ${String(key)} read before the fixture was set up (use it inside a test or a hook)`);
+      const v = Reflect.get(fx, key) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(fx) : v;
+    },
+  });
 }

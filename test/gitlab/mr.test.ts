@@ -3,20 +3,15 @@
  * adopt, closed-unmerged → new), auto-merge (not-yet states, 405 retry, scheduled on a running pipeline,
  * conflict, closed, moved head, timeout), the commit → MR lookup, and the notes upsert.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { autoMerge, findMergeRequestForCommit, upsertMergeRequest } from '../../src/gitlab/mr.js';
 import { noteMarker, upsertNote } from '../../src/gitlab/notes.js';
-import { PROJECT, setupGitlab, type GitlabFixture } from './fixture.js';
+import { PROJECT, useGitlab } from './fixture.js';
 import { rejected as caught } from '../helpers/failure.js';
 
-let fx: GitlabFixture;
-beforeAll(async () => {
-  fx = await setupGitlab();
-});
-afterAll(async () => {
-  expect(fx.recorder.violations).toEqual([]);
+const fx = useGitlab();
+afterAll(() => {
   expect(fx.recorder.checked).toBeGreaterThan(0);
-  await fx?.stop();
 });
 
 const overlay = (tag: string) => ({ 'apps/web/overlays/production/kustomization.yaml': `images:\n- name: web\n  newTag: "${tag}"\n` });

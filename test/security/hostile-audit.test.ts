@@ -17,21 +17,14 @@
  */
 import { chmodSync, existsSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { git, writeTree, type Tree } from '../helpers/config-repo.js';
 import { tmp } from '../helpers/services.js';
-import { PROJECT, setupGitlab, type GitlabFixture } from '../gitlab/fixture.js';
+import { PROJECT, useGitlab } from '../gitlab/fixture.js';
 
 describe('gate: the protected settings file cannot be swapped for a tag', () => {
-  let fx: GitlabFixture;
-  beforeAll(async () => {
-    fx = await setupGitlab();
-  });
-  afterAll(async () => {
-    expect(fx.recorder.violations).toEqual([]);
-    await fx?.stop();
-  });
+  const fx = useGitlab();
 
   it('a tag `main` pointing at a lax .gitops-ci.yml does not replace the one on branch main', async () => {
     fx.gl.hooks.push(PROJECT, 'main', { files: { '.gitops-ci.yml': 'gate:\n  approvals: 2\n  approvers: ["@release"]\n' } });
@@ -60,14 +53,7 @@ describe('gate: the protected settings file cannot be swapped for a tag', () => 
 });
 
 describe('gate: a whitespace-only push resets the approvals', () => {
-  let fx: GitlabFixture;
-  beforeAll(async () => {
-    fx = await setupGitlab();
-  });
-  afterAll(async () => {
-    expect(fx.recorder.violations).toEqual([]);
-    await fx?.stop();
-  });
+  const fx = useGitlab();
 
   it('an indentation change keeps the --stable patch-id but not the approvals; a clean rebase still keeps them', async () => {
     const branch = 'alice/indent';
@@ -289,14 +275,7 @@ describe('preview: generator inputs cannot read the job environment', () => {
 });
 
 describe('preview: a note with our marker that someone else wrote is never taken for ours', () => {
-  let fx: GitlabFixture;
-  beforeAll(async () => {
-    fx = await setupGitlab();
-  });
-  afterAll(async () => {
-    expect(fx.recorder.violations).toEqual([]);
-    await fx?.stop();
-  });
+  const fx = useGitlab();
 
   it('alice pre-posts the exact preview body; with GET /user failing, the preview fails (75) instead of calling her note its own', async () => {
     const c = checkout(OVERLAYS);
