@@ -142,6 +142,23 @@ function commitBare(bare: string, trees: Tree[], opts: { branch?: string; messag
   });
 }
 
+/**
+ * A local config repo checkout, as in a merge request pipeline: `first` is the commit of `tree`; commit(tree, f?)
+ * writes more files (and runs `f` on the directory, for a symlink or a removal), commits and returns the new SHA.
+ */
+export function localCheckout(tree: Tree, prefix = 'gci-checkout-'): { dir: string; first: string; commit(t: Tree, f?: (dir: string) => void): string } {
+  const dir = tmp(prefix);
+  git(dir, ['init', '-q', '-b', 'main']);
+  const commit = (t: Tree, f?: (dir: string) => void) => {
+    writeTree(dir, t);
+    f?.(dir);
+    git(dir, ['add', '-A']);
+    git(dir, ['commit', '-q', '--allow-empty', '-m', 'change']);
+    return git(dir, ['rev-parse', 'HEAD']);
+  };
+  return { dir, commit, first: commit(tree) };
+}
+
 /** a minimal Deployment `app` whose one container runs `image` (the fixture several tests pin an image in) */
 export const deploymentYaml = (image: string): string => `apiVersion: apps/v1
 kind: Deployment

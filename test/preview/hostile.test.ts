@@ -17,23 +17,11 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CLI, runCli } from '../helpers/cli.js';
-import { git, seedLayout, writeTree, type Tree } from '../helpers/config-repo.js';
+import { git, localCheckout, seedLayout, writeTree, type Tree } from '../helpers/config-repo.js';
 import { tmp } from '../helpers/services.js';
 import { IMAGE, PROD } from '../promote/fixture.js';
 
-/** a local config repo checkout (as in an MR pipeline); commit(tree) returns the new SHA */
-function checkout(tree: Tree): { dir: string; first: string; commit(t: Tree, f?: (dir: string) => void): string } {
-  const dir = tmp('gci-hostile-');
-  git(dir, ['init', '-q', '-b', 'main']);
-  const commit = (t: Tree, f?: (dir: string) => void) => {
-    writeTree(dir, t);
-    f?.(dir);
-    git(dir, ['add', '-A']);
-    git(dir, ['commit', '-q', '--allow-empty', '-m', 'change']);
-    return git(dir, ['rev-parse', 'HEAD']);
-  };
-  return { dir, commit, first: commit(tree) };
-}
+const checkout = (tree: Tree) => localCheckout(tree, 'gci-hostile-');
 
 const preview = (c: { dir: string }, base: string, head: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}) =>
   runCli(['preview', '--dry-run', '--repo-dir', c.dir, '--base', base, '--head', head, ...extra], { env });

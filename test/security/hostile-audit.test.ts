@@ -19,7 +19,7 @@ import { chmodSync, existsSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
-import { git, writeTree, type Tree } from '../helpers/config-repo.js';
+import { git, localCheckout, writeTree, type Tree } from '../helpers/config-repo.js';
 import { tmp } from '../helpers/services.js';
 import { PROJECT, useGitlab } from '../gitlab/fixture.js';
 
@@ -93,19 +93,7 @@ describe('forks: the way on that the gate and the preview suggest says what it h
   });
 });
 
-/** a local config repo checkout (as in an MR pipeline); commit(tree) returns the new SHA */
-function checkout(tree: Tree): { dir: string; first: string; commit(t: Tree, f?: (dir: string) => void): string } {
-  const dir = tmp('gci-audit-');
-  git(dir, ['init', '-q', '-b', 'main']);
-  const commit = (t: Tree, f?: (dir: string) => void) => {
-    writeTree(dir, t);
-    f?.(dir);
-    git(dir, ['add', '-A']);
-    git(dir, ['commit', '-q', '--allow-empty', '-m', 'change']);
-    return git(dir, ['rev-parse', 'HEAD']);
-  };
-  return { dir, commit, first: commit(tree) };
-}
+const checkout = (tree: Tree) => localCheckout(tree, 'gci-audit-');
 
 const cm = (name: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\ndata:\n  a: "1"\n`;
 const OVERLAYS: Tree = {
