@@ -1,0 +1,50 @@
+/**
+ * A hostile audit of "no deploy is reported before it happened" (`argocd wait` and its predicate): each test
+ * is a state of a real Argo CD in which the app is NOT running the commit, synced and healthy, and checks
+ * that gitops-ci does not say it is. Cases the argocd tests already cover (stale health, an old operation,
+ * a running operation, no post-sync reconcile, multi-source, descendants) are not repeated here.
+ * Every response of the Argo CD double is checked against the swagger (test/argocd/contract.ts).
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { evaluate } from '../../src/argocd/predicate.js';
+import type { Application } from '../../src/argocd/types.js';
+import { setup, stopFixtures, type Fixture } from '../argocd/fixture.js';
+
+let fx: Fixture;
+afterEach(() => stopFixtures({ checked: true }));
+
+const C = 'c'.repeat(40);
+const T0 = '2026-01-02T03:04:00Z';
+const T1 = '2026-01-02T03:04:05Z';
+const T2 = '2026-01-02T03:04:09Z';
+const deployed = (extra: Partial<Application['metadata']> = {}): Application => ({
+  metadata: { name: 'web', resourceVersion: '7', ...extra },
+  status: {
+    sync: { status: 'Synced', revision: C },
+    health: { status: 'Healthy' },
+    operationState: { phase: 'Succeeded', operation: { sync: { revision: C } }, syncResult: { revision: C }, startedAt: T0, finishedAt: T1 },
+    reconciledAt: T2,
+  },
+});
+
+describe('verify audit: an app being deleted is not deployed', () => {
+  it('predicate: Synced and Healthy at C with a deletionTimestamp is waiting, not done', () => {
+    expect(evaluate(deployed(), { revision: C, startedAt: Date.parse(T0) })).toMatchObject({ kind: 'done' });
+    expect(evaluate(deployed({ deletionTimestamp: T2 }), { revision: C, startedAt: Date.parse(T0) })).toMatchObject({ kind: 'waiting', reason: expect.stringContaining('being deleted') });
+  });
+
+  it('argocd wait does not report a deploy of an app that Argo CD is deleting (cascade: its resources are being pruned)', async () => {
+    fx = await setup({ delays: { refreshMs: 40, operationStartMs: 30, syncMs: 150, reconcileMs: 60, healthyMs: 150, deleteMs: 60_000 } });
+    const sha = fx.tip();
+    const r0 = await fetch(`${fx.argo.url}/api/v1/applications/shovel-staging?cascade=true`, { method: 'DELETE', headers: { Authorization: `Bearer ${fx.argo.token}`, 'Content-Type': 'application/json' } });
+    expect(r0.status).toBe(200);
+    // the app still shows the commit Synced and Healthy: the status a deletion leaves until the finalizer ends
+    const app = fx.argo.app('shovel-staging');
+    expect([app.status.sync.revision, app.status.sync.status, app.status.health.status, !!app.metadata.deletionTimestamp]).toEqual([sha, 'Synced', 'Healthy', true]);
+    const r = await fx.cli(['argocd', 'wait', '--app', 'shovel-staging', '--revision', sha, '--timeout', '2s', '--poll', '--poll-interval', '200ms']);
+    expect(r.code, r.all).toBe(4);
+    expect(r.stderr).toContain('EARGOCD_TIMEOUT');
+    expect(r.stderr).toContain('being deleted');
+    expect(r.stderr).not.toMatch(/✔ argocd wait/);
+  });
+});
