@@ -8,7 +8,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { evaluate } from '../../src/argocd/predicate.js';
 import type { Application } from '../../src/argocd/types.js';
-import { setup, stopFixtures, type Fixture } from '../argocd/fixture.js';
+import { bareRepo, seedLayout } from '../helpers/config-repo.js';
+import { IMAGE, setup, STAGING, stopFixtures, type Fixture } from '../argocd/fixture.js';
+import { release } from '../argocd/ops-fixture.js';
 
 let fx: Fixture;
 afterEach(() => stopFixtures({ checked: true }));
@@ -46,5 +48,34 @@ describe('verify audit: an app being deleted is not deployed', () => {
     expect(r.stderr).toContain('EARGOCD_TIMEOUT');
     expect(r.stderr).toContain('being deleted');
     expect(r.stderr).not.toMatch(/✔ argocd wait/);
+  });
+});
+
+describe('verify audit: status does not call an image deployed from an older deploy of its commit', () => {
+  it('after a sync back to an earlier commit (a rollback in Argo CD), the image pinned at the tip is not "deployed since" its first deploy', async () => {
+    // auto-sync off, as Argo CD requires for a sync to a revision other than targetRevision
+    fx = await setup({ repoURL: bareRepo(seedLayout(IMAGE)), apps: [{ name: 'shovel-staging', path: STAGING, targetRevision: 'main', destinationNamespace: 'shovel-staging', automated: false }] });
+    const deploy = async (sha: string) => {
+      const s = await fx.cli(['argocd', 'sync', '--app', 'shovel-staging', '--revision', sha]);
+      expect(s.code, s.all).toBe(0);
+      await fx.argo.waitFor('shovel-staging', (a) => a.status.history?.at(-1)?.revision === sha && !a.operation && !!a.status.operationState?.finishedAt, 30_000);
+    };
+    const one = await release(fx, 1, { wait: false });
+    await deploy(one.config);
+    const two = await release(fx, 2, { wait: false });
+    await deploy(two.config);
+    const status = async () => {
+      const r = await fx.cli(['status', '--repo', fx.repo, '--branch', 'main', '--json', '--app', 'staging=shovel-staging']);
+      expect(r.code, r.all).toBe(0);
+      return (JSON.parse(r.stdout) as { environments: any[] }).environments.find((e) => e.env === 'staging');
+    };
+    const history = () => fx.argo.app('shovel-staging').status.history as Array<{ revision: string; deployedAt: string }>;
+    expect((await status()).images[0]).toMatchObject({ setBy: two.config, deployedSince: history().find((h) => h.revision === two.config)!.deployedAt });
+    // Argo CD goes back to the first release: the tip still pins 1.2.0, which no longer runs
+    await deploy(one.config);
+    expect(history().map((h) => h.revision).slice(-3)).toEqual([one.config, two.config, one.config]);
+    const after = await status();
+    expect(after.images[0].setBy).toBe(two.config);
+    expect(after.images[0].deployedSince).toBeUndefined();
   });
 });
