@@ -6,10 +6,11 @@
  * Every response of the Argo CD double is checked against the swagger (test/argocd/contract.ts).
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { existsSync, readFileSync } from 'node:fs';
 import { evaluate } from '../../src/argocd/predicate.js';
 import type { Application } from '../../src/argocd/types.js';
 import { bareRepo, seedLayout } from '../helpers/config-repo.js';
-import { IMAGE, setup, STAGING, stopFixtures, type Fixture } from '../argocd/fixture.js';
+import { IMAGE, setup, short, STAGING, stopFixtures, tmpFile, type Fixture } from '../argocd/fixture.js';
 import { release } from '../argocd/ops-fixture.js';
 
 let fx: Fixture;
@@ -77,5 +78,23 @@ describe('verify audit: status does not call an image deployed from an older dep
     const after = await status();
     expect(after.images[0].setBy).toBe(two.config);
     expect(after.images[0].deployedSince).toBeUndefined();
+  });
+});
+
+describe('verify audit: a refresh alone is not a deploy', () => {
+  it('auto-sync off: the refresh makes Argo CD compare at the commit (OutOfSync, still Healthy on the old pods); the wait times out (exit 4) and writes no outputs', async () => {
+    fx = await setup({ apps: [{ name: 'shovel-staging', path: STAGING, targetRevision: 'main', automated: false }] });
+    const sha = fx.bump('31.0.0');
+    const env = tmpFile('deploy.env');
+    const r = await fx.cli(['argocd', 'wait', '--app', 'shovel-staging', '--revision', sha, '--timeout', '3s', '--dotenv', env]);
+    expect(r.code, r.all).toBe(4);
+    // the refresh it asked for did happen: Argo CD is at the commit, but nothing synced it
+    const app = fx.argo.app('shovel-staging');
+    expect([app.status.sync.revision, app.status.sync.status, app.status.health.status]).toEqual([sha, 'OutOfSync', 'Healthy']);
+    expect(fx.argo.requests.some((q) => q.query.includes('refresh=normal'))).toBe(true);
+    expect(r.stderr).toContain('EARGOCD_TIMEOUT');
+    expect(r.stderr).toContain(`revision ${short(sha)} · sync OutOfSync · health Healthy`);
+    expect(r.stderr).not.toMatch(/✔ argocd wait/);
+    expect(existsSync(env) ? readFileSync(env, 'utf8') : '').not.toContain('ARGOCD_REVISION');
   });
 });
