@@ -30,6 +30,27 @@ const deployed = (extra: Partial<Application['metadata']> = {}): Application => 
   },
 });
 
+describe('verify audit: the predicate on states no other test builds', () => {
+  const ev = (a: Application) => evaluate(a, { revision: C, startedAt: Date.parse(T0) });
+  const withHealth = (status: string): Application => ({ ...deployed(), status: { ...deployed().status, health: { status } } });
+  it('Suspended without an Argo Rollouts canary (a paused Deployment, a suspended CronJob), Missing and Unknown health are waiting, never done', () => {
+    for (const h of ['Suspended', 'Missing', 'Unknown', 'Progressing']) expect(ev(withHealth(h)), h).toMatchObject({ kind: 'waiting', reason: `health ${h}` });
+  });
+  it('a revision that is only a prefix of the commit, or the commit with a suffix, is not the commit', () => {
+    for (const rev of [C.slice(0, 7), C.slice(0, 39), `${C}0`]) {
+      const a = deployed();
+      a.status!.sync = { status: 'Synced', revision: rev };
+      expect(ev(a), rev).toMatchObject({ kind: 'waiting' });
+    }
+  });
+  it('an operation on the commit that is Terminating, or Succeeded with a new operation requested (a retry), is waiting', () => {
+    const term = deployed();
+    term.status!.operationState = { ...term.status!.operationState!, phase: 'Terminating' };
+    expect(ev(term)).toMatchObject({ kind: 'waiting', reason: 'operation Terminating' });
+    expect(ev({ ...deployed(), operation: { sync: { revision: C } } })).toMatchObject({ kind: 'waiting', reason: 'an operation is requested' });
+  });
+});
+
 describe('verify audit: an app being deleted is not deployed', () => {
   it('predicate: Synced and Healthy at C with a deletionTimestamp is waiting, not done', () => {
     expect(evaluate(deployed(), { revision: C, startedAt: Date.parse(T0) })).toMatchObject({ kind: 'done' });
