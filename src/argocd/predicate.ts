@@ -9,7 +9,7 @@
  *   atTarget   = status.sync.revision (or any of status.sync.revisions) == C
  *             || (--allow-descendant and C is an ancestor of it, decided with git)
  *   done       = !inProgress && atTarget && sync == Synced && health == Healthy
- *             && (operationState == null || phase == Succeeded)
+ *             && (operationState == null || phase == Succeeded) && metadata.deletionTimestamp == null
  *
  * The last operation may be for an earlier revision when C did not change this app's manifests: Argo CD
  * then compares at C, finds it Synced and does not sync ("Skipping auto-sync: application status is
@@ -156,6 +156,9 @@ export function evaluate(app: Application, input: PredicateInput): Verdict {
     };
   }
 
+  // a cascade delete leaves the status as it was while the finalizer prunes the app's resources: an app
+  // with a deletionTimestamp is going away, not deployed (a recreated app is judged on its own states)
+  if (app.metadata?.deletionTimestamp) return { kind: 'waiting', reason: `the app is being deleted (since ${app.metadata.deletionTimestamp})` };
   if (!matched) {
     if (unknown) return { kind: 'waiting', reason: `checking whether ${shortSha(revs[0])} descends from ${shortSha(C)}` };
     return { kind: 'waiting', reason: revs.length ? `Argo CD is at ${shortSha(revs[0])}, not ${shortSha(C)}` : 'Argo CD has not resolved a revision yet' };

@@ -8,6 +8,7 @@
 import { fail, isGitopsError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { History } from '../bump/guard.js';
+import { compareCommits } from '../git/ancestry.js';
 import type { Checkout } from '../writeback/checkout.js';
 import { refString } from '../writeback/pins.js';
 import type { EditTarget, ImageRef } from '../edit/target.js';
@@ -101,6 +102,22 @@ export async function appState(client: ArgoClient | undefined, ref: AppRef, serv
 }
 
 
+/**
+ * When the app began running `commit` without a break: walking its history (newest first) while each deploy is
+ * `commit` or a later commit that contains it (git), the deployedAt of the oldest such deploy. A deploy of an
+ * older commit (a rollback by a sync to an earlier revision) or of one git cannot relate ends the run: the
+ * commit's own, older deploy does not make it "deployed since" then.
+ */
+async function runSince(dir: string, commit: string, history: AppState['history']): Promise<string | undefined> {
+  let since: string | undefined;
+  for (const h of history) {
+    const order = h.revision === commit ? 'same' : await compareCommits(dir, commit, h.revision);
+    if (order !== 'same' && order !== 'older') break;
+    since = h.deployedAt ?? since;
+  }
+  return since;
+}
+
 export async function envState(o: { co: Checkout; history: History; spec: EnvSpec; client?: ArgoClient; serverUrl?: string; log: Logger }): Promise<EnvState> {
   const { spec } = o;
   const clone = o.co.clone;
@@ -116,8 +133,8 @@ export async function envState(o: { co: Checkout; history: History; spec: EnvSpe
     // Argo CD's history: the oldest deploy of the commit that set it, in an unbroken run up to now
     let deployedSince: string | undefined;
     for (const a of apps) {
-      const h = [...a.history].reverse().find((x) => x.revision === prov?.commit);
-      if (h?.deployedAt && (!deployedSince || h.deployedAt < deployedSince)) deployedSince = h.deployedAt;
+      const since = prov?.commit ? await runSince(clone.dir, prov.commit, a.history) : undefined;
+      if (since && (!deployedSince || since < deployedSince)) deployedSince = since;
     }
     images.push({
       image: e.name,
