@@ -110,10 +110,13 @@ function repoWebOf(remote: Remote): string | undefined {
   return `${u.origin}${u.pathname.replace(/\.git$/, '').replace(/\/+$/, '')}`;
 }
 
+/** Argo CD's sync/health of an app, and that it is being deleted (the state it shows then is the last one it had) */
+const appHealth = (a: { sync?: string; health?: string; deleting?: string }) => `${a.sync ?? '?'}/${a.health ?? '?'}${a.deleting ? ` (being deleted since ${a.deleting})` : ''}`;
+
 export function table(states: EnvState[]): string {
   const rows: string[][] = [['ENV', 'IMAGE', 'TAG', 'DIGEST', 'SOURCE COMMIT', 'PIPELINE', 'CONFIG COMMIT', 'DEPLOYED SINCE', 'ARGO CD']];
   for (const s of states) {
-    const argo = s.apps.length ? s.apps.map((a) => (a.error ? `${a.app}: ${a.error}` : `${a.app}: ${a.sync ?? '?'}/${a.health ?? '?'} @${shortSha(a.revision)}${a.revision && a.revision !== s.configHead ? ` (tip ${shortSha(s.configHead)})` : ''}`)).join('; ') : '-';
+    const argo = s.apps.length ? s.apps.map((a) => (a.error ? `${a.app}: ${a.error}` : `${a.app}: ${appHealth(a)} @${shortSha(a.revision)}${a.revision && a.revision !== s.configHead ? ` (tip ${shortSha(s.configHead)})` : ''}`)).join('; ') : '-';
     if (!s.images.length) rows.push([s.env, '(no images)', '-', '-', '-', '-', '-', '-', argo]);
     for (const i of s.images) {
       rows.push([
@@ -142,7 +145,7 @@ export function annotations(states: EnvState[], o: { configWeb?: string; serverU
   for (const s of states) {
     const links: Array<{ external_link: { label: string; url: string } }> = [];
     const add = (label: string, url: string | undefined) => url && links.push({ external_link: { label, url } });
-    for (const a of s.apps) add(`Argo CD ${a.app}: ${a.sync ?? '?'}/${a.health ?? '?'}`, a.url);
+    for (const a of s.apps) add(`Argo CD ${a.app}: ${appHealth(a)}`, a.url);
     for (const i of s.images) {
       const short = i.image.slice(i.image.lastIndexOf('/') + 1);
       add(`${short}: pipeline #${i.pipelineId ?? '?'}`, i.pipelineUrl);
@@ -192,7 +195,7 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
       }
     }
     const images = states.reduce((n, s) => n + s.images.length, 0);
-    const notOk = states.flatMap((s) => s.apps.filter((a) => !a.error && (a.sync !== 'Synced' || a.health !== 'Healthy')).map((a) => a.app));
+    const notOk = states.flatMap((s) => s.apps.filter((a) => !a.error && (a.sync !== 'Synced' || a.health !== 'Healthy' || !!a.deleting)).map((a) => (a.deleting ? `${a.app} (being deleted)` : a.app)));
     return { summary: `${states.length} environment${states.length === 1 ? '' : 's'}, ${images} image${images === 1 ? '' : 's'}${notOk.length ? `; not Synced/Healthy: ${notOk.join(', ')}` : ''}` };
   } catch (e) {
     if (isGitopsError(e)) throw e;

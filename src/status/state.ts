@@ -28,6 +28,8 @@ export interface AppState {
   /** undefined when Argo CD could not be asked (the reason is in `error`) */
   sync?: string;
   health?: string;
+  /** Argo CD is deleting the app (metadata.deletionTimestamp): its sync and health are what it last had */
+  deleting?: string;
   /** the config commit Argo CD compared with last (status.sync.revision) */
   revision?: string;
   /** Argo CD's deploy history, newest first: successful syncs */
@@ -96,6 +98,7 @@ export async function appState(client: ArgoClient | undefined, ref: AppRef, serv
     ...base,
     sync: st.sync?.status,
     health: st.health?.status,
+    deleting: app.metadata?.deletionTimestamp,
     revision: st.sync?.revision ?? st.sync?.revisions?.[0],
     history: [...(st.history ?? [])].reverse().map((h) => ({ revision: h.revision ?? h.revisions?.[0] ?? '', deployedAt: h.deployedAt })),
   };

@@ -70,6 +70,14 @@ describe('verify audit: an app being deleted is not deployed', () => {
     expect(r.stderr).toContain('EARGOCD_TIMEOUT');
     expect(r.stderr).toContain('being deleted');
     expect(r.stderr).not.toMatch(/✔ argocd wait/);
+    // status shows the same: the state the app last had, and that it is going away (not counted as deployed)
+    const st = await fx.cli(['status', '--repo', fx.repo, '--branch', 'main', '--json', '--app', 'staging=shovel-staging']);
+    expect(st.code, st.all).toBe(0);
+    const apps = (JSON.parse(st.stdout) as { environments: Array<{ env: string; apps: Array<{ deleting?: string }> }> }).environments.find((e) => e.env === 'staging')!.apps;
+    expect(apps[0]!.deleting).toBe(app.metadata.deletionTimestamp);
+    const table = await fx.cli(['status', '--repo', fx.repo, '--branch', 'main', '--app', 'staging=shovel-staging']);
+    expect(table.stdout).toContain(`shovel-staging: Synced/Healthy (being deleted since ${app.metadata.deletionTimestamp})`);
+    expect(table.stderr).toMatch(/not Synced\/Healthy: shovel-staging \(being deleted\)/);
   });
 });
 
