@@ -16,7 +16,9 @@ import type { Logger } from '../core/log.js';
 import { compareCommits, isGitRepo, setAncestryEnv } from '../git/ancestry.js';
 import { isGitopsError } from '../core/errors.js';
 import { GitSession, isConfigRepoHost } from '../git/session.js';
-import { parseRemote } from '../git/url.js';
+import { compareRepos, parseRemote, repoLocation } from '../git/url.js';
+import { redactUrl } from '../core/mask.js';
+import type { Application } from './types.js';
 import { ArgoErrors } from './errors.js';
 
 export class Ancestry {
@@ -129,7 +131,17 @@ export class Ancestry {
 export function descendantChecker(o: { env: NodeJS.ProcessEnv; cwd: string; log: Logger; repo?: string; deadline?: number }) {
   const byRepo = new Map<string, Ancestry>();
   return {
-    isDescendant: async (ancestor: string, rev: string, _app: unknown, repoURL: string | undefined): Promise<boolean> => {
+    isDescendant: async (ancestor: string, rev: string, app: Application | undefined, repoURL: string | undefined): Promise<boolean> => {
+      // a multi-source app lists chart and value repos beside the config repo (status.sync.revisions: one per
+      // source, in order). A revision of a source that is another repo cannot descend from a config commit: it is
+      // not asked (asking would fetch that repo, maybe from another host, and git could not relate the two anyway)
+      if ((app?.spec?.sources?.length ?? 0) > 1 && repoURL) {
+        const config = [o.repo, o.env.GITOPS_CONFIG_REPO, o.env.CI_REPOSITORY_URL].find((v) => v && repoLocation(v, o.cwd)?.host);
+        if (config && compareRepos(repoURL, config, o.cwd) === 'different') {
+          o.log.info(`${rev.slice(0, 8)} is the revision of another source of the app (${redactUrl(repoURL)}), not of the config repo`);
+          return false;
+        }
+      }
       const repo = o.repo ?? repoURL;
       if (!repo) return false;
       let a = byRepo.get(repo);
