@@ -107,9 +107,17 @@ export interface PromoteOutcome {
   attempts: number;
 }
 
-/** the origin recorded in the commit: where the promoted image was built (from the source's bump commit) */
+/**
+ * The origin recorded in the commit: where the promoted images were built (from the source's bump commits). One
+ * set of Gitops-Source-* trailers speaks for every Gitops-Image of the commit, and bump's stale guard reads it
+ * for each: when the images were built by different pipelines (or only some provenance is known), none is
+ * recorded, else a newer build of one image would be refused as older than another image's pipeline.
+ */
 export function originOf(pinned: Pinned[], source: Source, job: Origin): Origin {
-  const prov = source.images.find((i) => i.name === pinned[0]?.name)?.provenance;
+  const provs = pinned.map((p) => source.images.find((i) => i.name === p.name)?.provenance);
+  const id = (p: (typeof provs)[number]) => JSON.stringify(p ? [p.project, p.sourceCommit, p.pipelineId] : null);
+  const prov = provs[0];
+  if (provs.some((p) => id(p) !== id(prov))) return { jobUrl: job.jobUrl };
   if (!prov) return { ...job, ref: undefined };
   return { project: prov.project, commit: prov.sourceCommit, pipelineId: prov.pipelineId, pipelineUrl: prov.pipelineUrl, jobUrl: job.jobUrl };
 }

@@ -1,0 +1,69 @@
+/**
+ * Hostile audit of promotion, the stale-pipeline guard and rollback (docs/commands/promote.md, bump.md
+ * "Stale-pipeline guard" and "Which provenance is trusted", rollback.md): cases no other test covers, through the
+ * CLI bundle against the real git server.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
+import { pushTree } from '../helpers/config-repo.js';
+import { startGitServer, type GitServer } from '../helpers/services.js';
+import { configRepo, jobEnv, show } from '../bump/fixture.js';
+import { IMAGE, PROD, STAGING, layout, messageOf } from '../promote/fixture.js';
+
+let srv: GitServer;
+beforeAll(async () => {
+  srv = await startGitServer();
+});
+afterAll(() => {
+  srv?.stop();
+});
+
+const WRITEBACK = { name: 'gitops-ci', email: 'gitops-ci@noreply.invalid' };
+const API = 'registry.example.com/shovel/api';
+const dg = (c: string) => `sha256:${c.repeat(64)}`;
+const sha = (c: string) => c.repeat(40);
+
+/** a bump commit as bump writes it (write-back identity, trailers in the last paragraph) */
+function bumpMessage(image: string, ref: string, project: string, commit: string, pipeline: number): string {
+  return [
+    `[skip ci] bump ${image} in staging`,
+    '',
+    'staging:',
+    '- x',
+    '',
+    `Gitops-Overlay: ${STAGING}`,
+    `Gitops-Image: ${image}=${ref}`,
+    `Gitops-Source-Project: ${project}`,
+    `Gitops-Source-Commit: ${commit}`,
+    `Gitops-Pipeline-Id: ${pipeline}`,
+    '',
+  ].join('\n');
+}
+
+describe('promote: provenance of several images', () => {
+  it('a promotion of two images built by different pipelines does not give the second the first one\'s pipeline, so a newer bump of it is not refused as stale', async () => {
+    const r = configRepo(srv);
+    const file = `${STAGING}/kustomization.yaml`;
+    const one = `  - name: ${IMAGE}\n    digest: ${dg('a')}\n`;
+    const two = `${one}  - name: ${API}\n    digest: ${dg('b')}\n`;
+    // staging: the app image built by pipeline 900 of shovel/app, the api image by pipeline 500 of shovel/api
+    pushTree(r.authUrl, { [file]: layout(one)[file]! }, { message: bumpMessage(IMAGE, `${IMAGE}@${dg('a')}`, 'shovel/app', sha('a'), 900), committer: WRITEBACK });
+    pushTree(r.authUrl, { [file]: layout(two)[file]! }, { message: bumpMessage(API, `${API}@${dg('b')}`, 'shovel/api', sha('b'), 500), committer: WRITEBACK });
+
+    const promoted = await runCli(['promote', '--repo', r.url, '--branch', 'main', '--from', STAGING, '--to', PROD], { env: jobEnv(srv, { CI_PROJECT_PATH: 'shovel/config', CI_PIPELINE_ID: '2001' }) });
+    expect(promoted.code, promoted.all).toBe(0);
+    expect(show(r.path, `${PROD}/kustomization.yaml`)).toContain(dg('b'));
+    const msg = messageOf(r.path);
+    expect(msg).toContain(`Gitops-Image: ${API}=${API}@${dg('b')}`);
+    // one set of Gitops-Source-* trailers cannot speak for two builds: pipeline 900 is not the api image's
+    expect(msg).not.toContain('Gitops-Pipeline-Id: 900');
+
+    // pipeline 600 of shovel/api built a newer api image: production must take it (500 < 600)
+    const bumped = await runCli(['bump', '--repo', r.url, '--branch', 'main', '--dir', PROD, '--image', `${API}@${dg('c')}`], {
+      env: jobEnv(srv, { CI_PROJECT_PATH: 'shovel/api', CI_COMMIT_SHA: sha('c'), CI_PIPELINE_ID: '600' }),
+    });
+    expect(bumped.code, bumped.all).toBe(0);
+    expect(bumped.all).not.toMatch(/stale/i);
+    expect(show(r.path, `${PROD}/kustomization.yaml`)).toContain(dg('c'));
+  });
+});
