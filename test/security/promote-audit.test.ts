@@ -4,9 +4,11 @@
  * CLI bundle against the real git server.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
 import { pushTree } from '../helpers/config-repo.js';
-import { startGitServer, type GitServer } from '../helpers/services.js';
+import { startGitServer, tmp, type GitServer } from '../helpers/services.js';
 import { configRepo, jobEnv, show } from '../bump/fixture.js';
 import { IMAGE, PROD, STAGING, layout, messageOf } from '../promote/fixture.js';
 
@@ -22,6 +24,13 @@ const WRITEBACK = { name: 'gitops-ci', email: 'gitops-ci@noreply.invalid' };
 const API = 'registry.example.com/shovel/api';
 const dg = (c: string) => `sha256:${c.repeat(64)}`;
 const sha = (c: string) => c.repeat(40);
+
+/** `kubectl kustomize` of an overlay at the tip of main: what Argo CD would deploy */
+async function kustomize(url: string, overlay: string): Promise<string> {
+  const dir = join(tmp(), 'render');
+  execFileSync('git', ['clone', '-q', '--depth=1', url, dir]);
+  return execFileSync('kubectl', ['kustomize', join(dir, overlay)], { timeout: 60_000 }).toString();
+}
 
 /** a bump commit as bump writes it (write-back identity, trailers in the last paragraph) */
 function bumpMessage(image: string, ref: string, project: string, commit: string, pipeline: number): string {
@@ -65,5 +74,24 @@ describe('promote: provenance of several images', () => {
     expect(bumped.code, bumped.all).toBe(0);
     expect(bumped.all).not.toMatch(/stale/i);
     expect(show(r.path, `${PROD}/kustomization.yaml`)).toContain(dg('c'));
+  });
+});
+
+describe('promote: the source names an image twice', () => {
+  it('moves the digest kustomize deploys in the source (the last entry of a name wins there), as one entry in the target', async () => {
+    const r = configRepo(srv);
+    const file = `${STAGING}/kustomization.yaml`;
+    const two = `  - name: ${IMAGE}\n    digest: ${dg('a')}\n  - name: ${IMAGE}\n    digest: ${dg('b')}\n`;
+    pushTree(r.authUrl, { [file]: layout(two)[file]! }, { message: 'staging lists the image twice', committer: WRITEBACK });
+    // what staging really runs: kustomize applies the images entries in order, so the second one wins
+    const rendered = await kustomize(r.authUrl, STAGING);
+    expect(rendered).toContain(`image: ${IMAGE}@${dg('b')}`);
+    expect(rendered).not.toContain(dg('a'));
+    const res = await runCli(['promote', '--repo', r.url, '--branch', 'main', '--from', STAGING, '--to', PROD], { env: jobEnv(srv, { CI_PROJECT_PATH: 'shovel/config', CI_PIPELINE_ID: '2001' }) });
+    expect(res.code, res.all).toBe(0);
+    const prod = show(r.path, `${PROD}/kustomization.yaml`);
+    expect(prod).toContain(`digest: ${dg('b')}`);
+    expect(prod).not.toContain(dg('a'));
+    expect(prod.match(new RegExp(`name: ${IMAGE}$`, 'gm'))).toHaveLength(1);
   });
 });
