@@ -7,16 +7,24 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
-import { pushTree } from '../helpers/config-repo.js';
+import { pushTree, seedBare } from '../helpers/config-repo.js';
+import { startGitlabDouble, type GitlabDouble } from '../doubles/gitlab/server.js';
+import { gitlabContractRecorder } from '../gitlab/contract.js';
 import { startGitServer, tmp, type GitServer } from '../helpers/services.js';
 import { configRepo, jobEnv, show } from '../bump/fixture.js';
-import { IMAGE, PROD, STAGING, layout, messageOf } from '../promote/fixture.js';
+import { DIGEST, IMAGE, PROD, STAGING, layout, messageOf } from '../promote/fixture.js';
 
 let srv: GitServer;
+let gl: GitlabDouble;
+const recorder = gitlabContractRecorder();
 beforeAll(async () => {
   srv = await startGitServer();
+  srv.createRepo('group/mr1.git');
+  gl = await startGitlabDouble({ git: srv, projects: [{ path: 'group/mr1', repo: 'group/mr1.git', id: 501 }], users: [{ username: 'gitops-bot', name: 'GitOps Bot', bot: true }], onResponse: recorder.onResponse });
 });
-afterAll(() => {
+afterAll(async () => {
+  expect(recorder.violations).toEqual([]);
+  await gl?.stop();
   srv?.stop();
 });
 
@@ -93,5 +101,41 @@ describe('promote: the source names an image twice', () => {
     expect(prod).toContain(`digest: ${dg('b')}`);
     expect(prod).not.toContain(dg('a'));
     expect(prod.match(new RegExp(`name: ${IMAGE}$`, 'gm'))).toHaveLength(1);
+  });
+});
+
+describe('promote --via mr: the promotion branch', () => {
+  it('a commit someone else put on gitops-ci/promote/<env> with the same tree and parent but their own message and committer is replaced, not reused', async () => {
+    const bare = srv.repoPath('group/mr1.git');
+    seedBare(bare, layout(), { message: 'initial config' });
+    const url = `${srv.url}/group/mr1.git`;
+    const env = { GITOPS_GIT_USER: srv.user, GITOPS_GIT_TOKEN: srv.password, CI_API_V4_URL: gl.apiUrl, GITOPS_GITLAB_TOKEN: gl.token, CI_PIPELINE_ID: '3001', CI_JOB_URL: 'https://gitlab.example.com/group/mr1/-/jobs/7001' };
+    const args = ['promote', '--repo', url, '--branch', 'main', '--from', STAGING, '--to', PROD, '--via', 'mr'];
+    const first = await runCli(args, { env });
+    expect(first.code, first.all).toBe(0);
+    const BRANCH = 'gitops-ci/promote/production';
+    const g = (...a: string[]) => execFileSync('git', ['-C', bare, ...a]).toString().trim();
+    const ours = g('rev-parse', BRANCH);
+    // the same change, re-made by hand: same tree, same parent, a message claiming a huge pipeline, another committer
+    const forged = execFileSync('git', ['-C', bare, 'commit-tree', `${ours}^{tree}`, '-p', `${ours}^`, '-m', `promote by hand\n\nGitops-Image: ${IMAGE}=${IMAGE}@${DIGEST}\nGitops-Pipeline-Id: 999999999`], {
+      env: { ...process.env, GIT_AUTHOR_NAME: 'mallory', GIT_AUTHOR_EMAIL: 'm@example.com', GIT_COMMITTER_NAME: 'mallory', GIT_COMMITTER_EMAIL: 'm@example.com' },
+    }).toString().trim();
+    g('update-ref', `refs/heads/${BRANCH}`, forged);
+
+    const again = await runCli(args, { env });
+    expect(again.code, again.all).toBe(0);
+    const now = g('rev-parse', BRANCH);
+    expect(now).not.toBe(forged);
+    expect(g('log', '-1', '--format=%cn <%ce>', BRANCH)).toBe('gitops-ci <gitops-ci@noreply.invalid>');
+    expect(g('log', '-1', '--format=%B', BRANCH)).toContain(`Gitops-Promoted-From: ${STAGING}`);
+    expect(g('log', '-1', '--format=%B', BRANCH)).not.toContain('999999999');
+    // the MR merges what the branch holds now
+    expect((gl.hooks.mergeRequests('group/mr1') as Array<Record<string, unknown>>).find((m) => m.state === 'opened')?.sha).toBe(now);
+
+    // and a plain re-run with nothing changed still reuses our own commit (idempotent)
+    const third = await runCli(args, { env: { ...env, CI_JOB_URL: 'https://gitlab.example.com/group/mr1/-/jobs/7002' } });
+    expect(third.code, third.all).toBe(0);
+    expect(g('rev-parse', BRANCH)).toBe(now);
+    expect(third.all).toContain('already holds this promotion');
   });
 });
