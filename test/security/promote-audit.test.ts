@@ -139,3 +139,27 @@ describe('promote --via mr: the promotion branch', () => {
     expect(third.all).toContain('already holds this promotion');
   });
 });
+
+describe('rollback --to: only earlier states of the branch', () => {
+  it('a config commit or a digest that only another branch pins is refused (EROLLBACK_NO_TARGET, exit 1), nothing pushed, even with --allow-unverified', async () => {
+    const r = configRepo(srv);
+    const file = `${STAGING}/kustomization.yaml`;
+    const pin = (c: string) => layout(`  - name: ${IMAGE}\n    digest: ${dg(c)}\n`)[file]!;
+    pushTree(r.authUrl, { [file]: pin('1') }, { message: 'staging at 1', committer: WRITEBACK });
+    pushTree(r.authUrl, { [file]: pin('2') }, { message: 'staging at 2', committer: WRITEBACK });
+    // a side branch pins a digest main never ran
+    const side = pushTree(r.authUrl, { [file]: pin('9') }, { message: 'side branch', committer: WRITEBACK, branch: 'side' });
+    const tip = execFileSync('git', ['-C', r.path, 'rev-parse', 'main']).toString().trim();
+    const run = (to: string) => runCli(['rollback', '--repo', r.url, '--branch', 'main', '--env', 'staging', '--to', to, '--allow-unverified'], { env: jobEnv(srv) });
+    for (const to of [side, dg('9')]) {
+      const res = await run(to);
+      expect(res.code, res.all).toBe(1);
+      expect(res.stderr).toContain('EROLLBACK_NO_TARGET');
+      expect(execFileSync('git', ['-C', r.path, 'rev-parse', 'main']).toString().trim()).toBe(tip);
+    }
+    // the state main did run before is a target (--allow-unverified: no Argo CD here)
+    const ok = await run(dg('1'));
+    expect(ok.code, ok.all).toBe(0);
+    expect(show(r.path, file)).toContain(`digest: ${dg('1')}`);
+  });
+});
