@@ -69,6 +69,9 @@ export async function plan(co: LocalTree, cfg: BumpConfig, attempt: number, guar
             out.skipped.push({ overlay, image: pin.name, current: refString(cur), wanted, why: `${v.why}; trusted: ${v.how}` });
             continue;
           }
+        } else if (guard.history.limited) {
+          // the history goes on beyond what was read: an older pipeline may be replacing a newer image here
+          log.warn(`stale guard ${overlay} ${pin.name}: the history goes back further than --history-depth ${cfg.historyDepth}, and no bump commit records ${refString(cur)} within ${cfg.historyDepth} commits; not guarded (raise --history-depth to guard it)`);
         } else {
           log.debug(`stale guard ${overlay} ${pin.name}: no bump commit records ${refString(cur)} (commits by the write-back identity only) within ${cfg.historyDepth} commits; not guarded`);
         }

@@ -163,3 +163,27 @@ describe('rollback --to: only earlier states of the branch', () => {
     expect(show(r.path, file)).toContain(`digest: ${dg('1')}`);
   });
 });
+
+describe('stale guard: --history-depth reached', () => {
+  it('when the last bump of the image is beyond --history-depth, the guard stands aside with a warning naming the limit, not silently', async () => {
+    const r = configRepo(srv);
+    const file = `${PROD}/kustomization.yaml`;
+    const base = show(r.path, file);
+    const p900 = base.replace(/newTag: .*/, 'newTag: "p900"');
+    const msg = [`[skip ci] bump shovel-gitops to p900 in production`, '', 'production:', '- x', '', `Gitops-Overlay: ${PROD}`, `Gitops-Image: ${IMAGE}=${IMAGE}:p900`, 'Gitops-Source-Project: shovel/app', `Gitops-Source-Commit: ${sha('9')}`, 'Gitops-Pipeline-Id: 900', ''].join('\n');
+    pushTree(r.authUrl, { [file]: p900 }, { message: msg, committer: WRITEBACK });
+    // four hand edits of the same file (comments) after it, by a person
+    for (let i = 1; i <= 4; i++) pushTree(r.authUrl, { [file]: `${p900}# note ${i}\n` }, { message: `note ${i}`, committer: { name: 'alice', email: 'alice@example.com' } });
+    const tip = execFileSync('git', ['-C', r.path, 'rev-parse', 'main']).toString().trim();
+    const bump = (...more: string[]) => runCli(['bump', '--repo', r.url, '--branch', 'main', '--dir', PROD, '--image', `${IMAGE}:p100`, '--dry-run', ...more], { env: jobEnv(srv, { CI_PROJECT_PATH: 'shovel/app', CI_COMMIT_SHA: sha('1'), CI_PIPELINE_ID: '100' }) });
+    // within the default depth: pipeline 100 is older than 900, skipped
+    const deep = await bump();
+    expect(deep.code, deep.all).toBe(0);
+    expect(deep.stderr).toMatch(/pipeline 100 is older than pipeline 900/);
+    // beyond --history-depth 3: nothing known, the guard stands aside, and says so at the default log level
+    const shallow = await bump('--history-depth', '3');
+    expect(shallow.code, shallow.all).toBe(0);
+    expect(shallow.stderr).toMatch(/stale guard.*--history-depth 3.*not guarded/);
+    expect(execFileSync('git', ['-C', r.path, 'rev-parse', 'main']).toString().trim()).toBe(tip);
+  });
+});
