@@ -20,7 +20,8 @@ const recorder = gitlabContractRecorder();
 beforeAll(async () => {
   srv = await startGitServer();
   srv.createRepo('group/mr1.git');
-  gl = await startGitlabDouble({ git: srv, projects: [{ path: 'group/mr1', repo: 'group/mr1.git', id: 501 }], users: [{ username: 'gitops-bot', name: 'GitOps Bot', bot: true }], onResponse: recorder.onResponse });
+  srv.createRepo('group/mr2.git');
+  gl = await startGitlabDouble({ git: srv, projects: [{ path: 'group/mr1', repo: 'group/mr1.git', id: 501 }, { path: 'group/mr2', repo: 'group/mr2.git', id: 502 }], users: [{ username: 'gitops-bot', name: 'GitOps Bot', bot: true }], onResponse: recorder.onResponse });
 });
 afterAll(async () => {
   expect(recorder.violations).toEqual([]);
@@ -185,5 +186,36 @@ describe('stale guard: --history-depth reached', () => {
     expect(shallow.code, shallow.all).toBe(0);
     expect(shallow.stderr).toMatch(/stale guard.*--history-depth 3.*not guarded/);
     expect(execFileSync('git', ['-C', r.path, 'rev-parse', 'main']).toString().trim()).toBe(tip);
+  });
+});
+
+describe('rollback --via mr and promote --via mr', () => {
+  it('a promotion run does not close (or take over) an open rollback merge request of the same environment', async () => {
+    const bare = srv.repoPath('group/mr2.git');
+    const both = (c: string) => {
+      const t = layout(`  - name: ${IMAGE}\n    digest: ${dg(c)}\n`);
+      const k = `${PROD}/kustomization.yaml`;
+      return { ...t, [k]: t[k]!.replace(/images:\n[\s\S]*$/, `images:\n  - name: ${IMAGE}\n    digest: ${dg(c)}\n`) };
+    };
+    seedBare(bare, both('1'), { message: 'release 1' });
+    pushTree(srv.authUrl('group/mr2.git'), both('2'), { message: 'release 2', committer: WRITEBACK });
+    const g = (...a: string[]) => execFileSync('git', ['-C', bare, ...a]).toString().trim();
+    const first = g('rev-parse', 'main~1');
+    const url = `${srv.url}/group/mr2.git`;
+    const env = { GITOPS_GIT_USER: srv.user, GITOPS_GIT_TOKEN: srv.password, CI_API_V4_URL: gl.apiUrl, GITOPS_GITLAB_TOKEN: gl.token, CI_PIPELINE_ID: '3001' };
+    const rb = await runCli(['rollback', '--repo', url, '--branch', 'main', '--env', 'production', '--to', first, '--allow-unverified', '--via', 'mr', '--gitlab-project', 'group/mr2'], { env });
+    expect(rb.code, rb.all).toBe(0);
+    const open = () => (gl.hooks.mergeRequests('group/mr2') as Array<Record<string, any>>).filter((m) => m.state === 'opened');
+    expect(open()).toHaveLength(1);
+    const rollbackMr = open()[0]!;
+    expect(rollbackMr.title).toMatch(/^Rollback production to /);
+    const rollbackSha = rollbackMr.sha;
+
+    // staging and production both run release 2: a promotion has nothing to do, and must leave the rollback MR alone
+    const pr = await runCli(['promote', '--repo', url, '--branch', 'main', '--from', STAGING, '--to', PROD, '--via', 'mr'], { env });
+    expect(pr.code, pr.all).toBe(0);
+    expect(open().map((m) => m.iid)).toEqual([rollbackMr.iid]);
+    expect(open()[0]!.sha).toBe(rollbackSha);
+    expect(open()[0]!.title).toBe(rollbackMr.title);
   });
 });
