@@ -21,7 +21,16 @@ beforeAll(async () => {
   srv = await startGitServer();
   srv.createRepo('group/mr1.git');
   srv.createRepo('group/mr2.git');
-  gl = await startGitlabDouble({ git: srv, projects: [{ path: 'group/mr1', repo: 'group/mr1.git', id: 501 }, { path: 'group/mr2', repo: 'group/mr2.git', id: 502 }], users: [{ username: 'gitops-bot', name: 'GitOps Bot', bot: true }], onResponse: recorder.onResponse });
+  srv.createRepo('shovel/app.git');
+  srv.createRepo('shovel/other.git');
+  gl = await startGitlabDouble({
+    git: srv,
+    projects: [
+      { path: 'group/mr1', repo: 'group/mr1.git', id: 501 },
+      { path: 'group/mr2', repo: 'group/mr2.git', id: 502 },
+      { path: 'shovel/app', repo: 'shovel/app.git', id: 601 },
+      { path: 'shovel/other', repo: 'shovel/other.git', id: 602 },
+    ], users: [{ username: 'gitops-bot', name: 'GitOps Bot', bot: true }], onResponse: recorder.onResponse });
 });
 afterAll(async () => {
   expect(recorder.violations).toEqual([]);
@@ -217,5 +226,24 @@ describe('rollback --via mr and promote --via mr', () => {
     expect(open().map((m) => m.iid)).toEqual([rollbackMr.iid]);
     expect(open()[0]!.sha).toBe(rollbackSha);
     expect(open()[0]!.title).toBe(rollbackMr.title);
+  });
+});
+
+describe('stale guard: a pipeline of another project', () => {
+  it('a write-back commit recording shovel/app with the id of a newer pipeline that belongs to shovel/other is not trusted: the newer bump goes ahead', async () => {
+    const r = configRepo(srv);
+    const file = `${PROD}/kustomization.yaml`;
+    const mine = gl.hooks.addPipeline('shovel/app', { sha: sha('1') });
+    const theirs = gl.hooks.addPipeline('shovel/other', { sha: sha('e') });
+    expect(theirs).toBeGreaterThan(mine);
+    const text = show(r.path, file).replace(/newTag: .*/, 'newTag: "claimed"');
+    const msg = ['bump', '', `Gitops-Image: ${IMAGE}=${IMAGE}:claimed`, 'Gitops-Source-Project: shovel/app', `Gitops-Source-Commit: ${sha('e')}`, `Gitops-Pipeline-Id: ${theirs}`, ''].join('\n');
+    pushTree(r.authUrl, { [file]: text }, { message: msg, committer: WRITEBACK });
+    const res = await runCli(['bump', '--repo', r.url, '--branch', 'main', '--dir', PROD, '--image', `${IMAGE}:next`], {
+      env: jobEnv(srv, { CI_PROJECT_PATH: 'shovel/app', CI_PIPELINE_ID: String(mine), CI_COMMIT_SHA: sha('1'), CI_API_V4_URL: gl.apiUrl, GITOPS_GITLAB_READ_TOKEN: gl.token }),
+    });
+    expect(res.code, res.all).toBe(0);
+    expect(show(r.path, file)).toContain('newTag: "next"');
+    expect(res.stderr).toMatch(new RegExp(`pipeline ${theirs} of shovel/app .*not trusted`));
   });
 });
