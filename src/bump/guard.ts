@@ -287,7 +287,7 @@ export class Guard {
    * The verdict for replacing `ref` (now in `file`) of image `name`; undefined when no trusted commit records
    * it (the guard stands aside).
    */
-  async check(file: string, name: string, ref: string): Promise<(Verdict & Trust & { commit?: string }) | undefined> {
+  async check(file: string, name: string, ref: string): Promise<(Verdict & Trust & { commit?: string; rollbackTo?: string }) | undefined> {
     const prov = await this.history.provenance(file, name, ref);
     if (!prov) return undefined;
     const key = JSON.stringify([prov.commit, prov.project, prov.sourceCommit, prov.pipelineId]);
@@ -301,7 +301,7 @@ export class Guard {
       } else v = { ...(await judge(this.o.origin, prov, this.o.sourceRepo)), ...trust };
       this.verdicts.set(key, v);
     }
-    return { ...v, commit: prov.commit };
+    return { ...v, commit: prov.commit, rollbackTo: prov.rollbackTo };
   }
 
   async close(): Promise<void> {

@@ -247,3 +247,41 @@ describe('stale guard: a pipeline of another project', () => {
     expect(res.stderr).toMatch(new RegExp(`pipeline ${theirs} of shovel/app .*not trusted`));
   });
 });
+
+describe('a re-run after a rollback', () => {
+  it('a re-run of the deploy job a rollback went back from is refused (EROLLBACK_RERUN_REFUSED), not a silent undo; a new pipeline, or GITOPS_ON_RERUN=rollback, deploys', async () => {
+    const r = configRepo(srv);
+    const file = `${PROD}/kustomization.yaml`;
+    const bump = (n: string, pipeline: string, extra: NodeJS.ProcessEnv = {}) =>
+      runCli(['bump', '--repo', r.url, '--branch', 'main', '--dir', PROD, '--image', `${IMAGE}@${dg(n)}`], { env: jobEnv(srv, { CI_PROJECT_PATH: 'shovel/app', CI_PIPELINE_ID: pipeline, CI_COMMIT_SHA: sha(n), ...extra }) });
+    expect((await bump('1', '101')).code).toBe(0);
+    expect((await bump('2', '102')).code).toBe(0);
+    const rb = await runCli(['rollback', '--repo', r.url, '--branch', 'main', '--env', 'production', '--to', dg('1'), '--allow-unverified'], { env: jobEnv(srv) });
+    expect(rb.code, rb.all).toBe(0);
+    const tip = execFileSync('git', ['-C', r.path, 'rev-parse', 'main']).toString().trim();
+    expect(show(r.path, file)).toContain(dg('1'));
+
+    // pipeline 102's deploy job retried: before, it pushed 2 again (exit 0), undoing the rollback without a word
+    const rerun = await bump('2', '102');
+    expect(rerun.code, rerun.all).toBe(1);
+    expect(rerun.stderr).toContain('EROLLBACK_RERUN_REFUSED');
+    expect(rerun.stderr).toContain("re-runs pipeline 102's deploy to production");
+    expect(execFileSync('git', ['-C', r.path, 'rev-parse', 'main']).toString().trim()).toBe(tip);
+
+    // on purpose: GITOPS_ON_RERUN=rollback lets the re-run set what it deploys
+    const allowed = await bump('2', '102', { GITOPS_ON_RERUN: 'rollback' });
+    expect(allowed.code, allowed.all).toBe(0);
+    expect(show(r.path, file)).toContain(dg('2'));
+  });
+
+  it('a new pipeline after a rollback is not a re-run: it deploys', async () => {
+    const r = configRepo(srv);
+    const bump = (n: string, pipeline: string) => runCli(['bump', '--repo', r.url, '--branch', 'main', '--dir', PROD, '--image', `${IMAGE}@${dg(n)}`], { env: jobEnv(srv, { CI_PROJECT_PATH: 'shovel/app', CI_PIPELINE_ID: pipeline, CI_COMMIT_SHA: sha(n) }) });
+    expect((await bump('1', '101')).code).toBe(0);
+    expect((await bump('2', '102')).code).toBe(0);
+    expect((await runCli(['rollback', '--repo', r.url, '--branch', 'main', '--env', 'production', '--to', dg('1'), '--allow-unverified'], { env: jobEnv(srv) })).code).toBe(0);
+    const next = await bump('3', '103');
+    expect(next.code, next.all).toBe(0);
+    expect(show(r.path, `${PROD}/kustomization.yaml`)).toContain(dg('3'));
+  });
+});
