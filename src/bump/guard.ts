@@ -97,6 +97,11 @@ export class History {
   /** identities trusted beside the write-back identity: the API write-back's committer (the token's user) */
   private readonly also: Identity[];
   private readonly log?: Logger;
+  /**
+   * the last provenance() found nothing because the history read stopped at the depth limit (older commits
+   * exist that were not read), rather than because no commit records it
+   */
+  limited = false;
   /** commits whose trailers were ignored (warned about once each) */
   private readonly ignored = new Set<string>();
 
@@ -131,8 +136,10 @@ export class History {
    * write-back identity that records it; undefined when unknown. Commits by anyone else are skipped.
    */
   async provenance(path: string, name: string, ref: string): Promise<Provenance | undefined> {
+    this.limited = false;
     for (;;) {
-      for (const e of await this.entries(path)) {
+      const entries = await this.entries(path);
+      for (const e of entries) {
         const p = provenanceFor(parseTrailers(e.trailers), name, ref);
         if (!p) continue;
         if (!madeBy(e, this.writeback) && !this.also.some((id) => madeBy(e, id))) {
@@ -144,9 +151,13 @@ export class History {
         }
         return { ...p, commit: e.sha };
       }
-      if (this.complete || this.depth >= this.maxDepth) return undefined;
+      if (this.complete || this.depth >= this.maxDepth) {
+        this.limited = entries.length >= this.maxDepth || !this.complete;
+        return undefined;
+      }
       if (!(await this.clone.isShallow())) {
         this.complete = true;
+        this.limited = entries.length >= this.maxDepth;
         return undefined;
       }
       const n = Math.min(this.step, this.maxDepth - this.depth);
@@ -276,7 +287,7 @@ export class Guard {
    * The verdict for replacing `ref` (now in `file`) of image `name`; undefined when no trusted commit records
    * it (the guard stands aside).
    */
-  async check(file: string, name: string, ref: string): Promise<(Verdict & Trust & { commit?: string }) | undefined> {
+  async check(file: string, name: string, ref: string): Promise<(Verdict & Trust & { commit?: string; rollbackTo?: string }) | undefined> {
     const prov = await this.history.provenance(file, name, ref);
     if (!prov) return undefined;
     const key = JSON.stringify([prov.commit, prov.project, prov.sourceCommit, prov.pipelineId]);
@@ -290,7 +301,7 @@ export class Guard {
       } else v = { ...(await judge(this.o.origin, prov, this.o.sourceRepo)), ...trust };
       this.verdicts.set(key, v);
     }
-    return { ...v, commit: prov.commit };
+    return { ...v, commit: prov.commit, rollbackTo: prov.rollbackTo };
   }
 
   async close(): Promise<void> {

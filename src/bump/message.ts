@@ -209,6 +209,8 @@ export interface Provenance {
   pipelineUrl?: string;
   /** how it was checked (src/bump/guard.ts verifyProvenance), when it was */
   verified?: string;
+  /** the commit records a rollback (Gitops-Rollback-To: the config commit it returned to) */
+  rollbackTo?: string;
 }
 
 /** The provenance a bump commit records for image `name` set to `ref`, or undefined when it records none. */
@@ -216,5 +218,5 @@ export function provenanceFor(trailers: Map<string, string[]>, name: string, ref
   const images = trailers.get(TRAILER.image.toLowerCase()) ?? [];
   if (!images.includes(`${name}=${ref}`)) return undefined;
   const one = (k: string) => trailers.get(k.toLowerCase())?.[0];
-  return { project: one(TRAILER.project), sourceCommit: one(TRAILER.commit), pipelineId: one(TRAILER.pipelineId), pipelineUrl: one(TRAILER.pipeline) };
+  return { project: one(TRAILER.project), sourceCommit: one(TRAILER.commit), pipelineId: one(TRAILER.pipelineId), pipelineUrl: one(TRAILER.pipeline), rollbackTo: one('Gitops-Rollback-To') };
 }

@@ -7,7 +7,7 @@ import { fail, isGitopsError } from '../core/errors.js';
 import type { ImageEntry } from '../kustomize/edit.js';
 import type { Pin } from '../edit/target.js';
 import type { Guard } from './guard.js';
-import { rerunMayRollBack } from './rollback.js';
+import { rerunMayRollBack, rerunOverRollback } from './rollback.js';
 import { envOf, type Change } from './message.js';
 import { diffText } from './kustomize.js';
 import { BumpErrors } from './errors.js';
@@ -69,6 +69,11 @@ export async function plan(co: LocalTree, cfg: BumpConfig, attempt: number, guar
             out.skipped.push({ overlay, image: pin.name, current: refString(cur), wanted, why: `${v.why}; trusted: ${v.how}` });
             continue;
           }
+          // the current value was set by a rollback: a re-run of the deploy job it rolled back from does not undo it silently
+          if (!v.stale && v.trusted && v.rollbackTo) await rerunOverRollback(guard.history, { file, overlay, image: pin.name, wanted, current: refString(cur), origin: cfg.origin, env: cfg.env, log, rollback: v.commit, rollbackTo: v.rollbackTo });
+        } else if (guard.history.limited) {
+          // the history goes on beyond what was read: an older pipeline may be replacing a newer image here
+          log.warn(`stale guard ${overlay} ${pin.name}: the history goes back further than --history-depth ${cfg.historyDepth}, and no bump commit records ${refString(cur)} within ${cfg.historyDepth} commits; not guarded (raise --history-depth to guard it)`);
         } else {
           log.debug(`stale guard ${overlay} ${pin.name}: no bump commit records ${refString(cur)} (commits by the write-back identity only) within ${cfg.historyDepth} commits; not guarded`);
         }

@@ -48,3 +48,25 @@ export async function rerunMayRollBack(history: History, o: { file: string; over
     hint: `roll back through the rollback job, or \`gitops-ci rollback --env ${env} --to ${mine.commit ?? 'CONFIG-COMMIT'}\`; to let re-runs of deploy jobs roll back directly, set GITOPS_ON_RERUN=rollback`,
   });
 }
+
+/**
+ * Called when the current value was set by a rollback (its commit records Gitops-Rollback-To) and the guard let
+ * `wanted` through. When this job is a re-run of a deploy job whose `wanted` was landed before (its own pipeline's
+ * trailer in the history), it would silently undo the rollback: refused (EROLLBACK_RERUN_REFUSED) unless
+ * GITOPS_ON_RERUN=rollback (re-runs set what they deploy). A new pipeline, or a first run, is not a re-run.
+ */
+export async function rerunOverRollback(history: History, o: { file: string; overlay: string; image: string; wanted: string; current: string; origin: Origin; env: NodeJS.ProcessEnv; log: Logger; rollback?: string; rollbackTo: string }): Promise<void> {
+  if (!o.origin.pipelineId) return;
+  const mine = await history.provenance(o.file, o.image, o.wanted);
+  if (!mine || mine.pipelineId !== o.origin.pipelineId || (mine.project && o.origin.project && mine.project !== o.origin.project)) return;
+  const env = envOf(o.overlay);
+  const what = `${o.image} ${o.wanted} was deployed by config commit ${mine.commit?.slice(0, 12)}, and ${env} was rolled back from it on purpose by ${o.rollback?.slice(0, 12) ?? 'a rollback commit'} (to ${o.rollbackTo.slice(0, 12)})`;
+  if (onRerunOf(o.env) === 'rollback') {
+    o.log.warn(`this job is a re-run of pipeline ${o.origin.pipelineId}: ${what}; deploying it again (GITOPS_ON_RERUN=rollback)`);
+    return;
+  }
+  throw fail.failed(RollbackErrors.RERUN_REFUSED, `this job re-runs pipeline ${o.origin.pipelineId}'s deploy to ${env}: ${what}; a re-run does not undo a rollback`, {
+    where: `${o.file} (${env})`,
+    hint: 'deploy it again with a new pipeline, or set GITOPS_ON_RERUN=rollback to let re-runs of deploy jobs set what they deploy',
+  });
+}

@@ -16,7 +16,7 @@ import { ArgoClient } from '../argocd/client.js';
 import { connectionOptions, parseAppRef, resolveConnection } from '../argocd/config.js';
 import { gitlabConnectionOptions } from '../gitlab/config.js';
 import { pinDigests, readSource } from '../promote/source.js';
-import { originOf, promote, trailersOf, type MergeRequestApi } from '../promote/promote.js';
+import { originOf, promote, rollbackBranch, trailersOf, type MergeRequestApi } from '../promote/promote.js';
 import { appState, pinnedFileOf } from '../status/state.js';
 import { describe, pick, verify, versions } from '../rollback/plan.js';
 import { RollbackErrors } from '../rollback/errors.js';
@@ -227,6 +227,7 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
       sshAcceptNew: false,
       render: true,
       mr: { labels: strs(values, 'label'), assignees: [], reviewers: [], draft: false, autoMerge: false, autoMergeTimeoutMs: 120_000, title: `Rollback ${cfg.env} to ${target.commit.slice(0, 12)}` },
+      mrBranch: rollbackBranch(cfg.overlay),
       mrApi: getMrApi,
       env,
       log,

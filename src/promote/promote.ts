@@ -84,6 +84,8 @@ export interface PromoteConfig {
   /** render the target overlay before/after (always with --via mr) */
   render: boolean;
   mr?: MergeRequestOptions;
+  /** --via mr: our branch (default promotionBranch(to); a rollback has its own, rollbackBranch) */
+  mrBranch?: string;
   mrApi?: () => Promise<MergeRequestApi>;
   /** --via push/api through GitLab's commits API (src/writeback/api.ts), decided by the command */
   api?: ApiWriteback;
@@ -107,9 +109,17 @@ export interface PromoteOutcome {
   attempts: number;
 }
 
-/** the origin recorded in the commit: where the promoted image was built (from the source's bump commit) */
+/**
+ * The origin recorded in the commit: where the promoted images were built (from the source's bump commits). One
+ * set of Gitops-Source-* trailers speaks for every Gitops-Image of the commit, and bump's stale guard reads it
+ * for each: when the images were built by different pipelines (or only some provenance is known), none is
+ * recorded, else a newer build of one image would be refused as older than another image's pipeline.
+ */
 export function originOf(pinned: Pinned[], source: Source, job: Origin): Origin {
-  const prov = source.images.find((i) => i.name === pinned[0]?.name)?.provenance;
+  const provs = pinned.map((p) => source.images.find((i) => i.name === p.name)?.provenance);
+  const id = (p: (typeof provs)[number]) => JSON.stringify(p ? [p.project, p.sourceCommit, p.pipelineId] : null);
+  const prov = provs[0];
+  if (provs.some((p) => id(p) !== id(prov))) return { jobUrl: job.jobUrl };
   if (!prov) return { ...job, ref: undefined };
   return { project: prov.project, commit: prov.sourceCommit, pipelineId: prov.pipelineId, pipelineUrl: prov.pipelineUrl, jobUrl: job.jobUrl };
 }
@@ -161,6 +171,14 @@ async function promoteByPush(cfg: PromoteConfig): Promise<PromoteOutcome> {
 
 export function promotionBranch(to: string): string {
   return `gitops-ci/promote/${envOf(to).replace(/[^A-Za-z0-9._-]/g, '-')}`;
+}
+
+/**
+ * rollback --via mr's own branch: a promotion run must neither take over a pending rollback MR (force-push its
+ * branch, retitle it) nor close it as superseded
+ */
+export function rollbackBranch(to: string): string {
+  return `gitops-ci/rollback/${envOf(to).replace(/[^A-Za-z0-9._-]/g, '-')}`;
 }
 
 /**
@@ -227,7 +245,7 @@ function editTarget(cfg: PromoteConfig, located: Located, text: string): { text:
 async function closeSuperseded(cfg: PromoteConfig): Promise<void> {
   const api = await cfg.mrApi!();
   const reason = `Superseded: ${escapeMarkdown(envOf(cfg.to))} already runs what ${escapeMarkdown(envOf(cfg.from))} runs (config commit ${codeSpan(cfg.source.commit)}), so this promotion is no longer wanted. Closed by gitops-ci promote${cfg.job.jobUrl ? ` (${mdLink('job', cfg.job.jobUrl)})` : ''}.`;
-  for (const c of await api.closeSuperseded({ sourceBranch: promotionBranch(cfg.to), targetBranch: cfg.branch, reason })) cfg.log.info(`closed !${c.iid} (${c.webUrl}): it proposed content ${envOf(cfg.from)} no longer runs`);
+  for (const c of await api.closeSuperseded({ sourceBranch: cfg.mrBranch ?? promotionBranch(cfg.to), targetBranch: cfg.branch, reason })) cfg.log.info(`closed !${c.iid} (${c.webUrl}): it proposed content ${envOf(cfg.from)} no longer runs`);
 }
 
 /** The rendered diff of --to, before and after the edit (the edit is written in between). */
@@ -247,7 +265,7 @@ async function proposeByMr(co: Checkout, cfg: PromoteConfig, o: { file: string; 
   const message = buildMessage({ changes: o.changes, origin: originOf(cfg.pinned, cfg.source, cfg.job), skipCi: cfg.skipCi, template: templateOf(cfg), trailers: trailersOf(cfg) });
   // the write-back identity commits (the author stays the pipeline's user): the stale guard trusts only its trailers
   const ours = await co.clone.commit([o.file], message, cfg.author, writebackIdentity(cfg.env));
-  const branch = promotionBranch(cfg.to);
+  const branch = cfg.mrBranch ?? promotionBranch(cfg.to);
   const p = await pushOwnBranch(co, branch, ours, { code: PromoteErrors.PUSH });
   if (!p.pushed) log.info(`${branch} already holds this promotion on the same base (${p.commit.slice(0, 12)}); not pushed again`);
   else log.info(`pushed ${p.commit.slice(0, 12)} to ${branch}${p.old ? ` (replacing ${p.old.slice(0, 12)})` : ''}`);

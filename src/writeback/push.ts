@@ -46,7 +46,12 @@ export async function restoreOwnBranch(co: Checkout, branch: string, ours: strin
   return { ok: false, detail: `could not restore ${branch} (${tailLines(`${r.stdout}\n${r.stderr}`, 4).join(' ')}): it holds ${ours.slice(0, 12)}; the next run reuses or replaces it` };
 }
 
-/** `old` (the tip of our branch on the server) has the same tree and the same parent as `ours` */
+/**
+ * `old` (the tip of our branch on the server) is the same change as `ours`: the same tree and parent, the same
+ * committer (name and email: the write-back identity) and the same message but for the Gitops-Job trailer (the
+ * job that made it). A commit someone else put there with the same files but their own message or committer
+ * (trailers the merge would land on the branch) is not ours: it is replaced.
+ */
 async function sameChange(co: Checkout, old: string, ours: string): Promise<boolean> {
   const { session, dir } = co;
   const f = await session.run(['fetch', '--quiet', '--depth=1', '--filter=blob:none', '--no-tags', 'origin', old], { cwd: dir });
@@ -54,10 +59,12 @@ async function sameChange(co: Checkout, old: string, ours: string): Promise<bool
   const info = async (c: string) => {
     const r = await session.run(['cat-file', 'commit', c], { cwd: dir });
     if (r.code !== 0) return undefined;
-    const hdr = r.stdout.split('\n\n')[0]!;
-    return { tree: /^tree (\S+)/m.exec(hdr)?.[1], parents: [...hdr.matchAll(/^parent (\S+)/gm)].map((m) => m[1]).join(' ') };
+    const cut = r.stdout.indexOf('\n\n');
+    const hdr = cut >= 0 ? r.stdout.slice(0, cut) : r.stdout;
+    const message = cut >= 0 ? r.stdout.slice(cut + 2).replace(/^Gitops-Job: .*\n/m, '') : '';
+    return { tree: /^tree (\S+)/m.exec(hdr)?.[1], parents: [...hdr.matchAll(/^parent (\S+)/gm)].map((m) => m[1]).join(' '), committer: /^committer (.*) <([^>]*)>/m.exec(hdr)?.slice(1).join(' '), message };
   };
   const a = await info(old);
   const b = await info(ours);
-  return !!a && !!b && a.tree === b.tree && a.parents === b.parents;
+  return !!a && !!b && a.tree === b.tree && a.parents === b.parents && !!a.committer && a.committer === b.committer && a.message === b.message;
 }

@@ -36,6 +36,8 @@ export const LONG_FILES: Record<string, number> = {
   'test/security/hostile-audit.test.ts': 36,
   'test/security/leak-audit.test.ts': 23,
   'test/security/failure-audit.test.ts': 19,
+  // the promote audit of 2026-12-07 (wip2/promote-audit), measured alone (9 tests)
+  'test/security/promote-audit.test.ts': 42,
   'test/bump/api.test.ts': 45, // (*) alone 33 s -> 18 s
   'test/templates/gitlab-model.test.ts': 41,
   'test/review/review.test.ts': 40,
