@@ -32,12 +32,12 @@ export const LONG_FILES: Record<string, number> = {
   'test/argocd/transport.test.ts': 53,
   'test/gitlab/gate-hostile.test.ts': 48,
   'test/preview/preview.test.ts': 45,
-  // the three audit files of 2026-12-07 (ninth session), as measured in the whole suite of that day's fresh clone
+  // the audit files of 2026-12-07 (ninth session), as measured in the whole suite of that day's fresh clones
   'test/security/hostile-audit.test.ts': 36,
   'test/security/leak-audit.test.ts': 23,
   'test/security/failure-audit.test.ts': 19,
-  // the promote audit of 2026-12-07 (wip2/promote-audit), measured alone (9 tests)
-  'test/security/promote-audit.test.ts': 42,
+  'test/security/promote-audit.test.ts': 90,
+  'test/security/verify-audit.test.ts': 18,
   'test/bump/api.test.ts': 45, // (*) alone 33 s -> 18 s
   'test/templates/gitlab-model.test.ts': 41,
   'test/review/review.test.ts': 40,
