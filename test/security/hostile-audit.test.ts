@@ -202,8 +202,8 @@ describe('preview: a kustomization read as kustomize reads it', () => {
   });
 
   it('a base named under another spelling is in the closure: a change to it touches the overlay', async () => {
-    const c = checkout({ ...OVERLAYS, 'overlays/a/kustomization.yaml': 'Resources:\n  - ../../shared\n', 'shared/kustomization.yaml': 'resources:\n  - cm.yaml\n', 'shared/cm.yaml': cm('shared') });
-    const head = c.commit({ 'shared/cm.yaml': cm('shared').replace('"1"', '"2"') });
+    const c = checkout({ ...OVERLAYS, 'overlays/a/kustomization.yaml': 'Resources:\n  - ../../common-base\n', 'common-base/kustomization.yaml': 'resources:\n  - cm.yaml\n', 'common-base/cm.yaml': cm('common-base') });
+    const head = c.commit({ 'common-base/cm.yaml': cm('common-base').replace('"1"', '"2"') });
     const r = await preview(c, c.first, head);
     expect(r.code, r.all).toBe(0);
     expect(r.stderr).toContain('overlays touched: overlays/a');
