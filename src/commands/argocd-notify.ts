@@ -65,7 +65,10 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
         s = readFileSync(f, 'utf8').trim();
       } catch (e) {
         // as --ca-file's: the flag and the file named (node's message alone named neither for a directory)
-        throw fail.usage(ArgoErrors.CONFIG, `cannot read --secret-file ${f}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+        throw fail.usage(ArgoErrors.CONFIG, `cannot read --secret-file ${f}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
+          where: f,
+          hint: 'give a readable file holding the webhook secret (argocd-secret webhook.gitlab.secret), or set ARGOCD_WEBHOOK_SECRET; nothing was sent',
+        });
       }
     }
     addSecret(s);
