@@ -5,11 +5,14 @@
 import http from 'node:http';
 import { spawn } from 'node:child_process';
 import { appendFileSync, readFileSync } from 'node:fs';
+import { lfsLocks } from './lfs-locks.mjs';
 
 const [root, usersFile, logFile, readOnlyFile] = process.argv.slice(2);
 const users = new Map(Object.entries(JSON.parse(readFileSync(usersFile, 'utf8'))));
 // users who may clone and fetch but not push: GitLab answers their receive-pack with 403 and this text
 const readOnly = new Set(readOnlyFile ? JSON.parse(readFileSync(readOnlyFile, 'utf8')) : []);
+// GitLab's Git LFS locking API beside each repo (test/helpers/lfs-locks.mjs)
+const lfs = lfsLocks(root);
 const server = http.createServer((req, res) => {
   const m = /^Basic (.+)$/.exec(req.headers.authorization ?? '');
   const [user, ...rest] = m ? Buffer.from(m[1], 'base64').toString().split(':') : [];
@@ -18,6 +21,13 @@ const server = http.createServer((req, res) => {
     return res.end('HTTP Basic: Access denied\n');
   }
   const url = new URL(req.url ?? '/', 'http://x');
+  if (lfs.matches(url)) {
+    // logged with the answer, which tests check against test/contracts/git-lfs-locks.json
+    void lfs.handle(req, res, url, user, readOnly.has(user)).then((r) => {
+      if (logFile) appendFileSync(logFile, JSON.stringify({ method: req.method, path: url.pathname, query: url.search, user, status: r.status, response: r.body }) + '\n');
+    });
+    return;
+  }
   if (readOnly.has(user) && (url.pathname.endsWith('/git-receive-pack') || url.searchParams.get('service') === 'git-receive-pack')) {
     res.writeHead(403, { 'Content-Type': 'text/plain' });
     return res.end('You are not allowed to push code to this project.\n');

@@ -311,12 +311,23 @@ export interface GitServer {
   authUrl(name: string): string;
   /** path of the bare repo on disk */
   repoPath(name: string): string;
-  /** requests seen (method + path + user), for tests that count round trips */
-  readonly requests: Array<{ method: string; path: string; user: string }>;
+  /** requests seen (method + path + user), for tests that count round trips; the Git LFS locks API's with their answer */
+  readonly requests: Array<{ method: string; path: string; user: string; status?: number; response?: unknown }>;
   stop(): Promise<void>;
 }
 
-export async function startGitServer(opts: { user?: string; password?: string; users?: Record<string, string>; readOnlyUsers?: string[] } = {}): Promise<GitServer> {
+export async function startGitServer(
+  opts: {
+    user?: string;
+    password?: string;
+    users?: Record<string, string>;
+    readOnlyUsers?: string[];
+    /** GitLab's Git LFS locking API beside each repo (test/helpers/lfs-locks.mjs): on (GitLab's default), off for the project (403), off on the server (501) */
+    lfs?: 'on' | 'project-off' | 'server-off';
+    /** users with push access who are not Maintainers (cannot force-unlock another user's LFS lock) */
+    developers?: string[];
+  } = {},
+): Promise<GitServer> {
   const user = opts.user ?? 'gituser';
   const password = opts.password ?? `gitpass-${Math.random().toString(36).slice(2, 10)}`;
   const root = tmp('gci-git-');
@@ -328,7 +339,8 @@ export async function startGitServer(opts: { user?: string; password?: string; u
   const script = fileURLToPath(new URL('./git-http-server.mjs', import.meta.url));
   // its stderr (and git http-backend's) goes to its log; requests.log is the record tests count round trips in
   const errLog = logPath('git-http', meta);
-  const p = spawn(process.execPath, [script, root, join(meta, 'users.json'), logFile, join(meta, 'read-only.json')], { stdio: ['pipe', 'pipe', openSync(errLog, 'a')] });
+  const env = { ...process.env, GITOPS_TEST_LFS: opts.lfs ?? 'on', GITOPS_TEST_LFS_DEVELOPERS: JSON.stringify(opts.developers ?? []) };
+  const p = spawn(process.execPath, [script, root, join(meta, 'users.json'), logFile, join(meta, 'read-only.json')], { stdio: ['pipe', 'pipe', openSync(errLog, 'a')], env });
   const port = await new Promise<number>((resolve, reject) => {
     let buf = '';
     p.stdout!.on('data', (d) => {
@@ -351,7 +363,7 @@ export async function startGitServer(opts: { user?: string; password?: string; u
       return readFileSync(logFile, 'utf8')
         .split('\n')
         .filter(Boolean)
-        .map((l) => JSON.parse(l) as { method: string; path: string; user: string });
+        .map((l) => JSON.parse(l) as { method: string; path: string; user: string; status?: number; response?: unknown });
     },
     repoPath,
     createRepo(name, o = {}) {
