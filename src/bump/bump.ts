@@ -24,6 +24,7 @@ export type { Plan } from './plan.js';
 import { Checkout, type KindChoice } from '../writeback/checkout.js';
 import { bumpViaApi, type ApiWriteback } from '../writeback/api.js';
 import { writebackLock, type HeldLock } from '../writeback/lock.js';
+import type { ServerLockChoice } from '../writeback/server-lock.js';
 
 export interface BumpConfig {
   remote: Remote;
@@ -46,6 +47,9 @@ export interface BumpConfig {
   /** take turns with the other writers on this host through this lock file: through git from before the clone to the push,
    *  through the API from the first read to the commit (src/writeback/lock.ts) */
   lockFile?: string;
+  /** take turns with every writer of the branch through a lock on the config repo's server (auto, the default) or not
+   *  (off): src/writeback/server-lock.ts */
+  serverLock?: ServerLockChoice;
   /** Date.now() ms */
   deadline: number;
   historyDepth: number;
@@ -147,7 +151,7 @@ export interface BumpTiming {
   start: number;
   clone: number;
   attempts: Array<{ fetch?: number; plan: number; commit: number; push: number; result: 'ok' | 'race' | 'error'; backoff?: number }>;
-  /** waiting for --lock-file */
+  /** waiting for --lock-file and the server's lock */
   wait?: number;
   total?: number;
 }
@@ -186,7 +190,8 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
   try {
     // --lock-file: the other writers on this host take their turns first, each a whole write-back from its clone to
     // its push, so the clone made after the wait reads the branch as the last of them left it (src/writeback/lock.ts)
-    if (cfg.lockFile && !cfg.dryRun) lock = await writebackLock(cfg, timing);
+    // --server-lock auto: and with every writer of the branch, through the config repo's server (src/writeback/server-lock.ts)
+    if (!cfg.dryRun) lock = await writebackLock(cfg, timing);
     lap();
     co = await Checkout.open({ remote: cfg.remote, branch: cfg.branch, paths: cfg.overlays, env: cfg.env, log, sshAcceptNew: cfg.sshAcceptNew, deadline: cfg.deadline, workdir: cfg.workdir, purpose: 'bump' }, async (c) => {
       if (cfg.directory) return cfg.directory.verify(c);
@@ -305,8 +310,8 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
           hint: 'raise --timeout, or serialise the jobs with a GitLab resource_group; nothing was pushed',
         });
       }
-      // holding --lock-file, the writers of this host wait for us: only a writer from elsewhere moved the branch, and
-      // our next turn is now (backing off would keep this host's queue waiting on an idle branch)
+      // holding the write-back lock, the other writers wait for us: only a writer without it moved the branch, and
+      // our next turn is now (backing off would keep the queue waiting on an idle branch)
       let wait = lock ? 0 : backoffMs(losses, window);
       wait = Math.min(wait, Math.max(0, cfg.deadline - Date.now() - window));
       log.info(`push rejected, ${cfg.branch} moved (attempt ${attempt}/${cfg.maxAttempts}); re-applying on the new tip${wait ? ` in ${wait} ms` : ' at once'}`);
@@ -321,7 +326,7 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
       if (cfg.render) await co.closure(cfg.overlays);
     }
   } finally {
-    lock?.release();
+    await lock?.release();
     clearImmediate(warm);
     await guard?.close();
     await co?.close();

@@ -87,7 +87,7 @@ export async function run(ctx: CommandContext, { values, positionals }: ParsedAr
     }
   }
   // --skip-ci, --max-attempts, --timeout, --history-depth, --source-repo, the author, --lock-file: shared with review up/down
-  const { skipCi, maxAttempts, timeoutS, historyDepth, sourceRepo, author, lockFile } = await writebackFlags(ctx, values, problems);
+  const { skipCi, maxAttempts, timeoutS, historyDepth, sourceRepo, author, lockFile, serverLock } = await writebackFlags(ctx, values, problems);
   const via = (str(values, 'via') ?? (env.GITOPS_WRITE_VIA?.trim() || 'auto')) as ViaChoice;
   if (!VIA_CHOICES.includes(via)) problems.push(`--via must be ${VIA_CHOICES.join(', ')} (got ${JSON.stringify(via)})`);
   const workdir = str(values, 'workdir');
@@ -127,6 +127,7 @@ export async function run(ctx: CommandContext, { values, positionals }: ParsedAr
     sourceRepo,
     maxAttempts,
     lockFile,
+    serverLock,
     deadline: Date.now() + timeoutS * 1000,
     historyDepth,
     workdir: workdir ? resolve(ctx.cwd, workdir) : undefined,

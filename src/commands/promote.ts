@@ -20,7 +20,8 @@ import { deployedRevision, pinDigests, readSource, repinned, type Pinned, type S
 import { promote, type MergeRequestApi, type PromoteOutcome } from '../promote/promote.js';
 import { KIND_CHOICES, kindFlag, type KindChoice } from '../writeback/checkout.js';
 import { decideVia, VIA_CHOICES, type ViaChoice } from '../writeback/api.js';
-import { lockFileFlag, writebackOptions } from '../writeback/flags.js';
+import { lockFileFlag, serverLockFlag, writebackOptions } from '../writeback/flags.js';
+import type { ServerLockChoice } from '../writeback/server-lock.js';
 
 export const spec: CommandSpec = {
   name: 'promote',
@@ -65,6 +66,7 @@ GitLab (--via mr): CI_API_V4_URL / CI_SERVER_URL, CI_PROJECT_ID or the project o
     'max-attempts': { type: 'string', value: 'N', description: '--via push: push attempts when the branch keeps moving', default: '20' },
     timeout: { type: 'string', value: 'SECONDS', description: 'time limit for the whole promotion', default: '300' },
     'lock-file': { ...writebackOptions['lock-file']!, description: `--via push or api: ${writebackOptions['lock-file']!.description}` },
+    'server-lock': { ...writebackOptions['server-lock']!, description: `--via push or api: ${writebackOptions['server-lock']!.description}` },
     'ssh-accept-new': { type: 'boolean', description: 'trust an unknown ssh host key on first use; prefer SSH_KNOWN_HOSTS' },
     ...registryOptions,
     dotenv: { type: 'string', value: 'FILE', description: 'write GITOPS_PROMOTED, GITOPS_CHANGED, GITOPS_COMMIT_SHA, GITOPS_CONFIG_HEAD, GITOPS_SOURCE_COMMIT, GITOPS_MR_IID, GITOPS_MR_URL to FILE' },
@@ -99,6 +101,7 @@ interface Flags {
   targetKind: KindChoice;
   maxAttempts: number;
   lockFile?: string;
+  serverLock: ServerLockChoice;
   deadline: number;
   autoMergeS: number;
   author: { name: string; email: string };
@@ -134,6 +137,7 @@ function resolveFlags(ctx: CommandContext, values: Values): Flags {
   const maxAttempts = intFlag(str(values, 'max-attempts'), 'max-attempts', 20, 1, 100, problems);
   const timeoutS = intFlag(str(values, 'timeout'), 'timeout', 300, 1, 86_400, problems);
   const lockFile = lockFileFlag(ctx, values, problems);
+  const serverLock = serverLockFlag(ctx, values, problems);
   const autoMergeS = intFlag(str(values, 'auto-merge-timeout'), 'auto-merge-timeout', 120, 1, 86_400, problems);
   const mrOnly = ['label', 'assignee', 'reviewer', 'draft', 'auto-merge', 'title'].filter((k) => values[k] !== undefined && values[k] !== false && !(Array.isArray(values[k]) && !(values[k] as unknown[]).length));
   if (via !== 'mr' && mrOnly.length) problems.push(`${mrOnly.map((k) => `--${k}`).join(', ')} only apply with --via mr`);
@@ -173,6 +177,7 @@ function resolveFlags(ctx: CommandContext, values: Values): Flags {
     targetKind,
     maxAttempts,
     lockFile,
+    serverLock,
     deadline: Date.now() + timeoutS * 1000,
     autoMergeS,
     author,
@@ -322,6 +327,7 @@ export async function run(ctx: CommandContext, { values }: ParsedArgs): Promise<
     job,
     maxAttempts: f.maxAttempts,
     lockFile: f.lockFile,
+    serverLock: f.serverLock,
     deadline: f.deadline,
     sshAcceptNew: f.sshAcceptNew,
     render: f.via === 'mr' || bool(values, 'render'),

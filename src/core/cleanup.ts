@@ -12,8 +12,9 @@ import { join } from 'node:path';
 
 const dirs = new Set<string>();
 const children = new Set<ChildProcess>();
-/** other things to undo on cancel (a write-back lock file): registered by their owner, who removes them when done */
-const undo = new Set<() => void>();
+/** other things to undo on cancel (a write-back lock: a file, or a lock on the server, released by a request, which
+ *  the exit waits for up to a second): registered by their owner, who removes them when done */
+const undo = new Set<() => void | Promise<void>>();
 /** groups whose leader was stopped on a timeout: swept once more when the process exits */
 const stopped = new Set<number>();
 
@@ -31,7 +32,7 @@ export function removeTempDir(d: string | undefined): void {
 }
 
 /** run `fn` on cancel, unless the returned function has been called first (its owner undid it itself) */
-export function atCancel(fn: () => void): () => void {
+export function atCancel(fn: () => void | Promise<void>): () => void {
   undo.add(fn);
   return () => void undo.delete(fn);
 }
@@ -96,9 +97,11 @@ export function installSignalHandlers(onSignal: (sig: NodeJS.Signals, code: numb
       const done = () => {
         for (const c of children) killGroup(c, 'SIGKILL');
         sweepStopped();
+        const pending: Promise<void>[] = [];
         for (const fn of [...undo]) {
           try {
-            fn();
+            const r = fn();
+            if (r) pending.push(r.catch(() => undefined));
           } catch {
             /* best effort */
           }
@@ -111,7 +114,10 @@ export function installSignalHandlers(onSignal: (sig: NodeJS.Signals, code: numb
             /* best effort */
           }
         }
-        onSignal(sig, code, `stopped ${n} child process${n === 1 ? '' : 'es'}, removed ${removed} temp dir${removed === 1 ? '' : 's'}`);
+        const end = () => onSignal(sig, code, `stopped ${n} child process${n === 1 ? '' : 'es'}, removed ${removed} temp dir${removed === 1 ? '' : 's'}`);
+        if (!pending.length) return end();
+        // a lock on the server is released by a request: wait for it, at most a second
+        void Promise.race([Promise.all(pending), new Promise((r) => setTimeout(r, 1000).unref())]).then(end);
       };
       // let the children go on SIGTERM (git removes its lock files), at most a second
       const t0 = Date.now();

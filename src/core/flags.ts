@@ -42,6 +42,7 @@ const TUNING = {
   GITOPS_RENDER_MEMORY_MB: [256, 65_536, "kustomize's memory limit in MiB, a number without unit"],
   GITOPS_RENDER_MAX_MB: [1, 1024, "the most MiB of kustomize's output, a number without unit"],
   GITOPS_SETIMAGE_CONCURRENCY: [1, 1024, 'how many files set-image reads and writes at once'],
+  GITOPS_SERVER_LOCK_LEASE_S: [1, 86_400, "how many seconds one holder may keep the server's write-back lock before a waiter breaks it"],
 } as const satisfies Record<string, readonly [number, number, string]>;
 export type TuningVariable = keyof typeof TUNING;
 

@@ -15,6 +15,7 @@
  * Both go through the shared write-back checkout (src/writeback/): the clone in a cleanup temp dir, every path
  * through resolveInside, the edit through the edit layer with the pins as objects (Pinned.pin).
  */
+import type { ServerLockChoice } from '../writeback/server-lock.js';
 import { fail } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { bump, type BumpOutcome } from '../bump/bump.js';
@@ -79,6 +80,8 @@ export interface PromoteConfig {
   maxAttempts: number;
   /** --lock-file (--via push/api): take turns with this host's other writers (src/writeback/lock.ts) */
   lockFile?: string;
+  /** --server-lock (--via push/api): take turns with every writer of the branch (src/writeback/server-lock.ts) */
+  serverLock?: ServerLockChoice;
   deadline: number;
   sshAcceptNew: boolean;
   /** render the target overlay before/after (always with --via mr) */
@@ -158,6 +161,7 @@ async function promoteByPush(cfg: PromoteConfig): Promise<PromoteOutcome> {
     origin: originOf(cfg.pinned, cfg.source, cfg.job),
     maxAttempts: cfg.maxAttempts,
     lockFile: cfg.lockFile,
+    serverLock: cfg.serverLock,
     deadline: cfg.deadline,
     historyDepth: 1,
     sshAcceptNew: cfg.sshAcceptNew,

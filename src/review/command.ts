@@ -11,6 +11,7 @@ import { overlayFlag } from '../core/flags.js';
 import { bump } from '../bump/bump.js';
 import { originFromCi, type SkipCi } from '../bump/message.js';
 import { writebackFlags, writebackOptions } from '../writeback/flags.js';
+import type { ServerLockChoice } from '../writeback/server-lock.js';
 import { configBranch, configRemote, type Remote } from '../git/url.js';
 import type { Identity } from '../git/clone.js';
 import { ReviewErrors } from './errors.js';
@@ -40,6 +41,7 @@ export interface ReviewConfig {
   historyDepth: number;
   sourceRepo?: string;
   lockFile?: string;
+  serverLock?: ServerLockChoice;
 }
 
 /** the shared part of the configuration; problems are pushed, as the command checks its own flags too */
@@ -52,7 +54,7 @@ export async function reviewConfig(ctx: CommandContext, values: Values, problems
   else if (root) out.name = reviewName(e, root, problems);
   out.remote = configRemote(str(values, 'repo'), env, ctx.cwd, problems, errors);
   out.branch = configBranch(str(values, 'branch'), env, problems);
-  // --skip-ci, --max-attempts, --timeout, --history-depth, --source-repo, the author, --lock-file: as bump resolves them
+  // --skip-ci, --max-attempts, --timeout, --history-depth, --source-repo, the author, --lock-file, --server-lock: as bump resolves them
   Object.assign(out, await writebackFlags(ctx, values, problems));
   return out;
 }
@@ -101,6 +103,7 @@ export async function runReview(ctx: CommandContext, values: Values, cfg: Review
     sourceRepo: cfg.sourceRepo,
     maxAttempts: cfg.maxAttempts,
     lockFile: cfg.lockFile,
+    serverLock: cfg.serverLock,
     deadline: Date.now() + cfg.timeoutS * 1000,
     historyDepth: cfg.historyDepth,
     workdir: workdir ? resolve(ctx.cwd, workdir) : undefined,

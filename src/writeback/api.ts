@@ -359,7 +359,7 @@ interface ApiTiming {
   clone: number;
   /** per attempt: re-read (fetch), plan, the commit request (push), and the wait after a refusal (backoff) */
   attempts: Array<{ fetch?: number; plan: number; commit: number; push: number; result: 'ok' | 'race' | 'error'; backoff?: number }>;
-  /** waiting for --lock-file */
+  /** waiting for --lock-file and the server's lock */
   wait?: number;
   /** HTTP requests made to GitLab, and their summed time */
   requests: number;
@@ -424,14 +424,14 @@ export async function bumpViaApi(cfg: BumpConfig, backoffMs: (attempt: number, w
     await guard.history.moved(t.head);
     log.info(`config repo ${where} at ${t.head.slice(0, 12)} (through the GitLab API)`);
     timing.clone = lap();
-    // --lock-file: the turn starts after the first read (a few requests; the git path takes its turn before its clone,
-    // src/bump/bump.ts), so a wait for the other writers on this host is followed by a look at the branch, which one
-    // of them may have moved
-    if (cfg.lockFile && !cfg.dryRun) {
+    // --lock-file and the server's lock (src/writeback/lock.ts): the turn starts after the first read (a few requests;
+    // the git path takes its turn before its clone, src/bump/bump.ts), so a wait for the other writers is followed by
+    // a look at the branch, which one of them may have moved
+    if (!cfg.dryRun) {
       lap();
-      lock = await writebackLock(cfg, timing);
+      lock = await writebackLock(cfg, timing, { apiToken: conn.token });
       lap();
-      if (lock.waited) {
+      if (lock?.waited) {
         const now = await gl.branchHead(project, cfg.branch);
         if (!now) throw branchGone(cfg.branch, project);
         if (now !== t.head) {
@@ -485,7 +485,7 @@ export async function bumpViaApi(cfg: BumpConfig, backoffMs: (attempt: number, w
       // together took 0.5-0.9 s, a later one 25-60 ms; in units of the first, the losers slept 1-2 s per attempt)
       window = Math.min(window, attempt === 1 ? 2 * tm.push : Date.now() - attemptStart);
       if (status === 400 && attempt < cfg.maxAttempts && Date.now() + window <= cfg.deadline) {
-        // holding --lock-file: no wait (this host's writers wait for us; see src/bump/bump.ts)
+        // holding the write-back lock: no wait (the other writers wait for us; see src/bump/bump.ts)
         const wait = lock ? 0 : Math.min(backoffMs(attempt, window), Math.max(0, cfg.deadline - Date.now() - window));
         log.debug(`commit refused (${refused.message}); reading ${cfg.branch} again${wait ? ` in ${wait} ms` : ''}`);
         lap();
@@ -574,7 +574,7 @@ export async function bumpViaApi(cfg: BumpConfig, backoffMs: (attempt: number, w
       fetchMs = reread + lap();
     }
   } finally {
-    lock?.release();
+    await lock?.release();
     await guard?.close();
     tree?.close();
     gl.close();

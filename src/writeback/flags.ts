@@ -2,7 +2,7 @@
  * The flags every command that writes back through bump's loop shares (bump, review up/down), resolved and
  * checked in one place: `--skip-ci`, `--max-attempts`, `--timeout`, `--history-depth`, `--source-repo` (or
  * CI_PROJECT_DIR, for the stale guard's ancestry check), the commit author (`--author-*`, else the GitLab
- * user of the pipeline) and `--lock-file`. Problems are pushed, so that a command reports all of its own at once (exit 2).
+ * user of the pipeline), `--lock-file` and `--server-lock`. Problems are pushed, so that a command reports all of its own at once (exit 2).
  */
 import { readdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -11,6 +11,7 @@ import { intFlag } from '../core/flags.js';
 import type { SkipCi } from '../bump/message.js';
 import type { Identity } from '../git/clone.js';
 import { isGitRepo, setAncestryEnv } from '../git/ancestry.js';
+import { SERVER_LOCK_CHOICES, type ServerLockChoice } from './server-lock.js';
 
 /** the declarations of those flags, for the commands' specs (the same text in bump's and review's --help) */
 export const writebackOptions: Record<string, OptionSpec> = {
@@ -22,6 +23,7 @@ export const writebackOptions: Record<string, OptionSpec> = {
   timeout: { type: 'string', value: 'SECONDS', description: 'time limit for the whole write-back', default: '300' },
   'history-depth': { type: 'string', value: 'N', description: 'how many commits back the stale guard looks for the last write of an image', default: '200' },
   'lock-file': { type: 'string', value: 'PATH', description: 'writers on one host take turns through this lock file (git: clone to push; API: read to commit) instead of racing for the branch', env: ['GITOPS_LOCK_FILE'] },
+  'server-lock': { type: 'string', value: 'auto|off', description: "every writer of the branch takes turns through a lock on the config repo's server (GitLab's Git LFS locks API; auto: when the server offers it, else race) or races (off)", default: 'auto', env: ['GITOPS_SERVER_LOCK'] },
 };
 
 export interface WritebackFlags {
@@ -33,6 +35,15 @@ export interface WritebackFlags {
   author: Identity;
   /** --lock-file: an absolute path in an existing directory (src/writeback/lock.ts) */
   lockFile?: string;
+  /** --server-lock (src/writeback/server-lock.ts) */
+  serverLock: ServerLockChoice;
+}
+
+/** --server-lock (GITOPS_SERVER_LOCK): auto (default) or off */
+export function serverLockFlag(ctx: CommandContext, values: Values, problems: string[]): ServerLockChoice {
+  const raw = (str(values, 'server-lock') ?? (ctx.env.GITOPS_SERVER_LOCK?.trim() || 'auto')) as ServerLockChoice;
+  if (!SERVER_LOCK_CHOICES.includes(raw)) problems.push(`--server-lock must be ${SERVER_LOCK_CHOICES.join(' or ')} (got ${JSON.stringify(raw)})`);
+  return raw;
 }
 
 /** --lock-file (GITOPS_LOCK_FILE), resolved against the working directory; its directory must exist */
@@ -84,5 +95,5 @@ export async function writebackFlags(ctx: CommandContext, values: Values, proble
     email: str(values, 'author-email') || env.GITLAB_USER_EMAIL || 'gitops-ci@noreply.invalid',
   };
   if (/[<>\n]/.test(author.name) || /[<>\s]/.test(author.email)) problems.push('--author-name/--author-email must not contain <, > or line breaks');
-  return { skipCi, maxAttempts, timeoutS, historyDepth, sourceRepo, author, lockFile: lockFileFlag(ctx, values, problems) };
+  return { skipCi, maxAttempts, timeoutS, historyDepth, sourceRepo, author, lockFile: lockFileFlag(ctx, values, problems), serverLock: serverLockFlag(ctx, values, problems) };
 }

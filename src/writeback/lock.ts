@@ -30,11 +30,13 @@ import { fail } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { BumpConfig } from '../bump/bump.js';
 import { WritebackErrors } from './errors.js';
+import { acquireServerLock } from './server-lock.js';
 
 export interface HeldLock {
   /** ms spent waiting for it (0: free at the first look; a lock broken as stale counts as a wait) */
   waited: number;
-  release(): void;
+  /** a lock file is removed at once; a lock on the server (src/writeback/server-lock.ts) by a request */
+  release(): void | Promise<void>;
 }
 
 const POLL_MS = 20;
@@ -143,9 +145,31 @@ export async function acquireLock(path: string, o: { deadline: number; staleAfte
   }
 }
 
-/** --lock-file: wait for the other writers on this host, until the deadline; the wait goes into the timing line */
-export async function writebackLock(cfg: BumpConfig, timing: { wait?: number }): Promise<HeldLock> {
-  const lock = await acquireLock(cfg.lockFile!, { deadline: cfg.deadline, staleAfterMs: Math.max(60_000, cfg.deadline - Date.now()), log: cfg.log, what: `${cfg.branch} of ${cfg.remote.display}` });
-  timing.wait = lock.waited;
-  return lock;
+/**
+ * The write-back's turn: --lock-file (the writers of this host), then the server's lock (--server-lock auto: every
+ * writer of the branch, src/writeback/server-lock.ts). Undefined when neither is held (no --lock-file, and the server
+ * offers no lock): the writer races. The wait goes into the timing line.
+ */
+export async function writebackLock(cfg: BumpConfig, timing: { wait?: number }, o: { apiToken?: string } = {}): Promise<HeldLock | undefined> {
+  const held: HeldLock[] = [];
+  const what = `${cfg.branch} of ${cfg.remote.display}`;
+  if (cfg.lockFile) held.push(await acquireLock(cfg.lockFile, { deadline: cfg.deadline, staleAfterMs: Math.max(60_000, cfg.deadline - Date.now()), log: cfg.log, what }));
+  if (cfg.serverLock !== 'off') {
+    try {
+      const s = await acquireServerLock({ remote: cfg.remote, env: cfg.env, branch: cfg.branch, deadline: cfg.deadline, log: cfg.log, what, apiToken: o.apiToken });
+      if (s) held.push(s);
+    } catch (e) {
+      for (const h of held) await h.release();
+      throw e;
+    }
+  }
+  if (!held.length) return undefined;
+  const waited = held.reduce((a, h) => a + h.waited, 0);
+  timing.wait = waited;
+  return {
+    waited,
+    release: async () => {
+      for (const h of [...held].reverse()) await h.release();
+    },
+  };
 }

@@ -1,6 +1,7 @@
 /**
  * 20 `gitops-ci bump` processes at once, each setting a different image on the same branch of the same
- * overlay: every one lands, as its own commit, none lost, no force push.
+ * overlay: every one lands, as its own commit, none lost, no force push. They race (--server-lock off): the loop
+ * that keeps a write correct without any lock (taking turns through the server's lock: test/bump/server-lock.test.ts).
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
@@ -21,7 +22,7 @@ it('20 concurrent bumps of different images on one branch: 20 commits, all 20 im
   const results = await Promise.all(
     Array.from({ length: N }, (_, i) =>
       runCli(['bump', '--repo', r.url, '--branch', 'main', '--dir', PROD, '--image', `registry.example.com/team/svc-${String(i).padStart(2, '0')}:build-${i}`], {
-        env: jobEnv(srv, { CI_PROJECT_PATH: `team/svc-${i}`, CI_PIPELINE_ID: String(5000 + i), CI_COMMIT_SHA: String(i).padStart(40, 'a') }),
+        env: jobEnv(srv, { GITOPS_SERVER_LOCK: 'off', CI_PROJECT_PATH: `team/svc-${i}`, CI_PIPELINE_ID: String(5000 + i), CI_COMMIT_SHA: String(i).padStart(40, 'a') }),
         timeoutMs: 170_000,
       }),
     ),

@@ -1,0 +1,247 @@
+/**
+ * `--server-lock auto` (the default): writers of one config repo branch take turns through a lock on the config
+ * repo's own server instead of racing for the branch, wherever they run (several projects, several runners).
+ *
+ * The lock is the Git LFS File Locking API, which GitLab serves beside every repository (Free and up, where LFS is
+ * on: the default on gitlab.com and self-managed): `POST <repo>.git/info/lfs/locks {path}` creates a lock on a path
+ * for the token's user, atomically (a unique index per project and path), and answers 409 with the holder's lock
+ * while another one holds it, whoever that is; `POST …/locks/:id/unlock` releases it (its owner, or a Maintainer with
+ * force). The path locked is `.gitops-ci/write-back/<branch>`, which no commit ever holds: GitLab's push check of LFS
+ * locks (a changed path locked by another user is refused) never meets it.
+ * Sources: https://github.com/git-lfs/git-lfs/blob/main/docs/api/locking.md (the API),
+ * https://docs.gitlab.com/user/project/file_lock/ (GitLab, every tier), GitLab's Lfs::LockFileService and
+ * Lfs::UnlockFileService (the 409 and who may unlock); the project's contract: test/contracts/git-lfs-locks.json.
+ *
+ * Why: N writers racing for one branch pay in refused pushes, fetches and backoff (bench/bump: 1.6-4.0x the same N in
+ * a row through git, 1.1-1.7x through the API); N writers taking turns cost about the N in a row. A GitLab
+ * resource_group orders one project's jobs only, --lock-file the writers of one host only; the config repo's server
+ * is the one thing every writer of the branch shares.
+ *
+ * The lock is an optimisation, never what keeps a write correct (a push is never forced; an API commit carries
+ * last_commit_id), so every failure of it falls back to the race, which is correct, and never fails a deploy:
+ *   - not offered (an ssh or local remote, no token, LFS off: 403/404/501, any other answer, a network error):
+ *     one info line, then the race;
+ *   - held by one writer for longer than the lease (GITOPS_SERVER_LOCK_LEASE_S, default 60 s: a holder killed
+ *     without releasing it): broken (force unlock; a token that may not break another user's lock goes on without it);
+ *   - waited for until half the command's time is gone (at most 30 s before its deadline): the writer goes on
+ *     without it, so that a stuck lock costs a race, not a timeout.
+ * The holder releases it as soon as its push (or API commit) ends, whatever the outcome, and on cancel.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import { rootCertificates } from 'node:tls';
+import { existsSync, readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { atCancel } from '../core/cleanup.js';
+import { tuning } from '../core/flags.js';
+import { KEEP_ALIVE, readBody, readErrorText, watchDeadline } from '../core/http.js';
+import type { Logger } from '../core/log.js';
+import { addSecret } from '../core/mask.js';
+import { httpCredentials, type Credentials } from '../git/session.js';
+import type { Remote } from '../git/url.js';
+import type { HeldLock } from './lock.js';
+
+export type ServerLockChoice = 'auto' | 'off';
+export const SERVER_LOCK_CHOICES: readonly ServerLockChoice[] = ['auto', 'off'];
+
+/** the lock's path in the repo: no commit ever holds it */
+export const lockPath = (branch: string) => `.gitops-ci/write-back/${branch}`;
+
+/** the locks API of a git https remote, as git-lfs finds it (server discovery: the remote + `.git/info/lfs`) */
+export function locksUrl(remoteUrl: string): string {
+  const base = remoteUrl.replace(/\/+$/, '');
+  return `${base.endsWith('.git') ? base : `${base}.git`}/info/lfs/locks`;
+}
+
+interface Answer {
+  status: number;
+  body: { lock?: { id?: unknown; path?: unknown; owner?: { name?: unknown } }; message?: unknown };
+}
+
+const REQUEST_MS = 10_000;
+const CONTENT_TYPE = 'application/vnd.git-lfs+json';
+
+function tlsCa(env: NodeJS.ProcessEnv): string[] | undefined {
+  // the CA git is told of (GIT_SSL_CAINFO), else the one GitLab Runner gives the job for its GitLab; Node adds
+  // NODE_EXTRA_CA_CERTS itself
+  for (const f of [env.GIT_SSL_CAINFO, env.CI_SERVER_TLS_CA_FILE]) {
+    if (f && existsSync(f)) {
+      try {
+        return [...rootCertificates, readFileSync(f, 'utf8')];
+      } catch {
+        /* unreadable: the default CAs */
+      }
+    }
+  }
+  return undefined;
+}
+
+/** one client of one locks URL: basic auth, keep-alive (a waiter asks again and again), bounded answers */
+function client(url: string, creds: Credentials, env: NodeJS.ProcessEnv) {
+  const u = new URL(url);
+  const secure = u.protocol === 'https:';
+  const agent = secure ? new https.Agent({ ...KEEP_ALIVE, ca: tlsCa(env) }) : new http.Agent(KEEP_ALIVE);
+  const auth = `Basic ${Buffer.from(`${creds.user}:${creds.password}`).toString('base64')}`;
+  addSecret(creds.password, { users: [creds.user] });
+  const request = (suffix: string, body: unknown, deadline: number): Promise<Answer> =>
+    new Promise<Answer>((resolve, reject) => {
+      const text = JSON.stringify(body);
+      const req = (secure ? https : http).request(
+        `${url}${suffix}`,
+        { method: 'POST', agent, headers: { Accept: CONTENT_TYPE, 'Content-Type': CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text), Authorization: auth } },
+        (res) => {
+          const status = res.statusCode ?? 0;
+          const read = status >= 200 && status < 300 ? readBody(res, 1024 * 1024).then((b) => b.toString('utf8')) : status === 409 ? readBody(res, 1024 * 1024).then((b) => b.toString('utf8')) : readErrorText(res, 4096);
+          read.then(
+            (t) => {
+              dl.clear();
+              let parsed: Answer['body'] = {};
+              try {
+                const j = JSON.parse(t) as unknown;
+                if (j && typeof j === 'object' && !Array.isArray(j)) parsed = j as Answer['body'];
+              } catch {
+                /* not JSON: the status says enough */
+              }
+              resolve({ status, body: parsed });
+            },
+            (e) => {
+              dl.clear();
+              reject(e);
+            },
+          );
+        },
+      );
+      const dl = watchDeadline(req, Math.max(1, Math.min(REQUEST_MS, deadline - Date.now())), 'the lock request');
+      req.on('error', (e) => {
+        dl.clear();
+        reject(dl.expired ? dl.error : e);
+      });
+      req.end(text);
+    });
+  return { request, close: () => agent.destroy() };
+}
+
+/** the server's message of an answer, short, for a log line (the logger masks it) */
+function said(a: Answer): string {
+  const m = typeof a.body.message === 'string' ? a.body.message.replace(/\s+/g, ' ').slice(0, 200) : '';
+  return `HTTP ${a.status}${m ? `: ${m}` : ''}`;
+}
+
+export interface ServerLockOptions {
+  remote: Remote;
+  env: NodeJS.ProcessEnv;
+  branch: string;
+  /** the command's deadline (Date.now() ms) */
+  deadline: number;
+  log: Logger;
+  /** e.g. `main of https://gitlab.example.com/group/config.git`, for the log */
+  what: string;
+  /** --via api: the API token, which takes the lock when the config repo has no credentials of its own (GitLab takes a
+   *  token as the password of any user name over HTTPS: https://docs.gitlab.com/user/profile/personal_access_tokens/) */
+  apiToken?: string;
+}
+
+/**
+ * Take the server's write-back lock for `branch`, waiting while another writer holds it. Undefined when the server
+ * offers none or the wait ends without it (see the rules above): the caller then races, as without a lock.
+ */
+export async function acquireServerLock(o: ServerLockOptions): Promise<HeldLock | undefined> {
+  const { log } = o;
+  if (o.remote.kind !== 'http') {
+    log.debug(`no server lock for ${o.what}: the config repo is ${o.remote.kind === 'ssh' ? 'an ssh URL' : 'a local path'} (the Git LFS locks API is HTTPS)`);
+    return undefined;
+  }
+  // the config repo's own credentials when given (in the URL, GITOPS_GIT_TOKEN); else, through the API, the API token
+  // (the writer's identity there); CI_JOB_TOKEN last: GitLab lets it create locks only where job tokens may push
+  const explicit = o.remote.password || o.env.GITOPS_GIT_TOKEN;
+  const creds: Credentials | undefined = !explicit && o.apiToken ? { user: 'oauth2', password: o.apiToken, source: 'the API token' } : httpCredentials(o.remote, o.env);
+  if (!creds) {
+    log.debug(`no server lock for ${o.what}: no token for ${o.remote.host}`);
+    return undefined;
+  }
+  const url = locksUrl(o.remote.url);
+  const c = client(url, creds, o.env);
+  const path = lockPath(o.branch);
+  const ref = { name: `refs/heads/${o.branch}` };
+  const leaseMs = (tuning(o.env, 'GITOPS_SERVER_LOCK_LEASE_S') ?? 60) * 1000;
+  const t0 = Date.now();
+  const giveUpAt = o.deadline - Math.min(30_000, (o.deadline - t0) / 2);
+  // per lock seen held: when we first saw it
+  const seen = new Map<string, number>();
+  // how long one holder keeps it (the time between two holders seen), what the pause between two looks follows
+  let turnMs: number | undefined;
+  let lastChange = t0;
+  let lastId: string | undefined;
+  let told = false;
+  const fallBack = (why: string, level: 'info' | 'warn' = 'info') => {
+    c.close();
+    log[level](`${why}: racing for ${o.what} without a lock (correct, only slower under contention)`);
+    return undefined;
+  };
+  for (let looks = 0; ; looks++) {
+    let a: Answer;
+    try {
+      a = await c.request('', { path, ref }, o.deadline);
+    } catch (e) {
+      return fallBack(`the write-back lock at ${url} could not be asked for (${(e as Error).message})`);
+    }
+    const lock = a.body.lock;
+    const id = lock && (typeof lock.id === 'string' || typeof lock.id === 'number') ? String(lock.id) : undefined;
+    if (a.status === 201 && id) {
+      const waited = looks ? Math.max(1, Date.now() - t0) : 0;
+      if (waited) log.info(`took the server's write-back lock for ${o.what} after ${waited} ms`);
+      else log.debug(`took the server's write-back lock for ${o.what} (lock ${id})`);
+      let released: Promise<void> | undefined;
+      const release = (): Promise<void> =>
+        (released ??= (async () => {
+          unregister();
+          try {
+            const r = await c.request(`/${encodeURIComponent(id)}/unlock`, { force: false, ref }, Date.now() + 5_000);
+            // 404: gone already (broken as stale by a waiter)
+            if (r.status !== 200 && r.status !== 404) log.warn(`the server's write-back lock for ${o.what} was not released (${said(r)}); the next writer breaks it after ${leaseMs / 1000} s`);
+          } catch (e) {
+            log.warn(`the server's write-back lock for ${o.what} was not released (${(e as Error).message}); the next writer breaks it after ${leaseMs / 1000} s`);
+          } finally {
+            c.close();
+          }
+        })());
+      const unregister = atCancel(release);
+      return { waited, release };
+    }
+    if (a.status !== 409 || !id) {
+      return fallBack(`the config repo's server offers no write-back lock (Git LFS locks at ${url}: ${said(a)})`);
+    }
+    const now = Date.now();
+    if (!seen.has(id)) {
+      seen.set(id, now);
+      // another holder than at the last look: one turn went by
+      if (lastId !== undefined) turnMs = turnMs === undefined ? now - lastChange : Math.round(0.7 * turnMs + 0.3 * (now - lastChange));
+      lastChange = now;
+      lastId = id;
+    }
+    if (now - seen.get(id)! > leaseMs) {
+      // held by one writer for longer than any write-back takes: its holder is gone (killed without releasing it)
+      const owner = typeof lock?.owner?.name === 'string' ? ` (held by ${lock.owner.name})` : '';
+      log.warn(`the server's write-back lock for ${o.what}${owner} has been held for over ${leaseMs / 1000} s: breaking it`);
+      let r: Answer | undefined;
+      try {
+        r = await c.request(`/${encodeURIComponent(id)}/unlock`, { force: true, ref }, o.deadline);
+      } catch {
+        /* r stays undefined */
+      }
+      if (!r || (r.status !== 200 && r.status !== 404)) return fallBack(`the stale write-back lock could not be broken (${r ? said(r) : 'no answer'}; a Maintainer may break another user's lock)`, 'warn');
+      seen.delete(id);
+      continue;
+    }
+    if (!told) {
+      told = true;
+      log.info(`another writer holds the server's write-back lock for ${o.what}: waiting for its turn`);
+    }
+    // a look every third of a turn (a turn unknown yet: from 50 ms, doubling), 50 ms to 1 s, with jitter: the writers
+    // waiting spread their looks, and the first look after a release comes within a fraction of a turn
+    const base = turnMs !== undefined ? turnMs / 3 : 50 * 2 ** Math.min(looks, 4);
+    const pause = Math.round(Math.min(1000, Math.max(50, base)) * (0.5 + Math.random()));
+    if (Date.now() + pause > giveUpAt) return fallBack(`waited ${Math.round((Date.now() - t0) / 1000)} s for the server's write-back lock (half this command's time)`, 'warn');
+    await sleep(pause);
+  }
+}
