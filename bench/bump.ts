@@ -9,13 +9,15 @@
  * plus ours against a small repo (the seed layout alone: cost must not follow the repo), and N bumps of N
  * images, N = 5, 12, 20, on the small and the big repo: one after another on one branch, all at once on one
  * branch (issue #12: at once must cost no more than in a row), and all at once on N branches of their own
- * (no race: what running at once gains on this machine at all), and all at once on one branch taking turns
- * through one --lock-file (writers sharing a host: src/writeback/lock.ts), with how much two processes at once
- * cost here against one, and the trace of where the 20 concurrent writers' time went (bench/contention.ts).
+ * (no race: what running at once gains on this machine at all); all at once on one branch with the defaults, every
+ * writer taking turns through the server's write-back lock (src/writeback/server-lock.ts: the Git LFS locks API the
+ * test git server serves as GitLab does), the same racing without it (--server-lock off), and taking turns through
+ * one --lock-file instead (writers sharing a host: src/writeback/lock.ts); with how much two processes at once cost
+ * here against one, and the trace of where the 20 racing writers' time went (bench/contention.ts).
  *
  * and the write-back through GitLab's commits API (bump --via api, issue 20), side by side with the same floor: one
- * bump on the big repo, and N racing bumps through the API against the same N one after another (and taking turns
- * through one --lock-file). The API is the
+ * bump on the big repo, and N bumps at once through the API against the same N one after another (with the server's
+ * lock, racing, and through one --lock-file). The API is the
  * GitLab double (test/doubles/gitlab) in front of the same git server: its git plumbing runs in this process, so
  * the server side of these rows is the double's, not Gitaly's.
  *
@@ -200,6 +202,8 @@ const NS = process.env.BENCH_NS ? process.env.BENCH_NS.split(',').map(Number) : 
 const capacity = await parallelCapacity();
 const loadBefore = loadavg()[0]!;
 const concRows: string[][] = [];
+/** per writer of the concurrent rounds: ms waited for the server's lock */
+const lockTurns: number[] = [];
 let trace: Record<string, number> | undefined;
 let traceRound: Round | undefined;
 for (const [label, repo] of ONLY_API ? [] : ([['small', small], ['big', big]] as const)) {
@@ -208,29 +212,28 @@ for (const [label, repo] of ONLY_API ? [] : ([['small', small], ['big', big]] as
     const seqBranch = await freshRound(repo, n, 'sequential');
     const apartRound = await freshRound(repo, n, 'apart');
     const concBranch = await freshRound(repo, n, 'concurrent');
+    const racing = await freshRound(repo, n, 'racing');
     const locked = await freshRound(repo, n, 'locked');
-    const retries = concBranch.round.runs.map((r) => r.retries);
+    const mean = (r: Round) => (r.runs.reduce((a, x) => a + x.retries, 0) / n).toFixed(2);
     concRows.push([
       label,
       String(n),
       load.toFixed(2),
-      `${seqBranch.landed}/${apartRound.landed}/${concBranch.landed}`,
+      `${seqBranch.landed}/${apartRound.landed}/${concBranch.landed}/${racing.landed}/${locked.landed}`,
       ms(seqBranch.round.wall),
       ms(apartRound.round.wall),
-      ms(concBranch.round.wall),
       `${(apartRound.round.wall / seqBranch.round.wall).toFixed(2)}`,
+      ms(concBranch.round.wall),
       `${(concBranch.round.wall / seqBranch.round.wall).toFixed(2)}`,
-      `${(concBranch.round.wall / apartRound.round.wall).toFixed(2)}`,
+      ms(racing.round.wall),
+      `${(racing.round.wall / seqBranch.round.wall).toFixed(2)}`,
       ms(locked.round.wall),
       `${(locked.round.wall / seqBranch.round.wall).toFixed(2)}`,
-      `${locked.landed}`,
-      String(median(retries)),
-      String(Math.max(...retries)),
-      (retries.reduce((a, b) => a + b, 0) / n).toFixed(2),
+      `${mean(concBranch.round)} / ${mean(racing.round)}`,
     ]);
     if (label === 'big' && n === NS[NS.length - 1]) {
-      trace = phases(concBranch.round);
-      traceRound = concBranch.round;
+      trace = phases(racing.round);
+      traceRound = racing.round;
     }
   }
 }
@@ -239,7 +242,11 @@ for (const [label, repo] of ONLY_API ? [] : ([['small', small], ['big', big]] as
  * reset `main` of the repo to its built state, run n bumps, and count the images that landed. `apart`: on
  * n branches of their own, made at the same commit for the round and removed after it.
  */
-async function freshRound(repo: { url: string; path: string }, n: number, mode: 'sequential' | 'concurrent' | 'apart' | 'locked', env: NodeJS.ProcessEnv = cliEnv): Promise<{ round: Round; landed: number }> {
+async function freshRound(repo: { url: string; path: string }, n: number, mode: 'sequential' | 'concurrent' | 'racing' | 'apart' | 'locked', env: NodeJS.ProcessEnv = cliEnv): Promise<{ round: Round; landed: number }> {
+  // concurrent: the default, every writer taking turns through the server's lock (the Git LFS locks API the test git
+  // server serves as GitLab does); every other mode without it: sequential and apart have no one to take turns with
+  // (the lock's two requests left out of the baseline), racing is the race itself, locked the --lock-file alone
+  if (mode !== 'concurrent') env = { ...env, GITOPS_SERVER_LOCK: 'off' };
   const start = base.get(repo.path)!;
   run('git', ['-C', repo.path, 'update-ref', 'refs/heads/main', start]);
   const tag = `${mode[0]}${++tagSeq}`;
@@ -256,6 +263,7 @@ async function freshRound(repo: { url: string; path: string }, n: number, mode: 
   }
   // locked: N at once taking turns through one --lock-file (GITOPS_LOCK_FILE, as a job sets it), as writers sharing a host do
   const round = mode === 'sequential' ? await sequential(env, repo.url, n, tag) : await concurrent(mode === 'locked' ? { ...env, GITOPS_LOCK_FILE: lockFile } : env, repo.url, n, tag);
+  if (mode === 'concurrent') lockTurns.push(...round.runs.map((r) => r.timing?.wait ?? 0));
   const tip = spawnSync('git', ['-C', repo.path, 'show', `main:${OVERLAY}/kustomization.yaml`]).stdout.toString();
   const commits = Number(spawnSync('git', ['-C', repo.path, 'rev-list', '--count', `${start}..main`]).stdout.toString().trim());
   const inFile = Array.from({ length: n }, (_, i) => new RegExp(`newTag: ["']?${tag}-${i}["']?$`, 'm').test(tip)).filter(Boolean).length;
@@ -271,13 +279,32 @@ for (const [label, repo] of [['small', small], ['big', big]] as const) {
   for (const n of NS) {
     const load = loadavg()[0]!;
     const seqRound = await freshRound(repo, n, 'sequential', apiEnv);
-    const before = gl.requests.length;
+    const b1 = gl.requests.length;
+    const l1 = srv.requests.length;
     const concRound = await freshRound(repo, n, 'concurrent', apiEnv);
-    const served = gl.requests.slice(before);
+    const served = gl.requests.slice(b1);
+    const lockReq = srv.requests.slice(l1).filter((q) => q.status !== undefined).length;
+    const b2 = gl.requests.length;
+    const raceRound = await freshRound(repo, n, 'racing', apiEnv);
+    const servedRace = gl.requests.slice(b2);
     const lockedRound = await freshRound(repo, n, 'locked', apiEnv);
-    const refused = served.filter((x) => x.method === 'POST' && x.status === 400).length;
-    const retries = concRound.round.runs.map((r) => r.retries);
-    apiRows.push([label, String(n), load.toFixed(2), `${seqRound.landed}/${concRound.landed}`, ms(seqRound.round.wall), ms(concRound.round.wall), `${(concRound.round.wall / seqRound.round.wall).toFixed(2)}`, ms(lockedRound.round.wall), `${(lockedRound.round.wall / seqRound.round.wall).toFixed(2)}`, String(lockedRound.landed), String(median(retries)), String(Math.max(...retries)), String(refused), (served.length / n).toFixed(1), `${ms(cpuOf(seqRound.round))} / ${ms(cpuOf(concRound.round))}`]);
+    const refused = (q: typeof served) => q.filter((x) => x.method === 'POST' && x.status === 400).length;
+    apiRows.push([
+      label,
+      String(n),
+      load.toFixed(2),
+      `${seqRound.landed}/${concRound.landed}/${raceRound.landed}/${lockedRound.landed}`,
+      ms(seqRound.round.wall),
+      ms(concRound.round.wall),
+      `${(concRound.round.wall / seqRound.round.wall).toFixed(2)}`,
+      ms(raceRound.round.wall),
+      `${(raceRound.round.wall / seqRound.round.wall).toFixed(2)}`,
+      ms(lockedRound.round.wall),
+      `${(lockedRound.round.wall / seqRound.round.wall).toFixed(2)}`,
+      `${refused(served)} / ${refused(servedRace)}`,
+      `${(served.length / n).toFixed(1)} + ${(lockReq / n).toFixed(1)} / ${(servedRace.length / n).toFixed(1)}`,
+      `${ms(cpuOf(seqRound.round))} / ${ms(cpuOf(concRound.round))} / ${ms(cpuOf(raceRound.round))}`,
+    ]);
   }
 }
 const apiMed = median(samples['gitops-ci bump --via api (GitLab commits API, no clone), big repo']!.t);
@@ -305,15 +332,16 @@ report(
       ['median', ms(apiMed), ms(median(apiOne.map((x) => x.cpu))), String(median(apiOne.map((x) => x.requests))), ms(median(apiOne.map((x) => x.clientMs))), ms(median(apiOne.map((x) => x.doubleMs)))],
     ]),
     '',
-    "N racing bumps through the API against the same N one after another (target at most 1.2x); locked = the same N at once taking turns through one --lock-file (writers sharing a host); refused = commits GitLab refused (a file changed since it was read), requests = the double's requests per writer in the concurrent round, client CPU = the N processes' CPU summed:",
-    table([['repo', 'N', 'load', 'landed seq/conc', 'sequential', 'concurrent', 'conc/seq', 'locked', 'locked/seq', 'landed locked', 'retries median', 'retries max', 'refused', 'requests/writer', 'client CPU seq / conc'], ...apiRows]),
+    "N bumps at once through the API against the same N one after another (target at most 1.2x): concurrent = the default, every writer taking turns through the server's write-back lock (--server-lock auto: the Git LFS locks API beside the repo, as GitLab serves it); racing = the same without it (--server-lock off); lock file = taking turns through one --lock-file (writers sharing a host); refused = commits GitLab refused (a file changed since it was read), requests/writer = the double's API requests (+ the locks API's) per writer, client CPU = the N processes' CPU summed:",
+    table([['repo', 'N', 'load', 'landed seq/conc/race/file', 'sequential', 'concurrent', 'conc/seq', 'racing', 'race/seq', 'lock file', 'file/seq', 'refused conc / race', 'requests/writer conc / race', 'client CPU seq / conc / race'], ...apiRows]),
     '',
-    `N gitops-ci bump processes, N different images, side by side on the same repo reset to the same commit: one after another on one branch (sequential), all at once on N branches of their own (apart: no race, what running at once gains on this machine at best), all at once on one branch (concurrent), and all at once on one branch taking turns through one --lock-file (locked: writers sharing a host; the lock is held through git from before the clone to the push, through the API from after the first read to the commit). load = 1-min load average before the row; retries = extra push attempts per writer in the concurrent round. Target: conc/seq at most 1.2x where apart/seq is below 1 (where running at once gains):`,
-    table([['repo', 'N', 'load', 'landed seq/apart/conc', 'sequential', 'apart', 'concurrent', 'apart/seq', 'conc/seq', 'conc/apart', 'locked', 'locked/seq', 'landed locked', 'retries median', 'retries max', 'retries mean'], ...concRows]),
+    `N gitops-ci bump processes, N different images, side by side on the same repo reset to the same commit: one after another on one branch (sequential), all at once on N branches of their own (apart: no race, what running at once gains on this machine at best), all at once on one branch with the defaults (concurrent: every writer takes turns through the server's write-back lock, from before its clone to its push), the same without the lock (racing, --server-lock off), and taking turns through one --lock-file instead (lock file: writers sharing a host). load = 1-min load average before the row; retries = extra push attempts per writer. Target: conc/seq at most 1.2x where apart/seq is below 1 (where running at once gains):`,
+    table([['repo', 'N', 'load', 'landed seq/apart/conc/race/file', 'sequential', 'apart', 'apart/seq', 'concurrent', 'conc/seq', 'racing', 'race/seq', 'lock file', 'file/seq', 'retries mean conc / race'], ...concRows]),
+    `waiting for the server's lock in the concurrent rounds (git and API), per writer: median ${ms(median(lockTurns))}, max ${ms(Math.max(0, ...lockTurns))}`,
     '',
     ...(trace
       ? [
-          `where the time of the ${traceRound!.runs.length} concurrent writers on the big repo went, summed over the ${traceRound!.runs.length} processes (bump --verbose "bump timing"):`,
+          `where the time of the ${traceRound!.runs.length} racing writers (--server-lock off) on the big repo went, summed over the ${traceRound!.runs.length} processes (bump --verbose "bump timing"):`,
           table([['phase', 'total', 'per writer', 'share'], ...Object.entries(trace).filter(([k]) => k !== 'processes' && k !== 'attempts').map(([k, v]) => [k, ms(v), ms(v / traceRound!.runs.length), `${((100 * v) / trace!.processes!).toFixed(0)}%`])]),
           `(${trace.attempts} attempts for ${traceRound!.runs.length} writers; sum of the processes' wall time ${ms(trace.processes!)}; wall of the round ${ms(traceRound!.wall)})`,
         ]

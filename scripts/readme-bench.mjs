@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 
 const sections = [
   ['set-image', 'Editing 1,000 overlays: one `gitops-ci set-image` call against a `sed -i` over the same files (the I/O floor) and one process per overlay (what a `kustomize edit` loop costs).'],
-  ['bump', (txt) => `Write-back to a config repo of 20,000 files and 10,000 commits over smart HTTP: ours against the seed's full clone and against git's own shallow sparse clone (the floor), and through GitLab's commits API (\`--via api\`; the GitLab double answers, in the bench's process); then N bumps of one branch all at once against the same N one after another, against N at once on N branches of their own, and N at once taking turns through one \`--lock-file\` (writers sharing a host; N = 5, 12, 20, small and big repo), and where the time of 20 racing writers goes. ${bumpGoals(txt)} Writers that share nothing but the branch still race; why, and what was tried, in [docs/commands/bump.md](docs/commands/bump.md#under-contention-issue-12).`],
+  ['bump', (txt) => `Write-back to a config repo of 20,000 files and 10,000 commits over smart HTTP: ours against the seed's full clone and against git's own shallow sparse clone (the floor), and through GitLab's commits API (\`--via api\`; the GitLab double answers, in the bench's process); then N bumps of one branch all at once against the same N one after another, against N at once on N branches of their own, N at once with the defaults (taking turns through the server's write-back lock, GitLab's Git LFS locks API), racing without it, and taking turns through one \`--lock-file\` (writers sharing a host; N = 5, 12, 20, small and big repo), and where the time of 20 racing writers goes. ${bumpGoals(txt)} How the server's lock works and when it is not used: [docs/commands/bump.md](docs/commands/bump.md#taking-turns-through-the-server---server-lock); why racing costs what it does, and what was tried: [Under contention](docs/commands/bump.md#under-contention-issue-12).`],
   ['latency', 'The same N bumps with a 50 ms round trip between the jobs and the git server (as to a GitLab over a WAN; a proxy holds each chunk 25 ms each way, this machine has no netem): much of a bump is then waiting, which N at once overlaps (apart/seq about 0.5), and the race for one branch still costs more than that gain (issue #12, not met).'],
   ['image', 'An unchanged rebuild with registry cache against the seed\'s `docker build --no-cache`, and promotion by `image copy` against `docker pull` + `tag` + `push`.'],
   ['argocd-wait', 'Time from Argo CD (the double) reaching Synced and Healthy on the commit to the waiting job\'s exit: the watch stream against polling.'],
@@ -38,17 +38,17 @@ function bumpGoals(txt) {
     const v = rows.map((r) => Number(r[col]));
     if (!v.length || v.some((x) => !Number.isFinite(x))) throw new Error(`bench/results/bump.txt: column ${col} is not all numbers`);
     const over = rows.filter((r) => Number(r[col]) > 1.2).map((r) => `${r.repo} N = ${r.N} ${fmt(Number(r[col]))}`);
-    return `${what} ${fmt(Math.min(...v))}–${fmt(Math.max(...v))} (${over.length === rows.length ? 'not met' : over.length ? `not met at ${over.join(', ')}` : 'met at every N'})`;
+    return `${what ? `${what} ` : ''}${fmt(Math.min(...v))}–${fmt(Math.max(...v))} (${over.length === rows.length ? 'not met' : over.length ? `not met at ${over.join(', ')}` : 'met at every N'})`;
   };
   const fmt = (x) => `${x.toFixed(2)}×`;
   const rounds = num(/ours\/floor on the big repo, round by round: ([\d. ]+) \(median ([\d.]+)x/);
   const api = num(/one bump on the big repo ([\d.]+ m?s), ([\d.]+)x the git floor/);
-  const apiRows = table('repo    N  load  landed seq/conc');
-  const gitRows = table('repo    N  load  landed seq/apart/conc');
+  const apiRows = table('repo    N  load  landed seq/conc/race/file');
+  const gitRows = table('repo    N  load  landed seq/apart/conc/race/file');
   const one = Number(rounds[2]);
   const apiOne = Number(api[2]);
   const rr = rounds[1].trim().split(/\s+/).map(Number);
-  return `Issue #20's goals, in this run: one bump at most 1.1× the floor, ${one <= 1.1 ? 'met' : 'not met'} (${fmt(one)}, round by round ${fmt(Math.min(...rr))}–${fmt(Math.max(...rr))}); one bump through the API at most 0.5× the floor, ${apiOne <= 0.5 ? 'met' : 'not met'} (${fmt(apiOne)}; the API is the double, so this is our client's cost plus a fast server's); N at once through the API at most 1.2× N in a row: ${say(apiRows, 'conc/seq', 'racing')}, ${say(apiRows, 'locked/seq', 'taking turns through `--lock-file`')}; N at once through git at most 1.2×: ${say(gitRows, 'conc/seq', 'racing')}, ${say(gitRows, 'locked/seq', 'taking turns')}.`;
+  return `Issue #20's goals, in this run: one bump at most 1.1× the floor, ${one <= 1.1 ? 'met' : 'not met'} (${fmt(one)}, round by round ${fmt(Math.min(...rr))}–${fmt(Math.max(...rr))}); one bump through the API at most 0.5× the floor, ${apiOne <= 0.5 ? 'met' : 'not met'} (${fmt(apiOne)}; the API is the double, so this is our client's cost plus a fast server's); N at once through the API at most 1.2× N in a row: with the defaults (taking turns through the server's lock) ${say(apiRows, 'conc/seq', '')}, racing (\`--server-lock off\`) ${say(apiRows, 'race/seq', '')}, through one \`--lock-file\` ${say(apiRows, 'file/seq', '')}; N at once through git at most 1.2×: with the defaults ${say(gitRows, 'conc/seq', '')}, racing ${say(gitRows, 'race/seq', '')}, through one \`--lock-file\` ${say(gitRows, 'file/seq', '')}.`;
 }
 
 const START = '<!-- bench:start -->';
