@@ -83,3 +83,8 @@ export function validateLfsResponse(r: { method: string; path: string; status: n
   if (!type) return [`${where}: status ${r.status} is not listed for ${key} (${Object.keys(c.endpoints[key]!.responses).join(', ')})`];
   return checkLfsType(r.response, type, where, c);
 }
+
+/** problems of every LFS answer in a git server's request log (`srv.requests`: the entries with a status) */
+export function lfsLogProblems(requests: readonly { method: string; path: string; status?: number; response?: unknown }[], c: LfsContract = lfsContract): string[] {
+  return requests.flatMap((r) => (r.status === undefined ? [] : validateLfsResponse({ method: r.method, path: r.path, status: r.status, response: r.response }, c)));
+}
