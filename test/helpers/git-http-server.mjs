@@ -22,8 +22,8 @@ const server = http.createServer((req, res) => {
   }
   const url = new URL(req.url ?? '/', 'http://x');
   if (lfs.matches(url)) {
-    // logged with the answer, which tests check against test/contracts/git-lfs-locks.json
-    void lfs.handle(req, res, url, user, readOnly.has(user)).then((r) => {
+    // logged with the answer (before it is sent), which tests check against test/contracts/git-lfs-locks.json
+    void lfs.handle(req, res, url, user, readOnly.has(user), (r) => {
       if (logFile) appendFileSync(logFile, JSON.stringify({ method: req.method, path: url.pathname, query: url.search, user, status: r.status, response: r.body }) + '\n');
     });
     return;

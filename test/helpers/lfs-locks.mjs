@@ -8,7 +8,10 @@
 //   - create, unlock and verify need push access (a user without it: 403 "Access forbidden"); a project with LFS
 //     off answers the same 403 to a user who can read it; LFS off on the whole server answers 501;
 //   - unlock: the lock's owner, or anyone with force: true who is a Maintainer; otherwise 403; an unknown id 404;
-//   - ids are strings of a serial number; locked_at is ISO 8601 in UTC; owner.name is the user's name.
+//   - ids are strings of a serial number; locked_at is ISO 8601 in UTC; owner.name is the user's name;
+//   - a list's ?path= and ?id= filter when given, even empty (Lfs::LocksFinderService: where(path: ''), none);
+//   - the 403 of an unlock without force names the owner by numeric user id ("GitLab User 2"), and the 501 is
+//     rendered as application/json (LfsRequest#require_lfs_enabled! names no content type).
 // Options (environment of the server process): GITOPS_TEST_LFS = on (default) | project-off | server-off;
 // GITOPS_TEST_LFS_DEVELOPERS = JSON array of users who may push but are not Maintainers (everyone else with
 // push access is one).
@@ -26,22 +29,31 @@ export function lfsLocks(root, env = process.env) {
   /** per repo: path -> lock */
   const locks = new Map();
   let serial = 0;
+  /** GitLab's numeric user ids, given in the order the server first sees each user */
+  const userIds = new Map();
+  const userId = (name) => {
+    if (!userIds.has(name)) userIds.set(name, userIds.size + 1);
+    return userIds.get(name);
+  };
   const entity = (l) => ({ path: l.path, id: String(l.id), locked_at: l.lockedAt, owner: { name: l.owner } });
 
   /** whether `url` is a locks route (then `handle` answers it) */
   const matches = (url) => ROUTE.test(decodeURIComponent(url.pathname));
-  /** answers a locks route; resolves to what was sent, for the request log */
-  async function handle(req, res, url, user, readOnly) {
+  /** answers a locks route; resolves to what was sent. `onAnswer` gets it before the client does (the request log:
+   * a test that reads the log once its fetch resolved finds the answer there) */
+  async function handle(req, res, url, user, readOnly, onAnswer = () => undefined) {
     const m = ROUTE.exec(decodeURIComponent(url.pathname));
     const [, repo, verify, unlockId] = m;
-    const send = (status, body) => {
+    userId(user);
+    const send = (status, body, contentType = CONTENT_TYPE) => {
       const text = JSON.stringify(body);
-      res.writeHead(status, { 'Content-Type': CONTENT_TYPE });
+      onAnswer({ status, body });
+      res.writeHead(status, { 'Content-Type': contentType });
       res.end(text);
       return { status, body };
     };
     const answer = async () => {
-      if (mode === 'server-off') return send(501, { message: 'Git LFS is not enabled on this GitLab server, contact your admin.', documentation_url: DOC });
+      if (mode === 'server-off') return send(501, { message: 'Git LFS is not enabled on this GitLab server, contact your admin.', documentation_url: DOC }, 'application/json; charset=utf-8');
       if (!existsSync(join(root, repo))) return send(404, { message: 'Not found.', documentation_url: DOC });
       const upload = req.method === 'POST';
       // LfsRequest#lfs_check_access!: list needs read access (everyone here), the rest push access; LFS off on the
@@ -66,8 +78,8 @@ export function lfsLocks(root, env = process.env) {
         let list = [...held.values()];
         const path = url.searchParams.get('path');
         const id = url.searchParams.get('id');
-        if (path) list = list.filter((l) => l.path === path);
-        if (id) list = list.filter((l) => String(l.id) === id);
+        if (path !== null) list = list.filter((l) => l.path === path);
+        if (id !== null) list = list.filter((l) => String(l.id) === id);
         return send(200, { locks: list.map(entity) });
       }
       if (req.method !== 'POST') return send(404, { message: 'Not found.', documentation_url: DOC });
@@ -84,7 +96,7 @@ export function lfsLocks(root, env = process.env) {
           return send(200, { lock: entity(lock) });
         }
         if (forced) return send(403, { message: 'You must have maintainer access to force delete a lock', documentation_url: DOC });
-        return send(403, { message: `${lock.path} is locked by GitLab User ${lock.owner}`, documentation_url: DOC });
+        return send(403, { message: `${lock.path} is locked by GitLab User ${userId(lock.owner)}`, documentation_url: DOC });
       }
       if (typeof body.path !== 'string' || !body.path) return send(500, { message: "Validation failed: Path can't be blank", documentation_url: DOC });
       const current = held.get(body.path);
