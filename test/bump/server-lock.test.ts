@@ -11,6 +11,7 @@ import { runCli, startCli } from '../helpers/cli.js';
 import { startGitServer, tmp, type GitServer } from '../helpers/services.js';
 import { startGitlabDouble, type GitlabDouble } from '../doubles/gitlab/server.js';
 import { gitlabContractRecorder } from '../gitlab/contract.js';
+import { lfsLogProblems } from '../helpers/lfs-contract.js';
 import { readImages } from '../../src/kustomize/edit.js';
 import { configRepo, headOf, IMAGE, installHook, jobEnv, leakForms, logOf, PROD, show } from './fixture.js';
 import { DIGEST, repoWithDigest } from '../promote/fixture.js';
@@ -27,6 +28,8 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   expect(recorder.violations).toEqual([]);
+  // every answer of the locks API these writers relied on, against test/contracts/git-lfs-locks.json
+  expect(lfsLogProblems(srv.requests)).toEqual([]);
   await gl?.stop();
   await srv?.stop();
 });
@@ -200,6 +203,7 @@ describe('where the server offers no lock, the writer races (one line says why),
           expect(x.stderr).toContain(`the config repo's server offers no write-back lock (Git LFS locks at ${r.url}/info/lfs/locks: ${why}): racing for main of ${r.url} without a lock`);
           for (const f of leakForms(off.password, [off.user])) expect(x.all).not.toContain(f);
         }
+        expect(lfsLogProblems(off.requests)).toEqual([]);
       } finally {
         await off.stop();
       }

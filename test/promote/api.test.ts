@@ -71,6 +71,7 @@ describe('promote --via api', () => {
     const res = await runCli(args(r.url, '--via', 'api', '--dry-run'), { env: env() });
     expect(res.code, res.all).toBe(0);
     expect(res.stdout).toContain(`digest: sha256:${'9a'.repeat(32)}`);
+    // a dry run takes no write-back lock either: not one request to the git host
     expect(srv.requests.slice(before), 'git requests during promote --via api').toEqual([]);
     const asked = gl.requests.slice(glBefore).map((q) => `${q.method} ${q.path.split('?')[0]}`);
     expect(asked.some((q) => /\/repository\/tree$/.test(q))).toBe(true);
@@ -96,7 +97,10 @@ describe('promote --via api', () => {
     expect(after).toContain(`digest: ${DIGEST}`);
     expect(after).not.toContain(newer);
     expect(messageOf(r.path)).toContain(`Gitops-Promoted-From-Commit: ${r.head}`);
-    expect(srv.requests.slice(before), 'git requests during promote --via api').toEqual([]);
+    // no git request: only the server's write-back lock (its locks API beside the repo: take it, give it back)
+    const seen = srv.requests.slice(before);
+    expect(seen.filter((q) => !q.path.includes('/info/lfs/locks')), 'git requests during promote --via api').toEqual([]);
+    expect(seen.map((q) => q.status)).toEqual([201, 200]);
   });
 
   it('--via push keeps git unless GITOPS_WRITE_VIA says otherwise; GITOPS_WRITE_VIA=api sends it through the API', async () => {
