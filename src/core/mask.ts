@@ -1,7 +1,7 @@
 /**
  * Secret masking. Every line the CLI prints passes through mask(). Secrets are registered where they
  * are read (environment, flags, files); each is masked raw, URL-encoded, JSON-escaped and base64-encoded (alone
- * and as `user:secret`, at every base64 alignment), and any `scheme://user:pass@` in a URL is masked too.
+ * and as `user:secret`, at every base64 alignment; base64url too), and any `scheme://user:pass@` in a URL is masked too.
  */
 const secrets = new Set<string>();
 const MASK = '[MASKED]';
@@ -28,6 +28,9 @@ export function addSecret(value: string | undefined | null, opts: { users?: stri
     forms.add(Buffer.from(`${u}:${value}`).toString('base64'));
     forms.add(encodeURIComponent(`${u}:${value}`));
   }
+  // base64url (RFC 4648 §5: JWT segments, some registries' and OAuth servers' tokens): the same bytes with - and _
+  // for + and /, unpadded; a form without those characters is already there
+  for (const f of [...forms]) if (/[+/=]/.test(f) && /^[A-Za-z0-9+/]+=*$/.test(f)) forms.add(f.replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, ''));
   for (const f of forms) if (f.length >= 4) secrets.add(f);
 }
 

@@ -24,6 +24,20 @@ describe('mask', () => {
     }
   });
 
+  it('masks the base64url forms too (a JWT segment, a token endpoint\'s answer), at any offset', () => {
+    const secret = 'glpat-~~>>??~~secret';
+    addSecret(secret, { users: ['gitlab-ci-token'] });
+    const url = (b: Buffer) => b.toString('base64url');
+    const texts = [url(Buffer.from(secret)), url(Buffer.from(`gitlab-ci-token:${secret}`)), ...['', 'a', 'ab', 'abc'].map((p) => `eyJ.${url(Buffer.from(`${p}${secret}-tail`))}.sig`)];
+    // not only base64 by another name: some hold - or _ where base64 has + or /
+    expect(texts.filter((t) => /[-_]/.test(t.replace(/^eyJ\.|\.sig$/g, ''))).length).toBe(6);
+    for (const t of texts) {
+      const m = mask(t);
+      expect(m, t).toContain('[MASKED]');
+      expect(m).not.toContain(url(Buffer.from(secret)).slice(2, 20));
+    }
+  });
+
   it('masks passwords in credentialed URLs it was never told about', () => {
     expect(mask('fatal: unable to access https://oauth2:abc123@gitlab.example/x.git')).toBe('fatal: unable to access https://oauth2:[MASKED]@gitlab.example/x.git');
     expect(redactUrl('https://u:p@h.example/a.git')).toBe('https://h.example/a.git');
