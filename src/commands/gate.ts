@@ -168,9 +168,14 @@ export async function run(ctx: CommandContext, { values, positionals }: ParsedAr
       });
     }
     if (mode === 'mr' && !pipelineSha) ctx.log.info(`judging !${mr.iid} at its current head ${mr.sha.slice(0, 12)} (no pipeline commit given: --sha)`);
+    // a merged MR, whichever way it was named, is judged as --commit judges the merge: approvals given after it
+    // merged prove nothing about what reached the branch (they used to count with --mr), and the settings are the
+    // target's as the MR found it
+    const merged = mode === 'commit' || mr.state === 'merged';
+    if (mode === 'mr' && merged) ctx.log.info(`!${mr.iid} is merged (${mr.mergedAt ?? 'time unknown'}): only approvals given before it merged count`);
     // settings the MR cannot change: the target branch's file (for a merged MR: the target as the MR found it)
-    const versions = mode === 'commit' ? await gl.mergeRequestVersions(project, mr.iid) : [];
-    const start = mode === 'commit' ? [...versions].sort((a, b) => b.id - a.id)[0]?.startCommitSha : undefined;
+    const versions = merged ? await gl.mergeRequestVersions(project, mr.iid) : [];
+    const start = merged ? [...versions].sort((a, b) => b.id - a.id)[0]?.startCommitSha : undefined;
     // read at a commit, never by the branch's bare name: GitLab resolves a bare ref as git does, a tag of that name
     // first, and a Developer may push a tag `main` that points at a settings file of their own
     // (https://gitlab.com/groups/gitlab-org/-/epics/11540); the branches API names the branch's own commit
@@ -191,7 +196,7 @@ export async function run(ctx: CommandContext, { values, positionals }: ParsedAr
     const eff = mergeSettings({ approvals: flagRequired, approvers: approvers.length ? approvers : undefined, allowAuthor: bool(values, 'allow-author') || undefined, committerCheck }, protectedSources);
     if ('missing' in eff) throw fail.usage(GitlabErrors.CONFIG, '--approvals N is required (or GITOPS_GATE_APPROVALS, or gate.approvals in the settings file)');
     for (const l of eff.sources) ctx.log.info(`protected setting: ${l}`);
-    const r = await checkMergeRequestApprovals(gl, { project, mr, required: eff.required, approverSets: eff.approverSets, allowAuthor: eff.allowAuthor, committerCheck: eff.committerCheck, beforeMerge: mode === 'commit', host });
+    const r = await checkMergeRequestApprovals(gl, { project, mr, required: eff.required, approverSets: eff.approverSets, allowAuthor: eff.allowAuthor, committerCheck: eff.committerCheck, beforeMerge: merged, host });
     const what = `!${r.mr.iid} ${JSON.stringify(r.mr.title)}`;
     const report = formatGateReport(r, what);
     if (r.lastPushAt) report.splice(1, 0, `  latest push that changed the diff: ${r.lastPushAt} (${r.mr.sha.slice(0, 12)}${r.keptBy ? `; later pushes ${r.keptBy.map((x) => x.slice(0, 12)).join(', ')} left the diff unchanged, approvals kept` : ''})`);

@@ -171,7 +171,7 @@ describe('gitops-ci gate (CLI against the double)', () => {
     expect(unknown.stderr).toContain('EGITLAB_UNKNOWN_APPROVER');
   });
 
-  it('--commit: passes for the merge of an MR approved before it merged; fails for one approved after; fails for a direct push', async () => {
+  it('--commit (and --mr of a merged MR): passes for the merge of an MR approved before it merged; fails for one approved after; fails for a direct push', async () => {
     const m = await mrByAlice();
     await approve(m.iid, 'bob');
     const merged = await fx.client().mergeMergeRequest(PROJECT, m.iid, { sha: m.sha });
@@ -187,6 +187,14 @@ describe('gitops-ci gate (CLI against the double)', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/was not approved as required before it merged/);
     expect(r.stderr).toMatch(/after the MR merged/);
+
+    // the same MR named by --mr: merged, so judged as the merge is: the late approval does not count either
+    const byIid = await gate(['--mr', String(late.iid), '--approvals', '1']);
+    expect(byIid.code, byIid.all).toBe(1);
+    expect(byIid.stderr).toContain(`!${late.iid} is merged`);
+    expect(byIid.stderr).toMatch(/after the MR merged/);
+    const early = await gate(['--mr', String(m.iid), '--approvals', '1']);
+    expect(early.code, early.all).toBe(0);
 
     const direct = fx.gl.hooks.push(PROJECT, 'main', { files: { 'hotfix.txt': 'pushed straight to main\n' } });
     const d = await gate(['--commit', direct, '--approvals', '1', '--branch', 'main']);
