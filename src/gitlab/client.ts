@@ -804,14 +804,18 @@ export function gitlabClient(cfg: GitlabConfig, opts: ClientOptions = {}): Gitla
       call('a user search', async () => {
         // GitLab's search matches usernames, names and public emails (every email for an administrator), and lists
         // UserBasic (with `email` for an administrator): keep only users whose email is exactly this one
-        const list = (await allPages('users by email', 'users', { search: email })).filter((u) => !userProblem(u)).slice(0, 20);
+        const list = (await allPages('users by email', 'users', { search: email })).filter((u) => !userProblem(u));
         const want = email.toLowerCase();
         const out: GitlabUser[] = [];
+        // an answer that carries emails (an administrator's) is matched whole, at no cost: a cut before matching
+        // missed an exact match past the first 20 hits. Only the look at each other hit's public email is bounded
+        let looked = 0;
         for (const u of list) {
           if (typeof u.email === 'string') {
             if (u.email.toLowerCase() === want) out.push(toUser(u));
             continue;
           }
+          if (++looked > 20) continue;
           const r = (await transport.request('GET', service, `users/${Number(u.id)}`, {})).body as J;
           if (typeof r?.public_email === 'string' && r.public_email.toLowerCase() === want) out.push(toUser(u));
         }
