@@ -55,6 +55,8 @@ export function locksUrl(remoteUrl: string): string {
 
 interface Answer {
   status: number;
+  /** Retry-After of a 429, in ms */
+  retryAfterMs?: number;
   body: { lock?: { id?: unknown; path?: unknown; owner?: { name?: unknown } }; message?: unknown };
 }
 
@@ -102,7 +104,8 @@ function client(url: string, creds: Credentials, env: NodeJS.ProcessEnv) {
               } catch {
                 /* not JSON: the status says enough */
               }
-              resolve({ status, body: parsed });
+              const ra = Number(res.headers['retry-after']);
+              resolve({ status, body: parsed, retryAfterMs: Number.isFinite(ra) && ra >= 0 ? ra * 1000 : undefined });
             },
             (e) => {
               dl.clear();
@@ -173,6 +176,8 @@ export async function acquireServerLock(o: ServerLockOptions): Promise<HeldLock 
   let lastChange = t0;
   let lastId: string | undefined;
   let told = false;
+  /** the pause GitLab's rate limit asked for (429), doubled while it lasts */
+  let throttled = 0;
   const fallBack = (why: string, level: 'info' | 'warn' = 'info') => {
     c.close();
     log[level](`${why}: racing for ${o.what} without a lock (correct, only slower under contention)`);
@@ -185,6 +190,16 @@ export async function acquireServerLock(o: ServerLockOptions): Promise<HeldLock 
     } catch (e) {
       return fallBack(`the write-back lock at ${url} could not be asked for (${(e as Error).message})`);
     }
+    if (a.status === 429) {
+      // GitLab's rate limit (on gitlab.com, LFS requests count as authenticated web requests: 1,000 a minute per
+      // user, https://docs.gitlab.com/administration/settings/git_lfs_rate_limits/): look less often, never race for it
+      throttled = Math.min(10_000, Math.max(a.retryAfterMs ?? 0, throttled ? throttled * 2 : 1000));
+      log.debug(`the locks API asks us to slow down (HTTP 429): next look in ${throttled} ms`);
+      if (Date.now() + throttled > giveUpAt) return fallBack(`the locks API kept answering HTTP 429 (rate limited) until half this command's time was gone`, 'warn');
+      await sleep(Math.round(throttled * (0.75 + Math.random() / 2)));
+      continue;
+    }
+    throttled = Math.floor(throttled / 2);
     const lock = a.body.lock;
     const id = lock && (typeof lock.id === 'string' || typeof lock.id === 'number') ? String(lock.id) : undefined;
     if (a.status === 201 && id) {
@@ -237,10 +252,24 @@ export async function acquireServerLock(o: ServerLockOptions): Promise<HeldLock 
       told = true;
       log.info(`another writer holds the server's write-back lock for ${o.what}: waiting for its turn`);
     }
-    // a look every third of a turn (a turn unknown yet: from 50 ms, doubling), 50 ms to 1 s, with jitter: the writers
-    // waiting spread their looks, and the first look after a release comes within a fraction of a turn
-    const base = turnMs !== undefined ? turnMs / 3 : 50 * 2 ** Math.min(looks, 4);
-    const pause = Math.round(Math.min(1000, Math.max(50, base)) * (0.5 + Math.random()));
+    // When to look again. Turns are alike (each writer does the same write-back), so once one turn has been seen
+    // (the time between two holders), a waiter looks just before the holder it sees is due to finish (at 0.9 of a
+    // turn from when it first saw it), then every quarter turn while the holder is late: a release is noticed within
+    // a fraction of a turn, and a waiter asks about twice per turn. 20 writers waiting on turns of a few seconds (a
+    // runner far from gitlab.com) ask about 10 times a second together, within GitLab.com's limit for LFS requests.
+    // Before a turn has been seen: from 50 ms, doubling. Always 50 ms to 2 s, with jitter, so the waiters spread.
+    const heldSince = seen.get(id)!;
+    let base: number;
+    let spread: number;
+    if (turnMs === undefined) {
+      base = 50 * 2 ** Math.min(looks, 5);
+      spread = 0.5;
+    } else {
+      const due = heldSince + 0.9 * turnMs - Date.now();
+      base = due > 0 ? due : turnMs / 4;
+      spread = 0.2;
+    }
+    const pause = Math.round(Math.min(2000, Math.max(50, base)) * (1 - spread + 2 * spread * Math.random()) + throttled);
     if (Date.now() + pause > giveUpAt) return fallBack(`waited ${Math.round((Date.now() - t0) / 1000)} s for the server's write-back lock (half this command's time)`, 'warn');
     await sleep(pause);
   }

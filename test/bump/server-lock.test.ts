@@ -49,7 +49,7 @@ async function lfs(repoName: string, suffix: string, body: unknown, who: { user:
 }
 const me = () => ({ user: srv.user, password: srv.password });
 /** the locks API's requests to one repo since `from` (the log holds their answers) */
-const lockCalls = (repoName: string, from: number) => srv.requests.slice(from).filter((q) => q.path.startsWith(`/${repoName}/info/lfs/locks`));
+const lockCalls = (repoName: string, from: number, server: GitServer = srv) => server.requests.slice(from).filter((q) => q.path.startsWith(`/${repoName}/info/lfs/locks`));
 
 describe('bump --server-lock auto (the default)', () => {
   for (const via of ['git', 'api'] as const) {
@@ -136,6 +136,23 @@ describe('bump --server-lock auto (the default)', () => {
     expect(res.code, res.all).toBe(0);
     expect(res.stderr).toMatch(/waited \d+ s for the server's write-back lock \(half this command's time\): racing for main/);
     expect(show(r.path, `${PROD}/kustomization.yaml`)).toContain('newTag: "half"');
+  });
+
+  it("GitLab's rate limit (429 with Retry-After): the writer looks again after the pause it was given, takes the lock, lands", async () => {
+    const limited = await startGitServer({ lfsThrottle: 2 });
+    try {
+      const r = configRepo(limited);
+      const res = await runCli(['bump', '-v', '--repo', r.url, '--branch', 'main', '--dir', PROD, '--image', `${IMAGE}:throttled`], { env: jobEnv(limited) });
+      expect(res.code, res.all).toBe(0);
+      expect(res.stderr).toMatch(/the locks API asks us to slow down \(HTTP 429\): next look in 1000 ms/);
+      expect(res.stderr).not.toMatch(/without a lock/);
+      const calls = lockCalls(r.name, 0, limited);
+      expect(calls.map((q) => q.status)).toEqual([429, 429, 201, 200]);
+      expect(lfsLogProblems(limited.requests)).toEqual([]);
+      expect(show(r.path, `${PROD}/kustomization.yaml`)).toContain('newTag: "throttled"');
+    } finally {
+      await limited.stop();
+    }
   });
 
   it('--server-lock off: no request to the locks API', async () => {

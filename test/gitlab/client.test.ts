@@ -191,14 +191,12 @@ describe('client against the double', () => {
     expect(e.where).toContain('127.0.0.1:9');
     expectNoSecret(e, 'glpat-unreachable-token-1');
   });
-});
 
-describe('usersByEmail', () => {
   it("an administrator's search is matched whole: the user with the email is found past 20 other hits", async () => {
     // GitLab's search also matches names; an administrator's answer carries every user's email, so the exact match
     // can come after many name hits (it was cut at 20 before matching, so a committer went unrecognised)
     const decoys = Array.from({ length: 25 }, (_, i) => ({ username: `decoy${i}`, name: `Mail target@example.com ${i}`, publicEmail: null }));
-    const gl = await startGitlabDouble({ projects: [], users: [{ username: 'admin-bot', admin: true }, ...decoys, { username: 'target', publicEmail: null }] });
+    const gl = await startGitlabDouble({ git: fx.git, projects: [], onResponse: fx.recorder.onResponse, users: [{ username: 'admin-bot', admin: true }, ...decoys, { username: 'target', publicEmail: null }] });
     try {
       const client = gitlabClient({ apiUrl: gl.apiUrl, token: gl.tokenOf('admin-bot'), tokenSource: 'test', project: 1 }, {});
       const found = await client.usersByEmail('target@example.com');

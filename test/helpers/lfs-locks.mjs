@@ -13,7 +13,8 @@
 //   - the 403 of an unlock without force names the owner by numeric user id ("GitLab User 2"), and the 501 is
 //     rendered as application/json (LfsRequest#require_lfs_enabled! names no content type).
 // Options (environment of the server process): GITOPS_TEST_LFS = on (default) | project-off | server-off;
-// GITOPS_TEST_LFS_DEVELOPERS = JSON array of users who may push but are not Maintainers (everyone else with
+// GITOPS_TEST_LFS_THROTTLE = N: the first N creates are rate limited (429 with Retry-After: 1, as GitLab's
+// Rack::Attack answers); GITOPS_TEST_LFS_DEVELOPERS = JSON array of users who may push but are not Maintainers (everyone else with
 // push access is one).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,6 +26,8 @@ const ROUTE = /^\/(.+\.git)\/info\/lfs\/locks(?:\/(verify)|\/([^/]+)\/unlock)?\/
 /** the locks of one server process (in memory, as long as it runs) */
 export function lfsLocks(root, env = process.env) {
   const mode = env.GITOPS_TEST_LFS || 'on';
+  // GitLab's rate limit (Rack::Attack): the first N creates answer 429 `Retry later` with Retry-After: 1
+  let throttle = Number(env.GITOPS_TEST_LFS_THROTTLE || 0);
   const developers = new Set(env.GITOPS_TEST_LFS_DEVELOPERS ? JSON.parse(env.GITOPS_TEST_LFS_DEVELOPERS) : []);
   /** per repo: path -> lock */
   const locks = new Map();
@@ -53,6 +56,13 @@ export function lfsLocks(root, env = process.env) {
       return { status, body };
     };
     const answer = async () => {
+      if (throttle > 0 && req.method === 'POST' && !verify && !unlockId) {
+        throttle--;
+        onAnswer({ status: 429, body: 'Retry later\n' });
+        res.writeHead(429, { 'Content-Type': 'text/plain', 'Retry-After': '1' });
+        res.end('Retry later\n');
+        return { status: 429, body: 'Retry later\n' };
+      }
       if (mode === 'server-off') return send(501, { message: 'Git LFS is not enabled on this GitLab server, contact your admin.', documentation_url: DOC }, 'application/json; charset=utf-8');
       if (!existsSync(join(root, repo))) return send(404, { message: 'Not found.', documentation_url: DOC });
       const upload = req.method === 'POST';

@@ -326,6 +326,8 @@ export async function startGitServer(
     lfs?: 'on' | 'project-off' | 'server-off';
     /** users with push access who are not Maintainers (cannot force-unlock another user's LFS lock) */
     developers?: string[];
+    /** the first N lock creates are rate limited (429, Retry-After: 1), as GitLab's rate limits answer */
+    lfsThrottle?: number;
   } = {},
 ): Promise<GitServer> {
   const user = opts.user ?? 'gituser';
@@ -339,7 +341,7 @@ export async function startGitServer(
   const script = fileURLToPath(new URL('./git-http-server.mjs', import.meta.url));
   // its stderr (and git http-backend's) goes to its log; requests.log is the record tests count round trips in
   const errLog = logPath('git-http', meta);
-  const env = { ...process.env, GITOPS_TEST_LFS: opts.lfs ?? 'on', GITOPS_TEST_LFS_DEVELOPERS: JSON.stringify(opts.developers ?? []) };
+  const env = { ...process.env, GITOPS_TEST_LFS: opts.lfs ?? 'on', GITOPS_TEST_LFS_DEVELOPERS: JSON.stringify(opts.developers ?? []), GITOPS_TEST_LFS_THROTTLE: String(opts.lfsThrottle ?? 0) };
   const p = spawn(process.execPath, [script, root, join(meta, 'users.json'), logFile, join(meta, 'read-only.json')], { stdio: ['pipe', 'pipe', openSync(errLog, 'a')], env });
   const port = await new Promise<number>((resolve, reject) => {
     let buf = '';
