@@ -326,10 +326,12 @@ export async function bump(cfg: BumpConfig): Promise<BumpOutcome> {
       if (cfg.render) await co.closure(cfg.overlays);
     }
   } finally {
-    await lock?.release();
+    // the lock is given back while the clone is cleaned up (a request to the server, beside the temp dir's removal)
+    const released = lock?.release();
     clearImmediate(warm);
     await guard?.close();
     await co?.close();
+    await released;
     timing.total = Math.round(performance.now());
     log.debug(`bump timing ${JSON.stringify(timing)}`);
   }

@@ -574,10 +574,12 @@ export async function bumpViaApi(cfg: BumpConfig, backoffMs: (attempt: number, w
       fetchMs = reread + lap();
     }
   } finally {
-    await lock?.release();
+    // the lock is given back while the temp tree is cleaned up
+    const released = lock?.release();
     await guard?.close();
     tree?.close();
     gl.close();
+    await released;
     timing.total = Math.round(performance.now());
     const cpu = process.cpuUsage();
     timing.cpu = Math.round((cpu.user + cpu.system) / 1000);

@@ -27,9 +27,6 @@
  *     without it, so that a stuck lock costs a race, not a timeout.
  * The holder releases it as soon as its push (or API commit) ends, whatever the outcome, and on cancel.
  */
-import http from 'node:http';
-import https from 'node:https';
-import { rootCertificates } from 'node:tls';
 import { existsSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { atCancel } from '../core/cleanup.js';
@@ -63,13 +60,13 @@ interface Answer {
 const REQUEST_MS = 10_000;
 const CONTENT_TYPE = 'application/vnd.git-lfs+json';
 
-function tlsCa(env: NodeJS.ProcessEnv): string[] | undefined {
+async function tlsCa(env: NodeJS.ProcessEnv): Promise<string[] | undefined> {
   // the CA git is told of (GIT_SSL_CAINFO), else the one GitLab Runner gives the job for its GitLab; Node adds
   // NODE_EXTRA_CA_CERTS itself
   for (const f of [env.GIT_SSL_CAINFO, env.CI_SERVER_TLS_CA_FILE]) {
     if (f && existsSync(f)) {
       try {
-        return [...rootCertificates, readFileSync(f, 'utf8')];
+        return [...(await import('node:tls')).rootCertificates, readFileSync(f, 'utf8')];
       } catch {
         /* unreadable: the default CAs */
       }
@@ -79,16 +76,19 @@ function tlsCa(env: NodeJS.ProcessEnv): string[] | undefined {
 }
 
 /** one client of one locks URL: basic auth, keep-alive (a waiter asks again and again), bounded answers */
-function client(url: string, creds: Credentials, env: NodeJS.ProcessEnv) {
+async function client(url: string, creds: Credentials, env: NodeJS.ProcessEnv) {
   const u = new URL(url);
   const secure = u.protocol === 'https:';
-  const agent = secure ? new https.Agent({ ...KEEP_ALIVE, ca: tlsCa(env) }) : new http.Agent(KEEP_ALIVE);
+  // loaded here, not with the module: a bump that never asks (ssh, --server-lock off) loads no HTTP or TLS code, and
+  // one on http loads no TLS (start-up is a share of a one-bump's time: bench/bump)
+  const mod = secure ? await import('node:https') : await import('node:http');
+  const agent = secure ? new (mod as typeof import('node:https')).Agent({ ...KEEP_ALIVE, ca: await tlsCa(env) }) : new mod.Agent(KEEP_ALIVE);
   const auth = `Basic ${Buffer.from(`${creds.user}:${creds.password}`).toString('base64')}`;
   addSecret(creds.password, { users: [creds.user] });
   const request = (suffix: string, body: unknown, deadline: number): Promise<Answer> =>
     new Promise<Answer>((resolve, reject) => {
       const text = JSON.stringify(body);
-      const req = (secure ? https : http).request(
+      const req = mod.request(
         `${url}${suffix}`,
         { method: 'POST', agent, headers: { Accept: CONTENT_TYPE, 'Content-Type': CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text), Authorization: auth } },
         (res) => {
@@ -163,7 +163,7 @@ export async function acquireServerLock(o: ServerLockOptions): Promise<HeldLock 
     return undefined;
   }
   const url = locksUrl(o.remote.url);
-  const c = client(url, creds, o.env);
+  const c = await client(url, creds, o.env);
   const path = lockPath(o.branch);
   const ref = { name: `refs/heads/${o.branch}` };
   const leaseMs = (tuning(o.env, 'GITOPS_SERVER_LOCK_LEASE_S') ?? 60) * 1000;
