@@ -21,13 +21,14 @@ function bumpGoals(txt) {
     if (!m) throw new Error(`bench/results/bump.txt: no match for ${re}`);
     return m;
   };
-  // a table: its header line starts with `head`; columns are split on two or more spaces; rows until a blank line
+  // a table: its header line starts with `head`; columns are split on two or more spaces
   const table = (head) => {
     const h = lines.findIndex((l) => l.startsWith(head));
     if (h < 0) throw new Error(`bench/results/bump.txt: no table starting with ${head}`);
     const cols = lines[h].trim().split(/\s{2,}/);
     const rows = [];
-    for (let k = h + 2; k < lines.length && lines[k].trim(); k++) {
+    // rows until a blank line or a line of text that is no row (a row starts with its repo: small, big)
+    for (let k = h + 2; k < lines.length && /^(small|big)\s/.test(lines[k]); k++) {
       const cells = lines[k].trim().split(/\s{2,}/);
       rows.push(Object.fromEntries(cols.map((c, i) => [c, cells[i]])));
     }
