@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { RecordedGitlabResponse } from '../doubles/gitlab/server.js';
+import { checkNamedType } from '../helpers/contract-types.js';
 
 type FieldSpec = string | { type: string; enum?: string[] };
 interface TypeSpec {
@@ -65,21 +66,7 @@ export function checkType(v: unknown, expr: string, at: string, enumValues?: str
     case 'Error':
       return checkError(v, at);
   }
-  const t = contract.types[expr];
-  if (!t) return [`${at}: unknown type ${expr} in the contract`];
-  if (!v || typeof v !== 'object' || Array.isArray(v)) return [`${at}: not an object (${expr})`];
-  const o = v as Record<string, unknown>;
-  const out: string[] = [];
-  for (const r of t.required) if (!(r in o)) out.push(`${at}: ${expr} lacks required field ${r}`);
-  for (const [k, x] of Object.entries(o)) {
-    const f = t.fields[k];
-    if (!f) {
-      out.push(`${at}: ${expr} has no field ${k}`);
-      continue;
-    }
-    out.push(...(typeof f === 'string' ? checkType(x, f, `${at}.${k}`) : checkType(x, f.type, `${at}.${k}`, f.enum)));
-  }
-  return out;
+  return checkNamedType(v, expr, at, contract.types, (x, f, a) => (typeof f === 'string' ? checkType(x, f, a) : checkType(x, f.type, a, f.enum)));
 }
 
 /** problems of one recorded response */

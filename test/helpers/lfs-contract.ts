@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { contractFile } from './contracts.js';
+import { checkNamedType } from './contract-types.js';
 
 type FieldSpec = string | { type: string; pattern?: string };
 interface TypeSpec {
@@ -48,18 +49,7 @@ export function checkLfsType(v: unknown, expr: string, at: string, c: LfsContrac
     case 'object':
       return v && typeof v === 'object' && !Array.isArray(v) ? [] : [`${at}: not an object`];
   }
-  const t = c.types[expr];
-  if (!t) return [`${at}: unknown type ${expr} in the contract`];
-  if (!v || typeof v !== 'object' || Array.isArray(v)) return [`${at}: not an object (${expr})`];
-  const o = v as Record<string, unknown>;
-  const out: string[] = [];
-  for (const r of t.required) if (!(r in o)) out.push(`${at}: ${expr} lacks required field ${r}`);
-  for (const [k, x] of Object.entries(o)) {
-    const f = t.fields[k];
-    if (!f) out.push(`${at}: ${expr} has no field ${k}`);
-    else out.push(...(typeof f === 'string' ? checkLfsType(x, f, `${at}.${k}`, c) : checkLfsType(x, f.type, `${at}.${k}`, c, f.pattern)));
-  }
-  return out;
+  return checkNamedType(v, expr, at, c.types, (x, f, a) => (typeof f === 'string' ? checkLfsType(x, f, a, c) : checkLfsType(x, f.type, a, c, f.pattern)));
 }
 
 /** the contract's endpoint key ('POST /locks/:id/unlock') of a request, or undefined */
