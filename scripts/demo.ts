@@ -226,8 +226,9 @@ async function reviewApp(o: { url: string; token: string; argo: { url: string; t
   return 'review app mr-12 started healthy, stopped and deleted';
 }
 
-/** a bump run quietly (six at once would interleave their logs): exit code, its summary line, its retries */
-function bumpQuiet(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; summary: string; retries: number }> {
+/** a bump run quietly (six at once would interleave their logs): exit code, its summary line, its retries, and whether
+ *  it waited for the server's write-back lock */
+function bumpQuiet(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; summary: string; retries: number; waited: boolean }> {
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, [CLI, 'bump', ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
@@ -235,15 +236,16 @@ function bumpQuiet(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: numb
     p.on('error', reject);
     p.on('close', (code) => {
       const lines = err.trim().split('\n');
-      resolve({ code: code ?? 1, summary: lines.filter((l) => /^(✔|✖|warning: skipped)/.test(l)).join(' | ') || lines[lines.length - 1]!, retries: (err.match(/push rejected/g) ?? []).length });
+      resolve({ code: code ?? 1, summary: lines.filter((l) => /^(✔|✖|warning: skipped)/.test(l)).join(' | ') || lines[lines.length - 1]!, retries: (err.match(/push rejected/g) ?? []).length, waited: /holds the server's write-back lock/.test(err) });
     });
   });
 }
 
 /**
  * Step 7: six bump jobs of six services (pipelines 1002–1007) push to one branch at the same moment: each
- * lands exactly once, as its own commit, without a force push (the losers of a race fetch, re-apply and
- * push again). Then pipeline 995, older than 1002 and finishing last, tries to put its older worker-0 back:
+ * lands exactly once, as its own commit, without a force push: they take turns through the config repo's write-back
+ * lock (the Git LFS locks API the demo's git server serves as GitLab does); where a server offers none, the losers of
+ * the race fetch, re-apply and push again. Then pipeline 995, older than 1002 and finishing last, tries to put its older worker-0 back:
  * the stale-pipeline guard skips it (exit 0, no commit). Returns a one-line summary.
  */
 async function racingPipelines(o: { url: string; authUrl: string; token: string; ciEnv: NodeJS.ProcessEnv; work: string }): Promise<string> {
@@ -262,9 +264,10 @@ async function racingPipelines(o: { url: string; authUrl: string; token: string;
   console.log(`$ ${n} × gitops-ci bump --repo ${o.url} --branch main --dir .kubernetes/overlays/staging --image registry.example.com/shovel/worker-<i>:1.0.<i>   (at once)`);
   const t0 = Date.now();
   const runs = await Promise.all(Array.from({ length: n }, (_, i) => bumpQuiet(args(i, `1.0.${i}`), env(1002 + i))));
-  runs.forEach((r, i) => console.log(`  pipeline ${1002 + i}: exit ${r.code}, ${r.retries} retr${r.retries === 1 ? 'y' : 'ies'}: ${r.summary}`));
+  runs.forEach((r, i) => console.log(`  pipeline ${1002 + i}: exit ${r.code}, ${r.waited ? 'waited for its turn' : 'first in'}, ${r.retries} retr${r.retries === 1 ? 'y' : 'ies'}: ${r.summary}`));
   if (runs.some((r) => r.code !== 0)) throw new Error('a racing bump failed');
-  console.log(`all ${n} landed in ${((Date.now() - t0) / 1000).toFixed(1)} s, ${runs.reduce((a, r) => a + r.retries, 0)} retries in all; the branch, one commit each, none forced:`);
+  const waited = runs.filter((r) => r.waited).length;
+  console.log(`all ${n} landed in ${((Date.now() - t0) / 1000).toFixed(1)} s, ${waited} of them after waiting for their turn at the config repo's write-back lock (GitLab's Git LFS locks, --server-lock auto), ${runs.reduce((a, r) => a + r.retries, 0)} retries in all; the branch, one commit each, none forced:`);
   git(probe, ['pull', '-q', '--ff-only']);
   console.log(git(probe, ['log', '--format=%h %s', `${before}..HEAD`]).trimEnd());
   console.log(`\n$ gitops-ci bump ... --image registry.example.com/shovel/worker-0:0.9.0   (pipeline 995, older than 1002, finishing last)`);
@@ -275,7 +278,7 @@ async function racingPipelines(o: { url: string; authUrl: string; token: string;
   const kept = /name: registry\.example\.com\/shovel\/worker-0\s+newTag: "?([^"\s]+)/.exec(staging)?.[1];
   console.log(`staging keeps worker-0 at ${kept}`);
   if (late.code !== 0 || kept !== '1.0.0') throw new Error('the stale-pipeline guard did not hold');
-  return `${n} racing pipelines landed once each, and the older one was skipped`;
+  return `${n} pipelines at once landed once each (${waited} took their turn at the server's lock), and the older one was skipped`;
 }
 
 /**
