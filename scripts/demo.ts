@@ -54,7 +54,10 @@ async function main(): Promise<void> {
   cleanups.push(() => rmSync(work, { recursive: true, force: true }));
 
   step(1, 'A throwaway config repo, laid out like the seed (.kubernetes/base + overlays/{staging,production})');
-  const srv: GitServer = await startGitServer({ user: 'gitlab-ci-token' });
+  // the job token (user gitlab-ci-token), and a project access token of the config project (its bot user), which
+  // the six bumps of step 7 write with, as jobs of other projects do on GitLab
+  const configBotToken = `glpat-demo-${Math.random().toString(36).slice(2, 12)}`;
+  const srv: GitServer = await startGitServer({ user: 'gitlab-ci-token', users: { 'shovel-config-bot': configBotToken } });
   cleanups.push(() => srv.stop());
   srv.createRepo('shovel/shovel-config.git');
   const first = pushTree(srv.authUrl('shovel/shovel-config.git'), seedLayout(IMAGE_NAME), { message: 'initial config' });
@@ -186,7 +189,7 @@ CMD ["/bin/httpd", "-f", "-p", "8080", "-h", "/srv"]
 
   step(7, 'many pipelines at once (issue #12): six services bump one branch together, then a late, older pipeline');
   let raced = '';
-  if (available('bump')) raced = await racingPipelines({ url: `${srv.url}/shovel/shovel-config.git`, authUrl: srv.authUrl('shovel/shovel-config.git'), token: srv.password, ciEnv, work });
+  if (available('bump')) raced = await racingPipelines({ url: `${srv.url}/shovel/shovel-config.git`, authUrl: srv.authUrl('shovel/shovel-config.git'), token: configBotToken, ciEnv, work });
   else console.log('(bump arrives with issue #3)');
 
   step(8, 'status and rollback (issue #19): what runs where; a bad release; back to the state Argo CD ran before; the Rollback button');
@@ -251,9 +254,12 @@ function bumpQuiet(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: numb
 async function racingPipelines(o: { url: string; authUrl: string; token: string; ciEnv: NodeJS.ProcessEnv; work: string }): Promise<string> {
   const n = 6;
   const args = (i: number, tag: string) => ['--repo', o.url, '--branch', 'main', '--dir', '.kubernetes/overlays/staging', '--image', `registry.example.com/shovel/worker-${i}:${tag}`];
+  // a config repo in another project takes a token of its own on GitLab (a job token pushes only to its own
+  // project, and takes no LFS lock): GITOPS_GIT_TOKEN, a project access token of the config project
   const env = (pipeline: number) => ({
     ...o.ciEnv,
-    CI_JOB_TOKEN: o.token,
+    GITOPS_GIT_USER: 'shovel-config-bot',
+    GITOPS_GIT_TOKEN: o.token,
     CI_PIPELINE_ID: String(pipeline),
     CI_COMMIT_SHA: `c0ffee${String(pipeline).padStart(34, '0')}`,
     CI_COMMIT_SHORT_SHA: `c0ffee${String(pipeline).slice(-2)}`,

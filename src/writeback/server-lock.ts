@@ -155,11 +155,17 @@ export async function acquireServerLock(o: ServerLockOptions): Promise<HeldLock 
     return undefined;
   }
   // the config repo's own credentials when given (in the URL, GITOPS_GIT_TOKEN); else, through the API, the API token
-  // (the writer's identity there); CI_JOB_TOKEN last: GitLab lets it create locks only where job tokens may push
+  // (the writer's identity there); never CI_JOB_TOKEN (below)
   const explicit = o.remote.password || o.env.GITOPS_GIT_TOKEN;
   const creds: Credentials | undefined = !explicit && o.apiToken ? { user: 'oauth2', password: o.apiToken, source: 'the API token' } : httpCredentials(o.remote, o.env);
   if (!creds) {
     log.debug(`no server lock for ${o.what}: no token for ${o.remote.host}`);
+    return undefined;
+  }
+  if (creds.source === 'CI_JOB_TOKEN') {
+    // GitLab gives a job token no push_code ability (Gitlab::Auth#build_authentication_abilities), and the locks API
+    // wants it (LfsRequest#lfs_upload_access?): the answer would be 403 every time, so it is not asked
+    log.debug(`no server lock for ${o.what}: GitLab lets no CI_JOB_TOKEN take an LFS lock (set GITOPS_GIT_TOKEN to take turns)`);
     return undefined;
   }
   const url = locksUrl(o.remote.url);

@@ -20,10 +20,12 @@ let srv: GitServer;
 let gl: GitlabDouble;
 const recorder = gitlabContractRecorder();
 const OTHER = { user: 'other-bot', password: `other-${Math.random().toString(36).slice(2, 10)}` };
+// the git server takes a job token as GitLab does for git (user gitlab-ci-token)
+const JOB_TOKEN = `jobtok-${Math.random().toString(36).slice(2, 10)}`;
 
 beforeAll(async () => {
   // other-bot may push but is no Maintainer: it cannot break another user's lock
-  srv = await startGitServer({ users: { [OTHER.user]: OTHER.password }, developers: [OTHER.user] });
+  srv = await startGitServer({ users: { [OTHER.user]: OTHER.password, 'gitlab-ci-token': JOB_TOKEN }, developers: [OTHER.user] });
   gl = await startGitlabDouble({ git: srv, projects: [], onResponse: recorder.onResponse });
 });
 afterAll(async () => {
@@ -153,6 +155,17 @@ describe('bump --server-lock auto (the default)', () => {
     } finally {
       await limited.stop();
     }
+  });
+
+  it('with CI_JOB_TOKEN alone no lock is asked for (GitLab refuses a job token the locks API): the bump races, and lands', async () => {
+    const r = configRepo(srv);
+    const from = srv.requests.length;
+    const res = await runCli(['bump', '-v', '--repo', r.url, '--branch', 'main', '--dir', PROD, '--image', `${IMAGE}:job-token`], { env: { CI_JOB_TOKEN: JOB_TOKEN } });
+    expect(res.code, res.all).toBe(0);
+    expect(res.stderr).toContain('GitLab lets no CI_JOB_TOKEN take an LFS lock (set GITOPS_GIT_TOKEN to take turns)');
+    expect(lockCalls(r.name, from)).toEqual([]);
+    expect(show(r.path, `${PROD}/kustomization.yaml`)).toContain('newTag: "job-token"');
+    expect(res.all).not.toContain(JOB_TOKEN);
   });
 
   it('--server-lock off: no request to the locks API', async () => {
