@@ -29,7 +29,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { atCancel } from '../core/cleanup.js';
+import { atCancel, cancelling } from '../core/cleanup.js';
 import { tuning } from '../core/flags.js';
 import { KEEP_ALIVE, readBody, readErrorText, watchDeadline } from '../core/http.js';
 import type { Logger } from '../core/log.js';
@@ -209,11 +209,25 @@ export async function acquireServerLock(o: ServerLockOptions): Promise<HeldLock 
   };
   for (let looks = 0; ; looks++) {
     let a: Answer;
+    const asking = c.request('', { path, ref }, giveUpAt);
+    // cancelled while the create is on its way: the server may have made the lock ours already, and nobody would give
+    // it back (the next writers would wait out its lease). The exit waits (up to a second) for the answer, and gives
+    // back the lock it names
+    const unasked = atCancel(async () => {
+      const late = await asking.catch(() => undefined);
+      const lateId = late && late.status >= 200 && late.status < 300 ? idOf(late.body.lock) : undefined;
+      if (lateId) await c.request(`/${encodeURIComponent(lateId)}/unlock`, { force: false, ref }, Date.now() + 1000).catch(() => undefined);
+    });
     try {
-      a = await c.request('', { path, ref }, giveUpAt);
+      a = await asking;
     } catch (e) {
       return fallBack(`the write-back lock at ${url} could not be asked for (${(e as Error).message})`);
+    } finally {
+      unasked();
     }
+    // the answer came while the process is being stopped: the exit gives back what it names; go no further (a clone
+    // started now would outlive the exit)
+    if (cancelling()) await new Promise<never>(() => undefined);
     if (a.status === 429) {
       // GitLab's rate limit (on gitlab.com, LFS requests count as authenticated web requests: 1,000 a minute per
       // user, https://docs.gitlab.com/administration/settings/git_lfs_rate_limits/): look less often, never race for it

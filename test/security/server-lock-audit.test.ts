@@ -40,6 +40,8 @@ interface Hostile {
   locks: Answerer;
   /** rewrites a passed locks answer's body */
   edit?: (path: string, status: number, body: string) => string;
+  /** holds a passed locks answer until the promise it returns resolves */
+  hold?: (path: string) => Promise<void> | undefined;
   /** the answers left hanging, ended by stop() */
   hanging: ServerResponse[];
   stop(): Promise<void>;
@@ -49,7 +51,7 @@ interface Hostile {
 async function hostile(srv: GitServer): Promise<Hostile> {
   const h: Hostile = { url: '', seen: [], locks: () => 'pass', hanging: [], stop: async () => undefined };
   let n = 0;
-  const forward = (req: IncomingMessage, res: ServerResponse, body: Buffer | undefined, edit?: (status: number, text: string) => string) => {
+  const forward = (req: IncomingMessage, res: ServerResponse, body: Buffer | undefined, edit?: (status: number, text: string) => string, hold?: Promise<void>) => {
     const up = httpRequest(`${srv.url}${req.url}`, { method: req.method, headers: { ...req.headers, host: new URL(srv.url).host } }, (r) => {
       if (!edit) {
         res.writeHead(r.statusCode ?? 502, r.headers);
@@ -63,8 +65,12 @@ async function hostile(srv: GitServer): Promise<Hostile> {
         const headers = { ...r.headers };
         delete headers['content-length'];
         delete headers['transfer-encoding'];
-        res.writeHead(r.statusCode ?? 502, headers);
-        res.end(text);
+        const send = () => {
+          res.writeHead(r.statusCode ?? 502, headers);
+          res.end(text);
+        };
+        if (hold) void hold.then(send);
+        else send();
       });
     });
     up.on('error', () => res.destroy());
@@ -79,7 +85,8 @@ async function hostile(srv: GitServer): Promise<Hostile> {
     req.on('end', () => {
       h.seen.push({ path, auth: req.headers.authorization });
       const body = Buffer.concat(chunks);
-      if (h.locks(req, res, body.toString('utf8'), n++) === 'pass') forward(req, res, body, h.edit ? (s, t) => h.edit!(path, s, t) : undefined);
+      const hold = h.hold?.(path);
+      if (h.locks(req, res, body.toString('utf8'), n++) === 'pass') forward(req, res, body, h.edit || hold ? (s, t) => (h.edit ? h.edit(path, s, t) : t) : undefined, hold);
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -283,6 +290,41 @@ describe('exit paths: no lock of ours, nor the lock file, left behind', () => {
     expect(px.seen.length).toBe(asked);
     expect(px.seen.slice(from).filter((q) => q.path.endsWith('/unlock'))).toHaveLength(2);
     expect(await locksOn(r.name)).toEqual([]);
+  });
+
+  it('SIGTERM while the lock request is on its way (the server has created the lock, its answer not yet read): the lock is given back', async () => {
+    const r = repo();
+    px.locks = () => 'pass';
+    // the create's answer reaches the proxy (the lock exists on the server) and is held there until the test lets it go
+    let created!: () => void;
+    const atProxy = new Promise<void>((ok) => (created = ok));
+    let letGo!: () => void;
+    const held = new Promise<void>((ok) => (letGo = ok));
+    px.edit = (path, status, text) => {
+      if (status === 201 && path.endsWith('/locks')) created();
+      return text;
+    };
+    const hold = px.hold;
+    px.hold = (path) => (path.endsWith('/locks') ? held : undefined);
+    try {
+      const run = startCli(bumpArgs(r.via, 'cancel-in-flight'), { env: jobEnv(srv) });
+      await atProxy;
+      expect((await locksOn(r.name)).map((l) => l.path)).toEqual([LOCK_PATH]);
+      run.kill('SIGTERM');
+      // the answer arrives while the CLI is stopping (its exit waits up to a second for the lock's release)
+      setTimeout(letGo, 200);
+      const res = await run.done;
+      expect(res.code, res.all).toBe(143);
+      expect(await locksOn(r.name)).toEqual([]);
+      expect(headOf(r.path)).toBe(r.head);
+      // and the stopping process started no clone (a git child made during the exit's wait would outlive it)
+      await new Promise((ok) => setTimeout(ok, 500));
+      expect(srv.requests.filter((q) => q.path.startsWith(`/${r.name}/`) && !LOCKS.test(q.path))).toEqual([]);
+    } finally {
+      letGo();
+      px.edit = undefined;
+      px.hold = hold;
+    }
   });
 
   it('SIGTERM while waiting for another holder: exit 143, that holder\'s lock untouched, none of ours', async () => {
