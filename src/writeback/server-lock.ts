@@ -93,7 +93,9 @@ async function client(url: string, creds: Credentials, env: NodeJS.ProcessEnv) {
         { method: 'POST', agent, headers: { Accept: CONTENT_TYPE, 'Content-Type': CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text), Authorization: auth } },
         (res) => {
           const status = res.statusCode ?? 0;
-          const read = status >= 200 && status < 300 ? readBody(res, 1024 * 1024).then((b) => b.toString('utf8')) : status === 409 ? readBody(res, 1024 * 1024).then((b) => b.toString('utf8')) : readErrorText(res, 4096);
+          // a lock answer's first MiB, never an error for its size: a 2xx too large to read still made a lock of ours,
+          // which is then looked up (verify) and given back, not left behind
+          const read = status >= 200 && status < 300 ? readBody(res, 1024 * 1024, { truncate: true }).then((b) => b.toString('utf8')) : status === 409 ? readBody(res, 1024 * 1024, { truncate: true }).then((b) => b.toString('utf8')) : readErrorText(res, 4096);
           read.then(
             (t) => {
               dl.clear();

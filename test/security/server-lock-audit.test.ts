@@ -220,23 +220,29 @@ describe('broken answers: the writer races (exit 0), within its bounds, and leav
     expect(show(r.path, `${PROD}/kustomization.yaml`)).toContain('newTag: "hang"');
   });
 
-  it('a 201 whose body names no lock id (a proxy that mangles it): the lock we were given is found and given back', async () => {
-    const r = repo();
-    px.locks = () => 'pass';
-    px.edit = (path, status, text) => (status === 201 && path.endsWith('/locks') ? '{"lock":{}}' : text);
-    const from = px.seen.length;
-    try {
-      const res = await runCli(bumpArgs(r.via, 'no-id', ['-v']), { env: jobEnv(srv) });
-      expect(res.code, res.all).toBe(0);
-      // the writer asked which lock is its own (verify), held it through the push, and gave it back
-      expect(px.seen.slice(from).map((q) => q.path.replace(/.*\/locks/, ''))).toEqual(['', '/verify', expect.stringMatching(/^\/\d+\/unlock$/)]);
-      expect(res.stderr).not.toMatch(/without a lock/);
-      expect(show(r.path, `${PROD}/kustomization.yaml`)).toContain('newTag: "no-id"');
-      expect(await locksOn(r.name)).toEqual([]);
-    } finally {
-      px.edit = undefined;
-    }
-  });
+  for (const [tag, mangle] of [
+    ['no-id', () => '{"lock":{}}'],
+    // valid JSON, but over the 1 MiB the client reads: the server made the lock all the same
+    ['huge-201', (t: string) => `{"pad":"${'x'.repeat(2 * 1024 * 1024)}",${t.slice(1)}`],
+  ] as const) {
+    it(`a 201 whose body names no lock id we can read (${tag}: a proxy that mangles it): the lock we were given is found, held and given back`, async () => {
+      const r = repo();
+      px.locks = () => 'pass';
+      px.edit = (path, status, text) => (status === 201 && path.endsWith('/locks') ? mangle(text) : text);
+      const from = px.seen.length;
+      try {
+        const res = await runCli(bumpArgs(r.via, tag, ['-v']), { env: jobEnv(srv) });
+        expect(res.code, res.all).toBe(0);
+        // the writer asked which lock is its own (verify), held it through the push, and gave it back
+        expect(px.seen.slice(from).map((q) => q.path.replace(/.*\/locks/, ''))).toEqual(['', '/verify', expect.stringMatching(/^\/\d+\/unlock$/)]);
+        expect(res.stderr).not.toMatch(/without a lock/);
+        expect(show(r.path, `${PROD}/kustomization.yaml`)).toContain(`newTag: "${tag}"`);
+        expect(await locksOn(r.name)).toEqual([]);
+      } finally {
+        px.edit = undefined;
+      }
+    });
+  }
 
   it('a 409 that is no JSON, then one whose body is over 1 MiB: the writer races at once, and lands', async () => {
     for (const [tag, body] of [
