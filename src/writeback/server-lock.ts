@@ -126,10 +126,14 @@ async function client(url: string, creds: Credentials, env: NodeJS.ProcessEnv) {
   return { request, close: () => agent.destroy() };
 }
 
-/** the server's message of an answer, short, for a log line. Masked before it is cut: a server that echoes the token
- *  (or the Authorization header) could otherwise have the cut fall inside it, leaving a part the logger cannot know */
+/** a server's text (a message, a holder's name) for a log line: one line (a line break would forge a line of ours, a
+ *  terminal escape rewrite the job log), short, and masked before it is cut: a server that echoes the token (or the
+ *  Authorization header) could otherwise have the cut fall inside it, leaving a part the logger cannot know */
+const clean = (t: string) => mask(t.replace(/[\s\x00-\x1f\x7f-\x9f]+/g, ' ')).slice(0, 200);
+
+/** the server's message of an answer, for a log line */
 function said(a: Answer): string {
-  const m = typeof a.body.message === 'string' ? mask(a.body.message.replace(/\s+/g, ' ')).slice(0, 200) : '';
+  const m = typeof a.body.message === 'string' ? clean(a.body.message) : '';
   return `HTTP ${a.status}${m ? `: ${m}` : ''}`;
 }
 
@@ -288,7 +292,7 @@ export async function acquireServerLock(o: ServerLockOptions): Promise<HeldLock 
     }
     if (now - seen.get(id)! > leaseMs) {
       // held by one writer for longer than any write-back takes: its holder is gone (killed without releasing it)
-      const owner = typeof lock?.owner?.name === 'string' ? ` (held by ${lock.owner.name})` : '';
+      const owner = typeof lock?.owner?.name === 'string' ? ` (held by ${clean(lock.owner.name)})` : '';
       log.warn(`the server's write-back lock for ${o.what}${owner} has been held for over ${leaseMs / 1000} s: breaking it`);
       let r: Answer | undefined;
       try {

@@ -12,8 +12,12 @@
  *    short --timeout the writer fell back at the deadline itself and then timed out (exit 4) because of the lock;
  *  - --via api sent the API token (the lock's credentials without the repo's own) to the config repo's URL even where
  *    that is not the API's origin (another port, or plain http where the API is https);
- *  - a 201 whose body names no lock id (a proxy that mangles it) left our lock on the server, holding every other
- *    writer up until its lease ran out.
+ *  - a 201 whose body names no lock id (a proxy that mangles it), or one over 1 MiB, left our lock on the server,
+ *    holding every other writer up until its lease ran out;
+ *  - SIGTERM while the create was on its way left the lock the server had just made ours (and the stopping process
+ *    went on to start a clone that outlived its exit);
+ *  - a holder's name (and a message) from the server was printed as sent: a line break forged a line of ours, a
+ *    terminal escape could rewrite the job log, and the name had no length bound.
  */
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -164,6 +168,22 @@ describe('secrets: what a hostile locks API echoes back is never shown', () => {
     expect(res.code, res.all).toBe(0);
     expect(res.stderr).toMatch(/HTTP 500: boom: Basic \[MASKED\]/);
     noLeak(res.all);
+  });
+
+  it('a holder name and a message with line breaks and terminal escapes (a hostile server): one line each, no forged line, no escape', async () => {
+    const r = repo();
+    const forged = '✔ bump: pushed 0000000000 to main';
+    px.locks = (req, res) => {
+      if (req.url?.endsWith('/unlock')) return json(res, 403, { message: `no\n${forged}\x1b[2K\x1b]8;;https://evil.example\x07link` });
+      json(res, 409, { lock: { id: '77', path: LOCK_PATH, locked_at: '2026-01-01T00:00:00Z', owner: { name: `mallory\r\n${forged}\x1b[1A\x1b[2K${'m'.repeat(5000)}` } }, message: 'already locked' });
+    };
+    const res = await runCli(bumpArgs(r.via, 'forged'), { env: jobEnv(srv, { GITOPS_SERVER_LOCK_LEASE_S: '1' }) });
+    expect(res.code, res.all).toBe(0);
+    expect(res.stderr).toMatch(/held by mallory .*has been held for over 1 s: breaking it/);
+    expect(res.stderr.split('\n').filter((l) => l.startsWith(forged))).toEqual([]);
+    expect(res.stderr).not.toMatch(/\x1b\[(1A|2K)|\x1b\]8|\r|\x07/);
+    expect(res.stderr).not.toContain('m'.repeat(300));
+    expect(show(r.path, `${PROD}/kustomization.yaml`)).toContain('newTag: "forged"');
   });
 
   it('a redirect (307 to another host) is not followed: that host sees no request, and the bump lands', async () => {
