@@ -28,7 +28,7 @@ import { runCli, startCli } from '../helpers/cli.js';
 import { startGitServer, tmp, type GitServer } from '../helpers/services.js';
 import { startGitlabDouble, type GitlabDouble } from '../doubles/gitlab/server.js';
 import { lfsLogProblems } from '../helpers/lfs-contract.js';
-import { configRepo, headOf, IMAGE, jobEnv, leakForms, PROD, show } from '../bump/fixture.js';
+import { configRepo, headOf, IMAGE, installHook, jobEnv, leakForms, PROD, show } from '../bump/fixture.js';
 
 const LOCK_PATH = '.gitops-ci/write-back/main';
 const LOCKS = /\/info\/lfs\/locks(\/|$)/;
@@ -297,6 +297,17 @@ describe('exit paths: no lock of ours, nor the lock file, left behind', () => {
     expect(res.code, res.all).toBe(2);
     expect(res.stderr).toContain('overlay not found on branch main');
     expect(existsSync(lockFile)).toBe(false);
+    expect(await locksOn(r.name)).toEqual([]);
+    expect(headOf(r.path)).toBe(r.head);
+  });
+
+  it('a push that runs out of --timeout (exit 4): the lock is given back all the same', async () => {
+    const r = repo();
+    px.locks = () => 'pass';
+    // the server holds the push past the deadline, then refuses it
+    installHook(r.path, 'pre-receive', 'sleep 8\nexit 1');
+    const res = await runCli(bumpArgs(r.via, 'late', ['--timeout', '5']), { env: jobEnv(srv), timeoutMs: 60_000 });
+    expect(res.code, res.all).toBe(4);
     expect(await locksOn(r.name)).toEqual([]);
     expect(headOf(r.path)).toBe(r.head);
   });
