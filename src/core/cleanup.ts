@@ -78,6 +78,13 @@ function sweepStopped(): void {
 }
 
 let installed = false;
+let handling = false;
+
+/** whether a signal is being handled: the process is stopping, work still in flight must not start anything new
+ *  (a child or temp dir made now would outlive the exit) */
+export function cancelling(): boolean {
+  return handling;
+}
 
 /**
  * Install the SIGTERM/SIGINT handlers. `onSignal` is told the signal and the exit code and must end the
@@ -87,7 +94,6 @@ export function installSignalHandlers(onSignal: (sig: NodeJS.Signals, code: numb
   if (installed) return;
   installed = true;
   process.on('exit', sweepStopped);
-  let handling = false;
   for (const [sig, code] of [['SIGTERM', 143], ['SIGINT', 130], ['SIGHUP', 129]] as const) {
     process.on(sig, () => {
       if (handling) return;

@@ -429,7 +429,7 @@ export async function bumpViaApi(cfg: BumpConfig, backoffMs: (attempt: number, w
     // a look at the branch, which one of them may have moved
     if (!cfg.dryRun) {
       lap();
-      lock = await writebackLock(cfg, timing, { apiToken: conn.token });
+      lock = await writebackLock(cfg, timing, { apiToken: conn.token, apiUrl: conn.apiUrl });
       lap();
       if (lock?.waited) {
         const now = await gl.branchHead(project, cfg.branch);

@@ -150,13 +150,13 @@ export async function acquireLock(path: string, o: { deadline: number; staleAfte
  * writer of the branch, src/writeback/server-lock.ts). Undefined when neither is held (no --lock-file, and the server
  * offers no lock): the writer races. The wait goes into the timing line.
  */
-export async function writebackLock(cfg: BumpConfig, timing: { wait?: number }, o: { apiToken?: string } = {}): Promise<HeldLock | undefined> {
+export async function writebackLock(cfg: BumpConfig, timing: { wait?: number }, o: { apiToken?: string; apiUrl?: string } = {}): Promise<HeldLock | undefined> {
   const held: HeldLock[] = [];
   const what = `${cfg.branch} of ${cfg.remote.display}`;
   if (cfg.lockFile) held.push(await acquireLock(cfg.lockFile, { deadline: cfg.deadline, staleAfterMs: Math.max(60_000, cfg.deadline - Date.now()), log: cfg.log, what }));
   if (cfg.serverLock !== 'off') {
     try {
-      const s = await acquireServerLock({ remote: cfg.remote, env: cfg.env, branch: cfg.branch, deadline: cfg.deadline, log: cfg.log, what, apiToken: o.apiToken });
+      const s = await acquireServerLock({ remote: cfg.remote, env: cfg.env, branch: cfg.branch, deadline: cfg.deadline, log: cfg.log, what, apiToken: o.apiToken, apiUrl: o.apiUrl });
       if (s) held.push(s);
     } catch (e) {
       for (const h of held) await h.release();

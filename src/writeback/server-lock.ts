@@ -29,11 +29,11 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { atCancel } from '../core/cleanup.js';
+import { atCancel, cancelling } from '../core/cleanup.js';
 import { tuning } from '../core/flags.js';
 import { KEEP_ALIVE, readBody, readErrorText, watchDeadline } from '../core/http.js';
 import type { Logger } from '../core/log.js';
-import { addSecret } from '../core/mask.js';
+import { addSecret, mask } from '../core/mask.js';
 import { httpCredentials, type Credentials } from '../git/session.js';
 import type { Remote } from '../git/url.js';
 import type { HeldLock } from './lock.js';
@@ -54,7 +54,7 @@ interface Answer {
   status: number;
   /** Retry-After of a 429, in ms */
   retryAfterMs?: number;
-  body: { lock?: { id?: unknown; path?: unknown; owner?: { name?: unknown } }; message?: unknown };
+  body: { lock?: { id?: unknown; path?: unknown; owner?: { name?: unknown } }; message?: unknown; ours?: unknown };
 }
 
 const REQUEST_MS = 10_000;
@@ -93,7 +93,9 @@ async function client(url: string, creds: Credentials, env: NodeJS.ProcessEnv) {
         { method: 'POST', agent, headers: { Accept: CONTENT_TYPE, 'Content-Type': CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text), Authorization: auth } },
         (res) => {
           const status = res.statusCode ?? 0;
-          const read = status >= 200 && status < 300 ? readBody(res, 1024 * 1024).then((b) => b.toString('utf8')) : status === 409 ? readBody(res, 1024 * 1024).then((b) => b.toString('utf8')) : readErrorText(res, 4096);
+          // a lock answer's first MiB, never an error for its size: a 2xx too large to read still made a lock of ours,
+          // which is then looked up (verify) and given back, not left behind
+          const read = status >= 200 && status < 300 ? readBody(res, 1024 * 1024, { truncate: true }).then((b) => b.toString('utf8')) : status === 409 ? readBody(res, 1024 * 1024, { truncate: true }).then((b) => b.toString('utf8')) : readErrorText(res, 4096);
           read.then(
             (t) => {
               dl.clear();
@@ -124,9 +126,14 @@ async function client(url: string, creds: Credentials, env: NodeJS.ProcessEnv) {
   return { request, close: () => agent.destroy() };
 }
 
-/** the server's message of an answer, short, for a log line (the logger masks it) */
+/** a server's text (a message, a holder's name) for a log line: one line (a line break would forge a line of ours, a
+ *  terminal escape rewrite the job log), short, and masked before it is cut: a server that echoes the token (or the
+ *  Authorization header) could otherwise have the cut fall inside it, leaving a part the logger cannot know */
+const clean = (t: string) => mask(t.replace(/[\s\x00-\x1f\x7f-\x9f]+/g, ' ')).slice(0, 200);
+
+/** the server's message of an answer, for a log line */
 function said(a: Answer): string {
-  const m = typeof a.body.message === 'string' ? a.body.message.replace(/\s+/g, ' ').slice(0, 200) : '';
+  const m = typeof a.body.message === 'string' ? clean(a.body.message) : '';
   return `HTTP ${a.status}${m ? `: ${m}` : ''}`;
 }
 
@@ -142,7 +149,23 @@ export interface ServerLockOptions {
   /** --via api: the API token, which takes the lock when the config repo has no credentials of its own (GitLab takes a
    *  token as the password of any user name over HTTPS: https://docs.gitlab.com/user/profile/personal_access_tokens/) */
   apiToken?: string;
+  /** the API's URL: the API token goes only to the API's own origin (scheme, host, port) */
+  apiUrl?: string;
 }
+
+const originOf = (url: string | undefined): string | undefined => {
+  try {
+    return url ? new URL(url).origin : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+/** the id of a lock as the API names it (a string; a number from a server that sends one) */
+const idOf = (lock: unknown): string | undefined => {
+  const id = lock && typeof lock === 'object' ? (lock as { id?: unknown }).id : undefined;
+  return typeof id === 'string' || typeof id === 'number' ? String(id) : undefined;
+};
 
 /**
  * Take the server's write-back lock for `branch`, waiting while another writer holds it. Undefined when the server
@@ -155,9 +178,13 @@ export async function acquireServerLock(o: ServerLockOptions): Promise<HeldLock 
     return undefined;
   }
   // the config repo's own credentials when given (in the URL, GITOPS_GIT_TOKEN); else, through the API, the API token
-  // (the writer's identity there); never CI_JOB_TOKEN (below)
+  // (the writer's identity there); never CI_JOB_TOKEN (below). The API token only where the API is (same scheme, host
+  // and port): --via api accepts a config repo URL on the API's host name at another port or scheme (git behind a
+  // proxy), where that token was never meant to go (over http, in clear text)
   const explicit = o.remote.password || o.env.GITOPS_GIT_TOKEN;
-  const creds: Credentials | undefined = !explicit && o.apiToken ? { user: 'oauth2', password: o.apiToken, source: 'the API token' } : httpCredentials(o.remote, o.env);
+  const atApi = !!o.apiToken && originOf(o.apiUrl) !== undefined && originOf(o.apiUrl) === originOf(o.remote.url);
+  if (!explicit && o.apiToken && !atApi) log.debug(`the API token is not sent to ${o.remote.display} for the write-back lock: it is not the API's origin (${originOf(o.apiUrl)})`);
+  const creds: Credentials | undefined = !explicit && atApi ? { user: 'oauth2', password: o.apiToken!, source: 'the API token' } : httpCredentials(o.remote, o.env);
   if (!creds) {
     log.debug(`no server lock for ${o.what}: no token for ${o.remote.host}`);
     return undefined;
@@ -174,6 +201,8 @@ export async function acquireServerLock(o: ServerLockOptions): Promise<HeldLock 
   const ref = { name: `refs/heads/${o.branch}` };
   const leaseMs = (tuning(o.env, 'GITOPS_SERVER_LOCK_LEASE_S') ?? 60) * 1000;
   const t0 = Date.now();
+  // every request of the wait is bounded by this too (not by the deadline): a server that does not answer costs at
+  // most the wait's share of the time, never the push's
   const giveUpAt = o.deadline - Math.min(30_000, (o.deadline - t0) / 2);
   // per lock seen held: when we first saw it
   const seen = new Map<string, number>();
@@ -191,11 +220,25 @@ export async function acquireServerLock(o: ServerLockOptions): Promise<HeldLock 
   };
   for (let looks = 0; ; looks++) {
     let a: Answer;
+    const asking = c.request('', { path, ref }, giveUpAt);
+    // cancelled while the create is on its way: the server may have made the lock ours already, and nobody would give
+    // it back (the next writers would wait out its lease). The exit waits (up to a second) for the answer, and gives
+    // back the lock it names
+    const unasked = atCancel(async () => {
+      const late = await asking.catch(() => undefined);
+      const lateId = late && late.status >= 200 && late.status < 300 ? idOf(late.body.lock) : undefined;
+      if (lateId) await c.request(`/${encodeURIComponent(lateId)}/unlock`, { force: false, ref }, Date.now() + 1000).catch(() => undefined);
+    });
     try {
-      a = await c.request('', { path, ref }, o.deadline);
+      a = await asking;
     } catch (e) {
       return fallBack(`the write-back lock at ${url} could not be asked for (${(e as Error).message})`);
+    } finally {
+      unasked();
     }
+    // the answer came while the process is being stopped: the exit gives back what it names; go no further (a clone
+    // started now would outlive the exit)
+    if (cancelling()) await new Promise<never>(() => undefined);
     if (a.status === 429) {
       // GitLab's rate limit (on gitlab.com, LFS requests count as authenticated web requests: 1,000 a minute per
       // user, https://docs.gitlab.com/administration/settings/git_lfs_rate_limits/): look less often, never race for it
@@ -207,8 +250,20 @@ export async function acquireServerLock(o: ServerLockOptions): Promise<HeldLock 
     }
     throttled = Math.floor(throttled / 2);
     const lock = a.body.lock;
-    const id = lock && (typeof lock.id === 'string' || typeof lock.id === 'number') ? String(lock.id) : undefined;
-    if (a.status === 201 && id) {
+    let id = idOf(lock);
+    if (a.status >= 200 && a.status < 300 && !id) {
+      // created, but the answer names no lock (a proxy that rewrote it): ours is on the server all the same, and would
+      // hold every other writer up until its lease ends. The server says which locks are the token user's (verify)
+      try {
+        const v = await c.request('/verify', { ref }, giveUpAt);
+        const ours = Array.isArray(v.body.ours) ? (v.body.ours as Array<{ path?: unknown }>).filter((l) => l && l.path === path) : [];
+        id = ours.length === 1 ? idOf(ours[0]) : undefined;
+      } catch {
+        /* id stays undefined */
+      }
+      if (!id) return fallBack(`the config repo's server took the write-back lock but named no lock to give back (Git LFS locks at ${url}: ${said(a)}); the next writers break it after ${leaseMs / 1000} s`, 'warn');
+    }
+    if (a.status >= 200 && a.status < 300 && id) {
       const waited = looks ? Math.max(1, Date.now() - t0) : 0;
       if (waited) log.info(`took the server's write-back lock for ${o.what} after ${waited} ms`);
       else log.debug(`took the server's write-back lock for ${o.what} (lock ${id})`);
@@ -242,11 +297,11 @@ export async function acquireServerLock(o: ServerLockOptions): Promise<HeldLock 
     }
     if (now - seen.get(id)! > leaseMs) {
       // held by one writer for longer than any write-back takes: its holder is gone (killed without releasing it)
-      const owner = typeof lock?.owner?.name === 'string' ? ` (held by ${lock.owner.name})` : '';
+      const owner = typeof lock?.owner?.name === 'string' ? ` (held by ${clean(lock.owner.name)})` : '';
       log.warn(`the server's write-back lock for ${o.what}${owner} has been held for over ${leaseMs / 1000} s: breaking it`);
       let r: Answer | undefined;
       try {
-        r = await c.request(`/${encodeURIComponent(id)}/unlock`, { force: true, ref }, o.deadline);
+        r = await c.request(`/${encodeURIComponent(id)}/unlock`, { force: true, ref }, giveUpAt);
       } catch {
         /* r stays undefined */
       }
