@@ -204,6 +204,7 @@ export async function acquireServerLock(o: ServerLockOptions): Promise<HeldLock 
   // every request of the wait is bounded by this too (not by the deadline): a server that does not answer costs at
   // most the wait's share of the time, never the push's
   const giveUpAt = o.deadline - Math.min(30_000, (o.deadline - t0) / 2);
+  const waitEnd = o.deadline - t0 <= 60_000 ? "half this command's time" : "30 s before this command's deadline";
   // per lock seen held: when we first saw it
   const seen = new Map<string, number>();
   // how long one holder keeps it (the time between two holders seen), what the pause between two looks follows
@@ -244,7 +245,7 @@ export async function acquireServerLock(o: ServerLockOptions): Promise<HeldLock 
       // user, https://docs.gitlab.com/administration/settings/git_lfs_rate_limits/): look less often, never race for it
       throttled = Math.min(10_000, Math.max(a.retryAfterMs ?? 0, throttled ? throttled * 2 : 1000));
       log.debug(`the locks API asks us to slow down (HTTP 429): next look in ${throttled} ms`);
-      if (Date.now() + throttled > giveUpAt) return fallBack(`the locks API kept answering HTTP 429 (rate limited) until half this command's time was gone`, 'warn');
+      if (Date.now() + throttled > giveUpAt) return fallBack(`the locks API kept answering HTTP 429 (rate limited) until the end of the wait (${waitEnd})`, 'warn');
       await sleep(Math.round(throttled * (0.75 + Math.random() / 2)));
       continue;
     }
@@ -323,7 +324,7 @@ export async function acquireServerLock(o: ServerLockOptions): Promise<HeldLock 
     // (1,000 a minute per user): a 429 above makes them pause.
     const base = turnMs !== undefined ? turnMs / 3 : 50 * 2 ** Math.min(looks, 3);
     const pause = Math.round(Math.min(2000, Math.max(50, base)) * (0.5 + Math.random()) + throttled);
-    if (Date.now() + pause > giveUpAt) return fallBack(`waited ${Math.round((Date.now() - t0) / 1000)} s for the server's write-back lock (half this command's time)`, 'warn');
+    if (Date.now() + pause > giveUpAt) return fallBack(`waited ${Math.round((Date.now() - t0) / 1000)} s for the server's write-back lock (${waitEnd})`, 'warn');
     await sleep(pause);
   }
 }
