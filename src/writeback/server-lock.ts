@@ -324,7 +324,9 @@ export async function acquireServerLock(o: ServerLockOptions): Promise<HeldLock 
     // (1,000 a minute per user): a 429 above makes them pause.
     const base = turnMs !== undefined ? turnMs / 3 : 50 * 2 ** Math.min(looks, 3);
     const pause = Math.round(Math.min(2000, Math.max(50, base)) * (0.5 + Math.random()) + throttled);
-    if (Date.now() + pause > giveUpAt) return fallBack(`waited ${Math.round((Date.now() - t0) / 1000)} s for the server's write-back lock (${waitEnd})`, 'warn');
+    // a look is worth making only with time left for its answer (a second): else the wait ends here, said as such, not
+    // as a request cut short by the end of the wait
+    if (Date.now() + pause + 1000 > giveUpAt) return fallBack(`waited ${Math.round((Date.now() - t0) / 1000)} s for the server's write-back lock (${waitEnd})`, 'warn');
     await sleep(pause);
   }
 }

@@ -283,7 +283,9 @@ describe('broken answers: the writer races (exit 0), within its bounds, and leav
     px.locks = (_q, res, _b, n) => json(res, 409, { lock: { id: String(1000 + n), path: LOCK_PATH, locked_at: '2026-01-01T00:00:00Z', owner: { name: 'mallory' } }, message: 'already locked' });
     const res = await runCli(bumpArgs(r.via, 'rotating', ['--timeout', '6']), { env: jobEnv(srv, { GITOPS_SERVER_LOCK_LEASE_S: '1' }) });
     expect(res.code, res.all).toBe(0);
-    expect(res.stderr).toMatch(/waited \d+ s for the server's write-back lock \(half this command's time\)/);
+    // the wait ends (a look is made only with a second left for its answer; on a loaded machine a look may still be
+    // cut short by the end of the wait): either way it races, and lands
+    expect(res.stderr).toMatch(/waited \d+ s for the server's write-back lock \(half this command's time\)|could not be asked for \(the lock request did not complete within/);
     expect(res.stderr).not.toContain('breaking it');
   });
 });
